@@ -1,0 +1,21 @@
+"""vidpred: train a next-frame predictor (ST-ResNet) on your own videos and watch how well it does.
+
+Python API (the CLI calls exactly these):
+    from vidpred import Predictor, read_video, render, evaluate, train
+"""
+
+from .data import DataConfig, WindowDataset, load_videos
+from .errors import CheckpointError, OutputError, VideoError, VidpredError
+from .evaluate import evaluate
+from .model import ModelConfig, STResNet
+from .predict import Predictor
+from .render import render
+from .train import TrainConfig, train
+from .video import find_videos, read_video, write_mp4
+
+__all__ = [
+    "CheckpointError", "DataConfig", "ModelConfig", "OutputError", "Predictor", "STResNet",
+    "TrainConfig", "VideoError", "VidpredError", "WindowDataset", "evaluate", "find_videos",
+    "load_videos", "read_video", "render", "train", "write_mp4",
+]
+__version__ = "0.1.0"

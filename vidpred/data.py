@@ -1,0 +1,169 @@
+"""Training and validation windows over a folder of videos.
+
+A window is (video, target index t). Its input is the frames at t + offset for the model's
+input offsets (closeness: t-K .. t-1), stacked as channels oldest first; its target is frame t.
+
+Validation is held out in time: for a video of T frames, targets with index
+``>= floor(T * (1 - val_fraction))`` are validation and are never trained on. Windows whose
+inputs would fall before frame 0 are not formed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import VideoError, VidpredError
+from .video import Video, find_videos, read_video
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How videos become samples; stored in every checkpoint."""
+
+    size: int = 96  # shorter side of the working size, in pixels
+    val_fraction: float = 0.2  # last fraction of each video held out for validation
+    crop: int = 64  # side of the square random training crops; 0 = full frames
+
+    def __post_init__(self):
+        if self.size < 8:
+            raise ValueError("size must be at least 8 pixels")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be in [0, 1)")
+        if self.crop < 0 or self.crop % 4:
+            raise ValueError("crop must be 0 (full frames) or a positive multiple of 4")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def validation_start(num_frames: int, val_fraction: float) -> int:
+    """Returns the first validation target index of a video of ``num_frames`` frames."""
+    return math.floor(num_frames * (1.0 - val_fraction))
+
+
+def load_videos(path: str | Path | list, size: int, min_frames: int) -> list[Video]:
+    """Returns the readable videos at ``path`` (a file, a folder, or a list of them).
+
+    Videos that cannot be read or hold fewer than ``min_frames`` frames are skipped with a
+    warning that names them.
+
+    Raises:
+        VideoError: nothing usable was found.
+    """
+    paths = [p for item in (path if isinstance(path, list) else [path]) for p in find_videos(item)]
+    videos = []
+    for p in paths:
+        try:
+            video = read_video(p, size)
+        except VideoError as e:
+            log.warning("skipping %s", e)
+            continue
+        if video.num_frames < min_frames:
+            log.warning(
+                "skipping %s: %d frames, needs at least %d", p, video.num_frames, min_frames
+            )
+            continue
+        videos.append(video)
+    if not videos:
+        where = ", ".join(str(p) for p in (path if isinstance(path, list) else [path]))
+        raise VideoError(f"{where}: no usable video (each needs at least {min_frames} frames)")
+    return videos
+
+
+def stack_window(frames: torch.Tensor, target: int, offsets: list[int]) -> torch.Tensor:
+    """Returns float32 [0, 1] (3N, H, W) model input for ``target`` from uint8 RGB (T, H, W, 3)."""
+    picked = frames[[target + o for o in offsets]]  # (N, H, W, 3) uint8
+    n, h, w, _ = picked.shape
+    return picked.permute(0, 3, 1, 2).reshape(n * 3, h, w).float().div_(255.0)
+
+
+def frames_to_tensor(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 RGB (T, H, W, 3) -> float32 [0, 1] (T, 3, H, W)."""
+    frames = torch.as_tensor(frames)
+    return frames.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class WindowDataset:
+    """All windows of a set of videos, split in time into training and validation.
+
+    Batches are built here directly (not through a DataLoader): every epoch's order, crop
+    positions and flips come from a generator seeded with (seed, epoch), so a resumed run
+    sees exactly the batches an uninterrupted run would have seen.
+    """
+
+    def __init__(self, videos: list[Video], offsets: list[int], config: DataConfig):
+        self.videos = videos
+        self.offsets = offsets
+        self.config = config
+        self.history = -min(offsets)
+        # uint8 RGB (T, H, W, 3) per video; uint8 keeps memory at a quarter of float32.
+        self.frames = [torch.from_numpy(v.frames) for v in videos]
+        self.train_windows: list[tuple[int, int]] = []
+        self.val_windows: list[tuple[int, int]] = []
+        for v, video in enumerate(videos):
+            boundary = validation_start(video.num_frames, config.val_fraction)
+            for t in range(self.history, video.num_frames):
+                (self.train_windows if t < boundary else self.val_windows).append((v, t))
+        if not self.train_windows:
+            raise VidpredError(
+                "no training windows: the videos are too short for --frames/--period/--trend "
+                "with this --val-fraction"
+            )
+        if config.crop:
+            smallest = min(min(f.shape[1], f.shape[2]) for f in self.frames)
+            if config.crop > smallest:
+                raise VidpredError(
+                    f"--crop {config.crop} is larger than the smallest frame side ({smallest} px "
+                    f"at --size {config.size}); use --crop {smallest // 4 * 4} or less"
+                )
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(1, len(self.train_windows) // batch_size)
+
+    def epoch_plan(self, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns this epoch's (window order, crop positions in [0, 1) (N, 2), flips (N,))."""
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        n = len(self.train_windows)
+        return torch.randperm(n, generator=g), torch.rand(n, 2, generator=g), torch.rand(n, generator=g) < 0.5
+
+    def train_batch(
+        self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (inputs float32 (B, 3N, c, c), targets float32 (B, 3, c, c)) for one step."""
+        order, positions, flips = plan
+        crop = self.config.crop
+        inputs, targets = [], []
+        for i in range(step * batch_size, (step + 1) * batch_size):
+            v, t = self.train_windows[int(order[i])]
+            frames = self.frames[v]
+            picked = frames[[t + o for o in self.offsets] + [t]]  # (N+1, H, W, 3) uint8
+            if crop:
+                h, w = picked.shape[1:3]
+                y = int(positions[i, 0] * (h - crop + 1))
+                x = int(positions[i, 1] * (w - crop + 1))
+                picked = picked[:, y : y + crop, x : x + crop]
+            if flips[i]:
+                picked = picked.flip(2)
+            n1, h, w, _ = picked.shape
+            stacked = picked.permute(0, 3, 1, 2).reshape(n1 * 3, h, w)  # (3(N+1), h, w)
+            inputs.append(stacked[:-3])
+            targets.append(stacked[-3:])
+        return (
+            torch.stack(inputs).float().div_(255.0),
+            torch.stack(targets).float().div_(255.0),
+        )
+
+    def val_subset(self, limit: int) -> list[tuple[int, int]]:
+        """Returns at most ``limit`` validation windows, evenly spread over all of them."""
+        if limit <= 0 or len(self.val_windows) <= limit:
+            return list(self.val_windows)
+        idx = np.linspace(0, len(self.val_windows) - 1, limit).round().astype(int)
+        return [self.val_windows[i] for i in idx]

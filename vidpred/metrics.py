@@ -1,0 +1,111 @@
+"""Per-frame quality metrics on float [0, 1] RGB frames, and their summaries.
+
+Definitions (also in the README):
+- MSE, MAE: mean squared / absolute error per pixel and channel, on [0, 1] RGB.
+- PSNR: 10 * log10(1 / MSE) per frame, then averaged over frames. MSE is floored at 1e-10,
+  so an exact prediction scores 100 dB instead of infinity.
+- SSIM: Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5), C1 = (0.01)^2,
+  C2 = (0.03)^2 for data range 1, computed per channel over the valid region, averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn import functional as F
+
+MSE_FLOOR = 1e-10  # caps PSNR at 100 dB
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_C1 = 0.01**2
+SSIM_C2 = 0.03**2
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Returns per-frame MSE (B,) of float [0, 1] (B, 3, H, W) frames."""
+    return (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
+
+
+def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Returns per-frame MAE (B,) of float [0, 1] (B, 3, H, W) frames."""
+    return (pred.float() - target.float()).abs().mean(dim=(1, 2, 3))
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Returns per-frame PSNR in dB (B,) of float [0, 1] (B, 3, H, W) frames."""
+    return 10.0 * torch.log10(1.0 / mse(pred, target).clamp_min(MSE_FLOOR))
+
+
+def _gaussian_window(size: int, sigma: float, channels: int) -> torch.Tensor:
+    """Returns a (channels, 1, size, size) normalised Gaussian kernel for a grouped conv."""
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Returns per-frame SSIM (B,) of float [0, 1] (B, 3, H, W) frames."""
+    pred, target = pred.float(), target.float()
+    channels = pred.shape[1]
+    size = min(SSIM_WINDOW, pred.shape[-2], pred.shape[-1])  # tiny frames: shrink the window
+    window = _gaussian_window(size, SSIM_SIGMA, channels).to(pred.device)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, window, groups=channels)
+
+    mu_p, mu_t = blur(pred), blur(target)
+    var_p = blur(pred * pred) - mu_p**2
+    var_t = blur(target * target) - mu_t**2
+    cov = blur(pred * target) - mu_p * mu_t
+    ssim_map = ((2 * mu_p * mu_t + SSIM_C1) * (2 * cov + SSIM_C2)) / (
+        (mu_p**2 + mu_t**2 + SSIM_C1) * (var_p + var_t + SSIM_C2)
+    )
+    return ssim_map.mean(dim=(1, 2, 3))
+
+
+def copy_last(inputs: torch.Tensor) -> torch.Tensor:
+    """Returns the copy-last-frame baseline for stacked inputs (B, 3N, H, W): their last frame."""
+    return inputs[:, -3:]
+
+
+def linear_extrapolation(last: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """Returns clip(2*x[t-1] - x[t-2], 0, 1) from frames x[t-1] (last) and x[t-2] (previous)."""
+    return (2 * last - previous).clamp(0.0, 1.0)
+
+
+@dataclass
+class MetricAccumulator:
+    """Collects per-frame metrics and summarises them (mean over frames, PSNR median too)."""
+
+    values: dict[str, list[float]] = field(
+        default_factory=lambda: {"mse": [], "mae": [], "psnr": [], "ssim": []}
+    )
+
+    def add(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Adds the frames of float [0, 1] (B, 3, H, W) predictions and targets."""
+        self.values["mse"] += mse(pred, target).tolist()
+        self.values["mae"] += mae(pred, target).tolist()
+        self.values["psnr"] += psnr(pred, target).tolist()
+        self.values["ssim"] += ssim(pred, target).tolist()
+
+    @property
+    def count(self) -> int:
+        return len(self.values["mse"])
+
+    def summary(self) -> dict[str, float]:
+        """Returns {"mse", "mae", "psnr", "ssim"} means over frames, plus "psnr_median"."""
+        if not self.count:
+            return {k: math.nan for k in ("mse", "mae", "psnr", "ssim", "psnr_median")}
+        out = {k: float(sum(v) / len(v)) for k, v in self.values.items()}
+        out["psnr_median"] = float(torch.tensor(self.values["psnr"]).median())
+        return out
+
+
+def mean_of(summaries: list[dict[str, float]]) -> dict[str, float]:
+    """Returns the key-wise mean of several summaries (e.g. per-video values -> overall)."""
+    if not summaries:
+        return {}
+    return {k: float(sum(s[k] for s in summaries) / len(summaries)) for k in summaries[0]}

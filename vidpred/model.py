@@ -1,0 +1,155 @@
+"""ST-ResNet for next-frame prediction.
+
+After Zhang et al., "Deep Spatio-Temporal Residual Networks for Citywide Crowd Flows
+Prediction" (AAAI 2017): up to three branches see the recent frames (closeness), frames one
+or more periods back (period) and frames further back (trend); each branch is
+conv -> residual units -> conv, and their outputs are fused with learned weights.
+
+Changes for next-frame prediction on video, and why:
+- The network predicts a residual that is added to the last input frame, and the output
+  conv of every branch starts at zero, so an untrained model is exactly "copy the last
+  frame": training starts from the strongest trivial baseline instead of from noise.
+- The paper fuses branches with a learned per-pixel weight matrix, which ties a model to one
+  frame size. Here each branch gets a learned per-channel weight, so the model stays fully
+  convolutional and runs on frames of any size.
+- An optional space-to-depth stem (pixel_unshuffle by 2) runs the trunk at half resolution:
+  a quarter of the compute and twice the receptive field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in every checkpoint."""
+
+    frames: int = 4  # K: closeness frames, the most recent ones
+    width: int = 64  # channels in each branch's trunk
+    depth: int = 4  # residual units per branch
+    stem: bool = False  # space-to-depth by 2 before the trunk, depth-to-space after
+    batch_norm: bool = False  # batch norm inside residual units
+    period: int = 0  # spacing in frames of the period branch; 0 = off
+    period_frames: int = 0  # how many frames the period branch sees
+    trend: int = 0  # spacing in frames of the trend branch; 0 = off
+    trend_frames: int = 0  # how many frames the trend branch sees
+
+    def __post_init__(self):
+        if self.frames < 1:
+            raise ValueError("frames must be at least 1")
+        if self.width < 1 or self.depth < 0:
+            raise ValueError("width must be >= 1 and depth >= 0")
+        for name in ("period", "trend"):
+            spacing, count = getattr(self, name), getattr(self, f"{name}_frames")
+            if spacing < 0 or count < 0 or (spacing > 0) != (count > 0):
+                raise ValueError(f"{name} and {name}_frames must both be positive or both 0")
+
+    def branch_offsets(self) -> dict[str, list[int]]:
+        """Returns, per active branch, the input frames' offsets from the target, oldest first.
+
+        The target is frame t; closeness sees t-K .. t-1, period sees t-P*Kp .. t-P (step P),
+        trend likewise with its own spacing.
+        """
+        offsets = {}
+        if self.trend:
+            offsets["trend"] = [-self.trend * j for j in range(self.trend_frames, 0, -1)]
+        if self.period:
+            offsets["period"] = [-self.period * j for j in range(self.period_frames, 0, -1)]
+        offsets["closeness"] = list(range(-self.frames, 0))
+        return offsets
+
+    def input_offsets(self) -> list[int]:
+        """Returns the offsets of all input frames in the model's channel order."""
+        return [o for branch in BRANCHES for o in self.branch_offsets().get(branch, [])]
+
+    @property
+    def history(self) -> int:
+        """How many frames before the target the model needs (the first target index)."""
+        return -min(self.input_offsets())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResidualUnit(nn.Module):
+    """x + conv(relu(conv(relu(x)))), optionally with batch norm before each ReLU (as in the paper)."""
+
+    def __init__(self, width: int, batch_norm: bool):
+        super().__init__()
+        norm = (lambda: nn.BatchNorm2d(width)) if batch_norm else nn.Identity
+        self.body = nn.Sequential(
+            norm(), nn.ReLU(inplace=False), nn.Conv2d(width, width, 3, padding=1),
+            norm(), nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Branch(nn.Module):
+    """conv -> residual units -> ReLU -> conv; maps stacked frames to a residual image."""
+
+    def __init__(self, in_channels: int, out_channels: int, config: ModelConfig):
+        super().__init__()
+        self.head = nn.Conv2d(in_channels, config.width, 3, padding=1)
+        self.units = nn.Sequential(*(ResidualUnit(config.width, config.batch_norm) for _ in range(config.depth)))
+        self.tail = nn.Conv2d(config.width, out_channels, 3, padding=1)
+        # Zero output: an untrained branch adds nothing, so the model starts as copy-last.
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(F.relu(self.units(self.head(x))))
+
+
+class STResNet(nn.Module):
+    """Predicts the next frame from stacked past frames.
+
+    Input: float32 [0, 1] (B, 3*N, H, W), the N = len(config.input_offsets()) frames stacked
+    as channels in that order (trend, period, closeness; oldest first within each), so the
+    last three channels are the most recent frame. H and W must be even with the stem.
+    Output: float32 [0, 1] (B, 3, H, W), the predicted next frame.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.scale = 2 if config.stem else 1
+        per_frame = 3 * self.scale**2  # channels of one frame after space-to-depth
+        self.branch_frames = {name: len(o) for name, o in config.branch_offsets().items()}
+        self.branches = nn.ModuleDict(
+            {name: Branch(n * per_frame, per_frame, config) for name, n in self.branch_frames.items()}
+        )
+        # Per-channel fusion weights, the fully convolutional stand-in for the paper's
+        # per-pixel weight matrices.
+        self.fusion = nn.ParameterDict(
+            {name: nn.Parameter(torch.ones(per_frame, 1, 1)) for name in self.branch_frames}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = x[:, -3:]  # (B, 3, H, W): the most recent frame
+        if self.scale > 1:
+            x = F.pixel_unshuffle(x, self.scale)  # (B, 3N*4, H/2, W/2); frame f -> channels 12f..12f+11
+        per_frame = 3 * self.scale**2
+        residual = 0
+        start = 0
+        for name in BRANCHES:
+            if name not in self.branches:
+                continue
+            stop = start + self.branch_frames[name] * per_frame
+            residual = residual + self.fusion[name] * self.branches[name](x[:, start:stop])
+            start = stop
+        if self.scale > 1:
+            residual = F.pixel_shuffle(residual, self.scale)  # (B, 3, H, W)
+        return (last + residual).clamp(0.0, 1.0)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

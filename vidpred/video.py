@@ -1,0 +1,288 @@
+"""Reading videos with OpenCV and writing H.264 mp4s with imageio-ffmpeg.
+
+Layout handed out by this module: ``uint8 RGB (T, H, W, 3)``. OpenCV decodes BGR; the
+conversion to RGB happens here, once, so nothing else in the project sees BGR.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# OpenCV's FFmpeg backend prints decoder chatter to stderr for damaged files; the reader
+# reports problems itself, with the path, so keep that noise out of the user's terminal.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import OutputError, VideoError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+# Frames are resized so that each side is a multiple of this: the space-to-depth stem halves
+# the frame, and H.264 in yuv420p needs even sides, so 4 serves every model configuration.
+SIZE_MULTIPLE = 4
+
+# When the container's timestamps are missing or absurd, fall back to its fps field, and to
+# this when that is missing too.
+FALLBACK_FPS = 30.0
+
+
+@dataclass
+class Video:
+    """A decoded video at its working size."""
+
+    path: Path
+    frames: np.ndarray  # uint8 RGB (T, H, W, 3)
+    fps: float  # measured from the decoded frames' timestamps where possible
+    source_size: tuple[int, int]  # (H, W) before resizing
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def find_videos(path: str | Path) -> list[Path]:
+    """Returns the video files at ``path``: the file itself, or every video below a folder.
+
+    Raises:
+        VideoError: the path does not exist, or a folder holds no file with a video extension.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    found = sorted(
+        p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+    )
+    if not found:
+        raise VideoError(
+            f"{path}: no video files found (looked for {', '.join(VIDEO_EXTENSIONS)})"
+        )
+    return found
+
+
+def working_size(height: int, width: int, size: int | None, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """Returns (H, W) with the shorter side near ``size``, aspect kept, both multiples of ``multiple``.
+
+    ``size=None`` keeps the native size (rounded to the multiple).
+    """
+    if size is not None:
+        scale = size / min(height, width)
+        height, width = height * scale, width * scale
+
+    def snap(side: float) -> int:
+        return max(multiple, int(round(side / multiple)) * multiple)
+
+    return snap(height), snap(width)
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+    """OpenCV BGR / BGRA / gray (H, W[, C]) -> uint8 RGB (H, W, 3)."""
+    if frame.dtype != np.uint8:
+        # 16-bit sources: keep the top 8 bits.
+        frame = (frame >> 8).astype(np.uint8) if frame.dtype == np.uint16 else frame.astype(np.uint8)
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 1:
+        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def iter_frames(
+    path: str | Path, size: int | None = None, max_frames: int | None = None
+) -> Iterator[tuple[np.ndarray, float]]:
+    """Yields (uint8 RGB (H, W, 3) frame at the working size, timestamp in ms) as decoded.
+
+    Each frame is resized as soon as it is decoded, so memory never holds a video at its
+    native size.
+
+    Raises:
+        VideoError: the file is missing, unreadable, or not a video OpenCV can open.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise VideoError(f"{path}: not a video OpenCV can read")
+        target: tuple[int, int] | None = None
+        count = 0
+        while max_frames is None or count < max_frames:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            if target is None:
+                target = working_size(frame.shape[0], frame.shape[1], size)
+            if frame.shape[:2] != target:
+                # INTER_AREA averages when shrinking (no aliasing); LINEAR when enlarging.
+                shrink = target[0] < frame.shape[0]
+                frame = cv2.resize(
+                    frame,
+                    (target[1], target[0]),
+                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+                )
+            yield _to_rgb(frame), float(capture.get(cv2.CAP_PROP_POS_MSEC))
+            count += 1
+    finally:
+        capture.release()
+
+
+def _measured_fps(timestamps_ms: list[float], metadata_fps: float) -> float:
+    """Returns the frame rate implied by decoded timestamps, else the container's, else 30."""
+    if len(timestamps_ms) >= 2:
+        span = timestamps_ms[-1] - timestamps_ms[0]
+        if span > 0:
+            fps = (len(timestamps_ms) - 1) * 1000.0 / span
+            if 0.5 <= fps <= 1000:
+                return round(fps, 3)
+    if math.isfinite(metadata_fps) and 0.5 <= metadata_fps <= 1000:
+        return float(metadata_fps)
+    return FALLBACK_FPS
+
+
+def _source_info(path: Path) -> tuple[tuple[int, int], float, int]:
+    """Returns ((H, W), fps, frame count) as the container claims them (may lie)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        return size, float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
+def read_video(path: str | Path, size: int | None = None, max_frames: int | None = None) -> Video:
+    """Returns the decoded video at its working size (shorter side ``size``; None = native).
+
+    The frame count is what actually decodes, not what the container claims; a file that
+    claims more frames than it holds is read up to the last good frame, with a warning.
+
+    Raises:
+        VideoError: the file is missing, unreadable, not a video, or holds no decodable frame.
+    """
+    path = Path(path)
+    frames, stamps = [], []
+    for frame, stamp in iter_frames(path, size, max_frames):
+        frames.append(frame)
+        stamps.append(stamp)
+    if not frames:
+        raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
+    source_size, metadata_fps, claimed = _source_info(path)
+    if max_frames is None and claimed > len(frames):
+        log.warning(
+            "%s: the container claims %d frames but only %d decode; using those",
+            path, claimed, len(frames),
+        )
+    return Video(
+        path=path,
+        frames=np.stack(frames),
+        fps=_measured_fps(stamps, metadata_fps),
+        source_size=source_size,
+    )
+
+
+def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...] = ()) -> Path:
+    """Returns ``path`` once it is safe to write there; call before doing any work.
+
+    Raises:
+        OutputError: it would overwrite an input, exists without ``force``, or its folder is
+            missing or not writable.
+    """
+    path = Path(path)
+    resolved = path.resolve()
+    if any(resolved == Path(p).resolve() for p in inputs):
+        raise OutputError(f"{path}: refusing to overwrite an input file")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: already exists (use --force to overwrite)")
+    folder = resolved.parent
+    if not folder.is_dir():
+        raise OutputError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{path}: folder {folder} is not writable")
+    return path
+
+
+class Mp4Writer:
+    """Writes uint8 RGB (H, W, 3) frames to an H.264 (yuv420p) mp4 that browsers play.
+
+    The file appears only when the writer closes without error: frames go to a temporary
+    file beside the target, which is renamed over it at the end, so an interrupted render
+    leaves the old file (or none), never a broken mp4.
+    """
+
+    def __init__(self, path: str | Path, fps: float, *, quality: int = 8):
+        self.path = Path(path)
+        self.fps = fps
+        self.quality = quality
+        self.frames_written = 0
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        self._gen = None
+        self._size: tuple[int, int] | None = None
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Appends one uint8 RGB (H, W, 3) frame; H and W must be even and constant."""
+        if self._gen is None:
+            import imageio_ffmpeg
+
+            h, w = frame.shape[:2]
+            if h % 2 or w % 2:
+                raise ValueError(f"H.264 yuv420p needs even sides, got {h}x{w}")
+            self._size = (h, w)
+            self._gen = imageio_ffmpeg.write_frames(
+                str(self._tmp),
+                (w, h),
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_out="yuv420p",
+                quality=self.quality,
+                macro_block_size=1,  # sizes are already even; never let it rescale
+                # +faststart puts the index first, so browsers start playing at once.
+                output_params=["-movflags", "+faststart"],
+                ffmpeg_log_level="error",
+            )
+            self._gen.send(None)
+        assert frame.shape[:2] == self._size and frame.dtype == np.uint8
+        self._gen.send(np.ascontiguousarray(frame))
+        self.frames_written += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._gen is not None:
+            try:
+                self._gen.close()
+            except Exception:
+                exc_type = exc_type or RuntimeError
+                raise
+            finally:
+                if exc_type is not None:
+                    self._tmp.unlink(missing_ok=True)
+        if exc_type is None:
+            if self.frames_written == 0:
+                raise OutputError(f"{self.path}: no frames to write")
+            os.replace(self._tmp, self.path)
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    """Writes uint8 RGB (T, H, W, 3) frames to an H.264 mp4 atomically; returns the path."""
+    with Mp4Writer(path, fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return Path(path)

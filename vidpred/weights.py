@@ -1,0 +1,68 @@
+"""Which weights to use when the user names none.
+
+Order: the newest checkpoint written by ``vidpred train`` (remembered in a small state file),
+else the default weights shipped in the repo's ``weights/`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import CheckpointError
+
+# weights/ sits beside the package folder in the repo, so an editable install
+# (`pip install -e .`) finds it from any working directory.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default.pt"
+
+
+def state_dir() -> Path:
+    """Returns the folder for vidpred's small state files ($VIDPRED_HOME, else XDG state)."""
+    if os.environ.get("VIDPRED_HOME"):
+        return Path(os.environ["VIDPRED_HOME"])
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "vidpred"
+
+
+def _latest_file() -> Path:
+    return state_dir() / "latest.json"
+
+
+def record_latest(checkpoint: str | Path) -> None:
+    """Remembers ``checkpoint`` as the newest one written by ``vidpred train``."""
+    folder = state_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".latest.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({"path": str(Path(checkpoint).resolve())}))
+        os.replace(tmp, _latest_file())
+    except OSError:
+        pass  # remembering is a convenience; never fail a training run over it
+
+
+def latest_trained() -> Path | None:
+    """Returns the newest checkpoint written by ``vidpred train``, if it still exists."""
+    try:
+        path = Path(json.loads(_latest_file().read_text())["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path if path.is_file() else None
+
+
+def resolve_weights(explicit: str | Path | None) -> tuple[Path, str]:
+    """Returns (weights path, why it was chosen) for an optional user choice.
+
+    Raises:
+        CheckpointError: nothing was named and no trained or default weights exist.
+    """
+    if explicit is not None:
+        return Path(explicit), "given with --weights"
+    latest = latest_trained()
+    if latest is not None:
+        return latest, "newest checkpoint written by `vidpred train`"
+    if DEFAULT_WEIGHTS.is_file():
+        return DEFAULT_WEIGHTS, "shipped default weights"
+    raise CheckpointError(
+        "no weights: train a model with `vidpred train FOLDER` or pass --weights PATH"
+    )
