@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them anyway
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        # weights_only refuses globals it does not know: a crafted or foreign pickle.
-        raise CheckpointError(
-            f"{path}: refused to load: it is not plain data (it may try to run code); "
-            f"only vidpred checkpoints are accepted"
-        ) from e
+        # weights_only refuses any global it does not know: a crafted or foreign pickle.
+        wanted = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
+        if wanted:
+            raise CheckpointError(
+                f"{path}: refused to load: it asks to import code ({wanted[0]}); "
+                f"vidpred checkpoints are plain data"
+            ) from e
+        raise CheckpointError(f"{path}: not a vidpred checkpoint (unreadable as plain data)") from e
     except Exception as e:  # zip errors, truncated files, random bytes
         raise CheckpointError(f"{path}: not a vidpred checkpoint ({type(e).__name__})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

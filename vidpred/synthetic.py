@@ -156,21 +156,25 @@ def _ellipse_points(centre: np.ndarray, axes: np.ndarray, angle: float, n: int =
 
 
 def _draw_primitives(
-    rng: np.random.Generator, image: np.ndarray, count: int, palette: np.ndarray, wrap: bool
+    rng: np.random.Generator,
+    image: np.ndarray,
+    count: int,
+    feature: float,
+    palette: np.ndarray,
+    wrap: bool,
 ) -> None:
     """Draws ``count`` random ellipses, polygons, rectangles and lines onto uint8 RGB ``image``.
 
     They give a texture the hard edges that noise alone lacks (real scenes are full of
-    them). With ``wrap`` each is drawn at the 8 neighbouring tile offsets too, so the
-    texture still tiles.
+    them). Their radii run from 6 % to 50 % of ``feature`` px. With ``wrap`` each is also
+    drawn at the 8 neighbouring tile offsets, so the texture still tiles.
     """
     h, w = image.shape[:2]
-    size = min(h, w)
     offsets = [(dx, dy) for dx in (-w, 0, w) for dy in (-h, 0, h)] if wrap else [(0, 0)]
     for _ in range(count):
         kind = rng.choice(["ellipse", "polygon", "rectangle", "line"], p=[0.35, 0.2, 0.25, 0.2])
         centre = rng.uniform(0, 1, 2) * (w, h)
-        radius = size * _log_uniform(rng, 0.015, 0.12)
+        radius = feature * _log_uniform(rng, 0.06, 0.5)
         # Mostly palette colours, lightened or darkened, so primitives belong to the scene.
         colour = palette[rng.integers(len(palette))] * rng.uniform(0.4, 1.5)
         colour = tuple(float(c) for c in np.clip(colour, 0, 255))
@@ -205,13 +209,15 @@ def _texture(
     width: int,
     *,
     saturation: tuple[float, float] = (0.15, 0.6),
-    primitives: int = 40,
+    primitives: int,
+    feature: float,
     wrap: bool = True,
 ) -> np.ndarray:
     """Returns a coloured procedural texture, float32 RGB (H, W, 3) in [0, 255].
 
     Smooth noise blends a three-colour palette (large regions of colour), random
-    primitives add edges, and 1/f noise modulates brightness (fine detail, also over the
+    primitives (``primitives`` of them, sized by ``feature`` px, see ``_draw_primitives``)
+    add edges, and 1/f noise modulates brightness (fine detail, also over the
     primitives so they are textured too). With ``wrap`` it tiles seamlessly.
     """
     palette = _colours(rng, 3, saturation, (0.35, 0.85))  # (3, 3)
@@ -220,11 +226,20 @@ def _texture(
     third = 0.7 * mix[1, ..., None] ** 2  # the third colour only in patches
     base = base * (1 - third) + palette[2] * third
     image = np.clip(base, 0, 255).astype(np.uint8)
-    count = int(round(primitives * height * width / 512**2)) if wrap else primitives
-    _draw_primitives(rng, image, count, palette, wrap)
-    detail = _fractal_noise(rng, height, width, rng.uniform(0.9, 1.3))[0]
+    _draw_primitives(rng, image, primitives, feature, palette, wrap)
+    detail = _fractal_noise(rng, height, width, rng.uniform(0.85, 1.2))[0]
     contrast = rng.uniform(0.15, 0.3)
     return np.clip(image * (1 + contrast * detail[..., None]), 0, 255).astype(np.float32)
+
+
+def _texture_side(height: int, width: int) -> int:
+    """Returns the side of a square tiling texture for a camera to roam over.
+
+    Four times the frame's longer side: a pan at the generators' speeds takes 200+ frames
+    to cross it, and the primitives, which are drawn per frame-sized patch, stay few
+    enough to draw quickly.
+    """
+    return max(256, 4 * max(height, width))
 
 
 def _composite(canvas: np.ndarray, sprite: np.ndarray, inverse_map: np.ndarray) -> None:
@@ -371,9 +386,15 @@ def moving_digits(num_frames: int, height: int, width: int, seed: int) -> np.nda
     n = int(rng.integers(2, 4))
     background = _gradient(rng, height, width, (0.2, 0.6), (0.05, 0.2))
     colours = _colours(rng, n, (0.5, 0.9), (0.85, 1.0))
+    # Pure blues are dark even at full value: lift every colour toward white until it
+    # stands out from the dark background (Rec. 601 luma at least 140).
+    luma = colours @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # (n,)
+    lift = np.clip((140 - luma) / (255 - luma), 0, 1)[:, None]
+    colours = colours + (255 - colours) * lift
     font = int(rng.choice([cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX]))
+    digits = rng.choice(10, n, replace=False)  # distinct, so a model cannot swap two alike
     sprites = [
-        _text_sprite(str(rng.integers(10)), colours[i], size * rng.uniform(0.35, 0.5), font)
+        _text_sprite(str(digits[i]), colours[i], size * rng.uniform(0.35, 0.5), font)
         for i in range(n)
     ]
     extent = np.array([[s.shape[1], s.shape[0]] for s in sprites], dtype=np.float64)  # (n, 2) as (w, h)
@@ -415,22 +436,30 @@ def _camera_maps(
 def pan_zoom_texture(num_frames: int, height: int, width: int, seed: int) -> np.ndarray:
     """Returns a camera gliding over a large procedural texture, uint8 RGB (T, H, W, 3).
 
-    The camera pans at 1.5-2.5 output px per frame along a gently curving path while it
-    slowly zooms in and out (about +-20 %) and rolls a few degrees. The texture tiles, so
-    the pan never runs off its edge; it is three times the frame's longer side, so the
-    repeat is rarely on screen.
+    The camera pans at 1.5-2.5 output px per frame (at 128 px height, scaled with the
+    frame) along a gently curving path while it slowly zooms in and out (about +-15 %) and
+    rolls a few degrees. The texture tiles, so the pan never runs off its edge; it is four
+    times the frame's longer side, so a 240-frame clip shows no repeat.
     """
     _check_args(num_frames, height, width)
     rng = np.random.default_rng(seed)
-    side = max(512, 3 * max(height, width))
-    texture = _texture(rng, side, side, primitives=60)  # float32 RGB (S, S, 3)
+    size = min(height, width)
+    side = _texture_side(height, width)
+    # Primitives are sized by the frame, not the texture, and about 5 fall in each
+    # frame-sized patch, whatever the resolution.
+    texture = _texture(
+        rng, side, side, primitives=round(5 * side**2 / size**2), feature=size
+    )  # float32 RGB (S, S, 3)
     t = np.arange(num_frames, dtype=np.float64)
-    zoom = math.exp(rng.uniform(-0.1, 0.1)) * np.exp(
+    # Zoom stays above ~0.85 scene px per output px: magnifying the texture more would blur
+    # it, and real footage stays sharp when a camera zooms in.
+    zoom = math.exp(rng.uniform(0.05, 0.2)) * np.exp(
         rng.uniform(0.12, 0.2) * np.sin(2 * math.pi * t / rng.uniform(150, 300) + rng.uniform(0, 2 * math.pi))
     )
     angle = rng.uniform(0.04, 0.1) * np.sin(2 * math.pi * t / rng.uniform(200, 400) + rng.uniform(0, 2 * math.pi))
     heading = rng.uniform(0, 2 * math.pi) + rng.uniform(0.3, 0.8) * np.sin(2 * math.pi * t / rng.uniform(200, 400))
-    speed = rng.uniform(1.5, 2.5) * zoom  # scene px per frame, so on screen it stays 1.5-2.5 px
+    # In scene px per frame, so that on screen it stays 1.5-2.5 px whatever the zoom.
+    speed = rng.uniform(1.5, 2.5) * size / 128 * zoom
     step = speed[:, None] * np.stack([np.cos(heading), np.sin(heading)], axis=-1)  # (T, 2)
     centre = rng.uniform(0, side, 2) + np.concatenate([[[0.0, 0.0]], np.cumsum(step[:-1], axis=0)])
     maps = _camera_maps(centre, zoom, angle, height, width)  # (T, 2, 3)
@@ -465,14 +494,19 @@ def pendulum(
     rod_colour, bob_colour, wheel_colour, spoke_colour = (
         tuple(float(v) for v in c) for c in _colours(rng, 4, (0.5, 0.9), (0.25, 0.8))
     )
-    flip = rng.random() < 0.5  # pendulum left or right of the wheel
-    pivot = np.array([width * (0.7 if flip else 0.3), height * 0.1])
+    # Layout, wheel on the right: the pendulum hangs in the middle of the space left of it
+    # and its swing is capped so the bob clears both the wheel and the frame's edge.
+    rim = min(size * rng.uniform(0.25, 0.3), width * 0.22)
+    hub = np.array([width * 0.96 - rim, height * rng.uniform(0.5, 0.6)])
+    pivot = np.array([(hub[0] - rim) / 2, height * 0.1])
     length = height * rng.uniform(0.5, 0.65)
     bob = size * rng.uniform(0.07, 0.1)
-    amplitude = np.clip(rng.uniform(3.0, 5.0) * period_frames / (2 * math.pi * length), 0.1, 0.7)
+    reach = max(pivot[0] - bob - 2, 1.0)
+    amplitude = rng.uniform(3.0, 5.0) * period_frames / (2 * math.pi * length)
+    amplitude = float(np.clip(amplitude, 0.1, min(0.7, math.asin(min(reach / length, 1.0)))))
     phase = rng.uniform(0, 2 * math.pi)
-    hub = np.array([width * (0.28 if flip else 0.72), height * rng.uniform(0.5, 0.6)])
-    rim = min(size * rng.uniform(0.25, 0.3), width * 0.25)
+    if rng.random() < 0.5:  # or mirrored, wheel on the left
+        hub[0], pivot[0] = width - 1 - hub[0], width - 1 - pivot[0]
     spokes = int(rng.integers(3, 7))
     turn = 2 * math.pi / spokes * rng.choice([-1, 1])  # per period: one spoke spacing
     angle0 = rng.uniform(0, 2 * math.pi)
@@ -535,10 +569,11 @@ def _motion_rate(rng: np.random.Generator, num_frames: int) -> np.ndarray:
     """
     rate = np.empty(num_frames)
     allow_static = rng.random() < 0.35
-    f = 0
+    f, value = 0, 1.0
     while f < num_frames:
         length = int(rng.integers(20, 121))
-        if allow_static and rng.random() < 0.3:
+        # Never two still stretches in a row, so no clip stands still for over 120 frames.
+        if allow_static and value > 0 and rng.random() < 0.3:
             value = 0.0
         else:
             value = _log_uniform(rng, 0.4, 2.0)
@@ -581,7 +616,10 @@ def _make_sprite(rng: np.random.Generator, radius: float) -> np.ndarray:
     """Returns a textured soft-shaped foreground object, float32 premultiplied RGBA (h, w, 4)."""
     alpha = _blob_alpha(rng, radius, _log_uniform(rng, 0.4, 2.5))
     h, w = alpha.shape
-    rgb = _texture(rng, h, w, saturation=(0.3, 0.9), primitives=int(rng.integers(0, 6)), wrap=False)
+    rgb = _texture(
+        rng, h, w, saturation=(0.3, 0.9), primitives=int(rng.integers(0, 6)),
+        feature=0.3 * min(h, w), wrap=False,
+    )
     return _premultiply(rgb, alpha)
 
 
@@ -625,11 +663,13 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
     tau = np.concatenate([[0.0], np.cumsum(rate[:-1])])  # (T,) motion time
 
     # Camera, as functions of motion time.
-    side = max(512, 3 * max(height, width))
-    background = _texture(rng, side, side, primitives=int(rng.integers(20, 80)))
+    side = _texture_side(height, width)
+    density = rng.uniform(1.0, 6.0)  # primitives per frame-sized patch: plain to busy
+    background = _texture(rng, side, side, primitives=round(density * side**2 / size**2), feature=size)
     cam_speed = _log_uniform(rng, 0.3, 4.0) * scale * (rng.random() < 0.85)
-    zoom_amp = rng.uniform(0.05, 0.25) if rng.random() < 0.6 else 0.0
-    zoom = math.exp(rng.uniform(-0.15, 0.15)) * np.exp(
+    zoom_amp = rng.uniform(0.05, 0.2) if rng.random() < 0.6 else 0.0
+    # Never much below 1 scene px per output px, which would blur the texture (see pan_zoom).
+    zoom = math.exp(rng.uniform(0.0, 0.25)) * np.exp(
         zoom_amp * np.sin(2 * math.pi * tau / rng.uniform(100, 400) + rng.uniform(0, 2 * math.pi))
     )
     roll_amp = rng.uniform(0.01, 0.08) if rng.random() < 0.5 else 0.0
@@ -747,10 +787,13 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
                 actor.world = None
                 actor.wait_until = tau[f] + rng.uniform(0, 60)
             actor.last_distance = distance
-        lit = (canvas - 128.0) * contrast[f] + 128.0 + brightness[f]
-        lit *= gain[f]
-        lit += rng.standard_normal((height, width, 3), dtype=np.float32) * noise_sigma
-        frames[f] = _to_uint8(lit)
+        # ((x - 128) * contrast + 128 + brightness) * gain, folded into one multiply-add.
+        canvas *= (contrast[f] * gain[f]).astype(np.float32)
+        canvas += ((128.0 * (1 - contrast[f]) + brightness[f]) * gain[f]).astype(np.float32)
+        noise = rng.standard_normal((height, width, 3), dtype=np.float32)
+        noise *= noise_sigma
+        canvas += noise
+        frames[f] = _to_uint8(canvas)
     return frames
 
 

@@ -1,0 +1,79 @@
+"""Shared helpers: small videos the tests write themselves, and an isolated state folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+
+def write_lossless(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
+    """Writes uint8 RGB (T, H, W, 3) frames to a lossless FFV1 .avi, so tests can compare exactly."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def moving_square(
+    num_frames: int = 40, height: int = 32, width: int = 32, speed: int = 2, side: int = 8,
+    color: tuple[int, int, int] = (230, 60, 40), background: int = 20,
+) -> np.ndarray:
+    """Returns uint8 RGB (T, H, W, 3): a square moving right by ``speed`` px per frame, wrapping."""
+    frames = np.full((num_frames, height, width, 3), background, dtype=np.uint8)
+    y = (height - side) // 2
+    for t in range(num_frames):
+        x = (4 + speed * t) % width
+        cols = [(x + i) % width for i in range(side)]
+        frames[t, y : y + side, cols] = color
+    return frames
+
+
+def frame_index_video(num_frames: int = 12, height: int = 16, width: int = 24) -> np.ndarray:
+    """Returns uint8 RGB (T, H, W, 3) where frame t is filled with value 10 * t in every channel
+    except blue (which holds 255 - 10 * t), so tests can read a frame's index from its pixels."""
+    frames = np.zeros((num_frames, height, width, 3), dtype=np.uint8)
+    for t in range(num_frames):
+        frames[t, ..., 0] = 10 * t
+        frames[t, ..., 1] = 10 * t
+        frames[t, ..., 2] = 255 - 10 * t
+    return frames
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path_factory, monkeypatch):
+    """Keeps `vidpred train`'s 'newest checkpoint' record out of the user's home."""
+    monkeypatch.setenv("VIDPRED_HOME", str(tmp_path_factory.mktemp("vidpred_home")))
+
+
+@pytest.fixture(scope="session")
+def square_folder(tmp_path_factory) -> Path:
+    """A folder with two lossless moving-square videos (32x32, 40 frames)."""
+    folder = tmp_path_factory.mktemp("squares")
+    write_lossless(folder / "a.avi", moving_square(40, speed=2))
+    write_lossless(folder / "sub" / "b.avi", moving_square(40, speed=3, color=(40, 200, 90)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, square_folder) -> Path:
+    """A small model trained for a few steps on the square folder (full 32x32 frames)."""
+    from vidpred.data import DataConfig, WindowDataset, load_videos
+    from vidpred.model import ModelConfig
+    from vidpred.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("ckpt") / "squares.pt"
+    model_config = ModelConfig(frames=4, width=16, depth=2)
+    data_config = DataConfig(size=32, val_fraction=0.2, crop=0)
+    videos = load_videos(square_folder, data_config.size, model_config.history + 1)
+    data = WindowDataset(videos, model_config.input_offsets(), data_config)
+    train(data, model_config, data_config,
+          TrainConfig(steps=20, batch_size=4, lr=3e-3, warmup_steps=5, device="cpu"), out)
+    return out

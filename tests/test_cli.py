@@ -1,0 +1,92 @@
+"""The command as a user runs it: real processes, exit codes and stderr."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import moving_square, write_lossless
+
+
+def run(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "vidpred", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    # Informational lines (which weights were used) may come first; the error is one line.
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("weights: ")]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_help_lists_every_command_and_defaults():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("train", "render", "eval"):
+        assert command in result.stdout
+    train_help = run("train", "--help").stdout
+    assert "--time-limit" in train_help and "default: 96" in train_help
+
+
+def test_missing_path(tmp_path):
+    assert_one_line_error(run("train", tmp_path / "nope"), "nope", "no such file")
+
+
+def test_folder_without_videos(tmp_path):
+    (tmp_path / "readme.txt").write_text("hi")
+    assert_one_line_error(run("train", tmp_path), "no video files")
+
+
+def test_file_that_is_not_a_video(tmp_path, trained_checkpoint):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video at all\n" * 50)
+    assert_one_line_error(run("render", fake, "--weights", trained_checkpoint), "fake.mp4")
+
+
+def test_weights_that_are_not_a_checkpoint(tmp_path, square_folder):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(os.urandom(256))
+    assert_one_line_error(run("eval", square_folder, "--weights", bad), "bad.pt", "not a vidpred checkpoint")
+
+
+def test_nonsense_option_names_the_option(square_folder):
+    result = run("train", square_folder, "--frames", "0")
+    assert result.returncode == 2 and "--frames" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_then_render_uses_the_new_weights(tmp_path, square_folder):
+    """The user's path: train on a folder, then render without --weights."""
+    home = {"VIDPRED_HOME": str(tmp_path / "home")}
+    result = run("train", square_folder, "--size", "32", "--crop", "16", "--width", "8",
+                 "--depth", "1", "--steps", "4", "--batch-size", "4", cwd=tmp_path, env=home)
+    assert result.returncode == 0, result.stderr
+    checkpoint = tmp_path / "weights" / f"{square_folder.name}.pt"
+    assert checkpoint.is_file() and result.stdout.strip().endswith(f"{square_folder.name}.pt")
+    assert "copy-last" in result.stderr  # the per-epoch validation line
+    # A second run must not overwrite it silently.
+    again = run("train", square_folder, "--size", "32", "--steps", "1", cwd=tmp_path, env=home)
+    assert_one_line_error(again, "already exists", "--force")
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(12))
+    rendered = run("render", clip, cwd=tmp_path, env=home)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "newest checkpoint written by `vidpred train`" in rendered.stderr
+    assert str(checkpoint.name) in rendered.stderr
+    assert (tmp_path / "renders" / "clip.pred.mp4").is_file()
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "weights", "default.pt")),
+                    reason="weights/default.pt is not built yet")
+def test_render_with_shipped_default_weights_from_any_folder(tmp_path):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(12, 64, 64))
+    result = run("render", clip, "--out", tmp_path / "r.mp4", cwd=tmp_path,
+                 env={"VIDPRED_HOME": str(tmp_path / "empty_home")})
+    assert result.returncode == 0, result.stderr
+    assert "shipped default weights" in result.stderr
+    assert (tmp_path / "r.mp4").stat().st_size > 0

@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from vidpred.model import ModelConfig, STResNet
+
+
+def _inputs(config: ModelConfig, h: int = 24, w: int = 32, batch: int = 2) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.rand(batch, 3 * len(config.input_offsets()), h, w)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ModelConfig(frames=4, width=8, depth=2),
+        ModelConfig(frames=3, width=8, depth=1, stem=True, batch_norm=True),
+        ModelConfig(frames=2, width=8, depth=1, period=5, period_frames=2, trend=9, trend_frames=1),
+    ],
+)
+def test_untrained_model_is_exactly_copy_last(config):
+    model = STResNet(config).eval()
+    x = _inputs(config)
+    assert torch.equal(model(x), x[:, -3:])
+
+
+def test_output_is_three_channels_in_unit_range_at_any_size():
+    config = ModelConfig(frames=4, width=8, depth=1, stem=True, period=3, period_frames=1)
+    model = STResNet(config)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.5)  # large weights: the clamp must hold
+    for h, w in ((16, 16), (24, 40), (36, 20)):
+        with torch.no_grad():
+            y = model(_inputs(config, h, w))
+        assert y.shape == (2, 3, h, w)
+        assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
+
+
+def test_every_parameter_gets_a_gradient_after_a_few_steps():
+    config = ModelConfig(frames=4, width=8, depth=2, batch_norm=True, period=2, period_frames=1)
+    model = STResNet(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = _inputs(config, batch=4)
+    target = x[:, -3:].roll(1, dims=-1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = (model(x) - target).abs().mean()
+        loss.backward()
+        optimizer.step()
+    optimizer.zero_grad()
+    (model(x) - target).abs().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+def test_predictions_are_causal():
+    """Changing frame t or later never changes the prediction of frame t: the model's inputs
+    are only the frames at t + offsets, all negative."""
+    from vidpred.data import stack_window
+
+    config = ModelConfig(frames=4, width=8, depth=1, period=3, period_frames=2)
+    assert all(o < 0 for o in config.input_offsets())
+    model = STResNet(config)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    frames = torch.randint(0, 256, (20, 16, 16, 3), dtype=torch.uint8)
+    t = 12
+    before = model(stack_window(frames, t, config.input_offsets())[None])
+    changed = frames.clone()
+    changed[t:] = 255 - changed[t:]
+    after = model(stack_window(changed, t, config.input_offsets())[None])
+    assert torch.equal(before, after)
+    changed[t - 1] = 0  # changing a real input frame does change it
+    assert not torch.equal(before, model(stack_window(changed, t, config.input_offsets())[None]))
+
+
+def test_offsets_and_history():
+    config = ModelConfig(frames=4, period=6, period_frames=2, trend=10, trend_frames=2)
+    assert config.branch_offsets() == {
+        "trend": [-20, -10], "period": [-12, -6], "closeness": [-4, -3, -2, -1],
+    }
+    assert config.input_offsets()[-1] == -1  # the newest frame comes last
+    assert config.history == 20
+    with pytest.raises(ValueError):
+        ModelConfig(period=3, period_frames=0)

@@ -1,0 +1,95 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import moving_square, write_lossless
+from vidpred.cli import main
+from vidpred.errors import OutputError
+from vidpred.evaluate import evaluate
+from vidpred.predict import Predictor
+from vidpred.render import render
+
+
+def test_render_writes_h264_side_by_side_at_source_fps(tmp_path, trained_checkpoint):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(30, 32, 48), fps=12)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(clip, predictor, tmp_path / "out.mp4", scale=2)
+    capture = cv2.VideoCapture(str(out))
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    assert fourcc in ("avc1", "h264", "H264")
+    assert frames == 30 - 4  # every frame t >= K
+    # Two panels of 2x(32x48) plus a caption strip and a gap: even sides for yuv420p.
+    from vidpred.render import GAP, LABEL_HEIGHT
+
+    assert (height, width) == (64 + LABEL_HEIGHT, 2 * 96 + GAP)
+    assert fps == pytest.approx(12, rel=0.01)
+
+
+def test_render_never_overwrites_input_or_existing_output(tmp_path, trained_checkpoint):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(10))
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    before = clip.read_bytes()
+    with pytest.raises(OutputError, match="input"):
+        render(clip, predictor, clip, force=True)
+    existing = tmp_path / "old.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(OutputError, match="--force"):
+        render(clip, predictor, existing)
+    assert existing.read_bytes() == b"keep me" and clip.read_bytes() == before
+    render(clip, predictor, existing, force=True)
+    assert existing.read_bytes() != b"keep me"
+
+
+def test_eval_copy_last_psnr_matches_numpy(tmp_path, trained_checkpoint):
+    frames = moving_square(20, 32, 32, speed=3)
+    clip = write_lossless(tmp_path / "clip.avi", frames)
+    result = evaluate([clip], Predictor.from_checkpoint(trained_checkpoint, "cpu"))
+    x = frames.astype(np.float64) / 255.0
+    t = np.arange(4, 20)  # targets from K = 4
+    mse = ((x[t] - x[t - 1]) ** 2).mean(axis=(1, 2, 3))
+    expected = np.mean(10 * np.log10(1.0 / mse))
+    video = result["videos"][0]
+    assert video["targets"] == 16
+    assert video["copy_last"]["psnr"] == pytest.approx(expected, abs=1e-3)
+    lin = np.clip(2 * x[t - 1] - x[t - 2], 0, 1)
+    lin_mse = ((x[t] - lin) ** 2).mean(axis=(1, 2, 3))
+    assert video["linear"]["mse"] == pytest.approx(lin_mse.mean(), rel=1e-4)
+
+
+def test_eval_tail_selects_the_last_fraction(tmp_path, trained_checkpoint):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(40))
+    result = evaluate([clip], Predictor.from_checkpoint(trained_checkpoint, "cpu"), tail=0.2)
+    assert result["videos"][0]["targets"] == 8  # targets 32..39
+
+
+def test_eval_json_is_one_object_with_the_documented_keys(tmp_path, square_folder, trained_checkpoint, capsys):
+    assert main(["eval", str(square_folder), "--weights", str(trained_checkpoint), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["weights"] == str(trained_checkpoint)
+    assert len(result["videos"]) == 2
+    for entry in result["videos"] + [result["mean"]]:
+        for method in ("model", "copy_last", "linear"):
+            assert {"mse", "mae", "psnr", "ssim"} <= entry[method].keys()
+    assert {"path", "targets"} <= result["videos"][0].keys()
+    assert result["mean"]["model"]["psnr"] == pytest.approx(
+        np.mean([v["model"]["psnr"] for v in result["videos"]])
+    )
+
+
+def test_ssim_of_identical_frames_is_one_and_drops_with_noise():
+    import torch
+
+    from vidpred.metrics import psnr, ssim
+
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(ssim(x, x), torch.ones(2))
+    assert (ssim(x, (x + 0.2 * torch.randn_like(x)).clamp(0, 1)) < 0.9).all()
+    assert torch.allclose(psnr(x, x), torch.full((2,), 100.0))

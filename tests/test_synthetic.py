@@ -1,0 +1,91 @@
+"""Tests for the procedural video generators: layout, determinism, and that they move as promised."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidpred.synthetic import GENERATORS, generate, natural_motion, pendulum
+
+# Small, odd-sized frames: fast, and they catch code that assumes even or square sides.
+T, H, W = 24, 50, 66
+
+
+def _step_differences(frames: np.ndarray) -> np.ndarray:
+    """Returns the mean |frame[t+1] - frame[t]| per step, float (T-1,), in 0-255 levels."""
+    return np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def clips() -> dict[str, np.ndarray]:
+    """Returns one clip per generator, seed 0, uint8 RGB (T, H, W, 3)."""
+    return {name: generate(name, T, H, W, seed=0) for name in GENERATORS}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_shape_and_dtype(clips: dict[str, np.ndarray], name: str) -> None:
+    frames = clips[name]
+    assert frames.shape == (T, H, W, 3)
+    assert frames.dtype == np.uint8
+    assert frames.flags.c_contiguous
+    assert frames.std() > 10, "a clip should not be one flat colour"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_same_seed_same_clip_other_seed_other_clip(clips: dict[str, np.ndarray], name: str) -> None:
+    again = generate(name, T, H, W, seed=0)
+    other = generate(name, T, H, W, seed=1)
+    np.testing.assert_array_equal(again, clips[name])
+    assert np.abs(other.astype(np.int16) - clips[name]).mean() > 5
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_step_moves_but_not_wildly(clips: dict[str, np.ndarray], name: str) -> None:
+    steps = _step_differences(clips[name])
+    # No frozen frame pair (natural's sensor noise alone would differ, so this is for the rest).
+    assert (steps > 0.2).all(), steps
+    # 1-5 px per frame moves edges, not whole frames: far below the ~50+ of unrelated frames.
+    assert 0.5 < steps.mean() < 25, steps.mean()
+    far = np.abs(clips[name][-1].astype(np.int16) - clips[name][0]).mean()
+    assert far > 1.0, "the clip should not end where it began"
+
+
+def test_first_frames_do_not_depend_on_clip_length() -> None:
+    # A longer request continues the same clip rather than drawing a different one.
+    for name in GENERATORS:
+        np.testing.assert_array_equal(generate(name, 30, H, W, 3)[:10], generate(name, 10, H, W, 3))
+
+
+@pytest.mark.parametrize("period", [12, 24])
+def test_pendulum_repeats_with_its_period(period: int) -> None:
+    frames = pendulum(2 * period + 3, H, W, seed=5, period_frames=period).astype(np.int16)
+    np.testing.assert_array_equal(frames[period:], frames[:-period])
+    # ...and only with it: half a period on, the scene is elsewhere.
+    half = np.abs(frames[period // 2 : period // 2 + period] - frames[:period]).mean(axis=(1, 2, 3))
+    assert (half > 0.5).all()
+
+
+def test_natural_motion_has_noise_and_moves_over_time() -> None:
+    for seed in range(3):
+        frames = natural_motion(150, 40, 48, seed).astype(np.int16)
+        # Sensor noise: no two consecutive frames are identical, even when the scene is still.
+        assert (np.abs(np.diff(frames, axis=0)).max(axis=(1, 2, 3)) > 0).all()
+        # Motion: over the clip the scene changes far beyond the noise (sigma <= 2 levels).
+        assert np.abs(frames[-1] - frames[0]).mean() > 10
+
+
+def test_natural_motion_speeds_vary_between_seeds() -> None:
+    # Training needs slow and fast clips, so the mean step size must spread across seeds.
+    means = [_step_differences(natural_motion(40, 32, 40, seed)).mean() for seed in range(8)]
+    assert max(means) > 2 * min(means), means
+
+
+def test_generate_rejects_unknown_names_and_tiny_frames() -> None:
+    with pytest.raises(ValueError, match="unknown synthetic video 'nope'; choose from shapes"):
+        generate("nope", T, H, W, 0)
+    with pytest.raises(ValueError, match="at least 16x16"):
+        generate("shapes", T, 8, W, 0)
+    with pytest.raises(ValueError, match="num_frames"):
+        generate("digits", 0, H, W, 0)
+    with pytest.raises(ValueError, match="period_frames"):
+        pendulum(T, H, W, 0, period_frames=1)
