@@ -2,7 +2,8 @@
 
 Every generator returns ``uint8 RGB (T, H, W, 3)`` and depends only on its arguments: the
 same seed gives the same clip, bit for bit, on the same machine. All randomness comes from
-one ``np.random.default_rng(seed)`` per clip, drawn in a fixed order.
+one ``np.random.default_rng(seed)`` per clip, drawn in a fixed order, and a longer clip
+continues a shorter one with the same seed (its first frames are identical).
 
 Motion is sub-pixel and drawing is anti-aliased everywhere (OpenCV ``LINE_AA`` with
 fixed-point ``shift``, or bilinear ``warpAffine`` of pre-rendered sprites), because integer
@@ -62,7 +63,7 @@ def _fixed(points: np.ndarray) -> np.ndarray:
 
 
 def _point(xy: np.ndarray) -> tuple[int, int]:
-    """Returns one (x, y) float point as the fixed-point int tuple cv2 wants for centres and ends."""
+    """Returns a float (x, y) point as the fixed-point int tuple cv2 wants for centres."""
     x, y = _fixed(xy)
     return int(x), int(y)
 
@@ -149,7 +150,7 @@ def _fractal_noise(
 
 
 def _ellipse_points(centre: np.ndarray, axes: np.ndarray, angle: float, n: int = 48) -> np.ndarray:
-    """Returns ``n`` points float (n, 2) around an ellipse, for drawing it at sub-pixel precision."""
+    """Returns ``n`` points float (n, 2) around an ellipse, to draw it at sub-pixel precision."""
     a = np.linspace(0, 2 * math.pi, n, endpoint=False)
     pts = np.stack([axes[0] * np.cos(a), axes[1] * np.sin(a)], axis=-1)
     return centre + pts @ _rotation(angle).T
@@ -179,7 +180,9 @@ def _draw_primitives(
         colour = palette[rng.integers(len(palette))] * rng.uniform(0.4, 1.5)
         colour = tuple(float(c) for c in np.clip(colour, 0, 255))
         if kind == "ellipse":
-            pts = _ellipse_points(centre, radius * rng.uniform(0.3, 1.0, 2), rng.uniform(0, math.pi))
+            pts = _ellipse_points(
+                centre, radius * rng.uniform(0.3, 1.0, 2), rng.uniform(0, math.pi)
+            )
         elif kind == "polygon":
             k = int(rng.integers(3, 7))
             a = np.sort(rng.uniform(0, 2 * math.pi, k))
@@ -188,11 +191,17 @@ def _draw_primitives(
         elif kind == "rectangle":
             half = radius * rng.uniform(0.3, 1.0, 2)
             corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half
-            angle = 0.0 if rng.random() < 0.5 else rng.uniform(0, math.pi)  # many edges are axis-aligned
+            angle = (
+                0.0 if rng.random() < 0.5 else rng.uniform(0, math.pi)
+            )  # many edges are axis-aligned
             pts = centre + corners @ _rotation(angle).T
         else:
             direction = rng.uniform(0, 2 * math.pi)
-            half = radius * rng.uniform(1.5, 4.0) * np.array([math.cos(direction), math.sin(direction)])
+            half = (
+                radius
+                * rng.uniform(1.5, 4.0)
+                * np.array([math.cos(direction), math.sin(direction)])
+            )
             pts = np.stack([centre - half, centre + half])
         thickness = int(rng.integers(1, 4))
         for dx, dy in offsets:
@@ -279,7 +288,10 @@ def _composite(canvas: np.ndarray, sprite: np.ndarray, inverse_map: np.ndarray) 
 
 
 def _premultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Returns float32 premultiplied RGBA (h, w, 4) from RGB (h, w, 3) [0, 255] and alpha (h, w) [0, 1]."""
+    """Returns premultiplied RGBA float32 (h, w, 4) from RGB (h, w, 3) and alpha (h, w).
+
+    RGB is in [0, 255] and alpha in [0, 1], in and out.
+    """
     alpha = alpha.astype(np.float32)
     return np.concatenate([rgb * alpha[..., None], alpha[..., None]], axis=-1).astype(np.float32)
 
@@ -342,8 +354,15 @@ def bouncing_shapes(num_frames: int, height: int, width: int, seed: int) -> np.n
             colour = tuple(float(c) for c in colours[i])
             centre = np.array([xs[f, i], ys[f, i]])
             if outlines[i] is None:
-                cv2.circle(frame, _point(centre), int(round(radius[i] * _ONE)), colour,
-                           -1, cv2.LINE_AA, SHIFT)
+                cv2.circle(
+                    frame,
+                    _point(centre),
+                    int(round(radius[i] * _ONE)),
+                    colour,
+                    -1,
+                    cv2.LINE_AA,
+                    SHIFT,
+                )
             else:
                 pts = centre + radius[i] * outlines[i] @ _rotation(angles[f, i]).T
                 cv2.fillConvexPoly(frame, _fixed(pts), colour, cv2.LINE_AA, SHIFT)
@@ -375,7 +394,7 @@ def _text_sprite(text: str, colour: np.ndarray, glyph_height: float, font: int) 
 
 
 def moving_digits(num_frames: int, height: int, width: int, seed: int) -> np.ndarray:
-    """Returns a clip of two or three large digits bouncing on a dark background, uint8 RGB (T, H, W, 3).
+    """Returns a clip of 2-3 large digits bouncing on a dark background, uint8 RGB (T, H, W, 3).
 
     Each digit has its own bright colour and a constant velocity (1-3 px per frame at
     128 px height); they pass over each other, the later one in front.
@@ -397,7 +416,9 @@ def moving_digits(num_frames: int, height: int, width: int, seed: int) -> np.nda
         _text_sprite(str(digits[i]), colours[i], size * rng.uniform(0.35, 0.5), font)
         for i in range(n)
     ]
-    extent = np.array([[s.shape[1], s.shape[0]] for s in sprites], dtype=np.float64)  # (n, 2) as (w, h)
+    extent = np.array(
+        [[s.shape[1], s.shape[0]] for s in sprites], dtype=np.float64
+    )  # (n, 2) as (w, h)
     high = np.maximum(np.array([width, height]) - extent, 0)
     start = rng.uniform(0, 1, (n, 2)) * high
     speed = rng.uniform(1.0, 3.0, n) * size / 128
@@ -454,10 +475,15 @@ def pan_zoom_texture(num_frames: int, height: int, width: int, seed: int) -> np.
     # Zoom stays above ~0.85 scene px per output px: magnifying the texture more would blur
     # it, and real footage stays sharp when a camera zooms in.
     zoom = math.exp(rng.uniform(0.05, 0.2)) * np.exp(
-        rng.uniform(0.12, 0.2) * np.sin(2 * math.pi * t / rng.uniform(150, 300) + rng.uniform(0, 2 * math.pi))
+        rng.uniform(0.12, 0.2)
+        * np.sin(2 * math.pi * t / rng.uniform(150, 300) + rng.uniform(0, 2 * math.pi))
     )
-    angle = rng.uniform(0.04, 0.1) * np.sin(2 * math.pi * t / rng.uniform(200, 400) + rng.uniform(0, 2 * math.pi))
-    heading = rng.uniform(0, 2 * math.pi) + rng.uniform(0.3, 0.8) * np.sin(2 * math.pi * t / rng.uniform(200, 400))
+    angle = rng.uniform(0.04, 0.1) * np.sin(
+        2 * math.pi * t / rng.uniform(200, 400) + rng.uniform(0, 2 * math.pi)
+    )
+    heading = rng.uniform(0, 2 * math.pi) + rng.uniform(0.3, 0.8) * np.sin(
+        2 * math.pi * t / rng.uniform(200, 400)
+    )
     # In scene px per frame, so that on screen it stays 1.5-2.5 px whatever the zoom.
     speed = rng.uniform(1.5, 2.5) * size / 128 * zoom
     step = speed[:, None] * np.stack([np.cos(heading), np.sin(heading)], axis=-1)  # (T, 2)
@@ -467,8 +493,11 @@ def pan_zoom_texture(num_frames: int, height: int, width: int, seed: int) -> np.
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for f in range(num_frames):
         view = cv2.warpAffine(
-            texture, maps[f], (width, height),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_WRAP,
+            texture,
+            maps[f],
+            (width, height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_WRAP,
         )
         frames[f] = _to_uint8(view)
     return frames
@@ -521,17 +550,25 @@ def pendulum(
             u = k / period_frames
             spin = angle0 + turn * u + np.arange(spokes) * 2 * math.pi / spokes
             ends = hub + rim * 0.92 * np.stack([np.cos(spin), np.sin(spin)], axis=-1)
-            cv2.circle(frame, _point(hub), int(rim * _ONE), wheel_colour, 2 * thick, cv2.LINE_AA, SHIFT)
+            cv2.circle(
+                frame, _point(hub), int(rim * _ONE), wheel_colour, 2 * thick, cv2.LINE_AA, SHIFT
+            )
             for end in ends:
-                cv2.line(frame, _point(hub), _point(end), spoke_colour, 2 * thick,
-                         cv2.LINE_AA, SHIFT)
-                cv2.circle(frame, _point(end), int(rim * 0.1 * _ONE), spoke_colour, -1,
-                           cv2.LINE_AA, SHIFT)
-            cv2.circle(frame, _point(hub), int(rim * 0.15 * _ONE), wheel_colour, -1, cv2.LINE_AA, SHIFT)
+                cv2.line(
+                    frame, _point(hub), _point(end), spoke_colour, 2 * thick, cv2.LINE_AA, SHIFT
+                )
+                cv2.circle(
+                    frame, _point(end), int(rim * 0.1 * _ONE), spoke_colour, -1, cv2.LINE_AA, SHIFT
+                )
+            cv2.circle(
+                frame, _point(hub), int(rim * 0.15 * _ONE), wheel_colour, -1, cv2.LINE_AA, SHIFT
+            )
             theta = amplitude * math.cos(2 * math.pi * u + phase)  # 0 = hanging straight down
             tip = pivot + length * np.array([math.sin(theta), math.cos(theta)])
             cv2.line(frame, _point(pivot), _point(tip), rod_colour, thick, cv2.LINE_AA, SHIFT)
-            cv2.circle(frame, _point(pivot), int(thick * 2 * _ONE), rod_colour, -1, cv2.LINE_AA, SHIFT)
+            cv2.circle(
+                frame, _point(pivot), int(thick * 2 * _ONE), rod_colour, -1, cv2.LINE_AA, SHIFT
+            )
             cv2.circle(frame, _point(tip), int(bob * _ONE), bob_colour, -1, cv2.LINE_AA, SHIFT)
             cache[k] = frame
         frames[f] = cache[k]
@@ -555,6 +592,7 @@ class _Actor:
     pulse_period: float
     angle0: float = 0.0
     world: np.ndarray | None = None  # (2,) scene position at ``born``, None while off stage
+    velocity: np.ndarray | None = None  # (2,) scene px per unit of motion time
     born: float = 0.0  # motion time of entry
     wait_until: float = 0.0  # motion time before which it stays off stage
     last_distance: float | None = None  # from the frame centre, to tell leaving from entering
@@ -566,11 +604,18 @@ def _motion_rate(rng: np.random.Generator, num_frames: int) -> np.ndarray:
     Everything that moves is a function of motion time (the cumulative sum of this), so a
     zero stretch freezes the whole scene (a tripod shot of a still scene) and a stretch
     of 2 doubles every speed; sensor noise and lighting keep going on the real clock.
+
+    How many stretches it draws depends on the clip's length, so ``rng`` must be a
+    generator of its own: sharing one would make every later draw, and so the whole
+    clip, depend on ``num_frames``.
     """
-    rate = np.empty(num_frames)
+    # Cameras and objects have inertia: ramp between stretches over about 6 frames.
+    kernel = np.hanning(9)[1:-1]
+    margin = len(kernel)  # drawn past the end, so the ramp there does not depend on T
+    rate = np.empty(num_frames + margin)
     allow_static = rng.random() < 0.35
     f, value = 0, 1.0
-    while f < num_frames:
+    while f < len(rate):
         length = int(rng.integers(20, 121))
         # Never two still stretches in a row, so no clip stands still for over 120 frames.
         if allow_static and value > 0 and rng.random() < 0.3:
@@ -579,8 +624,6 @@ def _motion_rate(rng: np.random.Generator, num_frames: int) -> np.ndarray:
             value = _log_uniform(rng, 0.4, 2.0)
         rate[f : f + length] = value
         f += length
-    # Cameras and objects have inertia: ramp between stretches over about 6 frames.
-    kernel = np.hanning(9)[1:-1]
     padded = np.pad(rate, len(kernel) // 2, mode="edge")
     return np.convolve(padded, kernel / kernel.sum(), mode="valid")[:num_frames]
 
@@ -617,8 +660,13 @@ def _make_sprite(rng: np.random.Generator, radius: float) -> np.ndarray:
     alpha = _blob_alpha(rng, radius, _log_uniform(rng, 0.4, 2.5))
     h, w = alpha.shape
     rgb = _texture(
-        rng, h, w, saturation=(0.3, 0.9), primitives=int(rng.integers(0, 6)),
-        feature=0.3 * min(h, w), wrap=False,
+        rng,
+        h,
+        w,
+        saturation=(0.3, 0.9),
+        primitives=int(rng.integers(0, 6)),
+        feature=0.3 * min(h, w),
+        wrap=False,
     )
     return _premultiply(rgb, alpha)
 
@@ -635,8 +683,11 @@ def _entry_point(
     hi = np.array([width + reach + 1, height + reach + 1])
     with np.errstate(divide="ignore"):
         # Distance back along the ray to each wall of the enlarged frame.
-        dist = np.where(direction > 0, (target - lo) / direction,
-                        np.where(direction < 0, (hi - target) / -direction, np.inf))
+        dist = np.where(
+            direction > 0,
+            (target - lo) / direction,
+            np.where(direction < 0, (hi - target) / -direction, np.inf),
+        )
     return target - direction * float(dist.min())
 
 
@@ -659,13 +710,15 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
     size = min(height, width)
     scale = size / 128  # speeds below are quoted for a 128 px frame
     t = np.arange(num_frames, dtype=np.float64)
-    rate = _motion_rate(rng, num_frames)  # (T,)
+    rate = _motion_rate(np.random.default_rng(rng.integers(2**63)), num_frames)  # (T,)
     tau = np.concatenate([[0.0], np.cumsum(rate[:-1])])  # (T,) motion time
 
     # Camera, as functions of motion time.
     side = _texture_side(height, width)
     density = rng.uniform(1.0, 6.0)  # primitives per frame-sized patch: plain to busy
-    background = _texture(rng, side, side, primitives=round(density * side**2 / size**2), feature=size)
+    background = _texture(
+        rng, side, side, primitives=round(density * side**2 / size**2), feature=size
+    )
     cam_speed = _log_uniform(rng, 0.3, 4.0) * scale * (rng.random() < 0.85)
     zoom_amp = rng.uniform(0.05, 0.2) if rng.random() < 0.6 else 0.0
     # Never much below 1 scene px per output px, which would blur the texture (see pan_zoom).
@@ -673,7 +726,9 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
         zoom_amp * np.sin(2 * math.pi * tau / rng.uniform(100, 400) + rng.uniform(0, 2 * math.pi))
     )
     roll_amp = rng.uniform(0.01, 0.08) if rng.random() < 0.5 else 0.0
-    roll = roll_amp * np.sin(2 * math.pi * tau / rng.uniform(150, 500) + rng.uniform(0, 2 * math.pi))
+    roll = roll_amp * np.sin(
+        2 * math.pi * tau / rng.uniform(150, 500) + rng.uniform(0, 2 * math.pi)
+    )
     heading = rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.004) * tau
     direction = np.stack([np.cos(heading), np.sin(heading)], axis=-1)  # (T, 2)
     cam_velocity = (cam_speed * zoom)[:, None] * direction  # scene px per unit motion time
@@ -686,7 +741,11 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
         amp = rng.uniform(0.3, 1.5) * scale
         for _ in range(3):
             period = rng.uniform(8, 40)
-            shake += amp / math.sqrt(3) * np.sin(2 * math.pi * tau[:, None] / period + rng.uniform(0, 2 * math.pi, 2))
+            shake += (
+                amp
+                / math.sqrt(3)
+                * np.sin(2 * math.pi * tau[:, None] / period + rng.uniform(0, 2 * math.pi, 2))
+            )
         centre += shake * zoom[:, None]
     maps = _camera_maps(centre, zoom, roll, height, width)  # (T, 2, 3) output -> scene
 
@@ -718,11 +777,15 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
         return own - actor.parallax * camera
 
     def place(actor: _Actor, f: int, screen: np.ndarray) -> None:
-        """Puts the actor at output position ``screen`` in frame ``f`` (solving for its world position)."""
+        """Puts the actor at output position ``screen`` (x, y) in frame ``f``."""
         # Scene position p = w + (1 - parallax) * C: near objects slide faster than the
         # background as the camera moves. Screen = inverse camera map applied to p.
         p = maps[f][:, :2] @ screen + maps[f][:, 2]
         actor.world = p - (1 - actor.parallax) * centre[f]
+        # Own speed is quoted on screen at entry; in the scene it is ``zoom`` times larger
+        # and rolled, and fixed from then on, so later zooms change it on screen too.
+        own = actor.speed * np.array([math.cos(actor.heading), math.sin(actor.heading)])
+        actor.velocity = zoom[f] * (_rotation(roll[f]) @ own)
         actor.born = tau[f]
         actor.last_distance = None
 
@@ -731,13 +794,14 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
         if rng.random() < 0.7:
             place(actor, 0, rng.uniform(0, 1, 2) * (width, height))
         else:
-            actor.wait_until = rng.uniform(0, 0.5) * tau[-1]
-    actors.sort(key=lambda a: a.parallax)  # draw far to near
+            actor.wait_until = rng.uniform(0, 120)  # enters later, in motion time
 
     # Lighting drift on the real clock: slow sinusoids, a fraction of a level per frame.
     def drift(amplitude: float, shape: tuple[int, ...] = ()) -> np.ndarray:
         period = rng.uniform(150, 600, shape)
-        return amplitude * np.sin(2 * math.pi * t[:, None] / period + rng.uniform(0, 2 * math.pi, shape))
+        return amplitude * np.sin(
+            2 * math.pi * t[:, None] / period + rng.uniform(0, 2 * math.pi, shape)
+        )
 
     brightness = drift(rng.uniform(0, 12), (1,))  # (T, 1) levels
     contrast = 1 + drift(rng.uniform(0, 0.12), (1,))  # (T, 1)
@@ -747,29 +811,36 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for f in range(num_frames):
         canvas = cv2.warpAffine(
-            background, maps[f], (width, height),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_WRAP,
+            background,
+            maps[f],
+            (width, height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_WRAP,
         )  # float32 RGB (H, W, 3)
-        for actor in actors:
+        for i in sorted(range(n), key=lambda i: actors[i].parallax):  # far to near
+            actor = actors[i]
             if actor.world is None:
                 if tau[f] < actor.wait_until:
                     continue
                 # Enter from the edge its on-screen motion comes from.
-                actor.__dict__.update(new_actor(pool[next_sprite % len(pool)]).__dict__)
+                actor = actors[i] = new_actor(pool[next_sprite % len(pool)])
                 next_sprite += 1
                 velocity = screen_velocity(actor, f)
                 norm = float(np.hypot(*velocity))
                 if norm < 0.1 * scale:
                     actor.wait_until = tau[f] + 20  # nothing would carry it in; try later
                     continue
-                reach = actor.scale * (1 + actor.pulse) * math.hypot(*actor.sprite.shape[:2]) / 2 / zoom[f]
+                reach = (
+                    actor.scale
+                    * (1 + actor.pulse)
+                    * math.hypot(*actor.sprite.shape[:2])
+                    / 2
+                    / zoom[f]
+                )
                 target = rng.uniform(0.2, 0.8, 2) * (width, height)
                 place(actor, f, _entry_point(target, velocity / norm, reach, height, width))
             age = tau[f] - actor.born
-            own = actor.speed * np.array([math.cos(actor.heading), math.sin(actor.heading)])
-            # Own velocity is in output px; the scene is ``zoom`` times larger, rolled.
-            world = actor.world + zoom[f] * (_rotation(roll[f]) @ own) * age
-            p = world + (1 - actor.parallax) * centre[f]  # scene position
+            p = actor.world + actor.velocity * age + (1 - actor.parallax) * centre[f]  # scene
             s = actor.scale * (1 + actor.pulse * math.sin(2 * math.pi * age / actor.pulse_period))
             angle = actor.angle0 + actor.spin * age
             # Output pixel -> scene (camera map) -> sprite pixel (undo position, angle, scale).
