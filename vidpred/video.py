@@ -81,7 +81,7 @@ def working_size(height: int, width: int, size: int | None, multiple: int = SIZE
         height, width = height * scale, width * scale
 
     def snap(side: float) -> int:
-        return max(multiple, int(round(side / multiple)) * multiple)
+        return max(multiple, math.floor(side / multiple + 0.5) * multiple)  # half up
 
     return snap(height), snap(width)
 
