@@ -28,7 +28,8 @@ from .errors import TrainingInterrupted, VidpredError
 # Used when none of --epochs/--steps/--time-limit is given.
 DEFAULT_EPOCHS = 10
 
-stderr = Console(stderr=True)
+# soft_wrap: never break paths across lines (users copy them).
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 def positive_int(text: str) -> int:
