@@ -90,3 +90,17 @@ def test_render_with_shipped_default_weights_from_any_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "shipped default weights" in result.stderr
     assert (tmp_path / "r.mp4").stat().st_size > 0
+
+
+def test_generate_writes_playable_training_clips(tmp_path):
+    result = run("generate", tmp_path / "gen", "--kind", "natural", "--count", "2", "--length", "20",
+                 "--height", "48", "--width", "64")
+    assert result.returncode == 0, result.stderr
+    from vidpred.video import read_video
+
+    clips = sorted((tmp_path / "gen").glob("*.mp4"))
+    assert len(clips) == 2
+    video = read_video(clips[0])
+    assert video.frames.shape == (20, 48, 64, 3)
+    again = run("generate", tmp_path / "gen", "--count", "1", "--length", "20")
+    assert_one_line_error(again, "already exists")

@@ -75,3 +75,16 @@ def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path, square_
 def test_trainer_refuses_no_limit():
     with pytest.raises(ValueError):
         TrainConfig()
+
+
+def test_init_fine_tunes_from_a_checkpoint(tmp_path, square_folder, trained_checkpoint):
+    init = load_checkpoint(trained_checkpoint)
+    data_config = DataConfig(size=32, val_fraction=0.2, crop=16)
+    data = WindowDataset(load_videos(square_folder, 32, 5), init["model_config"].input_offsets(), data_config)
+    other = ModelConfig(frames=4, width=8, depth=1)  # ignored: --init keeps the architecture
+    result = train(data, other, data_config, TrainConfig(steps=2, lr=1e-9, device="cpu"),
+                   tmp_path / "ft.pt", init=init)
+    assert result["model_config"] == init["model_config"].to_dict()
+    assert result["step"] == 2  # a fresh schedule, not the init's step count
+    for key, value in init["model"].items():
+        assert torch.allclose(value, result["model"][key], atol=1e-5), key

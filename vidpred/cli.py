@@ -104,7 +104,51 @@ def _add_train(sub) -> None:
     g.add_argument("--out", type=Path, default=None, help="checkpoint path (default weights/<folder name>.pt)")
     g.add_argument("--force", action="store_true", help="overwrite an existing --out")
     g.add_argument("--resume", type=Path, default=None, help="continue training from this checkpoint")
+    g.add_argument("--init", type=Path, default=None,
+                   help="start from this checkpoint's model (its architecture and weights; "
+                   "fresh optimizer and schedule): fine-tuning")
     p.set_defaults(func=cmd_train)
+
+
+def _add_generate(sub) -> None:
+    from .synthetic import GENERATORS
+
+    p = sub.add_parser(
+        "generate",
+        help="write procedurally generated training videos",
+        description="Write COUNT procedural clips as H.264 mp4s into FOLDER; e.g. 'natural' "
+        "clips (textured layers, camera motion, occlusion, lighting drift, noise) to train "
+        "on motion that looks like the world.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("folder", type=Path, help="output folder (created if missing)")
+    p.add_argument("--kind", choices=sorted(GENERATORS), default="natural")
+    p.add_argument("--count", type=positive_int, default=16)
+    p.add_argument("--length", type=positive_int, default=200, help="frames per clip")
+    p.add_argument("--height", type=positive_int, default=128)
+    p.add_argument("--width", type=positive_int, default=160)
+    p.add_argument("--fps", type=positive_float, default=25.0)
+    p.add_argument("--seed", type=int, default=0, help="clip i uses seed + i")
+    p.add_argument("--force", action="store_true", help="overwrite existing clips")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .synthetic import write_clips
+
+    if args.height % 2 or args.width % 2:
+        raise VidpredError("--height and --width must be even (H.264)")
+    with _progress(transient=True) as progress:
+        progress.add_task("generate", total=None, info=f"{args.count} {args.kind} clips")
+        try:
+            paths = write_clips(args.folder, args.kind, args.count, args.length, args.height,
+                                args.width, seed=args.seed, fps=args.fps, force=args.force)
+        except ValueError as e:
+            raise VidpredError(str(e)) from e
+    print(args.folder)
+    if not args.quiet:
+        stderr.print(f"wrote {len(paths)} clips")
+    return 0
 
 
 def _add_render(sub) -> None:
@@ -152,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_render(sub)
     _add_eval(sub)
+    _add_generate(sub)
     return parser
 
 
@@ -188,6 +233,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .weights import record_latest
 
     resume = load_checkpoint(args.resume) if args.resume else None
+    init = load_checkpoint(args.init) if args.init else None
+    if resume is not None and init is not None:
+        raise VidpredError("--resume and --init cannot be combined")
     if resume is not None:
         model_config, data_config = resume["model_config"], resume["data_config"]
         sources = [Path(s) for s in args.folder] or [Path(s) for s in resume.get("sources", [])]
@@ -220,6 +268,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         except ValueError as e:
             raise VidpredError(str(e)) from e
+        if init is not None:
+            model_config = init["model_config"]  # fine-tuning keeps the architecture
         first = sources[0].resolve()
         out = args.out or Path("weights") / f"{first.stem if first.is_file() else first.name}.pt"
         if args.out is None:
@@ -259,7 +309,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             train(
                 data, model_config, data_config, config, out,
-                sources=[str(s.resolve()) for s in sources], resume=resume,
+                sources=[str(s.resolve()) for s in sources], resume=resume, init=init,
                 on_step=on_step, on_epoch=on_epoch,
             )
         finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -894,3 +895,25 @@ def generate(name: str, num_frames: int, height: int, width: int, seed: int) -> 
             f"unknown synthetic video {name!r}; choose from {', '.join(GENERATORS)}"
         ) from None
     return generator(num_frames, height, width, seed)
+
+
+def write_clips(
+    folder: str | Path, name: str, count: int, num_frames: int, height: int, width: int,
+    seed: int = 0, fps: float = 25.0, force: bool = False,
+) -> list[Path]:
+    """Writes ``count`` clips of generator ``name`` as H.264 mp4s (seeds seed .. seed+count-1);
+    returns their paths. H.264 on purpose: real footage carries compression artefacts too.
+
+    Raises:
+        OutputError: a clip exists already and ``force`` is not set.
+    """
+    from .video import check_output_path, write_mp4
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}_{seed + i:05d}.mp4" for i in range(count)]
+    for path in paths:
+        check_output_path(path, force=force)
+    for i, path in enumerate(paths):
+        write_mp4(path, generate(name, num_frames, height, width, seed + i), fps)
+    return paths

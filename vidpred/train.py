@@ -151,6 +151,7 @@ def train(
     *,
     sources: list[str] | None = None,
     resume: dict[str, Any] | None = None,
+    init: dict[str, Any] | None = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
@@ -163,7 +164,9 @@ def train(
         config: limits, optimiser and loss settings.
         out: checkpoint path, rewritten atomically after every epoch and at the end.
         sources: the video paths trained on, stored for ``--resume``.
-        resume: a loaded checkpoint to continue from.
+        resume: a loaded checkpoint to continue from (model, optimizer, schedule, data order).
+        init: a loaded checkpoint whose model (configuration and weights) training starts
+            from, with a fresh optimizer and schedule: fine-tuning.
         on_step: called after each step with step, progress, loss, lr, samples_per_s.
         on_epoch: called after each epoch with its validation metrics.
 
@@ -180,6 +183,9 @@ def train(
     elapsed_before = 0.0
     best: dict[str, float] = {}
     history: list[dict] = []
+    if init is not None:
+        model = model_from_checkpoint(init)
+        model_config = init["model_config"]
     if resume is not None:
         model = model_from_checkpoint(resume)
         model_config = resume["model_config"]
