@@ -15,6 +15,8 @@ def _inputs(config: ModelConfig, h: int = 24, w: int = 32, batch: int = 2) -> to
         ModelConfig(frames=4, width=8, depth=2),
         ModelConfig(frames=3, width=8, depth=1, stem=True, batch_norm=True),
         ModelConfig(frames=2, width=8, depth=1, period=5, period_frames=2, trend=9, trend_frames=1),
+        ModelConfig(frames=4, width=8, depth=1, head="warp"),
+        ModelConfig(frames=4, width=8, depth=1, head="warp", stem=True, period=3, period_frames=1),
     ],
 )
 def test_untrained_model_is_exactly_copy_last(config):
@@ -35,8 +37,9 @@ def test_output_is_three_channels_in_unit_range_at_any_size():
         assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
 
 
-def test_every_parameter_gets_a_gradient_after_a_few_steps():
-    config = ModelConfig(frames=4, width=8, depth=2, batch_norm=True, period=2, period_frames=1)
+@pytest.mark.parametrize("head", ["residual", "warp"])
+def test_every_parameter_gets_a_gradient_after_a_few_steps(head):
+    config = ModelConfig(frames=4, width=8, depth=2, batch_norm=True, period=2, period_frames=1, head=head)
     model = STResNet(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     x = _inputs(config, batch=4)
@@ -83,3 +86,15 @@ def test_offsets_and_history():
     assert config.history == 20
     with pytest.raises(ValueError):
         ModelConfig(period=3, period_frames=0)
+
+
+def test_warp_moves_content_by_the_flow():
+    from vidpred.model import warp
+
+    image = torch.rand(1, 3, 8, 10)
+    flow = torch.zeros(1, 2, 8, 10)
+    assert torch.equal(warp(image, flow), image)
+    flow[:, 0] = 2.0  # sample two pixels to the right: content moves left
+    assert torch.allclose(warp(image, flow)[..., :-2], image[..., 2:])
+    flow[:, 0], flow[:, 1] = 0.0, 0.5  # halfway between rows
+    assert torch.allclose(warp(image, flow)[..., :-1, :], (image[..., 1:, :] + image[..., :-1, :]) / 2)

@@ -87,6 +87,8 @@ def _add_train(sub) -> None:
     g.add_argument("--depth", type=non_negative_int, default=4, help="residual units per branch")
     g.add_argument("--stem", action="store_true", help="space-to-depth stem (4x less compute)")
     g.add_argument("--batch-norm", action="store_true", help="batch norm in residual units")
+    g.add_argument("--head", choices=("residual", "warp"), default="residual",
+                   help="residual: last frame + residual; warp: last frame warped along a predicted flow + residual")
     g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")
     g.add_argument("--period-frames", type=non_negative_int, default=None, help="frames the period branch sees (default 2 when --period is set)")
     g.add_argument("--trend", type=non_negative_int, default=0, help="trend branch spacing in frames (0 = off)")
@@ -254,7 +256,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             model_config = ModelConfig(
                 frames=args.frames, width=args.width, depth=args.depth, stem=args.stem,
-                batch_norm=args.batch_norm, period=args.period,
+                batch_norm=args.batch_norm, head=args.head, period=args.period,
                 period_frames=args.period_frames if args.period_frames is not None else (2 if args.period else 0),
                 trend=args.trend,
                 trend_frames=args.trend_frames if args.trend_frames is not None else (2 if args.trend else 0),

@@ -12,6 +12,10 @@ Changes for next-frame prediction on video, and why:
 - The paper fuses branches with a learned per-pixel weight matrix, which ties a model to one
   frame size. Here each branch gets a learned per-channel weight, so the model stays fully
   convolutional and runs on frames of any size.
+- An optional motion head (``head="warp"``): besides the residual, each branch predicts a
+  flow field in pixels, and the last frame is warped along it before the residual is added.
+  Moving things then stay sharp instead of being re-synthesised by convolutions; with the
+  flow starting at zero, the untrained model is still exactly copy-last.
 - An optional space-to-depth stem (pixel_unshuffle by 2) runs the trunk at half resolution:
   a quarter of the compute and twice the receptive field.
 """
@@ -25,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
+HEADS = ("residual", "warp")
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,11 @@ class ModelConfig:
     period_frames: int = 0  # how many frames the period branch sees
     trend: int = 0  # spacing in frames of the trend branch; 0 = off
     trend_frames: int = 0  # how many frames the trend branch sees
+    head: str = "residual"  # residual: last + residual; warp: warp(last, flow) + residual
 
     def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}")
         if self.frames < 1:
             raise ValueError("frames must be at least 1")
         if self.width < 1 or self.depth < 0:
@@ -109,6 +117,34 @@ class Branch(nn.Module):
         return self.tail(F.relu(self.units(self.head(x))))
 
 
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Returns image sampled at p + flow(p), bilinear, edges replicated: float (B, C, H, W).
+
+    Args:
+        image: float (B, C, H, W).
+        flow: float (B, 2, H, W), (dx, dy) in pixels.
+
+    Written with integer gathers instead of grid_sample so that a zero flow returns the
+    image bit for bit (grid_sample's normalised coordinates round off), which keeps the
+    untrained model exactly equal to copy-last.
+    """
+    b, c, h, w = image.shape
+    fx, fy = flow[:, 0], flow[:, 1]  # (B, H, W)
+    x0, y0 = fx.floor(), fy.floor()
+    ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]  # (B, 1, H, W) bilinear weights
+    xs = torch.arange(w, device=image.device).view(1, 1, w) + x0.long()
+    ys = torch.arange(h, device=image.device).view(1, h, 1) + y0.long()
+    flat = image.reshape(b, c, h * w)
+
+    def sample(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        index = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).view(b, 1, h * w).expand(b, c, h * w)
+        return flat.gather(2, index).view(b, c, h, w)
+
+    top = sample(ys, xs) * (1 - ax) + sample(ys, xs + 1) * ax
+    bottom = sample(ys + 1, xs) * (1 - ax) + sample(ys + 1, xs + 1) * ax
+    return top * (1 - ay) + bottom * ay
+
+
 class STResNet(nn.Module):
     """Predicts the next frame from stacked past frames.
 
@@ -116,6 +152,9 @@ class STResNet(nn.Module):
     as channels in that order (trend, period, closeness; oldest first within each), so the
     last three channels are the most recent frame. H and W must be even with the stem.
     Output: float32 [0, 1] (B, 3, H, W), the predicted next frame.
+
+    Each branch outputs the residual (3 channels per pixel of the full-resolution frame,
+    i.e. 3 * scale^2 at trunk resolution) and, with the warp head, 2 flow channels.
     """
 
     def __init__(self, config: ModelConfig):
@@ -123,14 +162,16 @@ class STResNet(nn.Module):
         self.config = config
         self.scale = 2 if config.stem else 1
         per_frame = 3 * self.scale**2  # channels of one frame after space-to-depth
+        self.flow_channels = 2 if config.head == "warp" else 0
+        out_channels = per_frame + self.flow_channels
         self.branch_frames = {name: len(o) for name, o in config.branch_offsets().items()}
         self.branches = nn.ModuleDict(
-            {name: Branch(n * per_frame, per_frame, config) for name, n in self.branch_frames.items()}
+            {name: Branch(n * per_frame, out_channels, config) for name, n in self.branch_frames.items()}
         )
         # Per-channel fusion weights, the fully convolutional stand-in for the paper's
         # per-pixel weight matrices.
         self.fusion = nn.ParameterDict(
-            {name: nn.Parameter(torch.ones(per_frame, 1, 1)) for name in self.branch_frames}
+            {name: nn.Parameter(torch.ones(out_channels, 1, 1)) for name in self.branch_frames}
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,17 +179,24 @@ class STResNet(nn.Module):
         if self.scale > 1:
             x = F.pixel_unshuffle(x, self.scale)  # (B, 3N*4, H/2, W/2); frame f -> channels 12f..12f+11
         per_frame = 3 * self.scale**2
-        residual = 0
+        fused = 0
         start = 0
         for name in BRANCHES:
             if name not in self.branches:
                 continue
             stop = start + self.branch_frames[name] * per_frame
-            residual = residual + self.fusion[name] * self.branches[name](x[:, start:stop])
+            fused = fused + self.fusion[name] * self.branches[name](x[:, start:stop])
             start = stop
+        residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
         if self.scale > 1:
             residual = F.pixel_shuffle(residual, self.scale)  # (B, 3, H, W)
-        return (last + residual).clamp(0.0, 1.0)
+        base = last
+        if self.flow_channels:
+            flow = fused[:, per_frame:]  # (B, 2, H/s, W/s), pixels at trunk resolution
+            if self.scale > 1:
+                flow = self.scale * F.interpolate(flow, scale_factor=self.scale, mode="bilinear")
+            base = warp(last, flow)  # (B, 3, H, W)
+        return (base + residual).clamp(0.0, 1.0)
 
 
 def count_parameters(model: nn.Module) -> int:
