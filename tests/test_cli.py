@@ -9,10 +9,16 @@ import pytest
 from conftest import moving_square, write_lossless
 
 
+# With cwd elsewhere, `-m vidpred` would import an installed vidpred, not this checkout's.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def run(*args, cwd=None, env=None):
+    path = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "vidpred", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300,
+        capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        timeout=300,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 
 from .data import DataConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputError
 from .model import ModelConfig, STResNet
 
 FORMAT = "vidpred-checkpoint"
@@ -55,9 +56,20 @@ def atomic_write_bytes(path: Path, write) -> None:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Writes a checkpoint dict atomically (temp file, fsync, rename)."""
+    """Writes a checkpoint dict atomically (temp file, fsync, rename).
+
+    Raises:
+        OutputError: the file could not be written (disk full, folder gone or read-only);
+            the previous checkpoint at ``path``, if any, is unchanged.
+    """
     payload = {"format": FORMAT, "version": VERSION, **payload}
-    atomic_write_bytes(Path(path), lambda f: torch.save(payload, f))
+    try:
+        atomic_write_bytes(Path(path), lambda f: torch.save(payload, f))
+    except OSError as e:
+        raise OutputError(
+            f"{path}: could not write the checkpoint ({e.strerror or e}); "
+            f"the previous one, if any, is unchanged"
+        ) from e
 
 
 def _config_from_dict(cls, values: Any, path: Path, key: str):
@@ -89,19 +101,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: a crafted or foreign pickle.
-        wanted = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
+        # (torch's own message suggests allow-listing the global: not advice to pass on.)
+        wanted = re.search(r"GLOBAL (\S+)", str(e))
         if wanted:
             raise CheckpointError(
-                f"{path}: refused to load: it asks to import code ({wanted[0]}); "
-                f"vidpred checkpoints are plain data"
+                f"{path}: refused to load: it asks to run code ({wanted.group(1)}); "
+                f"vidpred checkpoints are plain data, so this file is not one (it may be malicious)"
             ) from e
         raise CheckpointError(f"{path}: not a vidpred checkpoint (unreadable as plain data)") from e
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from e
     except Exception as e:  # zip errors, truncated files, random bytes
         raise CheckpointError(f"{path}: not a vidpred checkpoint ({type(e).__name__})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a vidpred checkpoint")
     version = ckpt.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint has no valid format version ({version!r})")
+    if version > VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {version} is newer than this vidpred "
             f"understands ({VERSION}); upgrade vidpred"

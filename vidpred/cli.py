@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,10 +25,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .errors import TrainingInterrupted, VidpredError
+from .errors import CheckpointError, OutputError, TrainingInterrupted, VidpredError
 
 # Used when none of --epochs/--steps/--time-limit is given.
 DEFAULT_EPOCHS = 10
+
+# Training crop side when --crop is not given, shrunk to the frames when --size is smaller.
+DEFAULT_CROP = 64
+
+# --size bounds: DataConfig's minimum, and a maximum above any camera's shorter side (4K is
+# 2160) that stops a typo from upscaling every frame into an out-of-memory kill.
+MIN_SIZE, MAX_SIZE = 8, 4096
 
 # soft_wrap: never break paths across lines (users copy them).
 stderr = Console(stderr=True, soft_wrap=True)
@@ -48,8 +57,22 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def frame_size(text: str) -> int:
+    value = int(text)
+    if not MIN_SIZE <= value <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must be {MIN_SIZE} to {MAX_SIZE} px, got {text}")
+    return value
+
+
+def crop_size(text: str) -> int:
+    value = int(text)
+    if value < 0 or value % 4:
+        raise argparse.ArgumentTypeError(f"must be 0 (full frames) or a multiple of 4, got {text}")
     return value
 
 
@@ -79,8 +102,9 @@ def _add_train(sub) -> None:
     p.add_argument("folder", nargs="*", type=Path, help="video files or folders (optional with --resume)")
     g = p.add_argument_group("data")
     g.add_argument("--frames", type=positive_int, default=4, help="K: past frames stacked as input")
-    g.add_argument("--size", type=positive_int, default=96, help="shorter side of the working size, px")
-    g.add_argument("--crop", type=non_negative_int, default=64, help="training crop side, px (0 = full frames)")
+    g.add_argument("--size", type=frame_size, default=96, help="shorter side of the working size, px")
+    g.add_argument("--crop", type=crop_size, default=argparse.SUPPRESS,
+                   help=f"training crop side, px; 0 = full frames (default: {DEFAULT_CROP}, or less to fit --size)")
     g.add_argument("--val-fraction", type=fraction, default=0.2, help="last fraction of each video held out")
     g = p.add_argument_group("model")
     g.add_argument("--width", type=positive_int, default=64, help="channels per branch")
@@ -109,7 +133,7 @@ def _add_train(sub) -> None:
     g.add_argument("--init", type=Path, default=None,
                    help="start from this checkpoint's model (its architecture and weights; "
                    "fresh optimizer and schedule): fine-tuning")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, parser=p)  # parser: for errors found after parsing
 
 
 def _add_generate(sub) -> None:
@@ -164,7 +188,7 @@ def _add_render(sub) -> None:
     p.add_argument("clip", type=Path, help="input video")
     p.add_argument("--weights", type=Path, default=None, help="checkpoint (default: newest trained, else shipped default)")
     p.add_argument("--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)")
-    p.add_argument("--size", type=positive_int, default=None, help="working size (default: the checkpoint's)")
+    p.add_argument("--size", type=frame_size, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -182,7 +206,7 @@ def _add_eval(sub) -> None:
     p.add_argument("paths", nargs="+", type=Path, help="video files or folders")
     p.add_argument("--weights", type=Path, default=None, help="checkpoint (default: newest trained, else shipped default)")
     p.add_argument("--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video")
-    p.add_argument("--size", type=positive_int, default=None, help="working size (default: the checkpoint's)")
+    p.add_argument("--size", type=frame_size, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_eval)
@@ -200,6 +224,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_generate(sub)
     return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Exits with an argparse error for options that are each valid but make no sense together,
+    and fills in the defaults that depend on other options."""
+    if args.command != "train" or args.resume is not None:
+        return  # a resumed run takes these from its checkpoint
+    from .video import working_size
+
+    parser = args.parser
+    shorter = working_size(args.size, args.size, args.size)[0]  # every frame's, at --size
+    if "crop" not in args:
+        args.crop = min(DEFAULT_CROP, shorter)
+    if args.crop > shorter:
+        parser.error(
+            f"argument --crop: {args.crop} is larger than the frames' shorter side at "
+            f"--size {args.size} ({shorter} px)"
+        )
+    for name in ("period", "trend"):
+        if getattr(args, f"{name}_frames") and not getattr(args, name):
+            parser.error(f"argument --{name}-frames: needs --{name}")
+        if getattr(args, name) and getattr(args, f"{name}_frames") == 0:
+            parser.error(f"argument --{name}-frames: must be positive with --{name}")
 
 
 def _progress(transient: bool = False) -> Progress:
@@ -222,7 +269,7 @@ def _load_predictor(weights: Path | None, device: str, quiet: bool):
     path, why = resolve_weights(weights)
     predictor = Predictor.from_checkpoint(path, device)
     if not quiet:
-        stderr.print(f"weights: {path} ({why})")
+        stderr.print(f"weights: {path} ({why})", markup=False)
     return predictor
 
 
@@ -231,7 +278,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import DataConfig, WindowDataset, load_videos
     from .model import ModelConfig, STResNet, count_parameters
     from .train import TrainConfig, continue_config, train
-    from .video import check_output_path
+    from .video import VIDEO_EXTENSIONS, check_output_path
     from .weights import record_latest
 
     resume = load_checkpoint(args.resume) if args.resume else None
@@ -243,12 +290,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         sources = [Path(s) for s in args.folder] or [Path(s) for s in resume.get("sources", [])]
         if not sources:
             raise VidpredError(f"{args.resume}: no video folder stored; name it: vidpred train FOLDER --resume ...")
-        config = continue_config(
-            resume["train_config"], epochs=args.epochs, steps=args.steps, time_limit=args.time_limit
-        )
+        stored = resume.get("train_config")
+        if not isinstance(stored, dict):
+            raise CheckpointError(f"{args.resume}: cannot resume: it has no train_config")
+        try:
+            config = continue_config(
+                stored, epochs=args.epochs, steps=args.steps, time_limit=args.time_limit
+            )
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{args.resume}: cannot resume: bad train_config ({e})") from e
         out = args.out or args.resume
         if out.resolve() != args.resume.resolve():
-            check_output_path(out, force=args.force)
+            check_output_path(out, force=args.force, inputs=tuple(sources))
     else:
         if not args.folder:
             raise VidpredError("name a folder of videos: vidpred train FOLDER")
@@ -275,8 +328,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         first = sources[0].resolve()
         out = args.out or Path("weights") / f"{first.stem if first.is_file() else first.name}.pt"
         if args.out is None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        check_output_path(out, force=args.force)
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from e
+        check_output_path(out, force=args.force, inputs=tuple(sources))
+    if out.suffix.lower() in VIDEO_EXTENSIONS:
+        raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
 
     videos = load_videos(sources, data_config.size, min_frames=model_config.history + 1)
     data = WindowDataset(videos, model_config.input_offsets(), data_config)
@@ -284,7 +342,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         stderr.print(
             f"{len(videos)} videos, {len(data.train_windows)} training / {len(data.val_windows)} "
             f"validation windows; model {count_parameters(STResNet(model_config)):,} parameters; "
-            f"checkpoint -> {out}"
+            f"checkpoint -> {out}",
+            markup=False,
         )
 
     progress = _progress()
@@ -371,18 +430,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+class _LineHandler(logging.Handler):
+    """Prints each log record as one unwrapped line on stderr, so a path in it copies whole
+    (rich's log handler wraps long lines at the terminal width, mid-path)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = f"vidpred: {record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        stderr.print(prefix + self.format(record), markup=False, highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_args(args)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_time=False, show_path=False)],
+        handlers=[_LineHandler()],
     )
+    # `kill` unwinds like Ctrl-C, so a stopped render removes its temp file instead of
+    # leaving it behind (training installs its own handler and saves a checkpoint).
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         return args.func(args)
     except TrainingInterrupted as e:
-        stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True)
+        stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True, markup=False)
         return 130
     except VidpredError as e:
         stderr.print(f"vidpred: error: {e}", highlight=False, soft_wrap=True, markup=False)
@@ -390,6 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("vidpred: interrupted")
         return 130
+    except OSError as e:  # the file system said no (disk full, permissions) somewhere unexpected
+        where = f"{e.filename}: " if e.filename else ""
+        stderr.print(f"vidpred: error: {where}{e.strerror or e}", highlight=False, markup=False)
+        return 1
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

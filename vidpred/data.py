@@ -117,6 +117,14 @@ class WindowDataset:
                 "no training windows: the videos are too short for --frames/--period/--trend "
                 "with this --val-fraction"
             )
+        sizes = sorted({tuple(f.shape[1:3]) for f in self.frames})
+        if not config.crop and len(sizes) > 1:
+            # Full frames of different sizes cannot share a batch.
+            listed = ", ".join(f"{h}x{w}" for h, w in sizes)
+            raise VidpredError(
+                f"the videos have different working sizes ({listed}); "
+                f"train on crops (--crop) or on videos of one aspect ratio"
+            )
         if config.crop:
             smallest = min(min(f.shape[1], f.shape[2]) for f in self.frames)
             if config.crop > smallest:

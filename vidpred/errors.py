@@ -1,5 +1,7 @@
 """Errors a user can cause. The CLI turns each into one line on stderr and a non-zero exit."""
 
+import shlex
+
 
 class VidpredError(Exception):
     """Base class: something the user can fix (a path, an option, a file)."""
@@ -27,7 +29,8 @@ class TrainingInterrupted(VidpredError):
     def __init__(self, checkpoint, step: int):
         self.checkpoint = checkpoint
         self.step = step
+        # Quoted so the command can be pasted as is, even with spaces in the path.
         super().__init__(
             f"interrupted at step {step}; checkpoint saved to {checkpoint}. "
-            f"Continue with: vidpred train --resume {checkpoint}"
+            f"Continue with: vidpred train --resume {shlex.quote(str(checkpoint))}"
         )

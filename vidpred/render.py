@@ -87,7 +87,7 @@ def render(
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(out)
-    check_output_path(out, force=force, inputs=(clip,))
+    check_output_path(out, force=force, inputs=(clip, *filter(None, [predictor.weights])))
     if scale < 1:
         raise VidpredError("--scale must be at least 1")
     video = read_video(clip, size or predictor.data_config.size)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from .checkpoint import atomic_write_bytes, model_from_checkpoint, save_checkpoint
 from .data import DataConfig, WindowDataset, stack_window
-from .errors import TrainingError, TrainingInterrupted, VidpredError
+from .errors import CheckpointError, TrainingError, TrainingInterrupted, VidpredError
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
 
@@ -198,7 +198,11 @@ def train(
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
+        try:
+            optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError, TypeError) as e:
+            where = resume.get("path", "checkpoint")
+            raise CheckpointError(f"{where}: optimizer state does not fit the model ({e})") from e
     use_bf16 = device.type == "cuda"
     loss_fn = F.l1_loss if config.loss == "l1" else F.mse_loss
 
@@ -220,6 +224,13 @@ def train(
         return max(fractions)
 
     def payload() -> dict[str, Any]:
+        # The loss check misses a step whose update alone overflows; never save such weights.
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingError(
+                f"the weights became non-finite ({bad[0]}) at step {step}; {kept()}; "
+                f"try a lower --lr"
+            )
         return {
             "model_config": model_config.to_dict(),
             "data_config": data_config.to_dict(),
@@ -234,6 +245,11 @@ def train(
             "history": history,
             "sources": list(sources or []),
         }
+
+    def kept() -> str:
+        if out.exists():
+            return f"stopped without saving; the last good checkpoint is {out}"
+        return "stopped; no checkpoint was written"
 
     def end_epoch(train_loss: float, samples_per_s: float) -> None:
         row = {
@@ -275,8 +291,7 @@ def train(
                     loss = loss_fn(model(inputs).float(), targets)
                 if not torch.isfinite(loss):
                     raise TrainingError(
-                        f"the loss became {loss.item()} at step {step}; stopped without saving "
-                        f"(the last good checkpoint, if any, is {out}); try a lower --lr"
+                        f"the loss became {loss.item()} at step {step}; {kept()}; try a lower --lr"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

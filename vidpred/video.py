@@ -15,7 +15,8 @@ from pathlib import Path
 
 # OpenCV's FFmpeg backend prints decoder chatter to stderr for damaged files; the reader
 # reports problems itself, with the path, so keep that noise out of the user's terminal.
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+# ("ERROR" still let OpenCV's own "[ERROR:0@...]" lines through, hence "OFF".)
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 import cv2  # noqa: E402
@@ -35,6 +36,18 @@ SIZE_MULTIPLE = 4
 # this when that is missing too.
 FALLBACK_FPS = 30.0
 
+# Only the FFmpeg backend: OpenCV's fallback backends (its own MJPEG/AVI parser, image
+# sequences) print raw parser errors for damaged files and would read "%d" in a file name as
+# an image-sequence pattern.
+BACKEND = cv2.CAP_FFMPEG
+
+# FFmpeg happily decodes a still image named .mp4 as a one-frame "video"; these leading bytes
+# let the reader say what the file really is.
+IMAGE_SIGNATURES = {
+    b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
 
 @dataclass
 class Video:
@@ -53,17 +66,47 @@ class Video:
 def find_videos(path: str | Path) -> list[Path]:
     """Returns the video files at ``path``: the file itself, or every video below a folder.
 
+    Symbolic links are followed (links to folders too, each real folder once, so a link loop
+    ends); a file reached through several links is returned once. Broken links and folders
+    that cannot be listed are skipped with a warning.
+
     Raises:
         VideoError: the path does not exist, or a folder holds no file with a video extension.
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise VideoError(f"{path}: broken symbolic link (points to {os.readlink(path)})")
         raise VideoError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
-    found = sorted(
-        p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
-    )
+
+    def unlistable(error: OSError) -> None:
+        log.warning("skipping %s: %s", error.filename, error.strerror)
+
+    candidates, folders_seen = [], set()
+    for root, dirs, files in os.walk(path, onerror=unlistable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in folders_seen:
+            dirs[:] = []
+            continue
+        folders_seen.add(real)
+        candidates += [
+            Path(root) / name for name in files if Path(name).suffix.lower() in VIDEO_EXTENSIONS
+        ]
+    found, files_seen = [], {}
+    # Paths reached without a link come first, so a duplicate is reported under its link.
+    for p in sorted(candidates, key=lambda p: (os.path.realpath(p) != os.path.abspath(p), p)):
+        if not p.exists():
+            log.warning("skipping %s: broken symbolic link (points to %s)", p, os.readlink(p))
+        elif p.is_file():
+            real = os.path.realpath(p)
+            if real in files_seen:
+                log.warning("skipping %s: same file as %s", p, files_seen[real])
+            else:
+                files_seen[real] = p
+                found.append(p)
+    found.sort()
     if not found:
         raise VideoError(
             f"{path}: no video files found (looked for {', '.join(VIDEO_EXTENSIONS)})"
@@ -118,7 +161,7 @@ def iter_frames(
         raise VideoError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path), BACKEND)
     try:
         if not capture.isOpened():
             raise VideoError(f"{path}: not a video OpenCV can read")
@@ -157,9 +200,16 @@ def _measured_fps(timestamps_ms: list[float], metadata_fps: float) -> float:
     return FALLBACK_FPS
 
 
+def _image_kind(path: Path) -> str | None:
+    """Returns the still-image format the file's first bytes announce, if any."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return next((kind for magic, kind in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
+
+
 def _source_info(path: Path) -> tuple[tuple[int, int], float, int]:
     """Returns ((H, W), fps, frame count) as the container claims them (may lie)."""
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path), BACKEND)
     try:
         size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
         return size, float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -183,6 +233,8 @@ def read_video(path: str | Path, size: int | None = None, max_frames: int | None
         stamps.append(stamp)
     if not frames:
         raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
+    if len(frames) == 1 and max_frames != 1 and (kind := _image_kind(path)):
+        raise VideoError(f"{path}: a {kind} image, not a video")
     source_size, metadata_fps, claimed = _source_info(path)
     if max_frames is None and claimed > len(frames):
         log.warning(
@@ -208,6 +260,8 @@ def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...]
     resolved = path.resolve()
     if any(resolved == Path(p).resolve() for p in inputs):
         raise OutputError(f"{path}: refusing to overwrite an input file")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; name a file")
     if path.exists() and not force:
         raise OutputError(f"{path}: already exists (use --force to overwrite)")
     folder = resolved.parent
