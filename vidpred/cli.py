@@ -123,7 +123,7 @@ def _add_train(sub) -> None:
     g.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES", help="wall-clock budget")
     g.add_argument("--batch-size", type=positive_int, default=8)
     g.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
-    g.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    g.add_argument("--loss", choices=("l1", "mse", "huber"), default="l1")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     g = p.add_argument_group("output")

@@ -27,7 +27,10 @@ from .model import ModelConfig, STResNet
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("l1", "mse")
+LOSSES = ("l1", "mse", "huber")
+# Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
+# (about 1-2 levels of 255), below the errors that motion makes.
+HUBER_BETA = 0.02
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,11 @@ def train(
             where = resume.get("path", "checkpoint")
             raise CheckpointError(f"{where}: optimizer state does not fit the model ({e})") from e
     use_bf16 = device.type == "cuda"
-    loss_fn = F.l1_loss if config.loss == "l1" else F.mse_loss
+    loss_fn = {
+        "l1": F.l1_loss,
+        "mse": F.mse_loss,
+        "huber": lambda pred, target: F.smooth_l1_loss(pred, target, beta=HUBER_BETA),
+    }[config.loss]
 
     steps_per_epoch = data.steps_per_epoch(config.batch_size)
     limits = [s for s in (config.steps, config.epochs and config.epochs * steps_per_epoch) if s]
