@@ -138,6 +138,8 @@ def _add_eval(sub) -> None:
     p.add_argument("--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video")
     p.add_argument("--size", type=positive_int, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--horizon", type=positive_int, default=None, metavar="N",
+                   help="also score rollouts of 1..N steps (own predictions fed back in)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_eval)
 
@@ -297,7 +299,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         def on_video(path: str, targets: int) -> None:
             progress.update(task, info=f"{Path(path).name} ({targets} targets)")
 
-        result = evaluate(args.paths, predictor, tail=args.tail, size=args.size, on_video=on_video)
+        result = evaluate(args.paths, predictor, tail=args.tail, size=args.size,
+                          horizon=args.horizon, on_video=on_video)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -316,7 +319,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         table.add_section()
     Console().print(table)
+    if "horizon" in result:
+        Console().print(_horizon_table(result))
     return 0
+
+
+def _horizon_table(result: dict) -> Table:
+    table = Table(title="rollouts: PSNR dB of the prediction k steps ahead (mean over videos)")
+    for column in ("step", "model", "copy_last", "linear"):
+        table.add_column(column, justify="right")
+    for row in result["horizon"]:
+        psnrs = (f"{row[m]['psnr']:.2f}" for m in ("model", "copy_last", "linear"))
+        table.add_row(str(row["step"]), *psnrs)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
