@@ -120,9 +120,21 @@ def _add_render(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)")
     p.add_argument("--size", type=positive_int, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
+    _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_render)
+
+
+def _add_render_views(p) -> None:
+    """Options of `render` for rollouts, future frames, panels and GIFs."""
+    p.add_argument("--horizon", type=positive_int, default=1, metavar="N",
+                   help="show N-step-ahead predictions (own predictions fed back in)")
+    p.add_argument("--extend", type=non_negative_int, default=0, metavar="N",
+                   help="append N frames predicted past the last real frame")
+    p.add_argument("--panels", default="actual,predicted,error",
+                   help="comma-separated panels from actual,predicted,error,copy_last")
+    p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
 
 
 def _add_eval(sub) -> None:
@@ -274,6 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from .render import render
 
+    views = _render_views(args)  # option errors before the weights load
     predictor = _load_predictor(args.weights, args.device, args.quiet)
     with _progress(transient=True) as progress:
         task = progress.add_task("render", total=None, info="")
@@ -283,10 +296,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         out = render(
             args.clip, predictor, args.out, size=args.size, scale=args.scale,
-            force=args.force, on_progress=on_progress,
+            force=args.force, on_progress=on_progress, **views,
         )
     print(out)
     return 0
+
+
+def _render_views(args: argparse.Namespace) -> dict:
+    from .render import parse_panels
+
+    return {"horizon": args.horizon, "extend": args.extend, "panels": parse_panels(args.panels),
+            "gif": args.gif}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
