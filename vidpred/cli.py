@@ -156,6 +156,24 @@ def _add_eval(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def _add_gallery(sub) -> None:
+    p = sub.add_parser(
+        "gallery",
+        help="write an index.html that shows every render in a folder",
+        description="Write a self-contained RENDERS_DIR/index.html: each render as a video "
+        "with its PSNR next to copy-last, the weights used and their training curve. Open "
+        "it straight from disk, or with --serve.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("renders_dir", nargs="?", type=Path, default=Path("renders"),
+                   metavar="RENDERS_DIR", help="folder of renders")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an index.html vidpred did not write")
+    p.add_argument("--serve", action="store_true", help="then serve the folder on localhost")
+    p.add_argument("--port", type=non_negative_int, default=8000, help="port for --serve")
+    p.set_defaults(func=cmd_gallery)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpred",
@@ -166,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_render(sub)
     _add_eval(sub)
+    _add_gallery(sub)
     return parser
 
 
@@ -352,6 +371,24 @@ def _horizon_table(result: dict) -> Table:
         psnrs = (f"{row[m]['psnr']:.2f}" for m in ("model", "copy_last", "linear"))
         table.add_row(str(row["step"]), *psnrs)
     return table
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from .gallery import serve, write_gallery
+
+    index = write_gallery(args.renders_dir, force=args.force)
+    print(index)
+    if args.serve:
+        server = serve(args.renders_dir, args.port)
+        host, port = server.server_address[:2]
+        stderr.print(f"serving {args.renders_dir} at http://{host}:{port}/ (Ctrl-C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
