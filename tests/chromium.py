@@ -2,7 +2,7 @@
 
 Used by test_browser.py, and runnable to screenshot a gallery for the docs:
 
-    python3 tests/chromium.py renders/index.html docs/gallery.png
+    python3 tests/chromium.py renders/index.html docs/gallery.png --viewport
 
 No selenium or websocket package is needed: the DevTools protocol is JSON over one
 websocket, and the few lines of RFC 6455 that a local client needs are below.
@@ -18,7 +18,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +26,13 @@ from urllib.parse import urlsplit
 # The flags the gallery issue asks for; --user-data-dir and --remote-debugging-port are added
 # per launch (a fresh profile every time, and the port Chromium picks).
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 )
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -143,9 +147,16 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="vidpred-chromium-")
         self.log = open(Path(self.profile) / "chromium.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [self.executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
-             "--remote-debugging-port=0", "about:blank"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                self.executable,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         try:
             port = self._wait_for_port()
@@ -178,7 +189,9 @@ class Chromium:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"Chromium exited with {self.proc.returncode}: {self.log_text()}")
+                raise RuntimeError(
+                    f"Chromium exited with {self.proc.returncode}: {self.log_text()}"
+                )
             try:
                 return int(marker.read_text().split()[0])
             except (OSError, ValueError, IndexError):
@@ -231,16 +244,22 @@ class Chromium:
     def open(self, url: str, width: int = 1280, height: int = 900) -> None:
         """Loads ``url`` in a width x height viewport and waits for its load event."""
         self.call("Page.enable")
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         self.call("Emulation.setScrollbarsHidden", hidden=True)  # screenshots as wide as asked
         self.call("Page.navigate", url=url)
         self.wait_for_event("Page.loadEventFired")
 
     def evaluate(self, expression: str):
         """Returns the value of a JavaScript expression (promises are awaited)."""
-        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
-                           returnByValue=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"JavaScript failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -250,8 +269,10 @@ class Chromium:
         params = {"format": "png"}
         if full_page:
             size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True, clip={
-                "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            )
         data = self.call("Page.captureScreenshot", **params)["data"]
         path = Path(path)
         path.write_bytes(base64.b64decode(data))
@@ -287,25 +308,70 @@ PLAY_ALL_VIDEOS = """
 """
 
 
+# Moves every (playing) <video> at once to AT of its duration, less LEAD seconds of the
+# playback still to come before the screenshot.
+SEEK_ALL_VIDEOS = """
+Promise.all([...document.querySelectorAll('video')].filter(v => isFinite(v.duration)).map(
+  v => new Promise(r => {
+    v.onseeked = r; setTimeout(r, 5000);
+    v.currentTime = Math.max(0, v.duration * AT - LEAD);
+  })
+))
+"""
+
+
 def play_and_screenshot(
-    page: str | Path, screenshot: str | Path, width: int = 1280, settle: float = 0.0
+    page: str | Path,
+    screenshot: str | Path,
+    *,
+    width: int = 1280,
+    height: int = 900,
+    full_page: bool = True,
+    settle: float = 0.0,
+    at: float | None = None,
 ) -> list[dict]:
     """Opens a local HTML page, plays its videos, saves a screenshot; returns the video records.
 
     Args:
+        width, height: the viewport, in CSS pixels.
+        full_page: capture the whole page, not only the viewport.
         settle: seconds of playback before the screenshot (Chromium fades out the player
             controls of a playing video after about three seconds).
+        at: show every video at this fraction of its duration (they keep playing; the
+            seek happens before ``settle``, as seeking brings the controls back).
     """
     with Chromium() as browser:
-        browser.open(Path(page).resolve().as_uri(), width=width)
+        browser.open(Path(page).resolve().as_uri(), width=width, height=height)
         records = browser.evaluate(PLAY_ALL_VIDEOS)
+        if at is not None:
+            browser.evaluate(SEEK_ALL_VIDEOS.replace("AT", str(at)).replace("LEAD", str(settle)))
         time.sleep(settle)
-        browser.screenshot(screenshot)
+        browser.screenshot(screenshot, full_page=full_page)
     return records
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python3 tests/chromium.py PAGE.html OUT.png")
-    for record in play_and_screenshot(sys.argv[1], sys.argv[2], settle=4.0):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Play a page's videos in headless Chromium "
+        "and screenshot it; prints one JSON record per video."
+    )
+    parser.add_argument("page", help="local HTML file")
+    parser.add_argument("out", help="PNG to write")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--viewport", action="store_true", help="only the viewport, not the page")
+    parser.add_argument("--settle", type=float, default=4.0, help="seconds of playback first")
+    parser.add_argument("--at", type=float, default=None, help="show this fraction of each video")
+    args = parser.parse_args()
+    for record in play_and_screenshot(
+        args.page,
+        args.out,
+        width=args.width,
+        height=args.height,
+        full_page=not args.viewport,
+        settle=args.settle,
+        at=args.at,
+    ):
         print(json.dumps(record))
