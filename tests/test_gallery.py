@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import moving_square, write_lossless
+
 from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError
 from vidpred.gallery import serve, write_gallery
@@ -49,11 +49,19 @@ def renders(tmp_path_factory, trained_checkpoint) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny model: one thread beats two on a busy CPU
     try:
-        render(write_lossless(clips / "left.avi", moving_square(14, 32, 32), fps=10), predictor,
-               folder / "left.pred.mp4")
-        render(write_lossless(clips / "right.avi", moving_square(16, 32, 48, speed=3), fps=8),
-               predictor, folder / "right.pred.mp4", horizon=2, gif=True,
-               panels="actual,predicted,error,copy_last")
+        render(
+            write_lossless(clips / "left.avi", moving_square(14, 32, 32), fps=10),
+            predictor,
+            folder / "left.pred.mp4",
+        )
+        render(
+            write_lossless(clips / "right.avi", moving_square(16, 32, 48, speed=3), fps=8),
+            predictor,
+            folder / "right.pred.mp4",
+            horizon=2,
+            gif=True,
+            panels="actual,predicted,error,copy_last",
+        )
     finally:
         torch.set_num_threads(threads)
     return folder
@@ -69,7 +77,7 @@ def test_gallery_shows_each_render_with_its_metrics_weights_and_curve(renders, t
     assert all((renders / v["src"]).is_file() for v in videos)
     sections = text.split('<section class="render"')[1:]
     log_rows = read_sidecar(renders / "left.pred.json")["training_log"]
-    for name, section in zip(("left", "right"), sections):
+    for name, section in zip(("left", "right"), sections, strict=True):
         meta = read_sidecar(renders / f"{name}.pred.json")
         metrics = meta["metrics"]
         assert f"data-method='model'>{metrics['model']['psnr']:.2f}<" in section

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import moving_square, write_lossless
+
 from vidpred.errors import VidpredError
 from vidpred.evaluate import evaluate
 from vidpred.predict import Predictor, quantize
@@ -56,10 +56,14 @@ def shown(monkeypatch):
 
 
 def colormap(level: int) -> np.ndarray:
-    return cv2.cvtColor(cv2.applyColorMap(np.uint8([[level]]), ERROR_COLORMAP), cv2.COLOR_BGR2RGB)[0, 0]
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8([[level]]), ERROR_COLORMAP), cv2.COLOR_BGR2RGB)[
+        0, 0
+    ]
 
 
-def test_horizon_render_shows_n_step_predictions_labelled_as_such(tmp_path, trained_checkpoint, shown):
+def test_horizon_render_shows_n_step_predictions_labelled_as_such(
+    tmp_path, trained_checkpoint, shown
+):
     frames = moving_square(24, 32, 32, speed=3)
     clip = write_lossless(tmp_path / "clip.avi", frames)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
@@ -74,7 +78,11 @@ def test_horizon_render_shows_n_step_predictions_labelled_as_such(tmp_path, trai
         assert np.array_equal(frame["actual"], frames[t])
         assert np.array_equal(frame["copy"], frames[t - 3])  # copy-last, also 3 steps ahead
     meta = read_sidecar(sidecar_path(out))
-    assert meta["horizon"] == 3 and meta["frames"] == 24 - first and meta["metrics"]["frames"] == 24 - first
+    assert (
+        meta["horizon"] == 3
+        and meta["frames"] == 24 - first
+        and meta["metrics"]["frames"] == 24 - first
+    )
 
 
 def test_horizon_render_never_uses_real_frames_after_t_minus_n(tmp_path, trained_checkpoint, shown):
@@ -85,10 +93,14 @@ def test_horizon_render_never_uses_real_frames_after_t_minus_n(tmp_path, trained
     j, horizon = 12, 3
     noisy[j + 1 :] = np.random.default_rng(1).integers(0, 256, noisy[j + 1 :].shape, dtype=np.uint8)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    render(write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", horizon=horizon)
+    render(
+        write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", horizon=horizon
+    )
     clean = [f["predicted"] for f in shown]
     shown.clear()
-    render(write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", horizon=horizon)
+    render(
+        write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", horizon=horizon
+    )
     first = predictor.history - 1 + horizon
     unaffected = j + horizon - first + 1  # frames first .. j + N
     for i in range(unaffected):
@@ -102,15 +114,19 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
     frames = moving_square(12, 32, 32)
     clip = write_lossless(tmp_path / "clip.avi", frames, fps=10)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    out = render(clip, predictor, tmp_path / "r.mp4", extend=5, panels="actual,predicted,error,copy_last")
+    out = render(
+        clip, predictor, tmp_path / "r.mp4", extend=5, panels="actual,predicted,error,copy_last"
+    )
     assert read_video(out).num_frames == (12 - 4) + 5
     past = shown[-5:]
     [(_, rolled)] = predictor.rollout(torch.from_numpy(frames), [11], 5)
     for k, frame in enumerate(past, start=1):
         assert frame["actual"] is None
         assert frame["captions"] == [
-            "actual: clip ended", f"predicted, {k} step{'s' if k > 1 else ''} past end",
-            "error: no ground truth", f"copy-last, {k} step{'s' if k > 1 else ''} past end",
+            "actual: clip ended",
+            f"predicted, {k} step{'s' if k > 1 else ''} past end",
+            "error: no ground truth",
+            f"copy-last, {k} step{'s' if k > 1 else ''} past end",
         ]
         assert np.array_equal(frame["predicted"], quantize(rolled[0, k - 1]).numpy())
         assert np.array_equal(frame["copy"], frames[-1])
@@ -121,23 +137,37 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
 
 def test_extend_works_on_a_clip_with_only_k_frames(tmp_path, trained_checkpoint):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(4, 32, 32))
-    out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4", extend=3)
+    out = render(
+        clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4", extend=3
+    )
     assert read_video(out).num_frames == 3
     meta = read_sidecar(sidecar_path(out))
     assert meta["metrics"] == {"frames": 0, "model": None, "copy_last": None}
 
 
-@pytest.mark.parametrize(("panels", "scale"), [("actual,predicted,error,copy_last", 1), ("error", 3)])
+@pytest.mark.parametrize(
+    ("panels", "scale"), [("actual,predicted,error,copy_last", 1), ("error", 3)]
+)
 def test_panels_and_scale_set_the_frame_size(tmp_path, trained_checkpoint, panels, scale):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(8, 32, 48))
-    out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4",
-                 panels=panels, scale=scale)
+    out = render(
+        clip,
+        Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+        tmp_path / "r.mp4",
+        panels=panels,
+        scale=scale,
+    )
     n = len(panels.split(","))
     height, width = read_video(out).frames.shape[1:3]
-    assert (height, width) == (LABEL_HEIGHT + 32 * scale + FOOTER_HEIGHT, n * 48 * scale + (n - 1) * GAP)
+    assert (height, width) == (
+        LABEL_HEIGHT + 32 * scale + FOOTER_HEIGHT,
+        n * 48 * scale + (n - 1) * GAP,
+    )
 
 
-def test_psnr_readouts_are_per_frame_psnr_of_model_and_copy_last(tmp_path, trained_checkpoint, shown):
+def test_psnr_readouts_are_per_frame_psnr_of_model_and_copy_last(
+    tmp_path, trained_checkpoint, shown
+):
     frames = moving_square(10, 32, 32, speed=2)
     clip = write_lossless(tmp_path / "clip.avi", frames)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
@@ -152,7 +182,9 @@ def test_psnr_readouts_are_per_frame_psnr_of_model_and_copy_last(tmp_path, train
     meta = read_sidecar(sidecar_path(out))["metrics"]
     assert meta["model"]["psnr"] == pytest.approx(result["model"]["psnr"], rel=1e-5)
     assert meta["copy_last"]["psnr"] == pytest.approx(result["copy_last"]["psnr"], rel=1e-5)
-    assert np.mean([f["psnr_model"] for f in shown]) == pytest.approx(meta["model"]["psnr"], rel=1e-5)
+    assert np.mean([f["psnr_model"] for f in shown]) == pytest.approx(
+        meta["model"]["psnr"], rel=1e-5
+    )
 
 
 def test_error_heatmap_is_dark_for_no_error_and_saturates_at_the_scale():
@@ -168,8 +200,13 @@ def test_gif_is_written_beside_the_mp4_with_the_same_frames(tmp_path, trained_ch
     import imageio.v3 as iio
 
     clip = write_lossless(tmp_path / "clip.avi", moving_square(9, 32, 32), fps=10)
-    out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4",
-                 gif=True, scale=1)
+    out = render(
+        clip,
+        Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+        tmp_path / "r.mp4",
+        gif=True,
+        scale=1,
+    )
     gif = iio.imread(gif_path(out), index=None)  # (T, H, W, C)
     assert gif.shape[:3] == (9 - 4, *read_video(out).frames.shape[1:3])
     assert read_sidecar(sidecar_path(out))["gif"] == "r.gif"
@@ -186,7 +223,9 @@ def test_sidecar_records_weights_and_their_training_log(tmp_path, trained_checkp
     meta = read_sidecar(sidecar_path(out))
     assert meta["weights"] == str(trained_checkpoint.resolve())
     assert meta["weights_sha256"] == hashlib.sha256(trained_checkpoint.read_bytes()).hexdigest()
-    rows = [json.loads(line) for line in metrics_log_path(trained_checkpoint).read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in metrics_log_path(trained_checkpoint).read_text().splitlines()
+    ]
     assert meta["training_log"] == rows and rows
     assert meta["video"] == "r.mp4" and meta["panels"] == ["actual", "predicted", "error"]
 
@@ -211,7 +250,12 @@ def test_bad_panels_are_refused(text):
 def test_clip_too_short_for_the_horizon_names_the_horizon(tmp_path, trained_checkpoint):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(6, 32, 32))
     with pytest.raises(VidpredError, match="--horizon 3"):
-        render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4", horizon=3)
+        render(
+            clip,
+            Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+            tmp_path / "r.mp4",
+            horizon=3,
+        )
 
 
 def test_cli_render_options(tmp_path, trained_checkpoint, capsys):
@@ -219,14 +263,36 @@ def test_cli_render_options(tmp_path, trained_checkpoint, capsys):
 
     clip = write_lossless(tmp_path / "clip.avi", moving_square(10, 32, 32))
     out = tmp_path / "r.mp4"
-    args = ["render", str(clip), "--weights", str(trained_checkpoint), "--out", str(out),
-            "--horizon", "2", "--extend", "3", "--panels", "actual,copy_last", "--gif", "--scale", "1"]
+    args = [
+        "render",
+        str(clip),
+        "--weights",
+        str(trained_checkpoint),
+        "--out",
+        str(out),
+        "--horizon",
+        "2",
+        "--extend",
+        "3",
+        "--panels",
+        "actual,copy_last",
+        "--gif",
+        "--scale",
+        "1",
+    ]
     assert main(args) == 0
     assert capsys.readouterr().out.strip() == str(out)
     meta = read_sidecar(sidecar_path(out))
     assert (meta["horizon"], meta["extend"], meta["panels"], meta["scale"]) == (
-        2, 3, ["actual", "copy_last"], 1)
+        2,
+        3,
+        ["actual", "copy_last"],
+        1,
+    )
     assert gif_path(out).is_file() and meta["frames"] == (10 - 5) + 3
-    assert main(["render", str(clip), "--weights", str(trained_checkpoint), "--panels", "actual,oops"]) == 1
+    assert (
+        main(["render", str(clip), "--weights", str(trained_checkpoint), "--panels", "actual,oops"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "oops" in err and err.strip().count("\n") == 0

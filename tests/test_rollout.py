@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import moving_square, write_lossless
+
 from vidpred.cli import main
 from vidpred.data import DataConfig
 from vidpred.evaluate import evaluate
@@ -54,7 +54,9 @@ def test_rollout_never_reads_a_real_frame_after_its_origin(predictor):
     """The prediction of t made N steps ahead must not change when frames after t-N do."""
     horizon = 4
     frames = torch.from_numpy(moving_square(24, 32, 32, speed=3))
-    noise = torch.from_numpy(np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8))
+    noise = torch.from_numpy(
+        np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)
+    )
     for origin in (predictor.history - 1, 12, 24 - 1 - horizon):
         perturbed = frames.clone()
         perturbed[origin + 1 :] = noise[origin + 1 :]  # every real frame after t-N
@@ -78,11 +80,22 @@ def test_rollout_feeds_its_own_rounded_predictions_back(predictor):
     assert np.array_equal(quantize(rolled[0]).numpy(), np.stack(video[origin + 1 :]))
 
 
-def test_eval_horizon_reports_every_step_beside_the_one_step_keys(tmp_path, trained_checkpoint, capsys):
+def test_eval_horizon_reports_every_step_beside_the_one_step_keys(
+    tmp_path, trained_checkpoint, capsys
+):
     frames = moving_square(24, 32, 32, speed=3)
     clip = write_lossless(tmp_path / "clip.avi", frames)
-    args = ["eval", str(clip), "--weights", str(trained_checkpoint), "--json", "--horizon", "3",
-            "--tail", "0.5"]
+    args = [
+        "eval",
+        str(clip),
+        "--weights",
+        str(trained_checkpoint),
+        "--json",
+        "--horizon",
+        "3",
+        "--tail",
+        "0.5",
+    ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     video = result["videos"][0]
@@ -102,8 +115,12 @@ def test_eval_horizon_reports_every_step_beside_the_one_step_keys(tmp_path, trai
         copy_mse = ((x[t] - x[t - k]) ** 2).mean(axis=(1, 2, 3))
         linear = np.clip(x[t - k] + k * (x[t - k] - x[t - k - 1]), 0, 1)
         linear_mse = ((x[t] - linear) ** 2).mean(axis=(1, 2, 3))
-        assert video["horizon"][k - 1]["copy_last"]["mse"] == pytest.approx(copy_mse.mean(), rel=1e-4)
-        assert video["horizon"][k - 1]["linear"]["mse"] == pytest.approx(linear_mse.mean(), rel=1e-4)
+        assert video["horizon"][k - 1]["copy_last"]["mse"] == pytest.approx(
+            copy_mse.mean(), rel=1e-4
+        )
+        assert video["horizon"][k - 1]["linear"]["mse"] == pytest.approx(
+            linear_mse.mean(), rel=1e-4
+        )
 
 
 def test_eval_horizon_step_n_uses_n_step_predictions(tmp_path):

@@ -29,7 +29,11 @@ def first_horizon_target(num_frames: int, history: int, tail: float, horizon: in
 
 
 def evaluate_horizon(
-    frames: torch.Tensor, predictor: Predictor, targets: list[int], horizon: int, batch_size: int = 8
+    frames: torch.Tensor,
+    predictor: Predictor,
+    targets: list[int],
+    horizon: int,
+    batch_size: int = 8,
 ) -> list[dict[str, Any]]:
     """Returns per-step metrics [{"step", "model", "copy_last", "linear"}] of N-step rollouts.
 

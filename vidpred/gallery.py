@@ -74,7 +74,8 @@ def find_renders(folder: str | Path) -> list[tuple[Path, dict[str, Any] | None]]
     """Returns (mp4 path, sidecar metadata or None) for every render in ``folder``, by name."""
     folder = Path(folder)
     videos = sorted(
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.suffix.lower() == ".mp4" and p.is_file() and not p.name.startswith(".")
     )
     return [(p, read_sidecar(sidecar_path(p))) for p in videos]
@@ -86,15 +87,20 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     Plots validation PSNR of the model and of copy-last per epoch against the step where the
     log has them, else the training loss.
     """
+
     def series(key: str) -> list[tuple[float, float]]:
         return [
-            (float(r["step"]), float(r[key])) for r in rows
-            if isinstance(r.get(key), (int, float)) and isinstance(r.get("step"), (int, float))
+            (float(r["step"]), float(r[key]))
+            for r in rows
+            if isinstance(r.get(key), (int, float))
+            and isinstance(r.get("step"), (int, float))
             and math.isfinite(r[key])
         ]
 
-    lines = [("model", series("val_psnr"), "#c2410c", ""),
-             ("copy-last", series("val_psnr_copy_last"), "#6b6b66", "4 3")]
+    lines = [
+        ("model", series("val_psnr"), "#c2410c", ""),
+        ("copy-last", series("val_psnr_copy_last"), "#6b6b66", "4 3"),
+    ]
     unit = "validation PSNR, dB"
     if not lines[0][1]:
         lines = [("train loss", series("train_loss"), "#c2410c", "")]
@@ -114,8 +120,10 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def px(x: float, y: float) -> str:
-        return (f"{left + (x - x0) / (x1 - x0) * plot_w:.1f},"
-                f"{top + (1 - (y - y0) / (y1 - y0)) * plot_h:.1f}")
+        return (
+            f"{left + (x - x0) / (x1 - x0) * plot_w:.1f},"
+            f"{top + (1 - (y - y0) / (y1 - y0)) * plot_h:.1f}"
+        )
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -126,25 +134,34 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     ]
     style = 'font-size="10" fill="#55554f" font-family="system-ui, sans-serif"'
     for value, anchor_y in ((y1 - pad, top + 10), (y0 + pad, top + plot_h - 2)):
-        parts.append(f'<text x="{left - 4}" y="{anchor_y}" text-anchor="end" {style}>'
-                     f"{value:.4g}</text>")
+        parts.append(
+            f'<text x="{left - 4}" y="{anchor_y}" text-anchor="end" {style}>{value:.4g}</text>'
+        )
     parts.append(f'<text x="{left}" y="{height - 8}" {style}>step {min(xs):.0f}</text>')
-    parts.append(f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end" {style}>'
-                 f"step {max(xs):.0f}</text>")
-    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle" '
-                 f"{style}>{_esc(unit)}</text>")
+    parts.append(
+        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end" {style}>'
+        f"step {max(xs):.0f}</text>"
+    )
+    parts.append(
+        f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle" '
+        f"{style}>{_esc(unit)}</text>"
+    )
     legend_x = left
     for name, pts, color, dash in lines:
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         points = " ".join(px(x, y) for x, y in pts)
-        parts.append(f'<polyline class="series" data-series="{_esc(name)}" points="{points}" '
-                     f'fill="none" stroke="{color}" stroke-width="2"{dash_attr}/>')
+        parts.append(
+            f'<polyline class="series" data-series="{_esc(name)}" points="{points}" '
+            f'fill="none" stroke="{color}" stroke-width="2"{dash_attr}/>'
+        )
         if len(pts) <= 40:
             for x, y in pts:
                 cx, cy = px(x, y).split(",")
                 parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
-        parts.append(f'<line x1="{legend_x}" y1="12" x2="{legend_x + 16}" y2="12" '
-                     f'stroke="{color}" stroke-width="2"{dash_attr}/>')
+        parts.append(
+            f'<line x1="{legend_x}" y1="12" x2="{legend_x + 16}" y2="12" '
+            f'stroke="{color}" stroke-width="2"{dash_attr}/>'
+        )
         parts.append(f'<text x="{legend_x + 20}" y="15" {style}>{_esc(name)}</text>')
         legend_x += 28 + 7 * len(name)
     parts.append("</svg>")
@@ -172,12 +189,16 @@ def _weights_note(meta: dict[str, Any], current_hashes: dict[str, str | None]) -
 
 def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | None]) -> str:
     src = quote(mp4.name)
-    video = (f'<video src="{src}" controls muted loop playsinline preload="auto" '
-             f'title="{_esc(mp4.name)}"></video>')
+    video = (
+        f'<video src="{src}" controls muted loop playsinline preload="auto" '
+        f'title="{_esc(mp4.name)}"></video>'
+    )
     if meta is None:
-        return (f'<section class="render"><h2>{_esc(mp4.name)}</h2><div class="row">{video}'
-                '<div class="facts"><p>No metadata: this mp4 has no vidpred sidecar '
-                f"(<code>{_esc(sidecar_path(mp4).name)}</code>).</p></div></div></section>")
+        return (
+            f'<section class="render"><h2>{_esc(mp4.name)}</h2><div class="row">{video}'
+            '<div class="facts"><p>No metadata: this mp4 has no vidpred sidecar '
+            f"(<code>{_esc(sidecar_path(mp4).name)}</code>).</p></div></div></section>"
+        )
     horizon, extend = int(meta.get("horizon", 1)), int(meta.get("extend", 0))
     tags = [f"{horizon} step{'s' if horizon != 1 else ''} ahead"]
     if extend:
@@ -206,14 +227,16 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
     if chart:
         last = log_rows[-1]
         trained = f"{int(last.get('step', 0))} steps, {len(log_rows)} logged epochs"
-        curve = (f"<figure>{chart}<figcaption>training curve of these weights "
-                 "(from the log beside the checkpoint, as it was at render time)</figcaption>"
-                 "</figure>")
+        curve = (
+            f"<figure>{chart}<figcaption>training curve of these weights "
+            "(from the log beside the checkpoint, as it was at render time)</figcaption>"
+            "</figure>"
+        )
     else:
         trained = "unknown (no training log beside the weights)"
         curve = ""
     panels = ", ".join(meta.get("panels", []))
-    extra = (f" · <a href='{quote(meta['gif'])}'>GIF</a>" if meta.get("gif") else "")
+    extra = f" · <a href='{quote(meta['gif'])}'>GIF</a>" if meta.get("gif") else ""
     facts = (
         f"<dl><dt>weights</dt><dd>{_weights_note(meta, hashes)}</dd>"
         f"<dt>trained</dt><dd>{_esc(trained)}</dd>"
@@ -224,34 +247,40 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
         f"<dt>made</dt><dd>{_esc(meta.get('created', '?'))}</dd></dl>"
     )
     tag_html = "".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags)
-    return (f'<section class="render" data-video="{_esc(mp4.name)}"><h2>{_esc(title)}{tag_html}'
-            f'</h2><div class="row">{video}<div class="facts">{table}{facts}{curve}</div></div>'
-            "</section>")
+    return (
+        f'<section class="render" data-video="{_esc(mp4.name)}"><h2>{_esc(title)}{tag_html}'
+        f'</h2><div class="row">{video}<div class="facts">{table}{facts}{curve}</div></div>'
+        "</section>"
+    )
 
 
 def gallery_html(renders: list[tuple[Path, dict[str, Any] | None]], title: str) -> str:
     """Returns the whole page for (mp4, sidecar metadata) pairs."""
     hashes: dict[str, str | None] = {}
-    shown = sorted({p for _, m in renders if m for p in m.get("panels", [])},
-                   key=lambda p: list(PANEL_MEANINGS).index(p) if p in PANEL_MEANINGS else 99)
+    shown = sorted(
+        {p for _, m in renders if m for p in m.get("panels", [])},
+        key=lambda p: list(PANEL_MEANINGS).index(p) if p in PANEL_MEANINGS else 99,
+    )
     legend = "; ".join(f"<b>{_esc(p)}</b>: {_esc(PANEL_MEANINGS.get(p, p))}" for p in shown)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return "\n".join([
-        MARKER,
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
-        f"<header><h1>{_esc(title)}</h1>",
-        f"<p>{len(renders)} render{'s' if len(renders) != 1 else ''}, page written {stamp}. "
-        "Every prediction is made from real frames before it only; the caption above each "
-        "panel says how many steps ahead.</p>",
-        f"<p>{legend}</p>" if legend else "",
-        "</header><main>",
-        *(_section(mp4, meta, hashes) for mp4, meta in renders),
-        "</main></body></html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            MARKER,
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
+            f"<header><h1>{_esc(title)}</h1>",
+            f"<p>{len(renders)} render{'s' if len(renders) != 1 else ''}, page written {stamp}. "
+            "Every prediction is made from real frames before it only; the caption above each "
+            "panel says how many steps ahead.</p>",
+            f"<p>{legend}</p>" if legend else "",
+            "</header><main>",
+            *(_section(mp4, meta, hashes) for mp4, meta in renders),
+            "</main></body></html>",
+            "",
+        ]
+    )
 
 
 def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Path:
@@ -266,7 +295,9 @@ def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Pat
         raise VidpredError(f"{folder}: no such folder (render clips first: vidpred render CLIP)")
     renders = find_renders(folder)
     if not renders:
-        raise VidpredError(f"{folder}: no renders (*.mp4) found; make one with: vidpred render CLIP")
+        raise VidpredError(
+            f"{folder}: no renders (*.mp4) found; make one with: vidpred render CLIP"
+        )
     index = folder / INDEX_NAME
     if index.exists() and not force:
         try:
@@ -274,8 +305,9 @@ def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Pat
         except OSError:
             ours = False
         if not ours:
-            raise OutputError(f"{index}: already exists and was not written by vidpred "
-                              "(use --force to overwrite)")
+            raise OutputError(
+                f"{index}: already exists and was not written by vidpred (use --force to overwrite)"
+            )
     missing = [p.name for p, meta in renders if meta is None]
     if missing:
         log.warning("no metadata for %s (rendered by an older vidpred?)", ", ".join(missing))

@@ -71,7 +71,9 @@ def copy_last(inputs: torch.Tensor) -> torch.Tensor:
     return inputs[:, -3:]
 
 
-def linear_extrapolation(last: torch.Tensor, previous: torch.Tensor, steps: int = 1) -> torch.Tensor:
+def linear_extrapolation(
+    last: torch.Tensor, previous: torch.Tensor, steps: int = 1
+) -> torch.Tensor:
     """Returns clip(x[o] + k * (x[o] - x[o-1]), 0, 1): frame o+k extrapolated linearly from
     frames x[o] (last) and x[o-1] (previous); k = ``steps``, 1 gives clip(2*x[t-1] - x[t-2]).
 

@@ -111,7 +111,8 @@ class Predictor:
             # o+k sits at position history-1+k. Slicing up to o+1 is what guarantees that
             # no real frame after the origin is ever seen.
             buffer = torch.stack([frames[o - history + 1 : o + 1] for o in chunk]).to(self.device)
-            buffer = torch.cat([buffer, buffer.new_zeros((len(chunk), horizon, *buffer.shape[2:]))], 1)
+            slots = buffer.new_zeros((len(chunk), horizon, *buffer.shape[2:]))
+            buffer = torch.cat([buffer, slots], 1)  # (B, history + horizon, H, W, 3) uint8
             preds = []
             for k in range(1, horizon + 1):
                 position = history - 1 + k

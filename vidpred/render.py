@@ -114,8 +114,9 @@ def scale_bar(width: int) -> np.ndarray:
     if x1 - x0 < 8:  # too narrow for labels: the gradient alone
         x0, x1 = 2, width - 2
     else:
-        cv2.putText(strip, "0", (4, FOOTER_HEIGHT - 6), font, size, TEXT_COLOR, 1, cv2.LINE_AA)
-        cv2.putText(strip, high, (x1 + 4, FOOTER_HEIGHT - 6), font, size, TEXT_COLOR, 1, cv2.LINE_AA)
+        baseline = FOOTER_HEIGHT - 6
+        cv2.putText(strip, "0", (4, baseline), font, size, TEXT_COLOR, 1, cv2.LINE_AA)
+        cv2.putText(strip, high, (x1 + 4, baseline), font, size, TEXT_COLOR, 1, cv2.LINE_AA)
     ramp = np.linspace(0, 255, max(1, x1 - x0)).round().astype(np.uint8)[None, :]  # (1, n)
     colors = cv2.cvtColor(cv2.applyColorMap(ramp, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)
     strip[5 : FOOTER_HEIGHT - 5, x0:x1] = colors
@@ -140,7 +141,8 @@ def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in PANELS]
     if unknown or not names:
         raise VidpredError(
-            f"--panels: unknown panel {', '.join(unknown) or '(none given)'}; choose from {','.join(PANELS)}"
+            f"--panels: unknown panel {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(PANELS)}"
         )
     if len(set(names)) != len(names):
         raise VidpredError(f"--panels: each panel at most once, got {','.join(names)}")
@@ -249,7 +251,9 @@ def compose_frame(panels: list[tuple[str, np.ndarray, np.ndarray]], scale: int =
         if scale > 1:
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
         if footer.shape[1] != image.shape[1]:
-            footer = cv2.resize(footer, (image.shape[1], FOOTER_HEIGHT), interpolation=cv2.INTER_NEAREST)
+            footer = cv2.resize(
+                footer, (image.shape[1], FOOTER_HEIGHT), interpolation=cv2.INTER_NEAREST
+            )
         tiles.append((text, np.concatenate([image, footer], axis=0)))
     return compose(tiles, scale=1)
 
@@ -291,7 +295,8 @@ def _finite(summary: dict[str, float]) -> dict[str, float] | None:
 
 def write_sidecar(path: Path, meta: dict[str, Any]) -> Path:
     """Writes a render's metadata as JSON atomically; returns the path."""
-    text = json.dumps({"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}, indent=1).encode()
+    meta = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}
+    text = json.dumps(meta, indent=1).encode()
     atomic_write_bytes(path, lambda f: f.write(text))
     return path
 
@@ -378,7 +383,9 @@ def render(
         out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(out)
     if out.suffix.lower() in (".json", ".gif"):
-        raise OutputError(f"{out}: the render is an mp4; name it .mp4 (its .json and .gif sit beside it)")
+        raise OutputError(
+            f"{out}: the render is an mp4; name it .mp4 (its .json and .gif sit beside it)"
+        )
     outputs = [out, sidecar_path(out)] + ([gif_path(out)] if gif else [])
     for path in outputs:
         check_output_path(path, force=force, inputs=(clip,))
