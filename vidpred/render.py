@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 from collections.abc import Callable
@@ -27,8 +26,6 @@ from .metrics import MetricAccumulator, psnr
 from .predict import Predictor, quantize
 from .train import metrics_log_path
 from .video import Mp4Writer, check_output_path, read_video
-
-log = logging.getLogger(__name__)
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
 FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
@@ -361,7 +358,8 @@ def render(
         horizon: N: how many steps ahead each shown prediction is.
         extend: how many frames to predict past the last real frame.
         panels: which panels, in order: names from PANELS, or a comma-separated string.
-        gif: also write a looping GIF beside the mp4 (``gif_path``).
+        gif: also write a looping GIF beside the mp4 (``gif_path``); its frames are
+            held in memory until the end, so keep GIFs to short clips.
         force: overwrite existing outputs.
         on_progress: called with (frames done, frames total).
 
