@@ -26,10 +26,11 @@ def test_render_writes_h264_side_by_side_at_source_fps(tmp_path, trained_checkpo
     capture.release()
     assert fourcc in ("avc1", "h264", "H264")
     assert frames == 30 - 4  # every frame t >= K
-    # Two panels of 2x(32x48) plus a caption strip and a gap: even sides for yuv420p.
-    from vidpred.render import GAP, LABEL_HEIGHT
+    # Three panels (actual, predicted, error) of 2x(32x48) with a caption strip above, a
+    # readout strip below and gaps between: even sides for yuv420p.
+    from vidpred.render import FOOTER_HEIGHT, GAP, LABEL_HEIGHT
 
-    assert (height, width) == (64 + LABEL_HEIGHT, 2 * 96 + GAP)
+    assert (height, width) == (LABEL_HEIGHT + 64 + FOOTER_HEIGHT, 3 * 96 + 2 * GAP)
     assert fps == pytest.approx(12, rel=0.01)
 
 

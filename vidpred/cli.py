@@ -190,9 +190,21 @@ def _add_render(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)")
     p.add_argument("--size", type=frame_size, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
+    _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_render)
+
+
+def _add_render_views(p) -> None:
+    """Options of `render` for rollouts, future frames, panels and GIFs."""
+    p.add_argument("--horizon", type=positive_int, default=1, metavar="N",
+                   help="show N-step-ahead predictions (own predictions fed back in)")
+    p.add_argument("--extend", type=non_negative_int, default=0, metavar="N",
+                   help="append N frames predicted past the last real frame")
+    p.add_argument("--panels", default="actual,predicted,error",
+                   help="comma-separated panels from actual,predicted,error,copy_last")
+    p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
 
 
 def _add_eval(sub) -> None:
@@ -208,8 +220,28 @@ def _add_eval(sub) -> None:
     p.add_argument("--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video")
     p.add_argument("--size", type=frame_size, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--horizon", type=positive_int, default=None, metavar="N",
+                   help="also score rollouts of 1..N steps (own predictions fed back in)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_eval)
+
+
+def _add_gallery(sub) -> None:
+    p = sub.add_parser(
+        "gallery",
+        help="write an index.html that shows every render in a folder",
+        description="Write a self-contained RENDERS_DIR/index.html: each render as a video "
+        "with its PSNR next to copy-last, the weights used and their training curve. Open "
+        "it straight from disk, or with --serve.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("renders_dir", nargs="?", type=Path, default=Path("renders"),
+                   metavar="RENDERS_DIR", help="folder of renders")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an index.html vidpred did not write")
+    p.add_argument("--serve", action="store_true", help="then serve the folder on localhost")
+    p.add_argument("--port", type=non_negative_int, default=8000, help="port for --serve")
+    p.set_defaults(func=cmd_gallery)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(sub)
     _add_eval(sub)
     _add_generate(sub)
+    _add_gallery(sub)
     return parser
 
 
@@ -383,6 +416,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from .render import render
 
+    views = _render_views(args)  # option errors before the weights load
     predictor = _load_predictor(args.weights, args.device, args.quiet)
     with _progress(transient=True) as progress:
         task = progress.add_task("render", total=None, info="")
@@ -392,10 +426,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         out = render(
             args.clip, predictor, args.out, size=args.size, scale=args.scale,
-            force=args.force, on_progress=on_progress,
+            force=args.force, on_progress=on_progress, **views,
         )
     print(out)
     return 0
+
+
+def _render_views(args: argparse.Namespace) -> dict:
+    from .render import parse_panels
+
+    return {"horizon": args.horizon, "extend": args.extend, "panels": parse_panels(args.panels),
+            "gif": args.gif}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -408,7 +449,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         def on_video(path: str, targets: int) -> None:
             progress.update(task, info=f"{Path(path).name} ({targets} targets)")
 
-        result = evaluate(args.paths, predictor, tail=args.tail, size=args.size, on_video=on_video)
+        result = evaluate(args.paths, predictor, tail=args.tail, size=args.size,
+                          horizon=args.horizon, on_video=on_video)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -427,6 +469,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         table.add_section()
     Console().print(table)
+    if "horizon" in result:
+        Console().print(_horizon_table(result))
+    return 0
+
+
+def _horizon_table(result: dict) -> Table:
+    table = Table(title="rollouts: PSNR dB of the prediction k steps ahead (mean over videos)")
+    for column in ("step", "model", "copy_last", "linear"):
+        table.add_column(column, justify="right")
+    for row in result["horizon"]:
+        psnrs = (f"{row[m]['psnr']:.2f}" for m in ("model", "copy_last", "linear"))
+        table.add_row(str(row["step"]), *psnrs)
+    return table
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from .gallery import serve, write_gallery
+
+    index = write_gallery(args.renders_dir, force=args.force)
+    print(index)
+    if args.serve:
+        server = serve(args.renders_dir, args.port)
+        host, port = server.server_address[:2]
+        stderr.print(f"serving {args.renders_dir} at http://{host}:{port}/ (Ctrl-C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""One-step next-frame metrics of a model next to the trivial baselines."""
+"""Next-frame metrics of a model next to the trivial baselines: one step, and N-step rollouts."""
 
 from __future__ import annotations
 
@@ -22,12 +22,54 @@ def first_target(num_frames: int, history: int, tail: float) -> int:
     return max(history, 2, math.floor(num_frames * (1.0 - tail)))
 
 
+def first_horizon_target(num_frames: int, history: int, tail: float, horizon: int) -> int:
+    """Returns the first target of an N-step rollout evaluation: as ``first_target``, but
+    late enough that its origin t-N still has the model's inputs (and linear's two frames)."""
+    return max(math.floor(num_frames * (1.0 - tail)), horizon + max(history - 1, 1))
+
+
+def evaluate_horizon(
+    frames: torch.Tensor,
+    predictor: Predictor,
+    targets: list[int],
+    horizon: int,
+    batch_size: int = 8,
+) -> list[dict[str, Any]]:
+    """Returns per-step metrics [{"step", "model", "copy_last", "linear"}] of N-step rollouts.
+
+    Every step k = 1..N is scored on the same ``targets``: the prediction of t made from the
+    real frames up to t-k only, next to copy-last (frame t-k) and linear extrapolation from
+    frames t-k-1, t-k carried k steps.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+        targets: consecutive target indices, each >= ``first_horizon_target``.
+    """
+    acc = [{m: MetricAccumulator() for m in METHODS} for _ in range(horizon)]
+    wanted = set(targets)
+    # One rollout per origin serves every step: origin o scores step k at target o+k.
+    origins = list(range(targets[0] - horizon, targets[-1]))
+    for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
+        origin = torch.tensor(chunk)
+        last, previous = (frames_to_tensor(frames[origin - lag]).to(preds.device) for lag in (0, 1))
+        for k in range(1, horizon + 1):
+            keep = [i for i, o in enumerate(chunk) if o + k in wanted]
+            if not keep:
+                continue
+            truth = frames_to_tensor(frames[origin[keep] + k]).to(preds.device)  # (B, 3, H, W)
+            acc[k - 1]["model"].add(preds[keep, k - 1], truth)
+            acc[k - 1]["copy_last"].add(last[keep], truth)
+            acc[k - 1]["linear"].add(linear_extrapolation(last[keep], previous[keep], k), truth)
+    return [{"step": k + 1, **{m: a[m].summary() for m in METHODS}} for k, a in enumerate(acc)]
+
+
 def evaluate(
     paths: list[str | Path],
     predictor: Predictor,
     *,
     tail: float = 1.0,
     size: int | None = None,
+    horizon: int | None = None,
     batch_size: int = 8,
     on_video: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -38,16 +80,25 @@ def evaluate(
         predictor: the model to evaluate.
         tail: evaluate only targets with index >= floor(T * (1 - tail)); 1.0 = all.
         size: working size (shorter side); None = the checkpoint's.
+        horizon: N: also score rollouts of 1..N steps (see ``evaluate_horizon``); videos
+            too short to hold one N-step target are skipped with a warning.
         on_video: called with (path, number of targets) as each video starts.
 
     Returns:
         {"weights", "size", "tail", "videos": [{"path", "targets", "model", "copy_last",
         "linear"}], "mean": {"model", "copy_last", "linear"}}; each method's value is
-        {"mse", "mae", "psnr", "ssim", "psnr_median"}.
+        {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video also has
+        "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear"}, ...],
+        and the result has "horizon": the same list averaged over videos.
     """
     size = size or predictor.data_config.size
     history = predictor.history
-    videos = load_videos(list(paths), size, min_frames=max(history, 2) + 1)
+    min_frames = max(history, 2) + 1
+    if horizon is not None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        min_frames = max(min_frames, horizon + max(history - 1, 1) + 1)
+    videos = load_videos(list(paths), size, min_frames=min_frames)
     results = []
     for video in videos:
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
@@ -69,10 +120,21 @@ def evaluate(
         results.append(
             {"path": str(video.path), "targets": len(targets), **{m: acc[m].summary() for m in METHODS}}
         )
-    return {
+        if horizon is not None:
+            first = first_horizon_target(video.num_frames, history, tail, horizon)
+            steps = list(range(first, video.num_frames))
+            results[-1]["horizon_targets"] = len(steps)
+            results[-1]["horizon"] = evaluate_horizon(frames, predictor, steps, horizon, batch_size)
+    summary = {
         "weights": str(predictor.weights) if predictor.weights else None,
         "size": size,
         "tail": tail,
         "videos": results,
         "mean": {m: mean_of([r[m] for r in results]) for m in METHODS},
     }
+    if horizon is not None:
+        summary["horizon"] = [
+            {"step": k + 1, **{m: mean_of([r["horizon"][k][m] for r in results]) for m in METHODS}}
+            for k in range(horizon)
+        ]
+    return summary

@@ -71,9 +71,15 @@ def copy_last(inputs: torch.Tensor) -> torch.Tensor:
     return inputs[:, -3:]
 
 
-def linear_extrapolation(last: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-    """Returns clip(2*x[t-1] - x[t-2], 0, 1) from frames x[t-1] (last) and x[t-2] (previous)."""
-    return (2 * last - previous).clamp(0.0, 1.0)
+def linear_extrapolation(
+    last: torch.Tensor, previous: torch.Tensor, steps: int = 1
+) -> torch.Tensor:
+    """Returns clip(x[o] + k * (x[o] - x[o-1]), 0, 1): frame o+k extrapolated linearly from
+    frames x[o] (last) and x[o-1] (previous); k = ``steps``, 1 gives clip(2*x[t-1] - x[t-2]).
+
+    Written as (k+1)*last - k*previous so that k = 1 is bit-identical to the one-step formula.
+    """
+    return ((steps + 1) * last - steps * previous).clamp(0.0, 1.0)
 
 
 @dataclass

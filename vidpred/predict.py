@@ -79,7 +79,55 @@ class Predictor:
             inputs = inputs.to(self.device, non_blocking=True)
             yield chunk, inputs, self.model(inputs).float()
 
+    @torch.inference_mode()
+    def rollout(
+        self, frames: torch.Tensor, origins: list[int], horizon: int, batch_size: int = 8
+    ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """Yields (origins, predictions float [0, 1] (B, horizon, 3, H, W)) in batches.
+
+        Prediction k - 1 of origin o is frame o + k predicted from the real frames up to o
+        only: each step's input takes real frames where they are <= o and the model's own
+        earlier predictions after that. A prediction is rounded to uint8, as a frame of a
+        video would be, before it is fed back; the yielded predictions are the model's raw
+        outputs, so step 1 is exactly the one-step prediction of ``predict_frames``.
+
+        Args:
+            frames: uint8 RGB (T, H, W, 3) tensor of one video; frames after an origin are
+                never read for that origin's rollout.
+            origins: indices of the last real frame of each rollout, each >= ``history`` - 1.
+            horizon: N, how many steps to predict from each origin.
+        """
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        history = self.history
+        if origins and not history - 1 <= min(origins) <= max(origins) < len(frames):
+            raise ValueError(
+                f"origins must be in [{history - 1}, {len(frames) - 1}] (the model needs "
+                f"{history} real frames), got {min(origins)}..{max(origins)}"
+            )
+        for i in range(0, len(origins), batch_size):
+            chunk = origins[i : i + batch_size]
+            # Per origin o, the real frames o-history+1 .. o, then one slot per step; frame
+            # o+k sits at position history-1+k. Slicing up to o+1 is what guarantees that
+            # no real frame after the origin is ever seen.
+            buffer = torch.stack([frames[o - history + 1 : o + 1] for o in chunk]).to(self.device)
+            slots = buffer.new_zeros((len(chunk), horizon, *buffer.shape[2:]))
+            buffer = torch.cat([buffer, slots], 1)  # (B, history + horizon, H, W, 3) uint8
+            preds = []
+            for k in range(1, horizon + 1):
+                position = history - 1 + k
+                inputs = torch.stack([stack_window(b, position, self.offsets) for b in buffer])
+                pred = self.model(inputs).float()  # (B, 3, H, W)
+                buffer[:, position] = quantize(pred)
+                preds.append(pred)
+            yield chunk, torch.stack(preds, 1)  # (B, horizon, 3, H, W)
+
+
+def quantize(frames: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] (..., 3, H, W) -> uint8 RGB (..., H, W, 3) on the same device."""
+    return frames.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).movedim(-3, -1)
+
 
 def to_uint8(frame: torch.Tensor) -> np.ndarray:
     """float [0, 1] (3, H, W) -> uint8 RGB (H, W, 3)."""
-    return frame.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return quantize(frame).cpu().numpy()

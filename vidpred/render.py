@@ -1,34 +1,149 @@
-"""Side-by-side "actual | predicted" videos that play in any browser or player."""
+"""Side-by-side "actual | predicted | error" videos that play in any browser or player.
+
+Each render also writes a JSON sidecar beside the mp4 (what was rendered, with which
+weights, how well it did) that ``vidpred gallery`` reads.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from .errors import VidpredError
-from .predict import Predictor, to_uint8
+from .checkpoint import atomic_write_bytes
+from .data import frames_to_tensor
+from .errors import OutputError, VidpredError
+from .metrics import MetricAccumulator, psnr
+from .predict import Predictor, quantize
+from .train import metrics_log_path
 from .video import Mp4Writer, check_output_path, read_video
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
+FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
 GAP = 4  # pixels between panels (even)
 BACKGROUND = (24, 24, 24)
+TEXT_COLOR = (235, 235, 235)
+
+PANELS = ("actual", "predicted", "error", "copy_last")
+DEFAULT_PANELS = ("actual", "predicted", "error")
+
+# Absolute error (mean over RGB, on [0, 1]) shown at the top of the colour scale; larger
+# errors saturate. A quarter of the range keeps the typical errors of a decent model
+# (0.02-0.2 where things move) visible, while a moved object (0.5+) is plainly a miss.
+ERROR_SCALE = 0.25
+ERROR_COLORMAP = cv2.COLORMAP_INFERNO  # perceptually uniform, dark = no error
+
+SIDECAR_FORMAT = "vidpred-render"
+SIDECAR_VERSION = 1
+
+
+def _put_fitted_text(
+    strip: np.ndarray, text: str | tuple[str, ...], x: int = 4, color=TEXT_COLOR
+) -> None:
+    """Writes text into a strip, shrinking the font until it fits the strip's width.
+
+    ``text`` may be alternatives, longest first: the first that fits at a readable size is
+    used (narrow panels get the short form), else the last one at the smallest size.
+    """
+    h, w = strip.shape[:2]
+    choices = (text,) if isinstance(text, str) else text
+    for i, choice in enumerate(choices):
+        smallest = 0.25 if i == len(choices) - 1 else 0.35
+        scale = 0.45
+        while scale > smallest and _text_width(choice, scale) > w - x - 2:
+            scale -= 0.05
+        if _text_width(choice, scale) <= w - x - 2 or i == len(choices) - 1:
+            break
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(strip, choice, (x, h - 6), font, scale, color, 1, cv2.LINE_AA)
+
+
+def _text_width(text: str, scale: float) -> int:
+    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0]
 
 
 def label_panel(image: np.ndarray, text: str) -> np.ndarray:
     """Returns uint8 RGB (LABEL_HEIGHT + H, W, 3): the image under a caption strip."""
     h, w = image.shape[:2]
     strip = np.full((LABEL_HEIGHT, w, 3), BACKGROUND, dtype=np.uint8)
-    # Shrink the font until the caption fits the panel's width.
-    scale = 0.45
-    while scale > 0.25 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > w - 6:
-        scale -= 0.05
-    cv2.putText(strip, text, (4, LABEL_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (235, 235, 235), 1, cv2.LINE_AA)
+    _put_fitted_text(strip, text)
     return np.concatenate([strip, image], axis=0)
+
+
+def text_strip(width: int, text: str | tuple[str, ...] = "") -> np.ndarray:
+    """Returns a uint8 RGB (FOOTER_HEIGHT, width, 3) readout strip holding ``text`` (or the
+    first of several alternatives, longest first, that fits)."""
+    strip = np.full((FOOTER_HEIGHT, width, 3), BACKGROUND, dtype=np.uint8)
+    if text:
+        _put_fitted_text(strip, text, color=(200, 200, 200))
+    return strip
+
+
+def error_heatmap(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Returns uint8 RGB (H, W, 3): |predicted - actual| (mean over RGB) in ERROR_COLORMAP,
+    0 at the bottom of the scale and ERROR_SCALE (or more) at the top.
+
+    Args:
+        predicted, actual: uint8 RGB (H, W, 3).
+    """
+    error = np.abs(predicted.astype(np.float32) - actual.astype(np.float32)).mean(axis=2) / 255.0
+    level = np.clip(error / ERROR_SCALE * 255.0 + 0.5, 0, 255).astype(np.uint8)  # (H, W)
+    return cv2.cvtColor(cv2.applyColorMap(level, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)
+
+
+def scale_bar(width: int) -> np.ndarray:
+    """Returns a readout strip with the error panel's colour scale: "0 [gradient] 0.25+"."""
+    strip = text_strip(width)
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.35
+    high = f"{ERROR_SCALE:g}+"
+    low_w = cv2.getTextSize("0", font, size, 1)[0][0]
+    high_w = cv2.getTextSize(high, font, size, 1)[0][0]
+    x0, x1 = 4 + low_w + 4, width - high_w - 8
+    if x1 - x0 < 8:  # too narrow for labels: the gradient alone
+        x0, x1 = 2, width - 2
+    else:
+        baseline = FOOTER_HEIGHT - 6
+        cv2.putText(strip, "0", (4, baseline), font, size, TEXT_COLOR, 1, cv2.LINE_AA)
+        cv2.putText(strip, high, (x1 + 4, baseline), font, size, TEXT_COLOR, 1, cv2.LINE_AA)
+    ramp = np.linspace(0, 255, max(1, x1 - x0)).round().astype(np.uint8)[None, :]  # (1, n)
+    colors = cv2.cvtColor(cv2.applyColorMap(ramp, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)
+    strip[5 : FOOTER_HEIGHT - 5, x0:x1] = colors
+    return strip
+
+
+def greyed(frame: np.ndarray) -> np.ndarray:
+    """Returns uint8 RGB (H, W, 3): the frame in dimmed grey, a picture of the past."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    dim = (0.45 * grey + 0.55 * BACKGROUND[0]).round().astype(np.uint8)
+    return np.repeat(dim[:, :, None], 3, axis=2)
+
+
+def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Returns the panel names of "actual,predicted,error,copy_last" (any order, no repeats).
+
+    Raises:
+        VidpredError: an unknown or repeated name, or none at all.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(n.strip().lower().replace("-", "_") for n in items if n.strip())
+    unknown = [n for n in names if n not in PANELS]
+    if unknown or not names:
+        raise VidpredError(
+            f"--panels: unknown panel {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(PANELS)}"
+        )
+    if len(set(names)) != len(names):
+        raise VidpredError(f"--panels: each panel at most once, got {','.join(names)}")
+    return names
 
 
 def compose(panels: list[tuple[str, np.ndarray]], scale: int = 1) -> np.ndarray:
@@ -53,6 +168,161 @@ def default_render_path(clip: str | Path) -> Path:
     return Path("renders") / f"{Path(clip).stem}.pred.mp4"
 
 
+def sidecar_path(render_path: str | Path) -> Path:
+    """Returns the JSON sidecar of a render: clip.pred.mp4 -> clip.pred.json."""
+    return Path(render_path).with_suffix(".json")
+
+
+def gif_path(render_path: str | Path) -> Path:
+    """Returns the GIF written beside a render with ``gif=True``: clip.pred.gif."""
+    return Path(render_path).with_suffix(".gif")
+
+
+def _steps(n: int) -> str:
+    return f"{n} step{'s' if n != 1 else ''}"
+
+
+def frame_panels(
+    names: tuple[str, ...],
+    *,
+    predicted: np.ndarray,
+    copy: np.ndarray,
+    actual: np.ndarray | None,
+    when: str,
+    psnr_model: float | None = None,
+    psnr_copy: float | None = None,
+    frame_text: str = "",
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Returns (caption, image, readout strip) per panel for one output frame.
+
+    Args:
+        names: panels to show, in order (see PANELS).
+        predicted: uint8 RGB (H, W, 3), the model's prediction of this frame.
+        copy: uint8 RGB (H, W, 3), the copy-last baseline: the last real frame the
+            prediction was made from.
+        actual: uint8 RGB (H, W, 3), the real frame; None past the end of the clip.
+        when: how far ahead the prediction is, e.g. "3 steps ahead", for the captions.
+        psnr_model, psnr_copy: PSNR in dB of the prediction and of copy-last (with ``actual``).
+        frame_text: readout under the actual panel, e.g. "frame 12/40".
+    """
+    h, w = predicted.shape[:2]
+    truth = actual is not None
+    panels = []
+    for name in names:
+        if name == "actual":
+            if truth:
+                panels.append(("actual", actual, text_strip(w, frame_text)))
+            else:
+                readout = ("last real frame, greyed", "greyed")
+                panels.append(("actual: clip ended", greyed(copy), text_strip(w, readout)))
+        elif name == "predicted":
+            readout = (
+                (f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
+                 f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB")
+                if truth else ("no ground truth", "no truth")
+            )
+            panels.append((f"predicted, {when}", predicted, text_strip(w, readout)))
+        elif name == "error":
+            if truth:
+                panels.append(("abs error", error_heatmap(predicted, actual), scale_bar(w)))
+            else:
+                blank = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
+                panels.append(("error: no ground truth", blank, text_strip(w)))
+        elif name == "copy_last":
+            readout = (f"PSNR {psnr_copy:.1f} dB", f"{psnr_copy:.1f} dB") if truth else (
+                "no ground truth", "no truth")
+            panels.append((f"copy-last, {when}", copy, text_strip(w, readout)))
+        else:
+            raise ValueError(f"unknown panel {name!r}")
+    return panels
+
+
+def compose_frame(panels: list[tuple[str, np.ndarray, np.ndarray]], scale: int = 1) -> np.ndarray:
+    """Returns one uint8 RGB frame: captions, panels upscaled by ``scale``, readouts below.
+
+    Layout: '(label + scale*h + footer) (n scale*w)' with GAP-pixel columns between panels.
+    Readout strips are drawn at the upscaled width, so their text stays sharp.
+    """
+    tiles = []
+    for text, image, footer in panels:
+        if scale > 1:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        if footer.shape[1] != image.shape[1]:
+            footer = cv2.resize(
+                footer, (image.shape[1], FOOTER_HEIGHT), interpolation=cv2.INTER_NEAREST
+            )
+        tiles.append((text, np.concatenate([image, footer], axis=0)))
+    return compose(tiles, scale=1)
+
+
+def file_sha256(path: Path) -> str | None:
+    """Returns the hex sha256 of a file, or None if it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def read_training_log(weights: str | Path | None) -> list[dict[str, Any]]:
+    """Returns the per-epoch rows of the JSONL log beside a checkpoint ([] if there is none)."""
+    if weights is None:
+        return []
+    rows = []
+    try:
+        lines = metrics_log_path(weights).read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _finite(summary: dict[str, float]) -> dict[str, float] | None:
+    return summary if all(math.isfinite(v) for v in summary.values()) else None
+
+
+def write_sidecar(path: Path, meta: dict[str, Any]) -> Path:
+    """Writes a render's metadata as JSON atomically; returns the path."""
+    meta = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}
+    text = json.dumps(meta, indent=1).encode()
+    atomic_write_bytes(path, lambda f: f.write(text))
+    return path
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any] | None:
+    """Returns a render's sidecar metadata, or None if the file is missing or not a sidecar."""
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
+        return None
+    return meta
+
+
+def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    """Writes uint8 RGB (H, W, 3) frames as a looping GIF, atomically."""
+    import imageio.v3 as iio
+
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gif")
+    try:
+        # GIF delays are whole centiseconds; players round what they cannot show.
+        iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def render(
     clip: str | Path,
     predictor: Predictor,
@@ -60,14 +330,24 @@ def render(
     *,
     size: int | None = None,
     scale: int = 2,
+    horizon: int = 1,
+    extend: int = 0,
+    panels: str | tuple[str, ...] = DEFAULT_PANELS,
+    gif: bool = False,
     force: bool = False,
     batch_size: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Writes an H.264 mp4 of "actual | predicted" for every frame t >= K; returns its path.
+    """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
+    frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
 
-    The predicted panel of frame t is the model's one-step prediction from the real frames
-    before t. The video keeps the source's fps.
+    The predicted panel of frame t is the model's ``horizon``-step-ahead prediction of t,
+    made from the real frames up to t - horizon only (its own predictions fed back in
+    between); horizon 1 is the plain next-frame prediction. Frames past the end are
+    predicted from the clip's last K frames; their actual panel shows the last real frame,
+    greyed. The video keeps the source's fps. A JSON sidecar (``sidecar_path``) records
+    the settings, the weights and their training log, and the mean metrics of the model
+    and of copy-last over the frames that have ground truth.
 
     Args:
         clip: the input video (never modified or overwritten).
@@ -75,37 +355,121 @@ def render(
         out: output mp4; default renders/<clip>.pred.mp4.
         size: working size (shorter side); None = the checkpoint's.
         scale: integer upscaling of the panels for viewing.
-        force: overwrite an existing output.
+        horizon: N: how many steps ahead each shown prediction is.
+        extend: how many frames to predict past the last real frame.
+        panels: which panels, in order: names from PANELS, or a comma-separated string.
+        gif: also write a looping GIF beside the mp4 (``gif_path``); its frames are
+            held in memory until the end, so keep GIFs to short clips.
+        force: overwrite existing outputs.
         on_progress: called with (frames done, frames total).
 
     Raises:
-        VideoError: the clip cannot be read or is too short.
-        OutputError: the output exists (without ``force``), is the input, or cannot be written.
+        VideoError: the clip cannot be read.
+        VidpredError: the clip is too short or an option is out of range.
+        OutputError: an output exists (without ``force``), is the input, or cannot be written.
     """
     clip = Path(clip)
+    names = parse_panels(panels)
+    if scale < 1:
+        raise VidpredError("--scale must be at least 1")
+    if horizon < 1:
+        raise VidpredError("--horizon must be at least 1")
+    if extend < 0:
+        raise VidpredError("--extend must be 0 or more")
     if out is None:
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(out)
-    check_output_path(out, force=force, inputs=(clip, *filter(None, [predictor.weights])))
     if scale < 1:
         raise VidpredError("--scale must be at least 1")
+    if out.suffix.lower() in (".json", ".gif"):
+        raise OutputError(
+            f"{out}: the render is an mp4; name it .mp4 (its .json and .gif sit beside it)"
+        )
+    outputs = [out, sidecar_path(out)] + ([gif_path(out)] if gif else [])
+    for path in outputs:
+        check_output_path(path, force=force, inputs=(clip, *filter(None, [predictor.weights])))
     video = read_video(clip, size or predictor.data_config.size)
     history = predictor.history
-    if video.num_frames <= history:
+    count = video.num_frames
+    first = history - 1 + horizon  # first frame whose prediction has `horizon` steps of room
+    if count < history or (not extend and count <= first):
+        need = history if extend else first + 1
         raise VidpredError(
-            f"{clip}: {video.num_frames} frames; the model needs at least {history + 1}"
+            f"{clip}: {count} frames; the model needs at least {need}"
+            + (f" for --horizon {horizon}" if horizon > 1 and not extend else "")
         )
     frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
-    targets = list(range(history, video.num_frames))
+    targets = list(range(first, count))
+    total = len(targets) + extend
+    when = f"{_steps(horizon)} ahead"
+    acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator()}
+    kept: list[np.ndarray] = []
     done = 0
+
+    def emit(frame: np.ndarray) -> None:
+        writer.write(frame)
+        if gif:
+            kept.append(frame)
+
     with Mp4Writer(out, video.fps) as writer:
-        for chunk, _inputs, pred in predictor.predict_frames(frames, targets, batch_size):
-            for t, frame in zip(chunk, pred):
-                writer.write(
-                    compose([("actual", video.frames[t]), ("predicted", to_uint8(frame))], scale)
-                )
+        origins = [t - horizon for t in targets]
+        for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
+            pred = preds[:, -1]  # (B, 3, H, W) float [0, 1]: frame o + horizon
+            origin = torch.tensor(chunk)
+            truth = frames_to_tensor(frames[origin + horizon]).to(pred.device)
+            copy = frames_to_tensor(frames[origin]).to(pred.device)
+            acc["model"].add(pred, truth)
+            acc["copy_last"].add(copy, truth)
+            psnr_model, psnr_copy = psnr(pred, truth).tolist(), psnr(copy, truth).tolist()
+            shown = quantize(pred).cpu().numpy()  # uint8 RGB (B, H, W, 3)
+            for i, o in enumerate(chunk):
+                t = o + horizon
+                emit(compose_frame(frame_panels(
+                    names, predicted=shown[i], copy=video.frames[o], actual=video.frames[t],
+                    when=when, psnr_model=psnr_model[i], psnr_copy=psnr_copy[i],
+                    frame_text=f"frame {t + 1}/{count}",
+                ), scale))
             done += len(chunk)
             if on_progress:
-                on_progress(done, len(targets))
+                on_progress(done, total)
+        if extend:
+            last = video.frames[count - 1]
+            for _, preds in predictor.rollout(frames, [count - 1], extend, batch_size):
+                shown = quantize(preds[0]).cpu().numpy()  # uint8 RGB (extend, H, W, 3)
+                for k in range(1, extend + 1):
+                    emit(compose_frame(frame_panels(
+                        names, predicted=shown[k - 1], copy=last, actual=None,
+                        when=f"{_steps(k)} past end",
+                    ), scale))
+                    done += 1
+                    if on_progress:
+                        on_progress(done, total)
+        written = writer.frames_written
+    if gif:
+        _write_gif(gif_path(out), kept, video.fps)
+    weights = predictor.weights.resolve() if predictor.weights else None
+    write_sidecar(sidecar_path(out), {
+        "video": out.name,
+        "gif": gif_path(out).name if gif else None,
+        "clip": str(clip.resolve()),
+        "weights": str(weights) if weights else None,
+        "weights_sha256": file_sha256(weights) if weights else None,
+        "training_log": read_training_log(weights),
+        "frames": written,
+        "fps": video.fps,
+        "duration_s": written / video.fps,
+        "size": list(video.frames.shape[1:3]),
+        "scale": scale,
+        "panels": list(names),
+        "horizon": horizon,
+        "extend": extend,
+        "first_frame": first,
+        "metrics": {
+            "frames": acc["model"].count,
+            "model": _finite(acc["model"].summary()),
+            "copy_last": _finite(acc["copy_last"].summary()),
+        },
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
     return out

@@ -1,0 +1,156 @@
+"""The gallery page: one video per render with its metrics, weights and training curve."""
+
+import json
+import shutil
+import threading
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import moving_square, write_lossless
+
+from vidpred.cli import main
+from vidpred.errors import OutputError, VidpredError
+from vidpred.gallery import serve, write_gallery
+from vidpred.predict import Predictor
+from vidpred.render import read_sidecar, render, sidecar_path
+
+
+class Page(HTMLParser):
+    """Collects the tags and attributes of a page, and its visible text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def all(self, tag: str) -> list[dict]:
+        return [attrs for t, attrs in self.tags if t == tag]
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory, trained_checkpoint) -> Path:
+    """A folder with two renders (one a 2-step rollout with a GIF) of lossless clips."""
+    folder = tmp_path_factory.mktemp("renders")
+    clips = tmp_path_factory.mktemp("clips")
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model: one thread beats two on a busy CPU
+    try:
+        render(
+            write_lossless(clips / "left.avi", moving_square(14, 32, 32), fps=10),
+            predictor,
+            folder / "left.pred.mp4",
+        )
+        render(
+            write_lossless(clips / "right.avi", moving_square(16, 32, 48, speed=3), fps=8),
+            predictor,
+            folder / "right.pred.mp4",
+            horizon=2,
+            gif=True,
+            panels="actual,predicted,error,copy_last",
+        )
+    finally:
+        torch.set_num_threads(threads)
+    return folder
+
+
+def test_gallery_shows_each_render_with_its_metrics_weights_and_curve(renders, trained_checkpoint):
+    index = write_gallery(renders)
+    assert index == renders / "index.html"
+    text = index.read_text()
+    page = Page(text)
+    videos = page.all("video")
+    assert [v["src"] for v in videos] == ["left.pred.mp4", "right.pred.mp4"]
+    assert all((renders / v["src"]).is_file() for v in videos)
+    sections = text.split('<section class="render"')[1:]
+    log_rows = read_sidecar(renders / "left.pred.json")["training_log"]
+    for name, section in zip(("left", "right"), sections, strict=True):
+        meta = read_sidecar(renders / f"{name}.pred.json")
+        metrics = meta["metrics"]
+        assert f"data-method='model'>{metrics['model']['psnr']:.2f}<" in section
+        assert f"data-method='copy_last'>{metrics['copy_last']['psnr']:.2f}<" in section
+        gain = metrics["model"]["psnr"] - metrics["copy_last"]["psnr"]
+        assert f"{gain:+.2f} dB over {metrics['frames']} frames" in section
+        assert str(trained_checkpoint.resolve()) in section
+        assert meta["weights_sha256"][:12] in section
+        # The curve: one point per epoch in the weights' JSONL log, model and copy-last.
+        curve = Page(section)
+        lines = {p["data-series"]: p["points"].split() for p in curve.all("polyline")}
+        assert set(lines) == {"model", "copy-last"}
+        assert len(lines["model"]) == len([r for r in log_rows if "val_psnr" in r]) >= 1
+    assert "2 steps ahead" in sections[1] and "href='right.pred.gif'" in sections[1]
+
+
+def test_gallery_page_is_self_contained(renders):
+    text = write_gallery(renders).read_text()
+    page = Page(text)
+    assert not page.all("script") and not page.all("link") and not page.all("img")
+    for tag, attrs in page.tags:
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            if value is not None:
+                assert "://" not in value and not value.startswith("/"), (tag, value)
+                assert (renders / value).is_file(), value
+
+
+def test_gallery_never_overwrites_a_page_it_did_not_write(tmp_path, renders):
+    folder = tmp_path / "r"
+    shutil.copytree(renders, folder)
+    (folder / "index.html").write_text("<p>my own page</p>")
+    with pytest.raises(OutputError, match="--force"):
+        write_gallery(folder)
+    assert (folder / "index.html").read_text() == "<p>my own page</p>"
+    write_gallery(folder, force=True)
+    write_gallery(folder)  # its own page: rewritten without --force
+
+
+def test_gallery_lists_mp4s_without_metadata_and_flags_changed_weights(tmp_path, renders):
+    folder = tmp_path / "r"
+    shutil.copytree(renders, folder)
+    sidecar_path(folder / "left.pred.mp4").unlink()
+    meta = json.loads((folder / "right.pred.json").read_text())
+    meta["weights_sha256"] = "0" * 64  # as if the checkpoint was retrained after the render
+    (folder / "right.pred.json").write_text(json.dumps(meta))
+    text = write_gallery(folder).read_text()
+    assert len(Page(text).all("video")) == 2
+    assert "No metadata" in text and "has changed since this render" in text
+
+
+def test_gallery_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(VidpredError, match="no such folder"):
+        write_gallery(tmp_path / "missing")
+    with pytest.raises(VidpredError, match="no renders"):
+        write_gallery(tmp_path)
+    assert main(["gallery", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "no renders" in err and "Traceback" not in err
+
+
+def test_serve_answers_on_localhost(renders):
+    write_gallery(renders)
+    server = serve(renders, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        with urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=10) as reply:
+            assert b"left.pred.mp4" in reply.read()
+        with urllib.request.urlopen(f"http://{host}:{port}/left.pred.mp4", timeout=10) as reply:
+            assert reply.read() == (renders / "left.pred.mp4").read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()

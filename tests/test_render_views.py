@@ -1,0 +1,298 @@
+"""What a render shows: rollouts, frames past the end, panels, readouts, GIF and sidecar."""
+
+import importlib
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import moving_square, write_lossless
+
+from vidpred.errors import VidpredError
+from vidpred.evaluate import evaluate
+from vidpred.predict import Predictor, quantize
+from vidpred.render import (
+    ERROR_COLORMAP,
+    ERROR_SCALE,
+    FOOTER_HEIGHT,
+    GAP,
+    LABEL_HEIGHT,
+    error_heatmap,
+    gif_path,
+    parse_panels,
+    read_sidecar,
+    render,
+    sidecar_path,
+)
+from vidpred.video import read_video
+
+# The module, not the `render` function that vidpred/__init__ exports under the same name.
+render_module = importlib.import_module("vidpred.render")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: one thread is faster than two fighting over a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Records what render puts in each output frame: the arguments of frame_panels and
+    the captions it returns, one dict per frame."""
+    frames = []
+    real = render_module.frame_panels
+
+    def spy(names, **kwargs):
+        panels = real(names, **kwargs)
+        frames.append({**kwargs, "captions": [caption for caption, _, _ in panels]})
+        return panels
+
+    monkeypatch.setattr(render_module, "frame_panels", spy)
+    return frames
+
+
+def colormap(level: int) -> np.ndarray:
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8([[level]]), ERROR_COLORMAP), cv2.COLOR_BGR2RGB)[
+        0, 0
+    ]
+
+
+def test_horizon_render_shows_n_step_predictions_labelled_as_such(
+    tmp_path, trained_checkpoint, shown
+):
+    frames = moving_square(24, 32, 32, speed=3)
+    clip = write_lossless(tmp_path / "clip.avi", frames)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(clip, predictor, tmp_path / "r.mp4", horizon=3, scale=1)
+    first = predictor.history - 1 + 3
+    assert len(shown) == read_video(out).num_frames == 24 - first
+    [(_, rolled)] = predictor.rollout(torch.from_numpy(frames), [first - 3], 3)
+    assert np.array_equal(shown[0]["predicted"], quantize(rolled[0, 2]).numpy())
+    for i, frame in enumerate(shown):
+        t = first + i
+        assert frame["captions"] == ["actual", "predicted, 3 steps ahead", "abs error"]
+        assert np.array_equal(frame["actual"], frames[t])
+        assert np.array_equal(frame["copy"], frames[t - 3])  # copy-last, also 3 steps ahead
+    meta = read_sidecar(sidecar_path(out))
+    assert (
+        meta["horizon"] == 3
+        and meta["frames"] == 24 - first
+        and meta["metrics"]["frames"] == 24 - first
+    )
+
+
+def test_horizon_render_never_uses_real_frames_after_t_minus_n(tmp_path, trained_checkpoint, shown):
+    """Render a clip, then the same clip with frames after j replaced by noise: the shown
+    predictions of frames t <= j + N must not change."""
+    frames = moving_square(24, 32, 32, speed=3)
+    noisy = frames.copy()
+    j, horizon = 12, 3
+    noisy[j + 1 :] = np.random.default_rng(1).integers(0, 256, noisy[j + 1 :].shape, dtype=np.uint8)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    render(
+        write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", horizon=horizon
+    )
+    clean = [f["predicted"] for f in shown]
+    shown.clear()
+    render(
+        write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", horizon=horizon
+    )
+    first = predictor.history - 1 + horizon
+    unaffected = j + horizon - first + 1  # frames first .. j + N
+    for i in range(unaffected):
+        assert np.array_equal(clean[i], shown[i]["predicted"]), f"frame {first + i}"
+    assert not np.array_equal(clean[unaffected], shown[unaffected]["predicted"])
+
+
+def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
+    tmp_path, trained_checkpoint, shown
+):
+    frames = moving_square(12, 32, 32)
+    clip = write_lossless(tmp_path / "clip.avi", frames, fps=10)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(
+        clip, predictor, tmp_path / "r.mp4", extend=5, panels="actual,predicted,error,copy_last"
+    )
+    assert read_video(out).num_frames == (12 - 4) + 5
+    past = shown[-5:]
+    [(_, rolled)] = predictor.rollout(torch.from_numpy(frames), [11], 5)
+    for k, frame in enumerate(past, start=1):
+        assert frame["actual"] is None
+        assert frame["captions"] == [
+            "actual: clip ended",
+            f"predicted, {k} step{'s' if k > 1 else ''} past end",
+            "error: no ground truth",
+            f"copy-last, {k} step{'s' if k > 1 else ''} past end",
+        ]
+        assert np.array_equal(frame["predicted"], quantize(rolled[0, k - 1]).numpy())
+        assert np.array_equal(frame["copy"], frames[-1])
+    meta = read_sidecar(sidecar_path(out))
+    assert meta["extend"] == 5 and meta["frames"] == 13 and meta["metrics"]["frames"] == 8
+    assert meta["duration_s"] == pytest.approx(1.3)
+
+
+def test_extend_works_on_a_clip_with_only_k_frames(tmp_path, trained_checkpoint):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(4, 32, 32))
+    out = render(
+        clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4", extend=3
+    )
+    assert read_video(out).num_frames == 3
+    meta = read_sidecar(sidecar_path(out))
+    assert meta["metrics"] == {"frames": 0, "model": None, "copy_last": None}
+
+
+@pytest.mark.parametrize(
+    ("panels", "scale"), [("actual,predicted,error,copy_last", 1), ("error", 3)]
+)
+def test_panels_and_scale_set_the_frame_size(tmp_path, trained_checkpoint, panels, scale):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(8, 32, 48))
+    out = render(
+        clip,
+        Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+        tmp_path / "r.mp4",
+        panels=panels,
+        scale=scale,
+    )
+    n = len(panels.split(","))
+    height, width = read_video(out).frames.shape[1:3]
+    assert (height, width) == (
+        LABEL_HEIGHT + 32 * scale + FOOTER_HEIGHT,
+        n * 48 * scale + (n - 1) * GAP,
+    )
+
+
+def test_psnr_readouts_are_per_frame_psnr_of_model_and_copy_last(
+    tmp_path, trained_checkpoint, shown
+):
+    frames = moving_square(10, 32, 32, speed=2)
+    clip = write_lossless(tmp_path / "clip.avi", frames)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(clip, predictor, tmp_path / "r.mp4")
+    x = frames.astype(np.float64) / 255.0
+    for i, frame in enumerate(shown):
+        t = 4 + i
+        expected_copy = 10 * np.log10(1 / ((x[t] - x[t - 1]) ** 2).mean())
+        assert frame["psnr_copy"] == pytest.approx(expected_copy, abs=1e-3)
+    # The sidecar's means are the one-step metrics that eval reports for the same frames.
+    result = evaluate([clip], predictor)["videos"][0]
+    meta = read_sidecar(sidecar_path(out))["metrics"]
+    assert meta["model"]["psnr"] == pytest.approx(result["model"]["psnr"], rel=1e-5)
+    assert meta["copy_last"]["psnr"] == pytest.approx(result["copy_last"]["psnr"], rel=1e-5)
+    assert np.mean([f["psnr_model"] for f in shown]) == pytest.approx(
+        meta["model"]["psnr"], rel=1e-5
+    )
+
+
+def test_error_heatmap_is_dark_for_no_error_and_saturates_at_the_scale():
+    a = np.full((4, 6, 3), 100, np.uint8)
+    assert (error_heatmap(a, a) == colormap(0)).all()
+    far = a + np.uint8(round(ERROR_SCALE * 255 * 1.5))
+    assert (error_heatmap(far, a) == colormap(255)).all()
+    half = a + np.uint8(round(ERROR_SCALE * 255 / 2))
+    assert (error_heatmap(half, a) == colormap(128)).all()
+
+
+def test_gif_is_written_beside_the_mp4_with_the_same_frames(tmp_path, trained_checkpoint):
+    import imageio.v3 as iio
+
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(9, 32, 32), fps=10)
+    out = render(
+        clip,
+        Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+        tmp_path / "r.mp4",
+        gif=True,
+        scale=1,
+    )
+    gif = iio.imread(gif_path(out), index=None)  # (T, H, W, C)
+    assert gif.shape[:3] == (9 - 4, *read_video(out).frames.shape[1:3])
+    assert read_sidecar(sidecar_path(out))["gif"] == "r.gif"
+
+
+def test_sidecar_records_weights_and_their_training_log(tmp_path, trained_checkpoint):
+    import hashlib
+    import json
+
+    from vidpred.train import metrics_log_path
+
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(8, 32, 32))
+    out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4")
+    meta = read_sidecar(sidecar_path(out))
+    assert meta["weights"] == str(trained_checkpoint.resolve())
+    assert meta["weights_sha256"] == hashlib.sha256(trained_checkpoint.read_bytes()).hexdigest()
+    rows = [
+        json.loads(line) for line in metrics_log_path(trained_checkpoint).read_text().splitlines()
+    ]
+    assert meta["training_log"] == rows and rows
+    assert meta["video"] == "r.mp4" and meta["panels"] == ["actual", "predicted", "error"]
+
+
+def test_existing_sidecar_or_gif_is_not_overwritten_without_force(tmp_path, trained_checkpoint):
+    from vidpred.errors import OutputError
+
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(8, 32, 32))
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    (tmp_path / "r.json").write_text("mine")
+    with pytest.raises(OutputError, match="--force"):
+        render(clip, predictor, tmp_path / "r.mp4")
+    assert (tmp_path / "r.json").read_text() == "mine" and not (tmp_path / "r.mp4").exists()
+
+
+@pytest.mark.parametrize("text", ["actual,nope", "", "error,error"])
+def test_bad_panels_are_refused(text):
+    with pytest.raises(VidpredError, match="--panels"):
+        parse_panels(text)
+
+
+def test_clip_too_short_for_the_horizon_names_the_horizon(tmp_path, trained_checkpoint):
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(6, 32, 32))
+    with pytest.raises(VidpredError, match="--horizon 3"):
+        render(
+            clip,
+            Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+            tmp_path / "r.mp4",
+            horizon=3,
+        )
+
+
+def test_cli_render_options(tmp_path, trained_checkpoint, capsys):
+    from vidpred.cli import main
+
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(10, 32, 32))
+    out = tmp_path / "r.mp4"
+    args = [
+        "render",
+        str(clip),
+        "--weights",
+        str(trained_checkpoint),
+        "--out",
+        str(out),
+        "--horizon",
+        "2",
+        "--extend",
+        "3",
+        "--panels",
+        "actual,copy_last",
+        "--gif",
+        "--scale",
+        "1",
+    ]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    meta = read_sidecar(sidecar_path(out))
+    assert (meta["horizon"], meta["extend"], meta["panels"], meta["scale"]) == (
+        2,
+        3,
+        ["actual", "copy_last"],
+        1,
+    )
+    assert gif_path(out).is_file() and meta["frames"] == (10 - 5) + 3
+    assert (
+        main(["render", str(clip), "--weights", str(trained_checkpoint), "--panels", "actual,oops"])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "oops" in err and err.strip().count("\n") == 0
