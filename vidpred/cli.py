@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,14 @@ def tail_fraction(text: str) -> float:
     return value
 
 
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decode cache")
+    g.add_argument("--cache-dir", type=Path, default=None,
+                   help="decode cache folder (None: $VIDPRED_CACHE, else ~/.cache/vidpred)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="decode every video afresh; write no cache")
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -95,11 +104,15 @@ def _add_train(sub) -> None:
     g.add_argument("--epochs", type=positive_int, default=None, help="passes over the training windows")
     g.add_argument("--steps", type=positive_int, default=None, help="optimizer steps")
     g.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES", help="wall-clock budget")
-    g.add_argument("--batch-size", type=positive_int, default=8)
+    g.add_argument("--batch-size", type=positive_int, default=8,
+                   help="global batch; torchrun splits it evenly among processes")
     g.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
     g.add_argument("--loss", choices=("l1", "mse"), default="l1")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (slow first steps)")
+    _add_cache_options(p)
     g = p.add_argument_group("output")
     g.add_argument("--out", type=Path, default=None, help="checkpoint path (default weights/<folder name>.pt)")
     g.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -122,6 +135,8 @@ def _add_render(sub) -> None:
     p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
+    _add_cache_options(p)
     p.set_defaults(func=cmd_render)
 
 
@@ -139,7 +154,22 @@ def _add_eval(sub) -> None:
     p.add_argument("--size", type=positive_int, default=None, help="working size (default: the checkpoint's)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
+    _add_cache_options(p)
     p.set_defaults(func=cmd_eval)
+
+
+def _add_cache(sub) -> None:
+    p = sub.add_parser(
+        "cache",
+        help="show or clear the decode cache",
+        description="Videos are decoded once per working size into a cache of uint8 frames; "
+        "later runs read the cache. Without --clear, show where it is and how big it is.",
+    )
+    p.add_argument("--clear", action="store_true", help="remove every cached video")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)")
+    p.set_defaults(func=cmd_cache)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,10 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_render(sub)
     _add_eval(sub)
+    _add_cache(sub)
     return parser
 
 
-def _progress(transient: bool = False) -> Progress:
+def _progress(transient: bool = False, disable: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -165,6 +196,7 @@ def _progress(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=stderr,
         transient=transient,
+        disable=disable,
     )
 
 
@@ -182,11 +214,13 @@ def _load_predictor(weights: Path | None, device: str, quiet: bool):
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .data import DataConfig, WindowDataset, load_videos
+    from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
-    from .train import TrainConfig, continue_config, train
+    from .train import TrainConfig, continue_config, resolve_device, train
     from .video import check_output_path
     from .weights import record_latest
 
+    world = env_world()  # under torchrun, only rank 0 talks to the user
     resume = load_checkpoint(args.resume) if args.resume else None
     if resume is not None:
         model_config, data_config = resume["model_config"], resume["data_config"]
@@ -226,16 +260,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
         check_output_path(out, force=args.force)
 
-    videos = load_videos(sources, data_config.size, min_frames=model_config.history + 1)
+    videos = load_videos(
+        sources, data_config.size, min_frames=model_config.history + 1,
+        cache=not args.no_cache, cache_dir=args.cache_dir,
+    )
     data = WindowDataset(videos, model_config.input_offsets(), data_config)
-    if not args.quiet:
+    if not args.quiet and world.is_main:
         stderr.print(
             f"{len(videos)} videos, {len(data.train_windows)} training / {len(data.val_windows)} "
             f"validation windows; model {count_parameters(STResNet(model_config)):,} parameters; "
             f"checkpoint -> {out}"
         )
 
-    progress = _progress()
+    progress = _progress(disable=not world.is_main)
     task = progress.add_task("train", total=1.0, info="")
 
     def on_step(s: dict) -> None:
@@ -255,17 +292,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             progress.console.print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} (no validation set)")
 
-    with progress:
+    with process_group(resolve_device(config.device).type), progress:
         try:
             train(
                 data, model_config, data_config, config, out,
                 sources=[str(s.resolve()) for s in sources], resume=resume,
-                on_step=on_step, on_epoch=on_epoch,
+                on_step=on_step, on_epoch=on_epoch, compile_model=args.compile,
             )
         finally:
-            if out.exists():
+            if out.exists() and world.is_main:
                 record_latest(out)
-    print(out)
+    if world.is_main:
+        print(out)
     return 0
 
 
@@ -281,7 +319,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         out = render(
             args.clip, predictor, args.out, size=args.size, scale=args.scale,
-            force=args.force, on_progress=on_progress,
+            force=args.force, on_progress=on_progress, batch_size=args.batch_size,
+            cache=not args.no_cache, cache_dir=args.cache_dir,
         )
     print(out)
     return 0
@@ -297,7 +336,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         def on_video(path: str, targets: int) -> None:
             progress.update(task, info=f"{Path(path).name} ({targets} targets)")
 
-        result = evaluate(args.paths, predictor, tail=args.tail, size=args.size, on_video=on_video)
+        result = evaluate(
+            args.paths, predictor, tail=args.tail, size=args.size, on_video=on_video,
+            batch_size=args.batch_size, cache=not args.no_cache, cache_dir=args.cache_dir,
+        )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -319,18 +361,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import cache_stats, clear_cache
+
+    if args.clear:
+        removed = clear_cache(args.cache_dir)
+        print(f"removed {removed.entries} cached videos ({removed.bytes / 1e6:.1f} MB) "
+              f"from {removed.folder}")
+    else:
+        stats = cache_stats(args.cache_dir)
+        print(f"{stats.folder}: {stats.entries} cached videos, {stats.bytes / 1e6:.1f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Under torchrun every rank runs this; only rank 0 logs anything short of an error.
+    other_rank = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.ERROR if other_rank else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
         handlers=[RichHandler(console=stderr, show_time=False, show_path=False)],
     )
     try:
         return args.func(args)
     except TrainingInterrupted as e:
-        stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True)
+        if not other_rank:  # every rank stops at the same step; one message is enough
+            stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True)
         return 130
     except VidpredError as e:
         stderr.print(f"vidpred: error: {e}", highlight=False, soft_wrap=True, markup=False)

@@ -30,6 +30,8 @@ def evaluate(
     size: int | None = None,
     batch_size: int = 8,
     on_video: Callable[[str, int], None] | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Returns metrics of the model, copy-last and linear extrapolation on every video.
 
@@ -38,7 +40,10 @@ def evaluate(
         predictor: the model to evaluate.
         tail: evaluate only targets with index >= floor(T * (1 - tail)); 1.0 = all.
         size: working size (shorter side); None = the checkpoint's.
+        batch_size: frames predicted per model call.
         on_video: called with (path, number of targets) as each video starts.
+        cache: read videos through the decode cache (``vidpred.cache``).
+        cache_dir: the cache folder; None = the default.
 
     Returns:
         {"weights", "size", "tail", "videos": [{"path", "targets", "model", "copy_last",
@@ -47,7 +52,9 @@ def evaluate(
     """
     size = size or predictor.data_config.size
     history = predictor.history
-    videos = load_videos(list(paths), size, min_frames=max(history, 2) + 1)
+    videos = load_videos(
+        list(paths), size, min_frames=max(history, 2) + 1, cache=cache, cache_dir=cache_dir
+    )
     results = []
     for video in videos:
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from .cache import read_video_cached
 from .errors import VidpredError
 from .predict import Predictor, to_uint8
 from .video import Mp4Writer, check_output_path, read_video
@@ -63,6 +64,8 @@ def render(
     force: bool = False,
     batch_size: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> Path:
     """Writes an H.264 mp4 of "actual | predicted" for every frame t >= K; returns its path.
 
@@ -76,7 +79,10 @@ def render(
         size: working size (shorter side); None = the checkpoint's.
         scale: integer upscaling of the panels for viewing.
         force: overwrite an existing output.
+        batch_size: frames predicted per model call.
         on_progress: called with (frames done, frames total).
+        cache: read the clip through the decode cache (``vidpred.cache``).
+        cache_dir: the cache folder; None = the default.
 
     Raises:
         VideoError: the clip cannot be read or is too short.
@@ -90,7 +96,8 @@ def render(
     check_output_path(out, force=force, inputs=(clip,))
     if scale < 1:
         raise VidpredError("--scale must be at least 1")
-    video = read_video(clip, size or predictor.data_config.size)
+    size = size or predictor.data_config.size
+    video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
     history = predictor.history
     if video.num_frames <= history:
         raise VidpredError(
