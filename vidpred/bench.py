@@ -233,6 +233,19 @@ def decode_fps(clip: Path, size: int, cache_dir: Path, reps: int = 2) -> dict[st
     return out
 
 
+def loader_ms_per_batch(data: WindowDataset, batch_size: int, device: torch.device) -> float:
+    """Returns the median milliseconds to build one training batch and put it on the device."""
+    plan = data.epoch_plan(1, 0)
+    times = []
+    for step in range(data.steps_per_epoch(batch_size)):
+        t0 = time.perf_counter()
+        for t in data.train_batch_uint8(plan, step, batch_size):
+            to_device_float(t, device, device.type == "cuda")
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
 def inference_fps(predictor: Predictor, frames: np.ndarray, batch_size: int) -> float:
     """Returns frames/s of batched model inference on frames already in memory."""
     tensor = torch.from_numpy(np.ascontiguousarray(frames))
@@ -335,6 +348,7 @@ def run_bench(
             timed=sizes.timed_steps,
             compile_model=compile_model,
         )
+        result["loader_ms_per_batch"] = loader_ms_per_batch(data, sizes.batch_size, dev)
         result["loader_vs_memory"] = (
             result["train_samples_per_s_loader"] / result["train_samples_per_s_memory"]
         )
@@ -375,6 +389,7 @@ REPORT = (
     ("train_samples_per_s_memory_fp32", "training, in-memory batches, fp32", "{:.2f} samples/s"),
     ("train_samples_per_s_loader", "training, real loader + trainer", "{:.2f} samples/s"),
     ("loader_vs_memory", "  loader / in-memory", "{:.1%}"),
+    ("loader_ms_per_batch", "  building one batch", "{:.2f} ms"),
     ("train_gflops", "achieved training throughput", "{:.1f} GFLOP/s"),
     ("train_fraction_of_matmul", "  fraction of the matmul peak", "{:.1%}"),
     ("decode_fps_opencv", "decode, raw OpenCV (native size)", "{:.0f} frames/s"),

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -356,10 +357,14 @@ def to_device_float(
 
     On CUDA the uint8 batch goes through pinned memory with a non-blocking copy and becomes
     float on the GPU: a quarter of the bytes over the bus, and the copy overlaps the GPU.
+    On the CPU NumPy converts it, on this thread: torch would hand the few hundred thousand
+    elements to its thread pool, which costs 15-20 ms instead of 0.2 ms when other processes
+    keep the cores busy (measured on 2 cores). Both divide in float32: the same bits.
     """
     if device.type == "cuda":
-        batch = batch.pin_memory().to(device, non_blocking=True)
-    batch = batch.float().div_(255.0)
+        batch = batch.pin_memory().to(device, non_blocking=True).float().div_(255.0)
+    else:
+        batch = torch.from_numpy(np.divide(batch.numpy(), np.float32(255.0), dtype=np.float32))
     return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
