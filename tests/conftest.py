@@ -56,10 +56,33 @@ def frame_index_video(num_frames: int = 12, height: int = 16, width: int = 24) -
     return frames
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skips tests marked requires_cuda where there is no GPU, so CI runs on CPUs."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "requires_cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_cache(tmp_path_factory):
+    """Keeps the decode cache of session-scoped fixtures (they run before any per-test
+    fixture) out of the user's home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDPRED_CACHE", str(tmp_path_factory.mktemp("vidpred_session_cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path_factory, monkeypatch):
-    """Keeps `vidpred train`'s 'newest checkpoint' record out of the user's home."""
+    """Keeps `vidpred train`'s 'newest checkpoint' record and the decode cache out of the
+    user's home; each test starts with an empty cache."""
     monkeypatch.setenv("VIDPRED_HOME", str(tmp_path_factory.mktemp("vidpred_home")))
+    monkeypatch.setenv("VIDPRED_CACHE", str(tmp_path_factory.mktemp("vidpred_cache")))
 
 
 @pytest.fixture(scope="session")

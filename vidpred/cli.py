@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import signal
+import os
 import sys
 import threading
 from pathlib import Path
@@ -17,7 +18,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -90,6 +90,14 @@ def tail_fraction(text: str) -> float:
     return value
 
 
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decode cache")
+    g.add_argument("--cache-dir", type=Path, default=None,
+                   help="decode cache folder (None: $VIDPRED_CACHE, else ~/.cache/vidpred)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="decode every video afresh; write no cache")
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -121,11 +129,15 @@ def _add_train(sub) -> None:
     g.add_argument("--epochs", type=positive_int, default=None, help="passes over the training windows")
     g.add_argument("--steps", type=positive_int, default=None, help="optimizer steps")
     g.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES", help="wall-clock budget")
-    g.add_argument("--batch-size", type=positive_int, default=8)
+    g.add_argument("--batch-size", type=positive_int, default=8,
+                   help="global batch; torchrun splits it evenly among processes")
     g.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
     g.add_argument("--loss", choices=("l1", "mse", "huber"), default="l1")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (slow first steps)")
+    _add_cache_options(p)
     g = p.add_argument_group("output")
     g.add_argument("--out", type=Path, default=None, help="checkpoint path (default weights/<folder name>.pt)")
     g.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -193,6 +205,8 @@ def _add_render(sub) -> None:
     _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
+    _add_cache_options(p)
     p.set_defaults(func=cmd_render)
 
 
@@ -223,6 +237,8 @@ def _add_eval(sub) -> None:
     p.add_argument("--horizon", type=positive_int, default=None, metavar="N",
                    help="also score rollouts of 1..N steps (own predictions fed back in)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
+    _add_cache_options(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -242,6 +258,33 @@ def _add_gallery(sub) -> None:
     p.add_argument("--serve", action="store_true", help="then serve the folder on localhost")
     p.add_argument("--port", type=non_negative_int, default=8000, help="port for --serve")
     p.set_defaults(func=cmd_gallery)
+def _add_cache(sub) -> None:
+    p = sub.add_parser(
+        "cache",
+        help="show or clear the decode cache",
+        description="Videos are decoded once per working size into a cache of uint8 frames; "
+        "later runs read the cache. Without --clear, show where it is and how big it is.",
+    )
+    p.add_argument("--clear", action="store_true", help="remove every cached video")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)")
+    p.set_defaults(func=cmd_cache)
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure training, decoding and rendering speed on this machine",
+        description="Print the fp32 matmul peak, training FLOPs and samples/s (real loader vs "
+        "in-memory batches), decode, inference and render frames/s and peak memory, measured "
+        "on a generated clip. Takes about a minute or two on a 2-core CPU.",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, seconds: checks the plumbing only")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile")
+    p.set_defaults(func=cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_generate(sub)
     _add_gallery(sub)
+    _add_cache(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -282,7 +327,7 @@ def check_args(args: argparse.Namespace) -> None:
             parser.error(f"argument --{name}-frames: must be positive with --{name}")
 
 
-def _progress(transient: bool = False) -> Progress:
+def _progress(transient: bool = False, disable: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -292,6 +337,7 @@ def _progress(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=stderr,
         transient=transient,
+        disable=disable,
     )
 
 
@@ -309,11 +355,13 @@ def _load_predictor(weights: Path | None, device: str, quiet: bool):
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .data import DataConfig, WindowDataset, load_videos
+    from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
-    from .train import TrainConfig, continue_config, train
+    from .train import TrainConfig, continue_config, resolve_device, train
     from .video import VIDEO_EXTENSIONS, check_output_path
     from .weights import record_latest
 
+    world = env_world()  # under torchrun, only rank 0 talks to the user
     resume = load_checkpoint(args.resume) if args.resume else None
     init = load_checkpoint(args.init) if args.init else None
     if resume is not None and init is not None:
@@ -369,9 +417,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
 
-    videos = load_videos(sources, data_config.size, min_frames=model_config.history + 1)
+    videos = load_videos(
+        sources, data_config.size, min_frames=model_config.history + 1,
+        cache=not args.no_cache, cache_dir=args.cache_dir,
+    )
     data = WindowDataset(videos, model_config.input_offsets(), data_config)
-    if not args.quiet:
+    if not args.quiet and world.is_main:
         stderr.print(
             f"{len(videos)} videos, {len(data.train_windows)} training / {len(data.val_windows)} "
             f"validation windows; model {count_parameters(STResNet(model_config)):,} parameters; "
@@ -379,7 +430,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             markup=False,
         )
 
-    progress = _progress()
+    progress = _progress(disable=not world.is_main)
     task = progress.add_task("train", total=1.0, info="")
 
     def on_step(s: dict) -> None:
@@ -399,17 +450,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             progress.console.print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} (no validation set)")
 
-    with progress:
+    with process_group(resolve_device(config.device).type), progress:
         try:
             train(
                 data, model_config, data_config, config, out,
                 sources=[str(s.resolve()) for s in sources], resume=resume, init=init,
-                on_step=on_step, on_epoch=on_epoch,
+                on_step=on_step, on_epoch=on_epoch, compile_model=args.compile,
             )
         finally:
-            if out.exists():
+            if out.exists() and world.is_main:
                 record_latest(out)
-    print(out)
+    if world.is_main:
+        print(out)
     return 0
 
 
@@ -426,7 +478,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         out = render(
             args.clip, predictor, args.out, size=args.size, scale=args.scale,
-            force=args.force, on_progress=on_progress, **views,
+            force=args.force, on_progress=on_progress, batch_size=args.batch_size,
+            cache=not args.no_cache, cache_dir=args.cache_dir, **views,
         )
     print(out)
     return 0
@@ -449,8 +502,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         def on_video(path: str, targets: int) -> None:
             progress.update(task, info=f"{Path(path).name} ({targets} targets)")
 
-        result = evaluate(args.paths, predictor, tail=args.tail, size=args.size,
-                          horizon=args.horizon, on_video=on_video)
+        result = evaluate(
+            args.paths, predictor, tail=args.tail, size=args.size, horizon=args.horizon,
+            on_video=on_video, batch_size=args.batch_size, cache=not args.no_cache,
+            cache_dir=args.cache_dir,
+        )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -513,14 +569,51 @@ class _LineHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         prefix = f"vidpred: {record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
         stderr.print(prefix + self.format(record), markup=False, highlight=False, soft_wrap=True)
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import cache_stats, clear_cache
+
+    if args.clear:
+        removed = clear_cache(args.cache_dir)
+        print(f"removed {removed.entries} cached videos ({removed.bytes / 1e6:.1f} MB) "
+              f"from {removed.folder}")
+    else:
+        stats = cache_stats(args.cache_dir)
+        print(f"{stats.folder}: {stats.entries} cached videos, {stats.bytes / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import report_rows, run_bench
+
+    with _progress(transient=True, disable=args.quiet) as progress:
+        task = progress.add_task("bench", total=None, info="")
+        result = run_bench(
+            quick=args.quick, device=args.device, compile_model=args.compile,
+            on_stage=lambda text: progress.update(task, info=text),
+        )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    title = f"vidpred bench on {result['device']}"
+    if args.quick:
+        title += " (--quick: sizes too small to mean anything)"
+    table = Table(title=title)
+    table.add_column("measurement")
+    table.add_column("value", justify="right")
+    for label, value in report_rows(result):
+        table.add_row(label, value)
+    Console().print(table)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(args)
+    # Under torchrun every rank runs this; only rank 0 logs anything short of an error.
+    other_rank = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.ERROR if other_rank else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
         handlers=[_LineHandler()],
     )
@@ -531,7 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TrainingInterrupted as e:
-        stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True, markup=False)
+        if not other_rank:  # every rank stops at the same step; one message is enough
+            stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True, markup=False)
         return 130
     except VidpredError as e:
         stderr.print(f"vidpred: error: {e}", highlight=False, soft_wrap=True, markup=False)

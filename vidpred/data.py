@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cache import read_video_cached
 from .errors import VideoError, VidpredError
 from .video import Video, find_videos, read_video
 
@@ -49,11 +50,19 @@ def validation_start(num_frames: int, val_fraction: float) -> int:
     return math.floor(num_frames * (1.0 - val_fraction))
 
 
-def load_videos(path: str | Path | list, size: int, min_frames: int) -> list[Video]:
+def load_videos(
+    path: str | Path | list,
+    size: int,
+    min_frames: int,
+    *,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+) -> list[Video]:
     """Returns the readable videos at ``path`` (a file, a folder, or a list of them).
 
     Videos that cannot be read or hold fewer than ``min_frames`` frames are skipped with a
-    warning that names them.
+    warning that names them. With ``cache`` (the default) each video is decoded once per
+    working size and later read from the decode cache (see ``vidpred.cache``), memory-mapped.
 
     Raises:
         VideoError: nothing usable was found.
@@ -62,7 +71,7 @@ def load_videos(path: str | Path | list, size: int, min_frames: int) -> list[Vid
     videos = []
     for p in paths:
         try:
-            video = read_video(p, size)
+            video = read_video_cached(p, size, cache_dir) if cache else read_video(p, size)
         except VideoError as e:
             log.warning("skipping %s", e)
             continue
@@ -145,28 +154,61 @@ class WindowDataset:
     def train_batch(
         self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (inputs float32 (B, 3N, c, c), targets float32 (B, 3, c, c)) for one step."""
+        """Returns (inputs float32 [0, 1] (B, 3N, c, c), targets float32 [0, 1] (B, 3, c, c))."""
+        inputs, targets = self.train_batch_uint8(plan, step, batch_size)
+        return inputs.float().div_(255.0), targets.float().div_(255.0)
+
+    def train_batch_uint8(
+        self,
+        plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        step: int,
+        batch_size: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (inputs uint8 (b, 3N, c, c), targets uint8 (b, 3, c, c)): one rank's share.
+
+        The global batch of ``step`` is samples ``step * batch_size`` onwards of the epoch's
+        plan, the same whatever the number of ranks; rank r takes the r-th of ``world_size``
+        equal, contiguous slices of it (b = batch_size / world_size). uint8 goes to the
+        device and becomes float there: a quarter of the bytes to copy.
+        """
         order, positions, flips = plan
+        share = batch_size // world_size
+        first = step * batch_size + rank * share
+        picks = slice(first, first + share)
         crop = self.config.crop
-        inputs, targets = [], []
-        for i in range(step * batch_size, (step + 1) * batch_size):
-            v, t = self.train_windows[int(order[i])]
-            frames = self.frames[v]
-            picked = frames[[t + o for o in self.offsets] + [t]]  # (N+1, H, W, 3) uint8
+        n = len(self.offsets)
+        windows = [self.train_windows[i] for i in order[picks].tolist()]
+        corners = positions[picks]  # (b, 2) in [0, 1)
+        inputs = targets = None
+        # NumPy, not torch, for these small copies: torch runs them on its thread pool, whose
+        # hand-offs cost milliseconds per copy when other processes keep the cores busy.
+        for i, (v, t) in enumerate(windows):
+            frames = self.frames[v].numpy()  # uint8 RGB (T, H, W, 3), memory-mapped when cached
+            index = [t + o for o in self.offsets] + [t]
             if crop:
+                h, w = frames.shape[1:3]
+                y = int(corners[i, 0] * (h - crop + 1))
+                x = int(corners[i, 1] * (w - crop + 1))
+                picked = frames[index, y : y + crop, x : x + crop]  # (N+1, c, c, 3): only the crop
+            else:
+                picked = frames[index]  # (N+1, H, W, 3)
+            if inputs is None:
                 h, w = picked.shape[1:3]
-                y = int(positions[i, 0] * (h - crop + 1))
-                x = int(positions[i, 1] * (w - crop + 1))
-                picked = picked[:, y : y + crop, x : x + crop]
-            if flips[i]:
-                picked = picked.flip(2)
-            n1, h, w, _ = picked.shape
-            stacked = picked.permute(0, 3, 1, 2).reshape(n1 * 3, h, w)  # (3(N+1), h, w)
-            inputs.append(stacked[:-3])
-            targets.append(stacked[-3:])
+                inputs = np.empty((share, n, 3, h, w), dtype=np.uint8)
+                targets = np.empty((share, 3, h, w), dtype=np.uint8)
+            picked = picked.transpose(0, 3, 1, 2)  # (N+1, 3, h, w)
+            inputs[i] = picked[:n]
+            targets[i] = picked[n]
+        flip = flips[picks].numpy()
+        if flip.any():  # all flipped samples in one copy each
+            inputs[flip] = inputs[flip][..., ::-1]
+            targets[flip] = targets[flip][..., ::-1]
         return (
-            torch.stack(inputs).float().div_(255.0),
-            torch.stack(targets).float().div_(255.0),
+            torch.from_numpy(inputs).view(share, n * 3, *inputs.shape[-2:]),  # (b, 3N, h, w)
+            torch.from_numpy(targets),  # (b, 3, h, w)
         )
 
     def val_subset(self, limit: int) -> list[tuple[int, int]]:

@@ -72,6 +72,8 @@ def evaluate(
     horizon: int | None = None,
     batch_size: int = 8,
     on_video: Callable[[str, int], None] | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Returns metrics of the model, copy-last and linear extrapolation on every video.
 
@@ -82,7 +84,10 @@ def evaluate(
         size: working size (shorter side); None = the checkpoint's.
         horizon: N: also score rollouts of 1..N steps (see ``evaluate_horizon``); videos
             too short to hold one N-step target are skipped with a warning.
+        batch_size: frames predicted per model call.
         on_video: called with (path, number of targets) as each video starts.
+        cache: read videos through the decode cache (``vidpred.cache``).
+        cache_dir: the cache folder; None = the default.
 
     Returns:
         {"weights", "size", "tail", "videos": [{"path", "targets", "model", "copy_last",
@@ -98,7 +103,7 @@ def evaluate(
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
         min_frames = max(min_frames, horizon + max(history - 1, 1) + 1)
-    videos = load_videos(list(paths), size, min_frames=min_frames)
+    videos = load_videos(list(paths), size, min_frames=min_frames, cache=cache, cache_dir=cache_dir)
     results = []
     for video in videos:
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)

@@ -35,6 +35,8 @@ class Predictor:
         ckpt = load_checkpoint(path)
         dev = resolve_device(device)
         model = model_from_checkpoint(ckpt).to(dev)
+        if dev.type == "cuda":
+            model.to(memory_format=torch.channels_last)  # cuDNN's fast layout
         return cls(model, ckpt["model_config"], ckpt["data_config"], dev, Path(path))
 
     @property
@@ -76,7 +78,9 @@ class Predictor:
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = torch.stack([stack_window(frames, t, self.offsets) for t in chunk])
-            inputs = inputs.to(self.device, non_blocking=True)
+            if self.device.type == "cuda":
+                inputs = inputs.pin_memory().to(self.device, non_blocking=True)
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
             yield chunk, inputs, self.model(inputs).float()
 
     @torch.inference_mode()

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from .cache import read_video_cached
 from .checkpoint import atomic_write_bytes
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError
@@ -337,6 +338,8 @@ def render(
     force: bool = False,
     batch_size: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> Path:
     """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
     frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
@@ -361,7 +364,10 @@ def render(
         gif: also write a looping GIF beside the mp4 (``gif_path``); its frames are
             held in memory until the end, so keep GIFs to short clips.
         force: overwrite existing outputs.
+        batch_size: frames predicted per model call.
         on_progress: called with (frames done, frames total).
+        cache: read the clip through the decode cache (``vidpred.cache``).
+        cache_dir: the cache folder; None = the default.
 
     Raises:
         VideoError: the clip cannot be read.
@@ -389,7 +395,8 @@ def render(
     outputs = [out, sidecar_path(out)] + ([gif_path(out)] if gif else [])
     for path in outputs:
         check_output_path(path, force=force, inputs=(clip, *filter(None, [predictor.weights])))
-    video = read_video(clip, size or predictor.data_config.size)
+    size = size or predictor.data_config.size
+    video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
     history = predictor.history
     count = video.num_frames
     first = history - 1 + horizon  # first frame whose prediction has `horizon` steps of room

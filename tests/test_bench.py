@@ -1,0 +1,50 @@
+"""`vidpred bench`: every number is there, and the FLOP count is the convolutions' arithmetic."""
+
+import json
+import math
+
+from vidpred.bench import QUICK, train_flops_per_sample
+from vidpred.cli import main
+from vidpred.model import ModelConfig
+
+KEYS = (
+    "matmul_gflops",
+    "train_flops_per_sample",
+    "train_samples_per_s_loader",
+    "train_samples_per_s_memory",
+    "train_gflops",
+    "decode_fps_opencv",
+    "decode_fps_reader",
+    "decode_fps_cache",
+    "infer_fps",
+    "render_fps",
+    "peak_rss_mb",
+)
+
+
+def conv_training_flops(config: ModelConfig, side: int) -> int:
+    """Forward 3x3 convs at 2 FLOPs per multiply-add, times 3 for forward + backward, less the
+    first conv's input gradient (the input needs none)."""
+    pixels, w, k = side * side, config.width, 9
+    head = 2 * 3 * config.frames * w * k * pixels
+    body = 2 * 2 * config.depth * w * w * k * pixels
+    tail = 2 * w * 3 * k * pixels
+    return 3 * (head + body + tail) - head
+
+
+def test_flops_are_counted_not_guessed():
+    assert train_flops_per_sample(ModelConfig(), 64) == conv_training_flops(ModelConfig(), 64)
+
+
+def test_quick_bench_prints_one_json_object_with_every_number(capsys):
+    assert main(["-q", "bench", "--quick", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in KEYS:
+        value = result[key]
+        assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, (key, value)
+    assert result["train_flops_per_sample"] == conv_training_flops(QUICK.model, QUICK.data.crop)
+    assert math.isclose(
+        result["train_gflops"],
+        result["train_flops_per_sample"] * result["train_samples_per_s_loader"] / 1e9,
+    )
+    assert result["quick"] is True and result["device"] == "cpu"

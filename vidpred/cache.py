@@ -1,0 +1,204 @@
+"""A disk cache of decoded videos, so that each video is decoded and resized once.
+
+The first read of a video at a working size writes its frames, ``uint8 RGB (T, H, W, 3)``,
+to a ``.npy`` file (plus a small JSON sidecar with fps and source size) in the cache folder.
+Later reads map that file into memory instead of decoding: pages are read from disk as
+batches touch them, so memory is bounded by what training uses, not by the folder's size.
+
+An entry is keyed by the video's resolved path, its size in bytes, its mtime in
+nanoseconds and the working size; a video that changes in any of these is decoded again
+and its stale entries are removed. Entries are written to temporary files and renamed into
+place, so an interrupted or concurrent write (e.g. two torchrun ranks) never leaves a
+partial entry that a reader could pick up.
+
+Folder: ``cache_dir`` if given, else ``$VIDPRED_CACHE``, else ``$XDG_CACHE_HOME/vidpred``,
+else ``~/.cache/vidpred``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .video import Video, read_video
+
+log = logging.getLogger(__name__)
+
+# Bumped whenever the decoded frames for the same key would differ (reader changes that
+# alter pixels, a new layout): old entries then simply stop matching.
+CACHE_VERSION = 1
+
+# Entry files are named "<path hash>-<working size>-<state hash>.npy|.json"; only files with
+# this shape are ever listed or removed, so pointing --cache-dir at a shared folder is safe.
+_SUFFIXES = (".npy", ".json")
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What a cache folder holds."""
+
+    folder: Path
+    entries: int  # cached videos
+    bytes: int  # total size of entry files
+
+
+def default_cache_dir() -> Path:
+    """Returns the cache folder: $VIDPRED_CACHE, else XDG cache (~/.cache)/vidpred."""
+    if os.environ.get("VIDPRED_CACHE"):
+        return Path(os.environ["VIDPRED_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vidpred"
+
+
+def _entry_stem(path: Path, size: int | None) -> tuple[str, str, dict]:
+    """Returns (prefix shared by all versions of this video at this size, full stem, key)."""
+    resolved = path.resolve()
+    stat = resolved.stat()
+    key = {
+        "path": str(resolved),
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "size": size,
+        "version": CACHE_VERSION,
+    }
+    path_hash = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+    state_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    prefix = f"{path_hash}-{size if size is not None else 'native'}-"
+    return prefix, prefix + state_hash, key
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Calls ``write(file)`` on a temp file beside ``path`` and renames it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _load_entry(folder: Path, stem: str, key: dict, path: Path) -> Video | None:
+    """Returns the cached video, or None when the entry is missing, stale or damaged."""
+    meta_file, frames_file = folder / f"{stem}.json", folder / f"{stem}.npy"
+    try:
+        meta = json.loads(meta_file.read_text())
+        # 'c' (copy-on-write) rather than 'r': torch.from_numpy wants a writable array, and
+        # a private mapping can never write back to the cache file.
+        frames = np.load(frames_file, mmap_mode="c")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.debug("%s: cache entry %s unreadable (%s); decoding again", path, stem, e)
+        return None
+    try:
+        if meta["key"] != key or list(frames.shape) != meta["shape"] or frames.dtype != np.uint8:
+            raise ValueError("key, shape or dtype differ")
+        fps, (h, w) = float(meta["fps"]), meta["source_size"]
+    except (KeyError, TypeError, ValueError) as e:
+        log.debug("%s: cache entry %s does not match (%s); decoding again", path, stem, e)
+        return None
+    return Video(path=path, frames=frames, fps=fps, source_size=(int(h), int(w)))
+
+
+def _remove_stale(folder: Path, prefix: str, keep: str) -> None:
+    """Removes older entries of the same video at the same working size."""
+    for old in folder.glob(f"{prefix}*"):
+        if old.suffix in _SUFFIXES and old.stem != keep:
+            old.unlink(missing_ok=True)
+
+
+def read_video_cached(
+    path: str | Path, size: int | None, cache_dir: str | Path | None = None
+) -> Video:
+    """Returns the video at its working size, from the cache when a current entry exists.
+
+    Frames of a cached video are a memory-mapped ``uint8 RGB (T, H, W, 3)`` array. A cache
+    folder that cannot be written is not an error: the video is decoded and used uncached,
+    with a warning.
+
+    Args:
+        path: the video file.
+        size: shorter side of the working size; None = native.
+        cache_dir: the cache folder; None = ``default_cache_dir()``.
+
+    Raises:
+        VideoError: the video cannot be read (as ``read_video``).
+    """
+    path = Path(path)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        prefix, stem, key = _entry_stem(path, size)
+    except OSError:
+        return read_video(path, size)  # missing or unreadable: read_video says which
+    cached = _load_entry(folder, stem, key, path)
+    if cached is not None:
+        return cached
+    video = read_video(path, size)
+    try:
+        if _entry_stem(path, size)[1] != stem:
+            return video  # it changed while being decoded: keep the frames, cache nothing
+    except OSError:
+        return video
+    meta = {
+        "key": key,
+        "shape": list(video.frames.shape),
+        "fps": video.fps,
+        "source_size": list(video.source_size),
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Frames first, sidecar last: the sidecar is what makes an entry count.
+        _atomic_write(
+            folder / f"{stem}.npy", lambda f: np.save(f, video.frames, allow_pickle=False)
+        )
+        _atomic_write(folder / f"{stem}.json", lambda f: f.write(json.dumps(meta).encode()))
+        _remove_stale(folder, prefix, stem)
+    except OSError as e:
+        log.warning(
+            "%s: could not write the decode cache in %s (%s); using it uncached", path, folder, e
+        )
+        return video
+    # Hand out the mapped copy so the decoded array can be freed now.
+    return _load_entry(folder, stem, key, path) or video
+
+
+def _entry_files(folder: Path) -> list[Path]:
+    """Returns the cache's own files in ``folder`` (entries and leftover temp files)."""
+    if not folder.is_dir():
+        return []
+    files = []
+    for f in folder.iterdir():
+        name = f.name.lstrip(".")
+        base = name.split(".")[0]
+        parts = base.split("-")
+        if len(parts) == 3 and len(parts[0]) == 16 and len(parts[2]) == 16 and f.is_file():
+            if f.suffix in _SUFFIXES or name.endswith(".tmp"):
+                files.append(f)
+    return files
+
+
+def cache_stats(cache_dir: str | Path | None = None) -> CacheStats:
+    """Returns how many videos the cache holds and how many bytes they take."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    files = _entry_files(folder)
+    entries = sum(1 for f in files if f.suffix == ".json" and not f.name.startswith("."))
+    return CacheStats(folder, entries, sum(f.stat().st_size for f in files))
+
+
+def clear_cache(cache_dir: str | Path | None = None) -> CacheStats:
+    """Removes every cache entry in the folder; returns what was removed.
+
+    Only files the cache wrote are removed; other files in the folder are left alone.
+    """
+    stats = cache_stats(cache_dir)
+    for f in _entry_files(stats.folder):
+        f.unlink(missing_ok=True)
+    return stats

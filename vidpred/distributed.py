@@ -1,0 +1,96 @@
+"""Data-parallel training under torchrun: process group set-up and the few collectives the
+trainer needs.
+
+``torchrun --nproc_per_node=N -m vidpred train ...`` starts N copies of the CLI with RANK,
+WORLD_SIZE, LOCAL_RANK and MASTER_ADDR/PORT in their environment; ``process_group()`` joins
+them (NCCL on GPUs, gloo on CPUs). A plain ``python -m vidpred`` sees no WORLD_SIZE and runs
+as one process; nothing here is then used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process sits among the training processes."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True on the one process that writes checkpoints, logs and progress."""
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    """Returns True when the environment says this is one of several torchrun workers."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def env_world() -> World:
+    """Returns the World torchrun's environment describes (rank 0 of 1 without torchrun)."""
+    return World(
+        rank=int(os.environ.get("RANK", "0")),
+        size=int(os.environ.get("WORLD_SIZE", "1")),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def current_world() -> World:
+    """Returns the World of the initialised default process group, else a single process."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return World()
+
+
+def rank_device(device: torch.device, world: World) -> torch.device:
+    """Returns this rank's device: its own GPU (LOCAL_RANK) on CUDA, else ``device``."""
+    if device.type == "cuda" and world.size > 1:
+        return torch.device("cuda", world.local_rank)
+    return device
+
+
+@contextlib.contextmanager
+def process_group(device_type: str) -> Iterator[World]:
+    """Joins the torchrun process group for the duration of the block; yields this World.
+
+    Without torchrun (WORLD_SIZE unset or 1) it does nothing and yields a single-process
+    World, so callers need no special case.
+    """
+    if not launched_by_torchrun() or (dist.is_available() and dist.is_initialized()):
+        yield current_world()
+        return
+    world = env_world()
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if device_type == "cuda":
+        torch.cuda.set_device(world.local_rank)
+    dist.init_process_group(backend=backend)
+    log.debug("rank %d of %d joined the %s process group", world.rank, world.size, backend)
+    try:
+        yield world
+    finally:
+        dist.destroy_process_group()
+
+
+def all_mean(values: list[float], device: torch.device) -> list[float]:
+    """Returns the mean over ranks of each value (the same list on every rank)."""
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return (t / dist.get_world_size()).tolist()
+
+
+def barrier() -> None:
+    dist.barrier()
