@@ -33,7 +33,8 @@ def conv_training_flops(config: ModelConfig, side: int) -> int:
 
 
 def test_flops_are_counted_not_guessed():
-    assert train_flops_per_sample(ModelConfig(), 64) == conv_training_flops(ModelConfig(), 64)
+    plain = ModelConfig(width=64, depth=4, stem=False, head="residual")  # the formula's model
+    assert train_flops_per_sample(plain, 64) == conv_training_flops(plain, 64)
 
 
 def test_quick_bench_prints_one_json_object_with_every_number(capsys):

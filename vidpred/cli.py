@@ -116,10 +116,11 @@ def _add_train(sub) -> None:
     g.add_argument("--val-fraction", type=fraction, default=0.2, help="last fraction of each video held out")
     g = p.add_argument_group("model")
     g.add_argument("--width", type=positive_int, default=64, help="channels per branch")
-    g.add_argument("--depth", type=non_negative_int, default=4, help="residual units per branch")
-    g.add_argument("--stem", action="store_true", help="space-to-depth stem (4x less compute)")
+    g.add_argument("--depth", type=non_negative_int, default=6, help="residual units per branch")
+    g.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True,
+                   help="space-to-depth stem: the trunk runs at half resolution (4x less compute)")
     g.add_argument("--batch-norm", action="store_true", help="batch norm in residual units")
-    g.add_argument("--head", choices=("residual", "warp"), default="residual",
+    g.add_argument("--head", choices=("residual", "warp"), default="warp",
                    help="residual: last frame + residual; warp: last frame warped along a predicted flow + residual")
     g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")
     g.add_argument("--period-frames", type=non_negative_int, default=None, help="frames the period branch sees (default 2 when --period is set)")
