@@ -148,3 +148,14 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> STResNet:
             f"({first[1].strip() if len(first) > 1 else first[0]})"
         ) from e
     return model.eval()
+
+
+def save_for_inference(src: str | Path, dst: str | Path) -> None:
+    """Copies a checkpoint without its optimizer state (a third of the size): enough to
+    render, evaluate and fine-tune from (``--init``), not to ``--resume`` exactly.
+    """
+    ckpt = load_checkpoint(src)
+    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "path", "format", "version")}
+    keep["model_config"] = ckpt["model_config"].to_dict()
+    keep["data_config"] = ckpt["data_config"].to_dict()
+    save_checkpoint(dst, keep)
