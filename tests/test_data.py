@@ -70,3 +70,24 @@ def test_crop_larger_than_frame_is_a_clear_error(square_folder):
     with pytest.raises(VidpredError, match="--crop 64"):
         WindowDataset(videos, [-4, -3, -2, -1], DataConfig(32, 0.2, 64))
     np.testing.assert_equal(len(videos), 2)
+
+
+def test_period_and_trend_windows_stay_inside_the_video_and_before_validation(tmp_path):
+    from vidpred.model import ModelConfig
+
+    path = write_lossless(tmp_path / "idx.avi", frame_index_video(25))
+    config = ModelConfig(frames=2, period=3, period_frames=2, trend=5, trend_frames=2)
+    offsets = config.input_offsets()  # [-10, -5, -6, -3, -2, -1]
+    data = WindowDataset(load_videos(path, 16, 5), offsets, DataConfig(16, 0.2, 0))
+    boundary = validation_start(25, 0.2)
+    # No window reaches before frame 0: the first target is the deepest offset.
+    assert min(t for _, t in data.train_windows) == config.history == 10
+    assert all(t + min(offsets) >= 0 for _, t in data.train_windows + data.val_windows)
+    plan = data.epoch_plan(seed=0, epoch=0)
+    for step in range(data.steps_per_epoch(2)):
+        inputs, targets = data.train_batch(plan, step, 2)
+        for x, y in zip(inputs, targets):
+            indices = [_index_of(x[i : i + 3]) for i in range(0, x.shape[0], 3)]
+            target = _index_of(y)
+            assert target < boundary
+            assert indices == [target + o for o in offsets]  # exactly the configured frames

@@ -98,3 +98,40 @@ def test_warp_moves_content_by_the_flow():
     assert torch.allclose(warp(image, flow)[..., :-2], image[..., 2:])
     flow[:, 0], flow[:, 1] = 0.0, 0.5  # halfway between rows
     assert torch.allclose(warp(image, flow)[..., :-1, :], (image[..., 1:, :] + image[..., :-1, :]) / 2)
+
+
+def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
+    """The first checkpoints have no 'head' field and a residual output conv of 3 channels;
+    they must load as the residual models they are, not with today's defaults."""
+    from vidpred.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from vidpred.data import DataConfig
+
+    old = ModelConfig(frames=4, width=8, depth=1, stem=False, head="residual")
+    model = STResNet(old)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    stored = old.to_dict()
+    del stored["head"]
+    save_checkpoint(tmp_path / "old.pt", {"model_config": stored, "data_config": DataConfig().to_dict(),
+                                          "model": model.state_dict()})
+    loaded = model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"))
+    assert loaded.config == old
+    x = _inputs(old)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_period_and_trend_off_is_the_closeness_only_model():
+    plain = STResNet(ModelConfig(frames=4, width=8, depth=1, head="residual", stem=False))
+    assert set(plain.branches) == {"closeness"}
+    assert ModelConfig(frames=4, period=0, trend=0).input_offsets() == [-4, -3, -2, -1]
+
+
+def test_fusion_works_at_any_frame_size():
+    config = ModelConfig(frames=2, width=8, depth=1, period=3, period_frames=1, trend=5, trend_frames=1)
+    model = STResNet(config)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    for h, w in ((8, 8), (20, 44), (64, 36)):
+        with torch.no_grad():
+            assert model(_inputs(config, h, w)).shape == (2, 3, h, w)

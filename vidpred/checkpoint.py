@@ -21,7 +21,7 @@ import torch
 
 from .data import DataConfig
 from .errors import CheckpointError, OutputError
-from .model import ModelConfig, STResNet
+from .model import LEGACY_MODEL_FIELDS, ModelConfig, STResNet
 
 FORMAT = "vidpred-checkpoint"
 VERSION = 1
@@ -79,6 +79,8 @@ def _config_from_dict(cls, values: Any, path: Path, key: str):
     unknown = sorted(set(values) - known)
     if unknown:
         raise CheckpointError(f"{path}: '{key}' has unknown fields {unknown} (written by a newer vidpred?)")
+    if cls is ModelConfig:
+        values = {**LEGACY_MODEL_FIELDS, **values}
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:

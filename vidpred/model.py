@@ -31,6 +31,14 @@ from torch.nn import functional as F
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
 HEADS = ("residual", "warp")
 
+# What each field meant before it existed or before its default changed: a checkpoint that
+# lacks a field is read with these values, never with today's defaults (which were chosen
+# later, by measurement). The first checkpoints predate ``head``; they are residual models.
+LEGACY_MODEL_FIELDS = {
+    "frames": 4, "width": 64, "depth": 4, "stem": False, "batch_norm": False,
+    "period": 0, "period_frames": 0, "trend": 0, "trend_frames": 0, "head": "residual",
+}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
