@@ -21,6 +21,7 @@ ARGS = [
     "--head",
     "residual",
     "--no-stem",
+    "--no-batch-norm",  # batch statistics are per process under DDP
     "--size",
     "32",
     "--crop",

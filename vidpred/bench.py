@@ -85,7 +85,7 @@ QUICK = BenchSizes(
     clip_hw=(72, 128),
     clip_frames=30,
     render_frames=12,
-    model=ModelConfig(width=8, depth=1, stem=False, head="residual"),  # the FLOP formula test's model
+    model=ModelConfig(width=8, depth=1, stem=False, head="residual", batch_norm=False),  # the FLOP formula test's model
     data=DataConfig(size=32, crop=16),
     batch_size=4,
     warmup_steps=1,

@@ -119,7 +119,8 @@ def _add_train(sub) -> None:
     g.add_argument("--depth", type=non_negative_int, default=6, help="residual units per branch")
     g.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True,
                    help="space-to-depth stem: the trunk runs at half resolution (4x less compute)")
-    g.add_argument("--batch-norm", action="store_true", help="batch norm in residual units")
+    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
+                   help="batch norm in the residual units")
     g.add_argument("--head", choices=("residual", "warp"), default="warp",
                    help="residual: last frame + residual; warp: last frame warped along a predicted flow + residual")
     g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")

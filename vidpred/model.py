@@ -51,7 +51,7 @@ class ModelConfig:
     width: int = 64  # channels in each branch's trunk
     depth: int = 6  # residual units per branch
     stem: bool = True  # space-to-depth by 2 before the trunk, depth-to-space after
-    batch_norm: bool = False  # batch norm inside residual units
+    batch_norm: bool = True  # batch norm inside residual units (+2.3 to +3.4 dB measured, README)
     period: int = 0  # spacing in frames of the period branch; 0 = off
     period_frames: int = 0  # how many frames the period branch sees
     trend: int = 0  # spacing in frames of the trend branch; 0 = off
