@@ -87,4 +87,6 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, square_folder, trained_chec
     assert result["model_config"] == init["model_config"].to_dict()
     assert result["step"] == 2  # a fresh schedule, not the init's step count
     for key, value in init["model"].items():
+        if "running_" in key or "num_batches_tracked" in key:
+            continue  # batch-norm statistics move with the data even at lr ~0
         assert torch.allclose(value, result["model"][key], atol=1e-5), key
