@@ -90,12 +90,15 @@ class MetricAccumulator:
         default_factory=lambda: {"mse": [], "mae": [], "psnr": [], "ssim": []}
     )
 
-    def add(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        """Adds the frames of float [0, 1] (B, 3, H, W) predictions and targets."""
+    def add(self, pred: torch.Tensor, target: torch.Tensor) -> list[float]:
+        """Adds the frames of float [0, 1] (B, 3, H, W) predictions and targets; returns their
+        per-frame PSNR (callers that show it need not compute it again)."""
+        frame_psnr = psnr(pred, target).tolist()
         self.values["mse"] += mse(pred, target).tolist()
         self.values["mae"] += mae(pred, target).tolist()
-        self.values["psnr"] += psnr(pred, target).tolist()
+        self.values["psnr"] += frame_psnr
         self.values["ssim"] += ssim(pred, target).tolist()
+        return frame_psnr
 
     @property
     def count(self) -> int:

@@ -23,7 +23,7 @@ from .cache import read_video_cached
 from .checkpoint import atomic_write_bytes
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError
-from .metrics import MetricAccumulator, psnr
+from .metrics import MetricAccumulator
 from .predict import Predictor, quantize
 from .train import metrics_log_path
 from .video import Mp4Writer, check_output_path, read_video
@@ -426,9 +426,8 @@ def render(
             origin = torch.tensor(chunk)
             truth = frames_to_tensor(frames[origin + horizon]).to(pred.device)
             copy = frames_to_tensor(frames[origin]).to(pred.device)
-            acc["model"].add(pred, truth)
-            acc["copy_last"].add(copy, truth)
-            psnr_model, psnr_copy = psnr(pred, truth).tolist(), psnr(copy, truth).tolist()
+            psnr_model = acc["model"].add(pred, truth)
+            psnr_copy = acc["copy_last"].add(copy, truth)
             shown = quantize(pred).cpu().numpy()  # uint8 RGB (B, H, W, 3)
             for i, o in enumerate(chunk):
                 t = o + horizon
