@@ -94,3 +94,31 @@ def test_ssim_of_identical_frames_is_one_and_drops_with_noise():
     assert torch.allclose(ssim(x, x), torch.ones(2))
     assert (ssim(x, (x + 0.2 * torch.randn_like(x)).clamp(0, 1)) < 0.9).all()
     assert torch.allclose(psnr(x, x), torch.full((2,), 100.0))
+
+
+def test_ssim_equals_the_textbook_11x11_gaussian_window_definition():
+    """The fast (separable, matmul) SSIM gives the numbers of a direct 2-D Gaussian window."""
+    import torch
+    from torch.nn import functional as F
+
+    from vidpred.metrics import SSIM_C1, SSIM_C2, ssim
+
+    def reference(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        coords = torch.arange(11, dtype=torch.float32) - 5
+        g = torch.exp(-(coords**2) / (2 * 1.5**2))
+        window = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, 11, 11)
+
+        def blur(x):
+            return F.conv2d(x, window, groups=3)
+
+        mu_p, mu_t = blur(p), blur(t)
+        var_p, var_t = blur(p * p) - mu_p**2, blur(t * t) - mu_t**2
+        cov = blur(p * t) - mu_p * mu_t
+        num = (2 * mu_p * mu_t + SSIM_C1) * (2 * cov + SSIM_C2)
+        return (num / ((mu_p**2 + mu_t**2 + SSIM_C1) * (var_p + var_t + SSIM_C2))).mean((1, 2, 3))
+
+    torch.manual_seed(0)
+    for h, w in ((24, 40), (48, 36)):
+        p = torch.rand(3, 3, h, w)
+        t = (p + 0.15 * torch.randn_like(p)).clamp(0, 1)
+        assert torch.allclose(ssim(p, t), reference(p, t), atol=1e-5)

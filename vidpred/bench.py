@@ -2,7 +2,8 @@
 
 Measures, on a clip it generates itself (bouncing shapes, 640x360 at 30 fps):
 - the fp32 matmul peak (2048x2048, best of warmed-up repetitions), the ceiling to compare
-  training against;
+  training against, and the bf16 peak where bf16 autocast is the default (vidpred.precision);
+  training and inference are then measured in both precisions;
 - the default model's training FLOPs per sample, counted by ``FlopCounterMode`` on one
   forward + backward (not estimated from layer shapes);
 - training samples/s through the real trainer and loader (decode cache warm, as every epoch
@@ -39,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .cache import read_video_cached
 from .data import DataConfig, WindowDataset, load_videos
 from .model import ModelConfig, STResNet
+from .precision import use_bf16, use_channels_last
 from .predict import Predictor
 from .render import render
 from .synthetic import generate
@@ -98,10 +100,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
-    """Returns the best fp32 GFLOP/s of an n x n matmul over ``reps`` runs after two warm-ups."""
-    a = torch.rand(n, n, device=device)
-    b = torch.rand(n, n, device=device)
+def matmul_gflops(
+    device: torch.device, n: int = 2048, reps: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
+    """Returns the best GFLOP/s of an n x n matmul in ``dtype`` over ``reps`` runs after two
+    warm-ups."""
+    a = torch.rand(n, n, device=device).to(dtype)
+    b = torch.rand(n, n, device=device).to(dtype)
     best = math.inf
     for i in range(reps + 2):
         _sync(device)
@@ -136,12 +141,13 @@ def train_memory_samples_per_s(
 ) -> float:
     """Returns samples/s of a bare training loop over batches already on the device.
 
-    The step is the trainer's (AdamW, L1, gradient clipping, bf16 autocast where asked),
-    without its loader, schedule or bookkeeping: the compute-only reference.
+    The step is the trainer's (AdamW, L1, gradient clipping, bf16 autocast where asked,
+    channels-last where the trainer uses it), without its loader, schedule or bookkeeping:
+    the compute-only reference.
     """
     torch.manual_seed(0)
     model = STResNet(model_config).to(device).train()
-    channels_last = device.type == "cuda"
+    channels_last = use_channels_last(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if compile_model else model
@@ -291,8 +297,17 @@ def run_bench(
         tmp = Path(tmp)
         cache_dir = tmp / "cache"
 
+        # bf16 autocast is what training and inference use by default where it is fast
+        # (vidpred.precision); fp32 is measured beside it, as the reference.
+        bf16 = use_bf16("auto", dev)
+        result["bf16"] = bf16
         stage("fp32 matmul peak")
         result["matmul_gflops"] = matmul_gflops(dev, sizes.matmul, sizes.matmul_reps)
+        if bf16:
+            stage("bf16 matmul peak")
+            result["matmul_gflops_bf16"] = matmul_gflops(
+                dev, sizes.matmul, sizes.matmul_reps, torch.bfloat16
+            )
 
         stage("counting training FLOPs")
         result["train_flops_per_sample"] = train_flops_per_sample(sizes.model, sizes.data.crop)
@@ -312,7 +327,6 @@ def run_bench(
         stage("training on in-memory batches")
         videos = load_videos(clip, sizes.data.size, sizes.model.history + 1, cache_dir=cache_dir)
         data = WindowDataset(videos, sizes.model.input_offsets(), sizes.data)
-        bf16 = dev.type == "cuda"
         result["train_samples_per_s_memory"] = train_memory_samples_per_s(
             data,
             sizes.model,
@@ -323,7 +337,7 @@ def run_bench(
             bf16=bf16,
             compile_model=compile_model,
         )
-        if dev.type == "cuda":
+        if bf16:
             stage("training on in-memory batches, fp32")
             result["train_samples_per_s_memory_fp32"] = train_memory_samples_per_s(
                 data,
@@ -356,14 +370,26 @@ def run_bench(
             result["train_flops_per_sample"] * result["train_samples_per_s_loader"] / 1e9
         )
         result["train_fraction_of_matmul"] = result["train_gflops"] / result["matmul_gflops"]
+        if bf16:
+            # Like against like: bf16 training against the bf16 peak, fp32 against fp32.
+            result["train_fraction_of_matmul_bf16"] = (
+                result["train_gflops"] / result["matmul_gflops_bf16"]
+            )
+            result["train_fp32_fraction_of_matmul"] = (
+                result["train_flops_per_sample"]
+                * result["train_samples_per_s_memory_fp32"]
+                / 1e9
+                / result["matmul_gflops"]
+            )
 
         stage("inference and render")
         model = STResNet(sizes.model).eval().to(dev)
-        if dev.type == "cuda":
-            model.to(memory_format=torch.channels_last)
         predictor = Predictor(model, sizes.model, sizes.data, dev)
         frames = read_video(render_clip, sizes.data.size).frames
         result["infer_fps"] = inference_fps(predictor, frames, sizes.batch_size)
+        if bf16:
+            fp32 = Predictor(model, sizes.model, sizes.data, dev, precision="fp32")
+            result["infer_fps_fp32"] = inference_fps(fp32, frames, sizes.batch_size)
         t0 = time.perf_counter()
         render(
             render_clip,
@@ -383,7 +409,9 @@ def run_bench(
 
 # (key, label, format) of each number, in the order a person reads them.
 REPORT = (
+    ("bf16", "bf16 autocast (default precision here)", "{}"),
     ("matmul_gflops", "fp32 matmul peak", "{:.1f} GFLOP/s"),
+    ("matmul_gflops_bf16", "bf16 matmul peak", "{:.1f} GFLOP/s"),
     ("train_flops_per_sample", "training FLOPs per sample (counted)", "{:.3g}"),
     ("train_samples_per_s_memory", "training, in-memory batches", "{:.2f} samples/s"),
     ("train_samples_per_s_memory_fp32", "training, in-memory batches, fp32", "{:.2f} samples/s"),
@@ -391,11 +419,14 @@ REPORT = (
     ("loader_vs_memory", "  loader / in-memory", "{:.1%}"),
     ("loader_ms_per_batch", "  building one batch", "{:.2f} ms"),
     ("train_gflops", "achieved training throughput", "{:.1f} GFLOP/s"),
-    ("train_fraction_of_matmul", "  fraction of the matmul peak", "{:.1%}"),
+    ("train_fraction_of_matmul", "  fraction of the fp32 matmul peak", "{:.1%}"),
+    ("train_fraction_of_matmul_bf16", "  fraction of the bf16 matmul peak", "{:.1%}"),
+    ("train_fp32_fraction_of_matmul", "  fp32 training (in memory) / fp32 peak", "{:.1%}"),
     ("decode_fps_opencv", "decode, raw OpenCV (native size)", "{:.0f} frames/s"),
     ("decode_fps_reader", "decode, reader (resize + RGB)", "{:.0f} frames/s"),
     ("decode_fps_cache", "decode, cache (memory-mapped)", "{:.0f} frames/s"),
     ("infer_fps", "inference, model only", "{:.1f} frames/s"),
+    ("infer_fps_fp32", "inference, model only, fp32", "{:.1f} frames/s"),
     ("render_fps", "render, end to end", "{:.1f} frames/s"),
     ("render_vs_infer", "  render / inference", "{:.1%}"),
     ("source_fps", "  source clip fps (real time)", "{:.0f}"),

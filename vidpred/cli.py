@@ -136,7 +136,7 @@ def _add_train(sub) -> None:
     g.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
     g.add_argument("--loss", choices=("l1", "mse", "huber"), default="l1")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_device_options(g)
     g.add_argument("--compile", action="store_true",
                    help="train through torch.compile (slow first steps)")
     _add_cache_options(p)
@@ -206,10 +206,17 @@ def _add_render(sub) -> None:
     p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
     _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
     p.set_defaults(func=cmd_render)
+
+
+def _add_device_options(p) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="model arithmetic; auto (the default) = bf16 autocast where it is fast "
+                   "(CUDA, or a CPU with AMX), else fp32")
 
 
 def _add_render_views(p) -> None:
@@ -238,7 +245,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--horizon", type=positive_int, default=None, metavar="N",
                    help="also score rollouts of 1..N steps (own predictions fed back in)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
     p.set_defaults(func=cmd_eval)
@@ -343,12 +350,12 @@ def _progress(transient: bool = False, disable: bool = False) -> Progress:
     )
 
 
-def _load_predictor(weights: Path | None, device: str, quiet: bool):
+def _load_predictor(weights: Path | None, device: str, precision: str | None, quiet: bool):
     from .predict import Predictor
     from .weights import resolve_weights
 
     path, why = resolve_weights(weights)
-    predictor = Predictor.from_checkpoint(path, device)
+    predictor = Predictor.from_checkpoint(path, device, precision or "auto")
     if not quiet:
         stderr.print(f"weights: {path} ({why})", markup=False)
     return predictor
@@ -378,7 +385,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CheckpointError(f"{args.resume}: cannot resume: it has no train_config")
         try:
             config = continue_config(
-                stored, epochs=args.epochs, steps=args.steps, time_limit=args.time_limit
+                stored, epochs=args.epochs, steps=args.steps, time_limit=args.time_limit,
+                precision=args.precision,
             )
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{args.resume}: cannot resume: bad train_config ({e})") from e
@@ -403,6 +411,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 epochs=args.epochs if any(limits) else DEFAULT_EPOCHS, steps=args.steps,
                 time_limit=args.time_limit, batch_size=args.batch_size, lr=args.lr,
                 loss=args.loss, seed=args.seed, device=args.device,
+                precision=args.precision or "auto",
             )
         except ValueError as e:
             raise VidpredError(str(e)) from e
@@ -471,7 +480,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .render import render
 
     views = _render_views(args)  # option errors before the weights load
-    predictor = _load_predictor(args.weights, args.device, args.quiet)
+    predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet)
     with _progress(transient=True) as progress:
         task = progress.add_task("render", total=None, info="")
 
@@ -497,7 +506,7 @@ def _render_views(args: argparse.Namespace) -> dict:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import METHODS, evaluate
 
-    predictor = _load_predictor(args.weights, args.device, args.quiet or args.json)
+    predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet or args.json)
     with _progress(transient=True) as progress:
         task = progress.add_task("eval", total=None, info="")
 

@@ -12,21 +12,35 @@ import torch
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_window
 from .model import ModelConfig, STResNet
+from .precision import autocast, use_bf16, use_channels_last
 from .train import resolve_device
 
 
 @dataclass
 class Predictor:
-    """A model ready for inference, with the working size it was trained at."""
+    """A model ready for inference, with the working size it was trained at.
+
+    ``precision`` is "auto", "fp32" or "bf16" (see ``vidpred.precision``): "auto" runs the
+    model under bf16 autocast where the device does bf16 fast; outputs are float32 either way.
+    """
 
     model: STResNet
     model_config: ModelConfig
     data_config: DataConfig
     device: torch.device
     weights: Path | None = None
+    precision: str = "auto"
+
+    def __post_init__(self):
+        self.bf16 = use_bf16(self.precision, self.device)
+        self.channels_last = use_channels_last(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> Predictor:
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", precision: str = "auto"
+    ) -> Predictor:
         """Returns a Predictor loaded from a vidpred checkpoint (loaded as data, never as code).
 
         Raises:
@@ -35,9 +49,19 @@ class Predictor:
         ckpt = load_checkpoint(path)
         dev = resolve_device(device)
         model = model_from_checkpoint(ckpt).to(dev)
-        if dev.type == "cuda":
-            model.to(memory_format=torch.channels_last)  # cuDNN's fast layout
-        return cls(model, ckpt["model_config"], ckpt["data_config"], dev, Path(path))
+        return cls(model, ckpt["model_config"], ckpt["data_config"], dev, Path(path), precision)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
+        which may still be on the CPU."""
+        if self.device.type == "cuda":
+            inputs = inputs.pin_memory().to(self.device, non_blocking=True)
+        else:
+            inputs = inputs.to(self.device)
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.bf16):
+            return self.model(inputs).float()
 
     @property
     def history(self) -> int:
@@ -59,15 +83,15 @@ class Predictor:
         if len(frames) < self.history:
             raise ValueError(f"need at least {self.history} frames, got {len(frames)}")
         tensor = torch.from_numpy(np.ascontiguousarray(frames[-self.history :]))
-        inputs = stack_window(tensor, self.history, self.offsets)[None].to(self.device)
-        pred = self.model(inputs)[0]  # (3, H, W) float [0, 1]
+        inputs = stack_window(tensor, self.history, self.offsets)[None]
+        pred = self.forward(inputs)[0]  # (3, H, W) float [0, 1]
         return to_uint8(pred)
 
     @torch.inference_mode()
     def predict_frames(
         self, frames: torch.Tensor, targets: list[int], batch_size: int = 8
     ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-        """Yields (target indices, inputs (B, 3N, H, W), predictions (B, 3, H, W)) in batches.
+        """Yields (target indices, inputs (B, 3N, H, W) on the CPU, predictions (B, 3, H, W)) in batches.
 
         Each prediction of frame t uses only real frames before t (t + offsets, offsets < 0).
 
@@ -78,10 +102,7 @@ class Predictor:
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = torch.stack([stack_window(frames, t, self.offsets) for t in chunk])
-            if self.device.type == "cuda":
-                inputs = inputs.pin_memory().to(self.device, non_blocking=True)
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            yield chunk, inputs, self.model(inputs).float()
+            yield chunk, inputs, self.forward(inputs)
 
     @torch.inference_mode()
     def rollout(
@@ -121,7 +142,7 @@ class Predictor:
             for k in range(1, horizon + 1):
                 position = history - 1 + k
                 inputs = torch.stack([stack_window(b, position, self.offsets) for b in buffer])
-                pred = self.model(inputs).float()  # (B, 3, H, W)
+                pred = self.forward(inputs)  # (B, 3, H, W)
                 buffer[:, position] = quantize(pred)
                 preds.append(pred)
             yield chunk, torch.stack(preds, 1)  # (B, horizon, 3, H, W)

@@ -26,6 +26,7 @@ from .distributed import World, all_mean, barrier, current_world, rank_device
 from .errors import CheckpointError, TrainingError, TrainingInterrupted, VidpredError
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
+from .precision import PRECISIONS, autocast, use_bf16, use_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | bf16: bf16 autocast where it is fast (precision.py)
     val_max: int = 64  # validation targets per epoch, spread evenly over the held-out part
 
     def __post_init__(self):
@@ -66,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError("device must be auto, cpu or cuda")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,9 +90,15 @@ def lr_factor(step: int, progress: float, config: TrainConfig) -> float:
 
 @torch.inference_mode()
 def validate(
-    model: STResNet, data: WindowDataset, device: torch.device, limit: int, batch_size: int = 8
+    model: STResNet,
+    data: WindowDataset,
+    device: torch.device,
+    limit: int,
+    batch_size: int = 8,
+    bf16: bool = False,
 ) -> dict[str, float]:
-    """Returns mean validation PSNR of the model and of copy-last on full frames."""
+    """Returns mean validation PSNR of the model (under bf16 autocast if ``bf16``, as render
+    and eval run it) and of copy-last on full frames."""
     windows = data.val_subset(limit)
     if not windows:
         return {}
@@ -104,7 +114,9 @@ def validate(
             chunk = targets[i : i + batch_size]
             inputs = torch.stack([stack_window(frames, t, data.offsets) for t in chunk]).to(device)
             truth = frames[chunk].permute(0, 3, 1, 2).float().div(255.0).to(device)  # (B, 3, H, W)
-            model_psnr += psnr(model(inputs), truth).tolist()
+            with autocast(device, bf16):
+                pred = model(inputs).float()
+            model_psnr += psnr(pred, truth).tolist()
             copy_psnr += psnr(copy_last(inputs), truth).tolist()
     model.train(was_training)
     return {
@@ -215,7 +227,7 @@ def train(
         best = dict(resume.get("best", {}))
         history = list(resume.get("history", []))
     model.to(device).train()
-    channels_last = device.type == "cuda"  # cuDNN's fast layout for bf16 convolutions
+    channels_last = use_channels_last(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     net = _wrap_for_training(model, device, world, compile_model)
@@ -226,7 +238,7 @@ def train(
         except (ValueError, KeyError, TypeError) as e:
             where = resume.get("path", "checkpoint")
             raise CheckpointError(f"{where}: optimizer state does not fit the model ({e})") from e
-    use_bf16 = device.type == "cuda"
+    bf16 = use_bf16(config.precision, device)
     loss_fn = {
         "l1": F.l1_loss,
         "mse": F.mse_loss,
@@ -293,7 +305,7 @@ def train(
             "train_loss": train_loss,
             "lr": optimizer.param_groups[0]["lr"],
             "samples_per_s": samples_per_s,
-            **validate(model, data, device, config.val_max),
+            **validate(model, data, device, config.val_max, bf16=bf16),
         }
         history.append(row)
         if "val_psnr" in row and row["val_psnr"] >= best.get("val_psnr", -math.inf):
@@ -323,7 +335,7 @@ def train(
                 )
                 inputs = to_device_float(inputs, device, channels_last)
                 targets = to_device_float(targets, device, channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                with autocast(device, bf16):
                     loss = loss_fn(net(inputs).float(), targets)
                 loss_value = loss.item()
                 stop_requested = stop.signal is not None
