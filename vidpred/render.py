@@ -6,6 +6,7 @@ weights, how well it did) that ``vidpred gallery`` reads.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -98,7 +99,15 @@ def error_heatmap(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
     """
     error = np.abs(predicted.astype(np.float32) - actual.astype(np.float32)).mean(axis=2) / 255.0
     level = np.clip(error / ERROR_SCALE * 255.0 + 0.5, 0, 255).astype(np.uint8)  # (H, W)
-    return cv2.cvtColor(cv2.applyColorMap(level, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)
+    return _error_colors()[level]
+
+
+@functools.cache
+def _error_colors() -> np.ndarray:
+    """Returns ERROR_COLORMAP as a uint8 RGB (256, 3) lookup table: indexing it costs a
+    fraction of cv2.applyColorMap plus a colour conversion on every frame."""
+    ramp = np.arange(256, dtype=np.uint8)[:, None]  # (256, 1)
+    return cv2.cvtColor(cv2.applyColorMap(ramp, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)[:, 0]
 
 
 def scale_bar(width: int) -> np.ndarray:
