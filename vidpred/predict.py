@@ -54,7 +54,7 @@ class Predictor:
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
         which may still be on the CPU."""
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and inputs.device.type == "cpu":
             inputs = inputs.pin_memory().to(self.device, non_blocking=True)
         else:
             inputs = inputs.to(self.device)
