@@ -87,6 +87,18 @@ def test_train_then_render_uses_the_new_weights(tmp_path, square_folder):
     assert (tmp_path / "renders" / "clip.pred.mp4").is_file()
 
 
+def test_train_never_overwrites_another_runs_log(tmp_path, square_folder):
+    """A new checkpoint name whose .jsonl log exists (another run's) needs --force too."""
+    log = tmp_path / "m.jsonl"
+    log.write_text('{"epoch": 0, "val_psnr": 30.0}\n')
+    args = ("train", square_folder, "--size", "32", "--crop", "16", "--width", "8", "--depth", "1",
+            "--steps", "2", "--batch-size", "4", "--out", tmp_path / "m.pt")
+    assert_one_line_error(run(*args), "m.jsonl", "already exists", "--force")
+    assert log.read_text() == '{"epoch": 0, "val_psnr": 30.0}\n' and not (tmp_path / "m.pt").exists()
+    assert run(*args, "--force").returncode == 0
+    assert (tmp_path / "m.pt").is_file() and '"val_psnr": 30.0' not in log.read_text()
+
+
 @pytest.mark.skipif(not os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "weights", "default.pt")),
                     reason="weights/default.pt is not built yet")
 def test_render_with_shipped_default_weights_from_any_folder(tmp_path):

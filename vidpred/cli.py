@@ -366,7 +366,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import DataConfig, WindowDataset, load_videos
     from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
-    from .train import TrainConfig, continue_config, resolve_device, train
+    from .train import TrainConfig, continue_config, metrics_log_path, resolve_device, train
     from .video import VIDEO_EXTENSIONS, check_output_path
     from .weights import record_latest
 
@@ -392,7 +392,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CheckpointError(f"{args.resume}: cannot resume: bad train_config ({e})") from e
         out = args.out or args.resume
         if out.resolve() != args.resume.resolve():
-            check_output_path(out, force=args.force, inputs=tuple(sources))
+            for path in (out, metrics_log_path(out)):  # the checkpoint and its JSONL log
+                check_output_path(path, force=args.force, inputs=tuple(sources))
     else:
         if not args.folder:
             raise VidpredError("name a folder of videos: vidpred train FOLDER")
@@ -424,7 +425,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 out.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from e
-        check_output_path(out, force=args.force, inputs=tuple(sources))
+        for path in (out, metrics_log_path(out)):  # the checkpoint and its JSONL log
+            check_output_path(path, force=args.force, inputs=tuple(sources))
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
 
