@@ -89,3 +89,26 @@ def test_generate_rejects_unknown_names_and_tiny_frames() -> None:
         generate("digits", 0, H, W, 0)
     with pytest.raises(ValueError, match="period_frames"):
         pendulum(T, H, W, 0, period_frames=1)
+
+
+def test_frame_cadences_hold_frames_the_way_converted_footage_does() -> None:
+    from vidpred.synthetic import _frame_cadence
+
+    kinds = set()
+    for seed in range(60):
+        shown = _frame_cadence(np.random.default_rng([seed, 1]), 50)
+        assert shown[0] == 0 and (np.diff(shown) >= 0).all() and (shown <= np.arange(50)).all()
+        np.testing.assert_array_equal(shown[:20], _frame_cadence(np.random.default_rng([seed, 1]), 20))
+        kinds.add("plain" if (np.diff(shown) == 1).all() else "repeats")
+    assert kinds == {"plain", "repeats"}
+
+
+def test_a_repeated_natural_frame_differs_from_the_last_by_noise_only() -> None:
+    from vidpred.synthetic import _frame_cadence
+
+    seed = next(s for s in range(100)
+                if list(_frame_cadence(np.random.default_rng([s, 1]), 4)) == [0, 0, 2, 2])
+    frames = natural_motion(4, H, W, seed).astype(np.int16)
+    held = np.abs(frames[1] - frames[0]).mean()  # same scene, fresh sensor noise
+    moved = np.abs(frames[2] - frames[1]).mean()  # two frames' worth of motion
+    assert held < 3.5 and moved > held

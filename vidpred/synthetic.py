@@ -629,6 +629,35 @@ def _motion_rate(rng: np.random.Generator, num_frames: int) -> np.ndarray:
     return np.convolve(padded, kernel / kernel.sum(), mode="valid")[:num_frames]
 
 
+def _frame_cadence(rng: np.random.Generator, num_frames: int) -> np.ndarray:
+    """Returns which scene frame each output frame shows, int (T,), non-decreasing.
+
+    Real footage often repeats frames: a 15 fps source shown at 30 fps holds every frame
+    twice, 24 fps telecine holds them 2 and 3 times in turn, a 25 fps conversion repeats one
+    frame in 25 (bigbuckbunny does), webcams drop and repeat frames at random. The scene then
+    stands still for a frame and jumps further on the next; a model that only ever saw steady
+    motion extrapolates through the repeats and loses to copy-last there. About two clips in
+    three keep the plain 1:1 cadence.
+
+    As in ``_motion_rate``, ``rng`` must be a generator of its own, and the cadence of the
+    first frames does not depend on ``num_frames``.
+    """
+    kinds = ("plain", "hold2", "telecine", "one_in_n", "random")
+    kind = kinds[rng.choice(len(kinds), p=[0.65, 0.1, 0.08, 0.09, 0.08])]
+    if kind == "plain":
+        return np.arange(num_frames)
+    if kind == "random":
+        repeat_p = rng.uniform(0.05, 0.25)  # drawn first: the draws below depend on T
+        holds = 1 + (rng.random(num_frames) < repeat_p)  # each scene frame shown once or twice
+    else:
+        pattern = {"hold2": [2], "telecine": [2, 3]}.get(kind) or [1] * int(rng.integers(3, 25)) + [2]
+        holds = np.resize(pattern, num_frames)
+    # Sample i is the scene at frame start[i], shown holds[i] times: the scene runs on while
+    # a frame is held, so the next change jumps by the held frames' worth of motion.
+    start = np.cumsum(holds) - holds
+    return np.repeat(start, holds)[:num_frames]
+
+
 def _blob_alpha(rng: np.random.Generator, radius: float, softness: float) -> np.ndarray:
     """Returns an irregular soft-edged mask float32 (h, w) in [0, 1] of roughly ``radius``.
 
@@ -703,8 +732,10 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
 
     Each seed draws its own speeds, log-uniformly from slow (0.3 px per frame) to fast
     (4-5 px per frame), and motion speeds up, slows down and, in about a third of clips,
-    stops for stretches. Over all of it, lighting drifts slowly (brightness, contrast and
-    per-channel gain) and Gaussian sensor noise (sigma 0.8-2 levels) is added to every frame.
+    stops for stretches. A third of clips repeat frames the way converted footage does
+    (``_frame_cadence``). Over all of it, lighting drifts slowly (brightness, contrast and
+    per-channel gain) and Gaussian sensor noise (sigma 0.8-2 levels) is added to every frame,
+    repeated ones included.
     """
     _check_args(num_frames, height, width)
     rng = np.random.default_rng(seed)
@@ -810,55 +841,62 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
     noise_sigma = rng.uniform(0.8, 2.0)
 
     frames = np.empty((num_frames, height, width, 3), np.uint8)
+    cadence = _frame_cadence(np.random.default_rng([seed, 1]), num_frames)  # (T,)
+    scene: tuple[int, np.ndarray] | None = None  # (scene frame, canvas before lighting and noise)
     for f in range(num_frames):
-        canvas = cv2.warpAffine(
-            background,
-            maps[f],
-            (width, height),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_WRAP,
-        )  # float32 RGB (H, W, 3)
-        for i in sorted(range(n), key=lambda i: actors[i].parallax):  # far to near
-            actor = actors[i]
-            if actor.world is None:
-                if tau[f] < actor.wait_until:
-                    continue
-                # Enter from the edge its on-screen motion comes from.
-                actor = actors[i] = new_actor(pool[next_sprite % len(pool)])
-                next_sprite += 1
-                velocity = screen_velocity(actor, f)
-                norm = float(np.hypot(*velocity))
-                if norm < 0.1 * scale:
-                    actor.wait_until = tau[f] + 20  # nothing would carry it in; try later
-                    continue
-                reach = (
-                    actor.scale
-                    * (1 + actor.pulse)
-                    * math.hypot(*actor.sprite.shape[:2])
-                    / 2
-                    / zoom[f]
-                )
-                target = rng.uniform(0.2, 0.8, 2) * (width, height)
-                place(actor, f, _entry_point(target, velocity / norm, reach, height, width))
-            age = tau[f] - actor.born
-            p = actor.world + actor.velocity * age + (1 - actor.parallax) * centre[f]  # scene
-            s = actor.scale * (1 + actor.pulse * math.sin(2 * math.pi * age / actor.pulse_period))
-            angle = actor.angle0 + actor.spin * age
-            # Output pixel -> scene (camera map) -> sprite pixel (undo position, angle, scale).
-            to_sprite = _rotation(-angle) / s
-            half = (np.array(actor.sprite.shape[1::-1]) - 1) / 2
-            linear = to_sprite @ maps[f][:, :2]
-            offset = to_sprite @ (maps[f][:, 2] - p) + half
-            _composite(canvas, actor.sprite, np.concatenate([linear, offset[:, None]], axis=1))
-            # Off stage once it is wholly outside the frame and still going away.
-            screen = np.linalg.solve(maps[f][:, :2], p - maps[f][:, 2])
-            reach = s * math.hypot(*actor.sprite.shape[:2]) / 2 / zoom[f]
-            outside = (screen < -reach).any() or (screen > np.array([width, height]) + reach).any()
-            distance = float(np.hypot(*(screen - mid)))
-            if outside and actor.last_distance is not None and distance > actor.last_distance:
-                actor.world = None
-                actor.wait_until = tau[f] + rng.uniform(0, 60)
-            actor.last_distance = distance
+        sf = int(cadence[f])  # the scene frame output frame f shows
+        if scene is not None and scene[0] == sf:  # a repeated frame: same scene, fresh noise
+            canvas = scene[1].copy()
+        else:
+            canvas = cv2.warpAffine(
+                background,
+                maps[sf],
+                (width, height),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_WRAP,
+            )  # float32 RGB (H, W, 3)
+            for i in sorted(range(n), key=lambda i: actors[i].parallax):  # far to near
+                actor = actors[i]
+                if actor.world is None:
+                    if tau[sf] < actor.wait_until:
+                        continue
+                    # Enter from the edge its on-screen motion comes from.
+                    actor = actors[i] = new_actor(pool[next_sprite % len(pool)])
+                    next_sprite += 1
+                    velocity = screen_velocity(actor, sf)
+                    norm = float(np.hypot(*velocity))
+                    if norm < 0.1 * scale:
+                        actor.wait_until = tau[sf] + 20  # nothing would carry it in; try later
+                        continue
+                    reach = (
+                        actor.scale
+                        * (1 + actor.pulse)
+                        * math.hypot(*actor.sprite.shape[:2])
+                        / 2
+                        / zoom[sf]
+                    )
+                    target = rng.uniform(0.2, 0.8, 2) * (width, height)
+                    place(actor, sf, _entry_point(target, velocity / norm, reach, height, width))
+                age = tau[sf] - actor.born
+                p = actor.world + actor.velocity * age + (1 - actor.parallax) * centre[sf]  # scene
+                s = actor.scale * (1 + actor.pulse * math.sin(2 * math.pi * age / actor.pulse_period))
+                angle = actor.angle0 + actor.spin * age
+                # Output pixel -> scene (camera map) -> sprite pixel (undo position, angle, scale).
+                to_sprite = _rotation(-angle) / s
+                half = (np.array(actor.sprite.shape[1::-1]) - 1) / 2
+                linear = to_sprite @ maps[sf][:, :2]
+                offset = to_sprite @ (maps[sf][:, 2] - p) + half
+                _composite(canvas, actor.sprite, np.concatenate([linear, offset[:, None]], axis=1))
+                # Off stage once it is wholly outside the frame and still going away.
+                screen = np.linalg.solve(maps[sf][:, :2], p - maps[sf][:, 2])
+                reach = s * math.hypot(*actor.sprite.shape[:2]) / 2 / zoom[sf]
+                outside = (screen < -reach).any() or (screen > np.array([width, height]) + reach).any()
+                distance = float(np.hypot(*(screen - mid)))
+                if outside and actor.last_distance is not None and distance > actor.last_distance:
+                    actor.world = None
+                    actor.wait_until = tau[sf] + rng.uniform(0, 60)
+                actor.last_distance = distance
+            scene = (sf, canvas.copy())
         # ((x - 128) * contrast + 128 + brightness) * gain, folded into one multiply-add.
         canvas *= (contrast[f] * gain[f]).astype(np.float32)
         canvas += ((128.0 * (1 - contrast[f]) + brightness[f]) * gain[f]).astype(np.float32)
