@@ -121,6 +121,45 @@ def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
         assert torch.equal(loaded(x), model.eval()(x))
 
 
+def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
+    """Batch-norm checkpoints written before ``final_norm`` existed have no BN before the last
+    ReLU; they must load and predict exactly as they did."""
+    from vidpred.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from vidpred.data import DataConfig
+
+    old = ModelConfig(frames=4, width=8, depth=1, batch_norm=True, final_norm=False)
+    model = STResNet(old)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    stored = old.to_dict()
+    del stored["final_norm"]
+    save_checkpoint(tmp_path / "old.pt", {"model_config": stored, "data_config": DataConfig().to_dict(),
+                                          "model": model.state_dict()})
+    loaded = model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"))
+    assert loaded.config == old and not loaded.config.final_norm
+    x = _inputs(old)
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(x), model.eval()(x))
+
+
+def test_with_final_norm_the_last_relu_sees_both_signs_after_training():
+    """The frozen-at-copy-last failure: the trunk's last ReLU got only negative inputs. With
+    the final batch norm, a few aggressive steps leave it alive (many inputs positive)."""
+    torch.manual_seed(0)
+    config = ModelConfig(frames=4, width=8, depth=2, stem=False)
+    model = STResNet(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-2)
+    x, y = torch.rand(4, 12, 16, 16), torch.rand(4, 3, 16, 16)
+    for _ in range(30):
+        optimizer.zero_grad()
+        torch.nn.functional.l1_loss(model(x), y).backward()
+        optimizer.step()
+    branch = model.branches["closeness"].eval()
+    with torch.no_grad():
+        before_relu = branch.norm(branch.units(branch.head(x)))
+    assert 0.1 < (before_relu > 0).float().mean() < 0.9
+
+
 def test_period_and_trend_off_is_the_closeness_only_model():
     plain = STResNet(ModelConfig(frames=4, width=8, depth=1, head="residual", stem=False))
     assert set(plain.branches) == {"closeness"}

@@ -121,6 +121,9 @@ def _add_train(sub) -> None:
                    help="space-to-depth stem: the trunk runs at half resolution (4x less compute)")
     g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
                    help="batch norm in the residual units")
+    g.add_argument("--final-norm", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --batch-norm: batch norm before the trunk's last ReLU too "
+                   "(without it that ReLU can die and freeze the model at copy-last)")
     g.add_argument("--head", choices=("residual", "warp"), default="warp",
                    help="residual: last frame + residual; warp: last frame warped along a predicted flow + residual")
     g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")
@@ -401,7 +404,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             model_config = ModelConfig(
                 frames=args.frames, width=args.width, depth=args.depth, stem=args.stem,
-                batch_norm=args.batch_norm, head=args.head, period=args.period,
+                batch_norm=args.batch_norm, final_norm=args.final_norm, head=args.head,
+                period=args.period,
                 period_frames=args.period_frames if args.period_frames is not None else (2 if args.period else 0),
                 trend=args.trend,
                 trend_frames=args.trend_frames if args.trend_frames is not None else (2 if args.trend else 0),

@@ -37,6 +37,7 @@ HEADS = ("residual", "warp")
 LEGACY_MODEL_FIELDS = {
     "frames": 4, "width": 64, "depth": 4, "stem": False, "batch_norm": False,
     "period": 0, "period_frames": 0, "trend": 0, "trend_frames": 0, "head": "residual",
+    "final_norm": False,
 }
 
 
@@ -52,6 +53,10 @@ class ModelConfig:
     depth: int = 6  # residual units per branch
     stem: bool = True  # space-to-depth by 2 before the trunk, depth-to-space after
     batch_norm: bool = True  # batch norm inside residual units (+2.3 to +3.4 dB measured, README)
+    # With batch norm: also normalise the trunk's output before its last ReLU (pre-activation
+    # ResNets end that way). Without it that ReLU died in every run we checked: all inputs
+    # negative, so no gradient reached the trunk again and the model froze at copy-last.
+    final_norm: bool = True
     period: int = 0  # spacing in frames of the period branch; 0 = off
     period_frames: int = 0  # how many frames the period branch sees
     trend: int = 0  # spacing in frames of the trend branch; 0 = off
@@ -113,19 +118,21 @@ class ResidualUnit(nn.Module):
 
 
 class Branch(nn.Module):
-    """conv -> residual units -> ReLU -> conv; maps stacked frames to a residual image."""
+    """conv -> residual units -> [BN] -> ReLU -> conv; maps stacked frames to a residual image."""
 
     def __init__(self, in_channels: int, out_channels: int, config: ModelConfig):
         super().__init__()
         self.head = nn.Conv2d(in_channels, config.width, 3, padding=1)
         self.units = nn.Sequential(*(ResidualUnit(config.width, config.batch_norm) for _ in range(config.depth)))
+        final_norm = config.batch_norm and config.final_norm
+        self.norm = nn.BatchNorm2d(config.width) if final_norm else nn.Identity()
         self.tail = nn.Conv2d(config.width, out_channels, 3, padding=1)
         # Zero output: an untrained branch adds nothing, so the model starts as copy-last.
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(F.relu(self.units(self.head(x))))
+        return self.tail(F.relu(self.norm(self.units(self.head(x)))))
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
