@@ -20,14 +20,14 @@ import sys
 from pathlib import Path
 
 VARIANTS: dict[str, list[str]] = {
-    "defaults (closeness only, stem, 64x6, BN, warp head, L1)": [],
+    "defaults (closeness only, stem, 64x6, BN + final BN, warp head, L1)": [],
     "+ period branch (P = 24, 1 frame)": ["--period", "24", "--period-frames", "1"],
     "+ trend branch (Q = 48, 1 frame)": ["--trend", "48", "--trend-frames", "1"],
-    "no batch norm": ["--no-batch-norm"],
+    "no final BN (the paper's conv-units-ReLU-conv)": ["--no-final-norm"],
+    "no batch norm at all": ["--no-batch-norm"],
     "no stem (full resolution)": ["--no-stem"],
     "residual head instead of warp": ["--head", "residual"],
-    "MSE loss": ["--loss", "mse"],
-    "Huber loss": ["--loss", "huber"],
+    "MSE loss instead of L1": ["--loss", "mse"],
 }
 
 
