@@ -100,46 +100,38 @@ def test_warp_moves_content_by_the_flow():
     assert torch.allclose(warp(image, flow)[..., :-1, :], (image[..., 1:, :] + image[..., :-1, :]) / 2)
 
 
-def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
-    """The first checkpoints have no 'head' field and a residual output conv of 3 channels;
-    they must load as the residual models they are, not with today's defaults."""
+def _assert_old_checkpoint_loads_as_it_was(tmp_path, old: ModelConfig, missing_field: str) -> None:
+    """Saves a model of config ``old`` as a checkpoint written before ``missing_field``
+    existed, and checks that it loads with ``old``'s value and predicts exactly as before."""
     from vidpred.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
     from vidpred.data import DataConfig
 
-    old = ModelConfig(frames=4, width=8, depth=1, stem=False, head="residual")
     model = STResNet(old)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
     stored = old.to_dict()
-    del stored["head"]
+    del stored[missing_field]
     save_checkpoint(tmp_path / "old.pt", {"model_config": stored, "data_config": DataConfig().to_dict(),
                                           "model": model.state_dict()})
     loaded = model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"))
     assert loaded.config == old
     x = _inputs(old)
     with torch.no_grad():
-        assert torch.equal(loaded(x), model.eval()(x))
+        assert torch.equal(loaded.eval()(x), model.eval()(x))
+
+
+def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
+    """The first checkpoints have no 'head' field and a residual output conv of 3 channels;
+    they must load as the residual models they are, not with today's defaults."""
+    old = ModelConfig(frames=4, width=8, depth=1, stem=False, head="residual")
+    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "head")
 
 
 def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
     """Batch-norm checkpoints written before ``final_norm`` existed have no BN before the last
     ReLU; they must load and predict exactly as they did."""
-    from vidpred.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-    from vidpred.data import DataConfig
-
     old = ModelConfig(frames=4, width=8, depth=1, batch_norm=True, final_norm=False)
-    model = STResNet(old)
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.05)
-    stored = old.to_dict()
-    del stored["final_norm"]
-    save_checkpoint(tmp_path / "old.pt", {"model_config": stored, "data_config": DataConfig().to_dict(),
-                                          "model": model.state_dict()})
-    loaded = model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"))
-    assert loaded.config == old and not loaded.config.final_norm
-    x = _inputs(old)
-    with torch.no_grad():
-        assert torch.equal(loaded.eval()(x), model.eval()(x))
+    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm")
 
 
 def test_with_final_norm_the_last_relu_sees_both_signs_after_training():
