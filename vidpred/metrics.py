@@ -10,6 +10,7 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -37,16 +38,18 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(1.0 / mse(pred, target).clamp_min(MSE_FLOOR))
 
 
+@functools.lru_cache(maxsize=16)
 def _gaussian_blur_matrix(n: int, size: int, sigma: float) -> torch.Tensor:
     """Returns the (n - size + 1, n) matrix whose product with a length-n signal is its
-    'valid' convolution with a normalised Gaussian of ``size`` taps."""
+    'valid' convolution with a normalised Gaussian of ``size`` taps (cached: every batch of
+    a video asks for the same ones; callers must not modify it)."""
     coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
-    matrix = torch.zeros(n - size + 1, n)
-    for i in range(n - size + 1):
-        matrix[i, i : i + size] = g
-    return matrix
+    out = n - size + 1
+    offsets = torch.arange(n)[None, :] - torch.arange(out)[:, None]  # (out, n): column - row
+    inside = (offsets >= 0) & (offsets < size)
+    return torch.where(inside, g[offsets.clamp(0, size - 1)], torch.zeros(()))
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
