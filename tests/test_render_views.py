@@ -48,7 +48,7 @@ def shown(monkeypatch):
 
     def spy(names, **kwargs):
         panels = real(names, **kwargs)
-        frames.append({**kwargs, "captions": [caption for caption, _, _ in panels]})
+        frames.append({**kwargs, "captions": [panel.caption for panel in panels]})
         return panels
 
     monkeypatch.setattr(render_module, "frame_panels", spy)
@@ -194,6 +194,27 @@ def test_error_heatmap_is_dark_for_no_error_and_saturates_at_the_scale():
     assert (error_heatmap(far, a) == colormap(255)).all()
     half = a + np.uint8(round(ERROR_SCALE * 255 / 2))
     assert (error_heatmap(half, a) == colormap(128)).all()
+
+
+def test_upscaled_frame_shows_model_pixels_and_readouts_drawn_at_full_width():
+    """At --scale 2 each model pixel is a 2x2 block, while the readout text under a panel is
+    drawn at the upscaled width (sharp), not stretched from a strip drawn at the panel's."""
+    rng = np.random.default_rng(0)
+    actual, predicted = rng.integers(0, 256, (2, 12, 40, 3), dtype=np.uint8)
+    panels = render_module.frame_panels(
+        ("actual", "predicted"), predicted=predicted, copy=actual, actual=actual,
+        when="1 step ahead", psnr_model=31.0, psnr_copy=30.0, frame_text="frame 5/9",
+    )
+    frame = render_module.compose_frame(panels, scale=2)
+    assert frame.shape == (LABEL_HEIGHT + 24 + FOOTER_HEIGHT, 2 * 80 + GAP, 3)
+    image = frame[LABEL_HEIGHT : LABEL_HEIGHT + 24]
+    assert np.array_equal(image[:, :80], actual.repeat(2, axis=0).repeat(2, axis=1))
+    assert np.array_equal(image[:, 80 + GAP :], predicted.repeat(2, axis=0).repeat(2, axis=1))
+    footer = frame[LABEL_HEIGHT + 24 :, :80]
+    assert np.array_equal(footer, render_module.text_strip(80, "frame 5/9"))
+    stretched = cv2.resize(render_module.text_strip(40, "frame 5/9"), (80, FOOTER_HEIGHT),
+                           interpolation=cv2.INTER_NEAREST)
+    assert not np.array_equal(footer, stretched)
 
 
 def test_gif_is_written_beside_the_mp4_with_the_same_frames(tmp_path, trained_checkpoint):

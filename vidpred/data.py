@@ -89,9 +89,21 @@ def load_videos(
 
 def stack_window(frames: torch.Tensor, target: int, offsets: list[int]) -> torch.Tensor:
     """Returns float32 [0, 1] (3N, H, W) model input for ``target`` from uint8 RGB (T, H, W, 3)."""
-    picked = frames[[target + o for o in offsets]]  # (N, H, W, 3) uint8
-    n, h, w, _ = picked.shape
-    return picked.permute(0, 3, 1, 2).reshape(n * 3, h, w).float().div_(255.0)
+    return windows_to_inputs(frames[[target + o for o in offsets]][None])[0]
+
+
+def stack_windows(frames: torch.Tensor, targets: list[int], offsets: list[int]) -> torch.Tensor:
+    """Returns float32 [0, 1] (B, 3N, H, W) model inputs for ``targets`` from uint8 RGB
+    (T, H, W, 3) frames."""
+    index = torch.tensor([[t + o for o in offsets] for t in targets], dtype=torch.long)
+    return windows_to_inputs(frames[index])
+
+
+def windows_to_inputs(windows: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB (B, N, H, W, 3) windows -> float32 [0, 1] (B, 3N, H, W) model inputs, frame
+    k's RGB at channels 3k..3k+2 (oldest first)."""
+    b, n, h, w, _ = windows.shape
+    return windows.permute(0, 1, 4, 2, 3).reshape(b, n * 3, h, w).float().div_(255.0)
 
 
 def frames_to_tensor(frames: torch.Tensor | np.ndarray) -> torch.Tensor:

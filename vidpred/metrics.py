@@ -35,7 +35,12 @@ def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Returns per-frame PSNR in dB (B,) of float [0, 1] (B, 3, H, W) frames."""
-    return 10.0 * torch.log10(1.0 / mse(pred, target).clamp_min(MSE_FLOOR))
+    return psnr_of_mse(mse(pred, target))
+
+
+def psnr_of_mse(frame_mse: torch.Tensor) -> torch.Tensor:
+    """Returns PSNR in dB of per-frame MSE on [0, 1] (floored at MSE_FLOOR: 100 dB at most)."""
+    return 10.0 * torch.log10(1.0 / frame_mse.clamp_min(MSE_FLOOR))
 
 
 @functools.lru_cache(maxsize=16)
@@ -100,9 +105,11 @@ class MetricAccumulator:
     def add(self, pred: torch.Tensor, target: torch.Tensor) -> list[float]:
         """Adds the frames of float [0, 1] (B, 3, H, W) predictions and targets; returns their
         per-frame PSNR (callers that show it need not compute it again)."""
-        frame_psnr = psnr(pred, target).tolist()
-        self.values["mse"] += mse(pred, target).tolist()
-        self.values["mae"] += mae(pred, target).tolist()
+        diff = pred.float() - target.float()  # one difference for three metrics
+        frame_mse = diff.square().mean(dim=(1, 2, 3))
+        frame_psnr = psnr_of_mse(frame_mse).tolist()
+        self.values["mse"] += frame_mse.tolist()
+        self.values["mae"] += diff.abs_().mean(dim=(1, 2, 3)).tolist()
         self.values["psnr"] += frame_psnr
         self.values["ssim"] += ssim(pred, target).tolist()
         return frame_psnr

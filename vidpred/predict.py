@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .data import DataConfig, stack_window
+from .data import DataConfig, stack_window, stack_windows, windows_to_inputs
 from .model import ModelConfig, STResNet
 from .precision import autocast, use_bf16, use_channels_last
 from .train import resolve_device
@@ -101,7 +101,7 @@ class Predictor:
         """
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
-            inputs = torch.stack([stack_window(frames, t, self.offsets) for t in chunk])
+            inputs = stack_windows(frames, chunk, self.offsets)
             yield chunk, inputs, self.forward(inputs)
 
     @torch.inference_mode()
@@ -141,9 +141,10 @@ class Predictor:
             preds = []
             for k in range(1, horizon + 1):
                 position = history - 1 + k
-                inputs = torch.stack([stack_window(b, position, self.offsets) for b in buffer])
+                inputs = windows_to_inputs(buffer[:, [position + o for o in self.offsets]])
                 pred = self.forward(inputs)  # (B, 3, H, W)
-                buffer[:, position] = quantize(pred)
+                if k < horizon:  # fed back into the next step's input
+                    buffer[:, position] = quantize(pred)
                 preds.append(pred)
             yield chunk, torch.stack(preds, 1)  # (B, horizon, 3, H, W)
 

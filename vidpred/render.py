@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -73,12 +73,14 @@ def _text_width(text: str, scale: float) -> int:
     return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0]
 
 
-def label_panel(image: np.ndarray, text: str) -> np.ndarray:
-    """Returns uint8 RGB (LABEL_HEIGHT + H, W, 3): the image under a caption strip."""
-    h, w = image.shape[:2]
-    strip = np.full((LABEL_HEIGHT, w, 3), BACKGROUND, dtype=np.uint8)
+@functools.lru_cache(maxsize=64)
+def caption_strip(text: str, width: int) -> np.ndarray:
+    """Returns the uint8 RGB (LABEL_HEIGHT, width, 3) caption strip above a panel (cached:
+    captions repeat on every frame; callers must not modify it)."""
+    strip = np.full((LABEL_HEIGHT, width, 3), BACKGROUND, dtype=np.uint8)
     _put_fitted_text(strip, text)
-    return np.concatenate([strip, image], axis=0)
+    strip.flags.writeable = False
+    return strip
 
 
 def text_strip(width: int, text: str | tuple[str, ...] = "") -> np.ndarray:
@@ -97,21 +99,27 @@ def error_heatmap(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
     Args:
         predicted, actual: uint8 RGB (H, W, 3).
     """
-    error = np.abs(predicted.astype(np.float32) - actual.astype(np.float32)).mean(axis=2) / 255.0
-    level = np.clip(error / ERROR_SCALE * 255.0 + 0.5, 0, 255).astype(np.uint8)  # (H, W)
-    return _error_colors()[level]
+    diff = cv2.absdiff(predicted, actual)  # uint8 (H, W, 3)
+    total = diff[..., 0].astype(np.uint16) + diff[..., 1] + diff[..., 2]  # 0..765
+    return np.take(_error_colors_by_total(), total, axis=0)
 
 
 @functools.cache
-def _error_colors() -> np.ndarray:
-    """Returns ERROR_COLORMAP as a uint8 RGB (256, 3) lookup table: indexing it costs a
-    fraction of cv2.applyColorMap plus a colour conversion on every frame."""
+def _error_colors_by_total() -> np.ndarray:
+    """Returns a uint8 RGB (766, 3) table: the heatmap colour of each sum of the three
+    channels' absolute errors (0..3*255). A table lookup costs a fraction of computing the
+    mean error in float and applying the colour map on every frame."""
     ramp = np.arange(256, dtype=np.uint8)[:, None]  # (256, 1)
-    return cv2.cvtColor(cv2.applyColorMap(ramp, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)[:, 0]
+    colors = cv2.cvtColor(cv2.applyColorMap(ramp, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)[:, 0]
+    error = np.arange(3 * 255 + 1) / (3 * 255.0)  # mean absolute error on [0, 1]
+    level = np.clip(error / ERROR_SCALE * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return colors[level]
 
 
+@functools.lru_cache(maxsize=8)
 def scale_bar(width: int) -> np.ndarray:
-    """Returns a readout strip with the error panel's colour scale: "0 [gradient] 0.25+"."""
+    """Returns a readout strip with the error panel's colour scale: "0 [gradient] 0.25+"
+    (cached, read-only)."""
     strip = text_strip(width)
     font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.35
     high = f"{ERROR_SCALE:g}+"
@@ -127,6 +135,7 @@ def scale_bar(width: int) -> np.ndarray:
     ramp = np.linspace(0, 255, max(1, x1 - x0)).round().astype(np.uint8)[None, :]  # (1, n)
     colors = cv2.cvtColor(cv2.applyColorMap(ramp, ERROR_COLORMAP), cv2.COLOR_BGR2RGB)
     strip[5 : FOOTER_HEIGHT - 5, x0:x1] = colors
+    strip.flags.writeable = False
     return strip
 
 
@@ -156,23 +165,6 @@ def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
-def compose(panels: list[tuple[str, np.ndarray]], scale: int = 1) -> np.ndarray:
-    """Returns one uint8 RGB frame with the labelled panels side by side.
-
-    Layout: '(label + h) (n w)' with GAP-pixel columns between panels; every panel is
-    uint8 RGB (H, W, 3) of the same size, upscaled by ``scale`` (nearest neighbour, so the
-    viewer sees the model's pixels, not a smoothed version of them).
-    """
-    tiles = []
-    for i, (text, image) in enumerate(panels):
-        if scale > 1:
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-        tiles.append(label_panel(image, text))
-        if i < len(panels) - 1:
-            tiles.append(np.full((tiles[-1].shape[0], GAP, 3), BACKGROUND, dtype=np.uint8))
-    return np.concatenate(tiles, axis=1)
-
-
 def default_render_path(clip: str | Path) -> Path:
     """Returns renders/<clip name>.pred.mp4 under the current folder."""
     return Path("renders") / f"{Path(clip).stem}.pred.mp4"
@@ -192,6 +184,15 @@ def _steps(n: int) -> str:
     return f"{n} step{'s' if n != 1 else ''}"
 
 
+class Panel(NamedTuple):
+    """One panel of an output frame."""
+
+    caption: str  # above the panel
+    image: np.ndarray  # uint8 RGB (H, W, 3) at the working size
+    readout: str | tuple[str, ...] = ""  # below it; alternatives longest first (see text_strip)
+    scale_bar: bool = False  # below it, the error colour scale instead of a readout
+
+
 def frame_panels(
     names: tuple[str, ...],
     *,
@@ -202,8 +203,8 @@ def frame_panels(
     psnr_model: float | None = None,
     psnr_copy: float | None = None,
     frame_text: str = "",
-) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Returns (caption, image, readout strip) per panel for one output frame.
+) -> list[Panel]:
+    """Returns the panels of one output frame, in the order of ``names``.
 
     Args:
         names: panels to show, in order (see PANELS).
@@ -215,54 +216,62 @@ def frame_panels(
         psnr_model, psnr_copy: PSNR in dB of the prediction and of copy-last (with ``actual``).
         frame_text: readout under the actual panel, e.g. "frame 12/40".
     """
-    h, w = predicted.shape[:2]
     truth = actual is not None
     panels = []
     for name in names:
         if name == "actual":
             if truth:
-                panels.append(("actual", actual, text_strip(w, frame_text)))
+                panels.append(Panel("actual", actual, frame_text))
             else:
                 readout = ("last real frame, greyed", "greyed")
-                panels.append(("actual: clip ended", greyed(copy), text_strip(w, readout)))
+                panels.append(Panel("actual: clip ended", greyed(copy), readout))
         elif name == "predicted":
             readout = (
                 (f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
                  f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB")
                 if truth else ("no ground truth", "no truth")
             )
-            panels.append((f"predicted, {when}", predicted, text_strip(w, readout)))
+            panels.append(Panel(f"predicted, {when}", predicted, readout))
         elif name == "error":
             if truth:
-                panels.append(("abs error", error_heatmap(predicted, actual), scale_bar(w)))
+                panels.append(Panel("abs error", error_heatmap(predicted, actual), scale_bar=True))
             else:
-                blank = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
-                panels.append(("error: no ground truth", blank, text_strip(w)))
+                blank = np.full(predicted.shape, BACKGROUND, dtype=np.uint8)
+                panels.append(Panel("error: no ground truth", blank))
         elif name == "copy_last":
             readout = (f"PSNR {psnr_copy:.1f} dB", f"{psnr_copy:.1f} dB") if truth else (
                 "no ground truth", "no truth")
-            panels.append((f"copy-last, {when}", copy, text_strip(w, readout)))
+            panels.append(Panel(f"copy-last, {when}", copy, readout))
         else:
             raise ValueError(f"unknown panel {name!r}")
     return panels
 
 
-def compose_frame(panels: list[tuple[str, np.ndarray, np.ndarray]], scale: int = 1) -> np.ndarray:
-    """Returns one uint8 RGB frame: captions, panels upscaled by ``scale``, readouts below.
+def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
+    """Returns one uint8 RGB frame: the panels side by side, each upscaled by ``scale``
+    (nearest neighbour, so the viewer sees the model's pixels, not a smoothed version of
+    them) between its caption and its readout.
 
-    Layout: '(label + scale*h + footer) (n scale*w)' with GAP-pixel columns between panels.
-    Readout strips are drawn at the upscaled width, so their text stays sharp.
+    Layout: '(LABEL_HEIGHT + scale*h + FOOTER_HEIGHT) (n scale*w)' with GAP-pixel columns
+    between panels. Captions and readouts are drawn at the upscaled width, so their text
+    stays sharp; the parts that repeat on every frame are drawn once and cached.
     """
-    tiles = []
-    for text, image, footer in panels:
+    h, w = panels[0].image.shape[:2]
+    ph, pw = h * scale, w * scale
+    canvas = np.empty((LABEL_HEIGHT + ph + FOOTER_HEIGHT, len(panels) * (pw + GAP) - GAP, 3),
+                      dtype=np.uint8)
+    for i, panel in enumerate(panels):
+        x = i * (pw + GAP)
+        if i:
+            canvas[:, x - GAP : x] = BACKGROUND
+        canvas[:LABEL_HEIGHT, x : x + pw] = caption_strip(panel.caption, pw)
+        image = panel.image
         if scale > 1:
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-        if footer.shape[1] != image.shape[1]:
-            footer = cv2.resize(
-                footer, (image.shape[1], FOOTER_HEIGHT), interpolation=cv2.INTER_NEAREST
-            )
-        tiles.append((text, np.concatenate([image, footer], axis=0)))
-    return compose(tiles, scale=1)
+            image = cv2.resize(image, (pw, ph), interpolation=cv2.INTER_NEAREST)
+        canvas[LABEL_HEIGHT : LABEL_HEIGHT + ph, x : x + pw] = image
+        footer = scale_bar(pw) if panel.scale_bar else text_strip(pw, panel.readout)
+        canvas[LABEL_HEIGHT + ph :, x : x + pw] = footer
+    return canvas
 
 
 def file_sha256(path: Path) -> str | None:

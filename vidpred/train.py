@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from .checkpoint import atomic_write_bytes, model_from_checkpoint, save_checkpoint
-from .data import DataConfig, WindowDataset, stack_window
+from .data import DataConfig, WindowDataset, stack_windows
 from .distributed import World, all_mean, barrier, current_world, rank_device
 from .errors import CheckpointError, TrainingError, TrainingInterrupted, VidpredError
 from .metrics import copy_last, psnr
@@ -112,7 +112,7 @@ def validate(
         frames = data.frames[v]
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
-            inputs = torch.stack([stack_window(frames, t, data.offsets) for t in chunk]).to(device)
+            inputs = stack_windows(frames, chunk, data.offsets).to(device)
             truth = frames[chunk].permute(0, 3, 1, 2).float().div(255.0).to(device)  # (B, 3, H, W)
             with autocast(device, bf16):
                 pred = model(inputs).float()
