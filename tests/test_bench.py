@@ -19,6 +19,11 @@ KEYS = (
     "infer_fps",
     "render_fps",
     "peak_rss_mb",
+    # beyond the list: where render's time goes
+    "render_vs_infer",
+    "infer_cpu_ms_per_frame",
+    "render_cpu_ms_per_frame",
+    "encode_cpu_ms_per_frame",
 )
 
 
