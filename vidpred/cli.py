@@ -316,6 +316,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NOT_GIVEN = object()
+
+
+def given_options(
+    parser: argparse.ArgumentParser, argv: list[str] | None, command: str
+) -> set[str]:
+    """Returns the dests of the options of ``command`` that ``argv`` sets explicitly.
+
+    argparse fills every missing option with its default, so its namespace cannot tell
+    "--size 96" from no --size at all; parsing again with every default of the subcommand
+    replaced by a marker can. (argparse has no public API for this; ``_actions`` has been
+    stable since Python 3.2.)
+    """
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = subparsers.choices[command]
+    options = [a for a in sub._actions if a.option_strings and a.dest != "help"]
+    saved = [a.default for a in options]
+    try:
+        for action in options:
+            action.default = _NOT_GIVEN
+        marked, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in zip(options, saved, strict=True):
+            action.default = default
+    return {a.dest for a in options if getattr(marked, a.dest, _NOT_GIVEN) is not _NOT_GIVEN}
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Exits with an argparse error for options that are each valid but make no sense together,
     and fills in the defaults that depend on other options."""
@@ -364,6 +391,44 @@ def _load_predictor(weights: Path | None, device: str, precision: str | None, qu
     return predictor
 
 
+# Options of `train` that a resumed run takes from its checkpoint, by where it keeps them.
+# The rest (--epochs/--steps/--time-limit, --precision, --device, --compile, the cache and
+# output options, the folders) may change between runs.
+RESUME_KEEPS = {
+    "data_config": ("size", "val_fraction", "crop"),
+    "model_config": ("frames", "width", "depth", "stem", "batch_norm", "final_norm", "head",
+                     "period", "period_frames", "trend", "trend_frames"),
+    "train_config": ("batch_size", "lr", "loss", "seed"),
+}
+
+
+def refuse_resume_changes(args: argparse.Namespace, resume: dict) -> None:
+    """Raises VidpredError if the command line of a resumed run sets a data, model or
+    training option to another value than its checkpoint's: a resumed run continues the
+    same run, so silently ignoring the option would leave the user believing it applied."""
+    changed = []
+    for where, names in RESUME_KEEPS.items():
+        stored = resume.get(where)
+        for name in names:
+            if name not in args.given:
+                continue
+            value = stored.get(name) if isinstance(stored, dict) else getattr(stored, name, None)
+            given = getattr(args, name)
+            if given != value:
+                flag = "--" + name.replace("_", "-")
+                changed.append(f"{flag} {_flag_value(given)} (it has {_flag_value(value)})")
+    if changed:
+        raise VidpredError(
+            f"{args.resume}: --resume continues that run with its own settings, so it cannot "
+            f"change {'; '.join(changed)}. To train on from these weights with new settings, "
+            f"start a new run with --init {args.resume}"
+        )
+
+
+def _flag_value(value) -> str:
+    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .data import DataConfig, WindowDataset, load_videos
@@ -380,6 +445,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise VidpredError("--resume and --init cannot be combined")
     if resume is not None:
         model_config, data_config = resume["model_config"], resume["data_config"]
+        refuse_resume_changes(args, resume)
         sources = [Path(s) for s in args.folder] or [Path(s) for s in resume.get("sources", [])]
         if not sources:
             raise VidpredError(f"{args.resume}: no video folder stored; name it: vidpred train FOLDER --resume ...")
@@ -389,7 +455,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             config = continue_config(
                 stored, epochs=args.epochs, steps=args.steps, time_limit=args.time_limit,
-                precision=args.precision,
+                precision=args.precision, device=args.device if "device" in args.given else None,
             )
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{args.resume}: cannot resume: bad train_config ({e})") from e
@@ -626,6 +692,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.given = given_options(parser, argv, args.command)
     check_args(args)
     # Under torchrun every rank runs this; only rank 0 logs anything short of an error.
     other_rank = os.environ.get("RANK", "0") != "0"
