@@ -3,6 +3,7 @@
 import json
 import shutil
 import threading
+import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -151,6 +152,40 @@ def test_serve_answers_on_localhost(renders):
             assert b"left.pred.mp4" in reply.read()
         with urllib.request.urlopen(f"http://{host}:{port}/left.pred.mp4", timeout=10) as reply:
             assert reply.read() == (renders / "left.pred.mp4").read_bytes()
+            assert reply.headers["Accept-Ranges"] == "bytes"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_answers_byte_ranges_so_browsers_can_seek_videos(renders):
+    video = (renders / "left.pred.mp4").read_bytes()
+    server = serve(renders, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+
+    def get(range_header: str):
+        request = urllib.request.Request(
+            f"http://{host}:{port}/left.pred.mp4", headers={"Range": range_header}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return reply.status, reply.headers, reply.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    try:
+        status, headers, body = get("bytes=100-199")
+        assert status == 206 and body == video[100:200]
+        assert headers["Content-Range"] == f"bytes 100-199/{len(video)}"
+        status, _, body = get("bytes=-50")  # the last 50 bytes: where an mp4 may keep its index
+        assert status == 206 and body == video[-50:]
+        status, _, body = get(f"bytes={len(video) - 10}-")
+        assert status == 206 and body == video[-10:]
+        status, headers, _ = get(f"bytes={len(video)}-")
+        assert status == 416 and headers["Content-Range"] == f"bytes */{len(video)}"
+        status, _, body = get("bytes=0-5,10-20")  # several ranges: the whole file instead
+        assert status == 200 and body == video
     finally:
         server.shutdown()
         server.server_close()

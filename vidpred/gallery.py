@@ -11,7 +11,9 @@ import functools
 import html
 import logging
 import math
+import re
 from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -316,9 +318,80 @@ def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Pat
     return index
 
 
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """Returns the half-open span [start, stop) of a file of ``size`` bytes that an HTTP
+    Range header asks for, or None if the header is not one well-formed byte range (the
+    whole file is then sent, as RFC 9110 allows). A span with start >= size cannot be
+    satisfied (416)."""
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header, re.IGNORECASE)
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:  # "bytes=-N": the last N bytes
+        n = int(last)
+        return (max(0, size - n), size) if n else (size, size)
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    return start, min(int(last) + 1, size) if last else size
+
+
+class GalleryRequestHandler(SimpleHTTPRequestHandler):
+    """Serves the folder like ``http.server``, plus single byte ranges: browsers fetch and
+    seek mp4s with Range requests, and some (Safari) will not play a video without them."""
+
+    _span: tuple[int, int] | None = None
+
+    def send_head(self):
+        path = self.translate_path(self.path)
+        self._span = None
+        if "Range" not in self.headers or not Path(path).is_file():
+            return super().send_head()
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (handed to copyfile, closed by the server)
+        except OSError:
+            return super().send_head()  # its 404
+        size = Path(path).stat().st_size
+        span = byte_range(self.headers["Range"], size)
+        if span is None:
+            f.close()
+            return super().send_head()
+        start, stop = span
+        if start >= size:
+            f.close()
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        f.seek(start)
+        self._span = span
+        self.send_response(HTTPStatus.PARTIAL_CONTENT)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        self.send_header("Content-Length", str(stop - start))
+        self.end_headers()
+        return f
+
+    def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def copyfile(self, source, outputfile) -> None:
+        if self._span is None:
+            return super().copyfile(source, outputfile)
+        left = self._span[1] - self._span[0]
+        while left > 0:
+            block = source.read(min(left, 1 << 16))
+            if not block:
+                break
+            outputfile.write(block)
+            left -= len(block)
+
+
 def serve(folder: str | Path, port: int = 8000) -> ThreadingHTTPServer:
     """Returns an HTTP server for ``folder`` on 127.0.0.1 (not yet serving: call serve_forever)."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(Path(folder).resolve()))
+    handler = functools.partial(GalleryRequestHandler, directory=str(Path(folder).resolve()))
     try:
         return ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as e:
