@@ -1,8 +1,8 @@
 """Where render's time goes: render frames/s with one stage at a time taken out, next to
 model-only inference, on the bench's clip (generated shapes, 640x360, 30 fps, working size
-96) and a freshly initialised default model in the default precision.
+96) and a freshly initialised default model (default precision unless --precision).
 
-    python benchmarks/render_breakdown.py [--reps 3] [--frames 96]
+    python benchmarks/render_breakdown.py [--reps 3] [--frames 96] [--precision auto|fp32|bf16]
 
 Rows (median frames/s over the repetitions, which run alternated so that a slow spell of a
 busy machine hits every row alike):
@@ -58,13 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vidpred-render-breakdown-"))
     clip = write_mp4(tmp / "clip.mp4", generate("shapes", args.frames, 360, 640, seed=1), CLIP_FPS)
     model_config, data_config = ModelConfig(), DataConfig()
     predictor = Predictor(
-        STResNet(model_config).eval(), model_config, data_config, torch.device("cpu")
+        STResNet(model_config).eval(), model_config, data_config, torch.device("cpu"),
+        precision=args.precision,
     )
     frames = read_video(clip, data_config.size).frames
     shown = len(frames) - predictor.history
