@@ -89,7 +89,7 @@ def load_videos(
 
 def stack_window(frames: torch.Tensor, target: int, offsets: list[int]) -> torch.Tensor:
     """Returns float32 [0, 1] (3N, H, W) model input for ``target`` from uint8 RGB (T, H, W, 3)."""
-    return windows_to_inputs(frames[[target + o for o in offsets]][None])[0]
+    return stack_windows(frames, [target], offsets)[0]
 
 
 def stack_windows(frames: torch.Tensor, targets: list[int], offsets: list[int]) -> torch.Tensor:

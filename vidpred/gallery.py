@@ -343,31 +343,29 @@ class GalleryRequestHandler(SimpleHTTPRequestHandler):
     _span: tuple[int, int] | None = None
 
     def send_head(self):
-        path = self.translate_path(self.path)
         self._span = None
-        if "Range" not in self.headers or not Path(path).is_file():
+        path = Path(self.translate_path(self.path))
+        if "Range" not in self.headers or not path.is_file():
             return super().send_head()
-        try:
-            f = open(path, "rb")  # noqa: SIM115 (handed to copyfile, closed by the server)
-        except OSError:
-            return super().send_head()  # its 404
-        size = Path(path).stat().st_size
+        size = path.stat().st_size
         span = byte_range(self.headers["Range"], size)
         if span is None:
-            f.close()
             return super().send_head()
         start, stop = span
         if start >= size:
-            f.close()
             self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
             self.send_header("Content-Range", f"bytes */{size}")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (handed to copyfile, closed by the server)
+        except OSError:
+            return super().send_head()  # its 404
         f.seek(start)
         self._span = span
         self.send_response(HTTPStatus.PARTIAL_CONTENT)
-        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Type", self.guess_type(str(path)))
         self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
         self.send_header("Content-Length", str(stop - start))
         self.end_headers()

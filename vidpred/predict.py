@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .data import DataConfig, stack_window, stack_windows, windows_to_inputs
+from .data import DataConfig, stack_windows, windows_to_inputs
 from .model import ModelConfig, STResNet
 from .precision import autocast, use_bf16, use_channels_last
 from .train import resolve_device
@@ -83,7 +83,7 @@ class Predictor:
         if len(frames) < self.history:
             raise ValueError(f"need at least {self.history} frames, got {len(frames)}")
         tensor = torch.from_numpy(np.ascontiguousarray(frames[-self.history :]))
-        inputs = stack_window(tensor, self.history, self.offsets)[None]
+        inputs = stack_windows(tensor, [self.history], self.offsets)
         pred = self.forward(inputs)[0]  # (3, H, W) float [0, 1]
         return to_uint8(pred)
 

@@ -440,6 +440,18 @@ def moving_digits(num_frames: int, height: int, width: int, seed: int) -> np.nda
     return frames
 
 
+def camera_view(scene: np.ndarray, inverse_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Returns the (height, width) view of a tiling scene (H', W', C) through one inverse
+    camera map (2, 3) from ``_camera_maps``: bilinear, wrapping around the scene's edges."""
+    return cv2.warpAffine(
+        scene,
+        inverse_map,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_WRAP,
+    )
+
+
 def _camera_maps(
     centre: np.ndarray, zoom: np.ndarray, angle: np.ndarray, height: int, width: int
 ) -> np.ndarray:
@@ -493,14 +505,7 @@ def pan_zoom_texture(num_frames: int, height: int, width: int, seed: int) -> np.
 
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for f in range(num_frames):
-        view = cv2.warpAffine(
-            texture,
-            maps[f],
-            (width, height),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_WRAP,
-        )
-        frames[f] = _to_uint8(view)
+        frames[f] = _to_uint8(camera_view(texture, maps[f], height, width))
     return frames
 
 
@@ -848,13 +853,7 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
         if scene is not None and scene[0] == sf:  # a repeated frame: same scene, fresh noise
             canvas = scene[1].copy()
         else:
-            canvas = cv2.warpAffine(
-                background,
-                maps[sf],
-                (width, height),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_WRAP,
-            )  # float32 RGB (H, W, 3)
+            canvas = camera_view(background, maps[sf], height, width)  # float32 RGB (H, W, 3)
             for i in sorted(range(n), key=lambda i: actors[i].parallax):  # far to near
                 actor = actors[i]
                 if actor.world is None:
