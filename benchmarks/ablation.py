@@ -1,52 +1,100 @@
-"""The ablation table: train one variant per row, score each on held-out tails, print markdown.
+"""The ablation table: train one variant per row and seed, score each on held-out tails, print
+markdown with the mean over seeds and their spread.
 
 Every row changes one thing from the defaults, trains on TRAIN folders for the same budget
 (`--minutes` of wall-clock or `--steps`), then `vidpred eval EVAL --tail 0.2 --json` scores
 the last 20% of each evaluation video, which training never saw (`--val-fraction 0.2`).
 
     python benchmarks/ablation.py --train /tmp/natural/videos --eval /tmp/natural/videos \\
-        --minutes 4 --work /tmp/ablation
+        --minutes 4 --seeds 0 1 2 --work /tmp/ablation
 
-Rows run one after another (each wants the whole machine); a row whose eval JSON already
-exists in WORK is read, not re-run, so an interrupted table can be finished later.
+Runs go one after another (each wants the whole machine); a run whose eval JSON already
+exists in WORK is read, not re-run, so an interrupted table can be finished later. With
+`--steps` the result does not depend on how busy the machine is; with `--minutes` it does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+OLD = ["--base-flow", "none", "--norm", "batch", "--ema", "0"]
 VARIANTS: dict[str, list[str]] = {
-    "defaults (closeness only, stem, 64x6, BN + final BN, warp head, L1)": [],
-    "+ period branch (P = 24, 1 frame)": ["--period", "24", "--period-frames", "1"],
+    "defaults (flow start, GroupNorm, EMA 0.999, stem, 64x6, warp head, L1)": [],
+    "previous defaults (copy-last start, BatchNorm, no EMA)": OLD,
+    "copy-last start (no base flow)": ["--base-flow", "none"],
+    "BatchNorm instead of GroupNorm": ["--norm", "batch"],
+    "no EMA (the last step's weights)": ["--ema", "0"],
+    "BatchNorm, no EMA": ["--norm", "batch", "--ema", "0"],
     "+ trend branch (Q = 48, 1 frame)": ["--trend", "48", "--trend-frames", "1"],
-    "no final BN (the paper's conv-units-ReLU-conv)": ["--no-final-norm"],
-    "no batch norm at all": ["--no-batch-norm"],
     "no stem (full resolution)": ["--no-stem"],
-    "residual head instead of warp": ["--head", "residual"],
+    "residual head instead of warp (no flow)": ["--head", "residual", "--base-flow", "none"],
     "MSE loss instead of L1": ["--loss", "mse"],
+    "no normalisation": ["--no-batch-norm"],
 }
 
 
-def run_variant(name: str, extra: list[str], args: argparse.Namespace, index: int) -> dict:
-    out = args.work / f"v{index}.pt"
-    result = args.work / f"v{index}.json"
+def run_variant(extra: list[str], args: argparse.Namespace, index: int, seed: int) -> dict:
+    out = args.work / f"v{index}-s{seed}.pt"
+    result = args.work / f"v{index}-s{seed}.json"
     if not result.exists():
-        budget = ["--time-limit", str(args.minutes)] if args.minutes else ["--steps", str(args.steps)]
-        train = [sys.executable, "-m", "vidpred", "-q", "train", *map(str, args.train),
-                 "--size", "96", "--frames", "4", "--val-fraction", "0.2", *budget,
-                 "--seed", str(args.seed), "--out", str(out), "--force", *extra]
+        budget = ["--steps", str(args.steps)]
+        if args.minutes:
+            budget = ["--time-limit", str(args.minutes)]
+        train = [
+            sys.executable,
+            "-m",
+            "vidpred",
+            "-q",
+            "train",
+            *map(str, args.train),
+            "--size",
+            "96",
+            "--frames",
+            "4",
+            "--val-fraction",
+            "0.2",
+            *budget,
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--force",
+            *args.extra,
+            *extra,
+        ]
         subprocess.run(train, check=True)
-        evaluate = [sys.executable, "-m", "vidpred", "-q", "eval", *map(str, args.eval),
-                    "--weights", str(out), "--tail", "0.2", "--json"]
+        evaluate = [
+            sys.executable,
+            "-m",
+            "vidpred",
+            "-q",
+            "eval",
+            *map(str, args.eval),
+            "--weights",
+            str(out),
+            "--tail",
+            "0.2",
+            "--json",
+            *args.extra_eval,
+        ]
         text = subprocess.run(evaluate, check=True, capture_output=True, text=True).stdout
         result.write_text(text)
     report = json.loads(result.read_text())
-    steps = json.loads((args.work / f"v{index}.jsonl").read_text().splitlines()[-1])["step"]
-    return {"name": name, "report": report, "steps": steps}
+    steps = json.loads(out.with_suffix(".jsonl").read_text().splitlines()[-1])["step"]
+    return {"report": report, "steps": steps}
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:+.2f}"
+    return f"{mean:+.2f} ({min(values):+.2f}..{max(values):+.2f})"
 
 
 def main() -> None:
@@ -55,27 +103,60 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, nargs="+", required=True)
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/vidpred-ablation"))
     parser.add_argument("--only", type=int, nargs="*", default=None, help="row numbers to run")
+    parser.add_argument(
+        "--extra",
+        type=shlex.split,
+        default=[],
+        help="more `vidpred train` options for every row, as one string",
+    )
+    parser.add_argument(
+        "--extra-eval",
+        type=shlex.split,
+        default=[],
+        help="more `vidpred eval` options, as one string",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, (name, extra) in enumerate(VARIANTS.items()):
         if args.only is None or i in args.only:
-            rows.append(run_variant(name, extra, args, i))
+            runs = [run_variant(extra, args, i, seed) for seed in args.seeds]
+            rows.append({"name": name, "runs": runs})
             print(f"done: {name}", file=sys.stderr, flush=True)
-    videos = [Path(v["path"]).stem for v in rows[0]["report"]["videos"]]
-    copy = rows[0]["report"]["mean"]["copy_last"]["psnr"]
-    print(f"copy-last: {copy:.2f} dB (mean over videos)\n")
-    print("| variant | steps | model PSNR | gain | " + " | ".join(videos) + " |")
-    print("|---|---|---|---|" + "---|" * len(videos))
+    first = rows[0]["runs"][0]["report"]
+    videos = [Path(v["path"]).stem for v in first["videos"]]
+    copy = first["mean"]["copy_last"]["psnr"]
+    flow = first["mean"]["flow"]["psnr"]
+    print(
+        f"copy-last {copy:.2f} dB, flow baseline {flow:.2f} dB (means over videos); "
+        f"seeds {' '.join(map(str, args.seeds))}: mean gain over the flow baseline "
+        "(lowest..highest seed)\n"
+    )
+    print(
+        "| variant | steps | model PSNR | over copy-last | over flow | "
+        + " | ".join(f"{v} over flow" for v in videos)
+        + " |"
+    )
+    print("|---|---|---|---|---|" + "---|" * len(videos))
     for row in rows:
-        report = row["report"]
-        mean = report["mean"]["model"]["psnr"]
-        per_video = [v["model"]["psnr"] - v["copy_last"]["psnr"] for v in report["videos"]]
-        cells = " | ".join(f"{g:+.2f}" for g in per_video)
-        print(f"| {row['name']} | {row['steps']} | {mean:.2f} | {mean - copy:+.2f} | {cells} |")
+        reports = [r["report"] for r in row["runs"]]
+        model = [r["mean"]["model"]["psnr"] for r in reports]
+        cells = [
+            spread(
+                [v["model"]["psnr"] - v["flow"]["psnr"] for v in (r["videos"][j] for r in reports)]
+            )
+            for j in range(len(videos))
+        ]
+        steps = round(statistics.fmean(r["steps"] for r in row["runs"]))
+        print(
+            f"| {row['name']} | {steps} | {statistics.fmean(model):.2f} | "
+            f"{spread([m - copy for m in model])} | {spread([m - flow for m in model])} | "
+            + " | ".join(cells)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

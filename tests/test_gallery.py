@@ -43,7 +43,8 @@ class Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory, trained_checkpoint) -> Path:
-    """A folder with two renders (one a 2-step rollout with a GIF) of lossless clips."""
+    """A folder with two renders (one a 2-step rollout with a GIF and every panel) of
+    lossless clips."""
     folder = tmp_path_factory.mktemp("renders")
     clips = tmp_path_factory.mktemp("clips")
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
@@ -61,7 +62,7 @@ def renders(tmp_path_factory, trained_checkpoint) -> Path:
             folder / "right.pred.mp4",
             horizon=2,
             gif=True,
-            panels="actual,predicted,error,copy_last",
+            panels="actual,predicted,error,copy_last,flow",
         )
     finally:
         torch.set_num_threads(threads)
@@ -83,16 +84,65 @@ def test_gallery_shows_each_render_with_its_metrics_weights_and_curve(renders, t
         metrics = meta["metrics"]
         assert f"data-method='model'>{metrics['model']['psnr']:.2f}<" in section
         assert f"data-method='copy_last'>{metrics['copy_last']['psnr']:.2f}<" in section
+        assert f"data-method='flow'>{metrics['flow']['psnr']:.2f}<" in section
         gain = metrics["model"]["psnr"] - metrics["copy_last"]["psnr"]
         assert f"{gain:+.2f} dB over {metrics['frames']} frames" in section
+        flow_gain = metrics["model"]["psnr"] - metrics["flow"]["psnr"]
+        assert f"model vs flow baseline: {flow_gain:+.2f} dB" in section
         assert str(trained_checkpoint.resolve()) in section
         assert meta["weights_sha256"][:12] in section
-        # The curve: one point per epoch in the weights' JSONL log, model and copy-last.
+        # The curve: one point per epoch in the weights' JSONL log, model and copy-last (and
+        # the flow baseline if the trainer logged it).
         curve = Page(section)
         lines = {p["data-series"]: p["points"].split() for p in curve.all("polyline")}
-        assert set(lines) == {"model", "copy-last"}
+        logged_flow = any("val_psnr_flow" in r for r in log_rows)
+        assert set(lines) == {"model", "copy-last"} | ({"flow"} if logged_flow else set())
         assert len(lines["model"]) == len([r for r in log_rows if "val_psnr" in r]) >= 1
     assert "2 steps ahead" in sections[1] and "href='right.pred.gif'" in sections[1]
+    assert "flow: the optical-flow baseline" in "".join(Page(text.split("<main>")[0]).text)
+
+
+def test_gallery_draws_the_flow_baseline_curve_only_where_the_log_has_it(tmp_path, renders):
+    folder = tmp_path / "r"
+    shutil.copytree(renders, folder)
+
+    def edit_log(name: str, flow_psnr: float | None) -> int:
+        """Sets (or, with None, removes) val_psnr_flow in every validated row of a sidecar's
+        training log; returns how many rows have val_psnr."""
+        meta = json.loads((folder / name).read_text())
+        rows = [r for r in meta["training_log"] if "val_psnr" in r]
+        for row in meta["training_log"]:
+            row.pop("val_psnr_flow", None)
+            if flow_psnr is not None and "val_psnr" in row:
+                row["val_psnr_flow"] = flow_psnr + row["step"] / 100
+        (folder / name).write_text(json.dumps(meta))
+        return len(rows)
+
+    validated = edit_log("left.pred.json", 21.0)
+    edit_log("right.pred.json", None)  # a log from before the trainer scored the flow baseline
+    left, right = write_gallery(folder).read_text().split('<section class="render"')[1:]
+    lines = {p["data-series"]: p["points"].split() for p in Page(left).all("polyline")}
+    assert set(lines) == {"model", "copy-last", "flow"}
+    assert len(lines["flow"]) == validated == len(lines["model"])
+    assert "flow" in Page(left.split("<svg")[1]).text
+    lines = {p["data-series"] for p in Page(right).all("polyline")}
+    assert lines == {"model", "copy-last"}
+    assert "flow" not in Page(right.split("<svg")[1].split("</svg>")[0]).text  # no empty legend
+
+
+def test_gallery_shows_sidecars_written_before_the_flow_baseline(tmp_path, renders):
+    folder = tmp_path / "r"
+    shutil.copytree(renders, folder)
+    meta = json.loads((folder / "left.pred.json").read_text())
+    del meta["metrics"]["flow"]
+    for row in meta["training_log"]:
+        row.pop("val_psnr_flow", None)
+    (folder / "left.pred.json").write_text(json.dumps(meta))
+    left = write_gallery(folder).read_text().split('<section class="render"')[1]
+    metrics = meta["metrics"]
+    assert f"data-method='model'>{metrics['model']['psnr']:.2f}<" in left
+    assert f"data-method='copy_last'>{metrics['copy_last']['psnr']:.2f}<" in left
+    assert "data-method='flow'" not in left and "flow baseline" not in left
 
 
 def test_gallery_page_is_self_contained(renders):

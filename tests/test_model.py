@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,14 +11,25 @@ def _inputs(config: ModelConfig, h: int = 24, w: int = 32, batch: int = 2) -> to
     return torch.rand(batch, 3 * len(config.input_offsets()), h, w)
 
 
+def _run(model: STResNet, x: torch.Tensor) -> torch.Tensor:
+    """The model's prediction of stacked inputs, with a fixed random base flow if it takes one."""
+    if not model.config.uses_flow:
+        return model(x)
+    g = torch.Generator().manual_seed(1)
+    return model(x, torch.randn(x.shape[0], 2, *x.shape[2:], generator=g))
+
+
 @pytest.mark.parametrize(
     "config",
     [
-        ModelConfig(frames=4, width=8, depth=2),
-        ModelConfig(frames=3, width=8, depth=1, stem=True, batch_norm=True),
-        ModelConfig(frames=2, width=8, depth=1, period=5, period_frames=2, trend=9, trend_frames=1),
-        ModelConfig(frames=4, width=8, depth=1, head="warp"),
-        ModelConfig(frames=4, width=8, depth=1, head="warp", stem=True, period=3, period_frames=1),
+        ModelConfig(frames=4, width=8, depth=2, base_flow="none"),
+        ModelConfig(frames=3, width=8, depth=1, stem=True, batch_norm=True, base_flow="none"),
+        ModelConfig(frames=2, width=8, depth=1, period=5, period_frames=2, trend=9, trend_frames=1,
+                    base_flow="none"),
+        ModelConfig(frames=4, width=8, depth=1, head="warp", base_flow="none", norm="batch"),
+        ModelConfig(frames=4, width=8, depth=1, head="warp", stem=True, period=3, period_frames=1,
+                    base_flow="none"),
+        ModelConfig(frames=4, width=8, depth=1, head="residual"),
     ],
 )
 def test_untrained_model_is_exactly_copy_last(config):
@@ -32,7 +45,7 @@ def test_output_is_three_channels_in_unit_range_at_any_size():
         torch.nn.init.normal_(p, std=0.5)  # large weights: the clamp must hold
     for h, w in ((16, 16), (24, 40), (36, 20)):
         with torch.no_grad():
-            y = model(_inputs(config, h, w))
+            y = _run(model, _inputs(config, h, w))
         assert y.shape == (2, 3, h, w)
         assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
 
@@ -46,11 +59,11 @@ def test_every_parameter_gets_a_gradient_after_a_few_steps(head):
     target = x[:, -3:].roll(1, dims=-1)
     for _ in range(3):
         optimizer.zero_grad()
-        loss = (model(x) - target).abs().mean()
+        loss = (_run(model, x) - target).abs().mean()
         loss.backward()
         optimizer.step()
     optimizer.zero_grad()
-    (model(x) - target).abs().mean().backward()
+    (_run(model, x) - target).abs().mean().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
         assert torch.isfinite(p.grad).all(), name
@@ -68,13 +81,13 @@ def test_predictions_are_causal():
         torch.nn.init.normal_(p, std=0.1)
     frames = torch.randint(0, 256, (20, 16, 16, 3), dtype=torch.uint8)
     t = 12
-    before = model(stack_window(frames, t, config.input_offsets())[None])
+    before = _run(model, stack_window(frames, t, config.input_offsets())[None])
     changed = frames.clone()
     changed[t:] = 255 - changed[t:]
-    after = model(stack_window(changed, t, config.input_offsets())[None])
+    after = _run(model, stack_window(changed, t, config.input_offsets())[None])
     assert torch.equal(before, after)
     changed[t - 1] = 0  # changing a real input frame does change it
-    assert not torch.equal(before, model(stack_window(changed, t, config.input_offsets())[None]))
+    assert not torch.equal(before, _run(model, stack_window(changed, t, config.input_offsets())[None]))
 
 
 def test_offsets_and_history():
@@ -117,7 +130,7 @@ def _assert_old_checkpoint_loads_as_it_was(tmp_path, old: ModelConfig, missing_f
     assert loaded.config == old
     x = _inputs(old)
     with torch.no_grad():
-        assert torch.equal(loaded.eval()(x), model.eval()(x))
+        assert torch.equal(_run(loaded.eval(), x), _run(model.eval(), x))
 
 
 def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
@@ -130,21 +143,38 @@ def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
 def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
     """Batch-norm checkpoints written before ``final_norm`` existed have no BN before the last
     ReLU; they must load and predict exactly as they did."""
-    old = ModelConfig(frames=4, width=8, depth=1, batch_norm=True, final_norm=False)
+    old = ModelConfig(frames=4, width=8, depth=1, batch_norm=True, final_norm=False,
+                      norm="batch", base_flow="none")
     _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm")
 
 
-def test_with_final_norm_the_last_relu_sees_both_signs_after_training():
+@pytest.mark.parametrize("field", ["norm", "base_flow"])
+def test_checkpoints_from_before_group_norm_and_the_base_flow_still_load(tmp_path, field):
+    """Checkpoints without ``norm`` are batch-norm models and without ``base_flow`` start
+    from zero flow; they must load and predict exactly as they did."""
+    old = ModelConfig(frames=4, width=8, depth=1, norm="batch", base_flow="none")
+    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, field)
+
+
+def test_the_previous_shipped_weights_load_as_the_model_they_are():
+    from vidpred.checkpoint import load_checkpoint
+
+    config = load_checkpoint(Path(__file__).parents[1] / "weights" / "default.pt")["model_config"]
+    assert (config.norm, config.base_flow) in {("batch", "none"), ("group", "dis")}
+
+
+@pytest.mark.parametrize("norm", ["batch", "group"])
+def test_with_final_norm_the_last_relu_sees_both_signs_after_training(norm):
     """The frozen-at-copy-last failure: the trunk's last ReLU got only negative inputs. With
-    the final batch norm, a few aggressive steps leave it alive (many inputs positive)."""
+    the final normalisation, a few aggressive steps leave it alive (many inputs positive)."""
     torch.manual_seed(0)
-    config = ModelConfig(frames=4, width=8, depth=2, stem=False)
+    config = ModelConfig(frames=4, width=8, depth=2, stem=False, norm=norm, base_flow="none")
     model = STResNet(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-2)
     x, y = torch.rand(4, 12, 16, 16), torch.rand(4, 3, 16, 16)
     for _ in range(30):
         optimizer.zero_grad()
-        torch.nn.functional.l1_loss(model(x), y).backward()
+        torch.nn.functional.l1_loss(_run(model, x), y).backward()
         optimizer.step()
     branch = model.branches["closeness"].eval()
     with torch.no_grad():
@@ -165,4 +195,4 @@ def test_fusion_works_at_any_frame_size():
         torch.nn.init.normal_(p, std=0.05)
     for h, w in ((8, 8), (20, 44), (64, 36)):
         with torch.no_grad():
-            assert model(_inputs(config, h, w)).shape == (2, 3, h, w)
+            assert _run(model, _inputs(config, h, w)).shape == (2, 3, h, w)

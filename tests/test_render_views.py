@@ -10,6 +10,7 @@ from conftest import moving_square, write_lossless
 
 from vidpred.errors import VidpredError
 from vidpred.evaluate import evaluate
+from vidpred.flow import flow_rollout, predict_flow
 from vidpred.predict import Predictor, quantize
 from vidpred.render import (
     ERROR_COLORMAP,
@@ -41,18 +42,37 @@ def one_thread():
 
 @pytest.fixture
 def shown(monkeypatch):
-    """Records what render puts in each output frame: the arguments of frame_panels and
-    the captions it returns, one dict per frame."""
+    """Records what render puts in each output frame: the arguments of frame_panels, and
+    the captions and images of the panels it returns, one dict per frame."""
     frames = []
     real = render_module.frame_panels
 
     def spy(names, **kwargs):
         panels = real(names, **kwargs)
-        frames.append({**kwargs, "captions": [panel.caption for panel in panels]})
+        frames.append({
+            **kwargs,
+            "captions": [panel.caption for panel in panels],
+            "images": [panel.image for panel in panels],
+        })
         return panels
 
     monkeypatch.setattr(render_module, "frame_panels", spy)
     return frames
+
+
+def panel_image(frame: dict, caption_start: str) -> np.ndarray:
+    """Returns the image of the one panel of a recorded frame whose caption starts so."""
+    [image] = [
+        image for caption, image in zip(frame["captions"], frame["images"], strict=True)
+        if caption.startswith(caption_start)
+    ]
+    return image
+
+
+def mean_psnr(predictions: np.ndarray, actual: np.ndarray) -> float:
+    """Returns the mean over frames of PSNR in dB, in float64, of [0, 1] (T, H, W, 3) arrays."""
+    mse = ((predictions.astype(np.float64) - actual) ** 2).mean(axis=(1, 2, 3))
+    return float(np.mean(10 * np.log10(1 / mse)))
 
 
 def colormap(level: int) -> np.ndarray:
@@ -93,19 +113,18 @@ def test_horizon_render_never_uses_real_frames_after_t_minus_n(tmp_path, trained
     j, horizon = 12, 3
     noisy[j + 1 :] = np.random.default_rng(1).integers(0, 256, noisy[j + 1 :].shape, dtype=np.uint8)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    render(
-        write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", horizon=horizon
-    )
-    clean = [f["predicted"] for f in shown]
+    views = {"horizon": horizon, "panels": "predicted,flow"}
+    render(write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", **views)
+    clean = [(f["predicted"], f["flow"]) for f in shown]
     shown.clear()
-    render(
-        write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", horizon=horizon
-    )
+    render(write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", **views)
     first = predictor.history - 1 + horizon
     unaffected = j + horizon - first + 1  # frames first .. j + N
     for i in range(unaffected):
-        assert np.array_equal(clean[i], shown[i]["predicted"]), f"frame {first + i}"
-    assert not np.array_equal(clean[unaffected], shown[unaffected]["predicted"])
+        assert np.array_equal(clean[i][0], shown[i]["predicted"]), f"frame {first + i}"
+        assert np.array_equal(clean[i][1], shown[i]["flow"]), f"flow baseline, frame {first + i}"
+    assert not np.array_equal(clean[unaffected][0], shown[unaffected]["predicted"])
+    assert not np.array_equal(clean[unaffected][1], shown[unaffected]["flow"])
 
 
 def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
@@ -115,11 +134,13 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
     clip = write_lossless(tmp_path / "clip.avi", frames, fps=10)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     out = render(
-        clip, predictor, tmp_path / "r.mp4", extend=5, panels="actual,predicted,error,copy_last"
+        clip, predictor, tmp_path / "r.mp4", extend=5,
+        panels="actual,predicted,error,copy_last,flow",
     )
     assert read_video(out).num_frames == (12 - 4) + 5
     past = shown[-5:]
     [(_, rolled)] = predictor.rollout(torch.from_numpy(frames), [11], 5)
+    flow_rolled = flow_rollout(frames, [11], 5)[0]  # (5, 3, H, W): carried on from frame 11
     for k, frame in enumerate(past, start=1):
         assert frame["actual"] is None
         assert frame["captions"] == [
@@ -127,9 +148,12 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
             f"predicted, {k} step{'s' if k > 1 else ''} past end",
             "error: no ground truth",
             f"copy-last, {k} step{'s' if k > 1 else ''} past end",
+            f"flow baseline (DIS), {k} step{'s' if k > 1 else ''} past end",
         ]
         assert np.array_equal(frame["predicted"], quantize(rolled[0, k - 1]).numpy())
         assert np.array_equal(frame["copy"], frames[-1])
+        assert np.array_equal(panel_image(frame, "flow"), quantize(flow_rolled[k - 1]).numpy())
+        assert frame.get("psnr_flow") is None
     meta = read_sidecar(sidecar_path(out))
     assert meta["extend"] == 5 and meta["frames"] == 13 and meta["metrics"]["frames"] == 8
     assert meta["duration_s"] == pytest.approx(1.3)
@@ -142,7 +166,7 @@ def test_extend_works_on_a_clip_with_only_k_frames(tmp_path, trained_checkpoint)
     )
     assert read_video(out).num_frames == 3
     meta = read_sidecar(sidecar_path(out))
-    assert meta["metrics"] == {"frames": 0, "model": None, "copy_last": None}
+    assert meta["metrics"] == {"frames": 0, "model": None, "copy_last": None, "flow": None}
 
 
 @pytest.mark.parametrize(
@@ -185,6 +209,80 @@ def test_psnr_readouts_are_per_frame_psnr_of_model_and_copy_last(
     assert np.mean([f["psnr_model"] for f in shown]) == pytest.approx(
         meta["model"]["psnr"], rel=1e-5
     )
+
+
+def test_flow_panel_and_metrics_are_the_one_step_flow_baseline(tmp_path, trained_checkpoint, shown):
+    frames = moving_square(10, 32, 32, speed=2)
+    clip = write_lossless(tmp_path / "clip.avi", frames)
+    out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4",
+                 panels="actual,predicted,flow", scale=1)
+    targets = list(range(4, 10))
+    expected = predict_flow(frames, targets)  # (T', 3, H, W), computed here independently
+    x = frames.astype(np.float64) / 255.0
+    for i, (frame, t) in enumerate(zip(shown, targets, strict=True)):
+        assert frame["captions"] == ["actual", "predicted, 1 step ahead",
+                                     "flow baseline (DIS), 1 step ahead"]
+        assert np.array_equal(panel_image(frame, "flow"), quantize(expected[i]).numpy())
+        psnr = mean_psnr(expected[i : i + 1].permute(0, 2, 3, 1).numpy(), x[t : t + 1])
+        assert frame["psnr_flow"] == pytest.approx(psnr, abs=1e-3)
+    meta = read_sidecar(sidecar_path(out))
+    flow = meta["metrics"]["flow"]
+    assert flow["psnr"] == pytest.approx(
+        mean_psnr(expected.permute(0, 2, 3, 1).numpy(), x[targets]), abs=1e-3
+    )
+    assert {"mse", "mae", "psnr", "ssim", "psnr_median"} == flow.keys()
+    # Constant motion is what the flow baseline assumes: it beats copy-last on a moving square.
+    assert flow["psnr"] > meta["metrics"]["copy_last"]["psnr"] + 3
+
+
+def test_flow_panel_with_a_horizon_is_the_flow_baseline_carried_n_steps(
+    tmp_path, trained_checkpoint, shown
+):
+    frames = moving_square(16, 32, 32, speed=3)
+    clip = write_lossless(tmp_path / "clip.avi", frames)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(clip, predictor, tmp_path / "r.mp4", horizon=3, panels="flow,predicted")
+    first = predictor.history - 1 + 3
+    targets = list(range(first, 16))
+    rolled = flow_rollout(frames, [t - 3 for t in targets], 3)[:, 2]  # (T', 3, H, W)
+    assert len(shown) == len(targets)
+    for i, frame in enumerate(shown):
+        assert frame["captions"][0] == "flow baseline (DIS), 3 steps ahead"
+        assert np.array_equal(frame["flow"], quantize(rolled[i]).numpy())
+    # Not the one-step baseline under another name: its own predictions were fed back.
+    assert not torch.equal(rolled, predict_flow(frames, targets))
+    x = frames.astype(np.float64) / 255.0
+    meta = read_sidecar(sidecar_path(out))
+    assert meta["metrics"]["flow"]["psnr"] == pytest.approx(
+        mean_psnr(rolled.permute(0, 2, 3, 1).numpy(), x[targets]), abs=1e-3
+    )
+
+
+def test_flow_baseline_from_the_first_frame_stays_still_and_reads_no_later_frame():
+    """A model with history 1 starts rollouts at frame 0, which has no motion before it: the
+    baseline is frame 0 (zero flow), never a flow against frame -1 (the clip's last frame)."""
+    frames = torch.from_numpy(moving_square(6, 32, 32, speed=3))
+    out = render_module.flow_baseline(frames, [0, 2], 3)  # (2, 3, 3, H, W)
+    first = frames[0].permute(2, 0, 1).float() / 255
+    assert all(torch.equal(step, first) for step in out[0])
+    assert torch.equal(out[1], flow_rollout(frames, [2], 3)[0])
+    assert torch.equal(render_module.flow_baseline(frames, [0], 1)[0, 0], first)
+
+
+def test_predicted_readout_names_the_flow_baseline_and_fits_the_default_panel():
+    image = np.zeros((96, 172, 3), np.uint8)
+    panels = render_module.frame_panels(
+        ("predicted", "flow"), predicted=image, copy=image, actual=image, flow=image,
+        when="1 step ahead", psnr_model=27.43, psnr_copy=25.52, psnr_flow=26.14,
+    )
+    assert panels[0].readout[0] == "PSNR 27.4 dB, copy-last 25.5, flow 26.1"
+    assert panels[1].readout[0] == "PSNR 26.1 dB"
+    # At the default size and scale (96 x 172, 2x) the whole readout is shown...
+    assert np.array_equal(render_module.text_strip(2 * 172, panels[0].readout),
+                          render_module.text_strip(2 * 172, panels[0].readout[0]))
+    # ...and a narrow panel falls back to a shorter form that still names the flow baseline.
+    assert np.array_equal(render_module.text_strip(140, panels[0].readout),
+                          render_module.text_strip(140, "27.4 dB | copy 25.5 | flow 26.1"))
 
 
 def test_error_heatmap_is_dark_for_no_error_and_saturates_at_the_scale():
@@ -262,6 +360,11 @@ def test_existing_sidecar_or_gif_is_not_overwritten_without_force(tmp_path, trai
     assert (tmp_path / "r.json").read_text() == "mine" and not (tmp_path / "r.mp4").exists()
 
 
+def test_flow_is_a_panel_but_not_a_default_one():
+    assert parse_panels("actual, Flow,predicted") == ("actual", "flow", "predicted")
+    assert "flow" not in render_module.DEFAULT_PANELS
+
+
 @pytest.mark.parametrize("text", ["actual,nope", "", "error,error"])
 def test_bad_panels_are_refused(text):
     with pytest.raises(VidpredError, match="--panels"):
@@ -296,7 +399,7 @@ def test_cli_render_options(tmp_path, trained_checkpoint, capsys):
         "--extend",
         "3",
         "--panels",
-        "actual,copy_last",
+        "actual,copy_last,flow",
         "--gif",
         "--scale",
         "1",
@@ -307,7 +410,7 @@ def test_cli_render_options(tmp_path, trained_checkpoint, capsys):
     assert (meta["horizon"], meta["extend"], meta["panels"], meta["scale"]) == (
         2,
         3,
-        ["actual", "copy_last"],
+        ["actual", "copy_last", "flow"],
         1,
     )
     assert gif_path(out).is_file() and meta["frames"] == (10 - 5) + 3

@@ -10,7 +10,7 @@ from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import TrainingInterrupted
 from vidpred.evaluate import evaluate
-from vidpred.model import ModelConfig
+from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
 from vidpred.train import TrainConfig, train
 
@@ -39,9 +39,10 @@ def test_checkpoint_round_trips_to_identical_outputs(trained_checkpoint):
     assert "optimizer" in ckpt and ckpt["best"]["val_psnr"] > 0
     a = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     b = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    x = torch.rand(1, 12, 32, 32)
-    assert torch.equal(a.model(x), b.model(x))
-    assert not torch.equal(a.model(x), x[:, -3:])  # it did learn something
+    x, flow = torch.rand(1, 12, 32, 32), torch.randn(1, 2, 32, 32)
+    assert torch.equal(a.model(x, flow), b.model(x, flow))
+    untrained = STResNet(ckpt["model_config"]).eval()
+    assert not torch.equal(a.model(x, flow), untrained(x, flow))  # it did learn something
 
 
 def test_metrics_log_sits_beside_the_checkpoint(trained_checkpoint):
@@ -70,6 +71,8 @@ def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path, square_
     assert rest["step"] == 14
     for key, value in full["model"].items():
         assert torch.equal(value, rest["model"][key]), key  # bit for bit on the CPU
+    for key, value in full["train_model"].items():  # the trained weights under the average
+        assert torch.equal(value, rest["train_model"][key]), key
 
 
 def test_trainer_refuses_no_limit():

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .cache import read_video_cached
-from .data import DataConfig, WindowDataset, load_videos
+from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .model import ModelConfig, STResNet
 from .precision import use_bf16, use_channels_last
 from .predict import Predictor
@@ -127,8 +127,9 @@ def train_flops_per_sample(model_config: ModelConfig, crop: int, batch_size: int
     model = STResNet(model_config)
     x = torch.rand(batch_size, 3 * len(model_config.input_offsets()), crop, crop)
     y = torch.rand(batch_size, 3, crop, crop)
+    flows = torch.randn(batch_size, 2, crop, crop) if model_config.uses_flow else None
     with FlopCounterMode(display=False) as counter:
-        F.l1_loss(model(x), y).backward()
+        F.l1_loss(model(x, flows), y).backward()
     return counter.get_total_flops() / batch_size
 
 
@@ -158,19 +159,20 @@ def train_memory_samples_per_s(
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     plan = data.epoch_plan(0, 0)
     steps = min(warmup + timed, data.steps_per_epoch(batch_size))
-    batches = [
-        tuple(
-            to_device_float(t, device, channels_last)
-            for t in data.train_batch_uint8(plan, s, batch_size)
-        )
-        for s in range(steps)
-    ]
+    batches = []
+    for s in range(steps):
+        inputs, targets = data.train_batch_uint8(plan, s, batch_size)
+        flows = None
+        if model_config.uses_flow:
+            flows = data.train_batch_flows(plan, s, batch_size).to(device)
+        inputs, targets = (to_device_float(t, device, channels_last) for t in (inputs, targets))
+        batches.append((inputs, targets, flows))
     times = []
-    for inputs, targets in batches:
+    for inputs, targets, flows in batches:
         _sync(device)
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.l1_loss(net(inputs).float(), targets)
+            loss = F.l1_loss(net(inputs, flows).float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -251,6 +253,8 @@ def loader_ms_per_batch(data: WindowDataset, batch_size: int, device: torch.devi
         t0 = time.perf_counter()
         for t in data.train_batch_uint8(plan, step, batch_size):
             to_device_float(t, device, device.type == "cuda")
+        if data.flows is not None:
+            data.train_batch_flows(plan, step, batch_size).to(device)
         _sync(device)
         times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times)
@@ -350,7 +354,10 @@ def run_bench(
         result.update(decode_fps(clip, sizes.data.size, cache_dir))
 
         videos = load_videos(clip, sizes.data.size, sizes.model.history + 1, cache_dir=cache_dir)
-        data = WindowDataset(videos, sizes.model.input_offsets(), sizes.data)
+        flows = None
+        if sizes.model.uses_flow:  # from the cache, as `vidpred train` reads them
+            flows = load_flows(videos, sizes.data.size, cache_dir=cache_dir)
+        data = WindowDataset(videos, sizes.model.input_offsets(), sizes.data, flows)
         # The default precision, then fp32 beside it where the default is bf16.
         runs = [("train_samples_per_s_memory", bf16, "training on in-memory batches")]
         if bf16:

@@ -170,6 +170,39 @@ def read_video_cached(
     return _load_entry(folder, stem, key, path) or video
 
 
+def read_flows_cached(
+    video: Video, size: int | None, cache_dir: str | Path | None = None
+) -> np.ndarray:
+    """Returns the base flows of a video, float32 (T, H, W, 2) (``vidpred.flow.video_flows``),
+    from the cache when its frames' entry is current; computed and stored beside it otherwise.
+
+    The flows live in ``<entry>.flow.npy`` next to the frames' entry, so they go stale and are
+    removed with it. Like the frames, a cache that cannot be written is not an error.
+    """
+    from .flow import video_flows
+
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        stem = _entry_stem(Path(video.path), size)[1]
+    except OSError:
+        return video_flows(video.frames)
+    file = folder / f"{stem}.flow.npy"
+    expected = (*video.frames.shape[:3], 2)
+    try:
+        flows = np.load(file, mmap_mode="r")
+        if flows.shape == expected and flows.dtype == np.float32:
+            return flows
+    except (OSError, ValueError):
+        pass
+    flows = video_flows(video.frames)
+    if (folder / f"{stem}.json").exists():  # only beside a current frames entry
+        try:
+            _atomic_write(file, lambda f: np.save(f, flows, allow_pickle=False))
+        except OSError as e:
+            log.warning("%s: could not cache its flows in %s (%s)", video.path, folder, e)
+    return flows
+
+
 def _entry_files(folder: Path) -> list[Path]:
     """Returns the cache's own files in ``folder`` (entries and leftover temp files)."""
     if not folder.is_dir():

@@ -157,7 +157,8 @@ def save_for_inference(src: str | Path, dst: str | Path) -> None:
     render, evaluate and fine-tune from (``--init``), not to ``--resume`` exactly.
     """
     ckpt = load_checkpoint(src)
-    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "path", "format", "version")}
+    training_only = ("optimizer", "train_model", "ema_updates", "path", "format", "version")
+    keep = {k: v for k, v in ckpt.items() if k not in training_only}
     keep["model_config"] = ckpt["model_config"].to_dict()
     keep["data_config"] = ckpt["data_config"].to_dict()
     save_checkpoint(dst, keep)

@@ -99,6 +99,9 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(sub) -> None:
+    from .model import BASE_FLOWS, NORMS, ModelConfig
+    from .train import TrainConfig
+
     p = sub.add_parser(
         "train",
         help="train a next-frame model on a folder of videos",
@@ -120,12 +123,19 @@ def _add_train(sub) -> None:
     g.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True,
                    help="space-to-depth stem: the trunk runs at half resolution (4x less compute)")
     g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
-                   help="batch norm in the residual units")
+                   help="normalisation (--norm) in the residual units")
+    g.add_argument("--norm", choices=NORMS, default=ModelConfig.norm,
+                   help="batch: BatchNorm (running statistics at inference); group: GroupNorm "
+                   "(the same statistics in training and inference)")
     g.add_argument("--final-norm", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --batch-norm: batch norm before the trunk's last ReLU too "
+                   help="with --batch-norm: normalise before the trunk's last ReLU too "
                    "(without it that ReLU can die and freeze the model at copy-last)")
     g.add_argument("--head", choices=("residual", "warp"), default="warp",
                    help="residual: last frame + residual; warp: last frame warped along a predicted flow + residual")
+    g.add_argument("--base-flow", choices=BASE_FLOWS, default=ModelConfig.base_flow,
+                   help="with --head warp: dis starts the warp from the classical DIS optical flow "
+                   "(the untrained model equals the flow baseline); none starts from zero flow "
+                   "(copy-last)")
     g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")
     g.add_argument("--period-frames", type=non_negative_int, default=None, help="frames the period branch sees (default 2 when --period is set)")
     g.add_argument("--trend", type=non_negative_int, default=0, help="trend branch spacing in frames (0 = off)")
@@ -138,6 +148,9 @@ def _add_train(sub) -> None:
                    help="global batch; torchrun splits it evenly among processes")
     g.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
     g.add_argument("--loss", choices=("l1", "mse", "huber"), default="l1")
+    g.add_argument("--ema", type=fraction, default=TrainConfig.ema, metavar="DECAY",
+                   help="checkpoints hold the exponential moving average of the weights with "
+                   "this decay (0 = the last step's weights)")
     g.add_argument("--seed", type=int, default=0)
     _add_device_options(g)
     g.add_argument("--compile", action="store_true",
@@ -229,16 +242,18 @@ def _add_render_views(p) -> None:
     p.add_argument("--extend", type=non_negative_int, default=0, metavar="N",
                    help="append N frames predicted past the last real frame")
     p.add_argument("--panels", default="actual,predicted,error",
-                   help="comma-separated panels from actual,predicted,error,copy_last")
+                   help="comma-separated panels from actual,predicted,error,copy_last,flow "
+                   "(flow: the optical-flow baseline's prediction)")
     p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
 
 
 def _add_eval(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help="next-frame metrics of a model next to copy-last and linear baselines",
-        description="One-step next-frame MSE, MAE, PSNR and SSIM of the model, of copy-last-frame "
-        "and of linear extrapolation, per video and averaged over videos.",
+        help="next-frame metrics of a model next to the copy-last, linear and flow baselines",
+        description="One-step next-frame MSE, MAE, PSNR and SSIM of the model, of copy-last-frame, "
+        "of linear extrapolation and of classical optical flow (OpenCV DIS, extrapolated one "
+        "step), per video and averaged over videos.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, help="video files or folders")
@@ -396,9 +411,9 @@ def _load_predictor(weights: Path | None, device: str, precision: str | None, qu
 # output options, the folders) may change between runs.
 RESUME_KEEPS = {
     "data_config": ("size", "val_fraction", "crop"),
-    "model_config": ("frames", "width", "depth", "stem", "batch_norm", "final_norm", "head",
-                     "period", "period_frames", "trend", "trend_frames"),
-    "train_config": ("batch_size", "lr", "loss", "seed"),
+    "model_config": ("frames", "width", "depth", "stem", "batch_norm", "norm", "final_norm",
+                     "head", "base_flow", "period", "period_frames", "trend", "trend_frames"),
+    "train_config": ("batch_size", "lr", "loss", "seed", "ema"),
 }
 
 
@@ -431,7 +446,7 @@ def _flag_value(value) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .data import DataConfig, WindowDataset, load_videos
+    from .data import DataConfig, WindowDataset, load_flows, load_videos
     from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
     from .train import TrainConfig, continue_config, metrics_log_path, resolve_device, train
@@ -471,6 +486,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_config = ModelConfig(
                 frames=args.frames, width=args.width, depth=args.depth, stem=args.stem,
                 batch_norm=args.batch_norm, final_norm=args.final_norm, head=args.head,
+                norm=args.norm, base_flow=args.base_flow,
                 period=args.period,
                 period_frames=args.period_frames if args.period_frames is not None else (2 if args.period else 0),
                 trend=args.trend,
@@ -481,7 +497,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             config = TrainConfig(
                 epochs=args.epochs if any(limits) else DEFAULT_EPOCHS, steps=args.steps,
                 time_limit=args.time_limit, batch_size=args.batch_size, lr=args.lr,
-                loss=args.loss, seed=args.seed, device=args.device,
+                loss=args.loss, seed=args.seed, device=args.device, ema=args.ema,
                 precision=args.precision or "auto",
             )
         except ValueError as e:
@@ -504,7 +520,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         sources, data_config.size, min_frames=model_config.history + 1,
         cache=not args.no_cache, cache_dir=args.cache_dir,
     )
-    data = WindowDataset(videos, model_config.input_offsets(), data_config)
+    flows = None
+    if model_config.uses_flow:  # computed once per video, then read from the decode cache
+        flows = load_flows(
+            videos, data_config.size, cache=not args.no_cache, cache_dir=args.cache_dir
+        )
+    data = WindowDataset(videos, model_config.input_offsets(), data_config, flows)
     if not args.quiet and world.is_main:
         stderr.print(
             f"{len(videos)} videos, {len(data.train_windows)} training / {len(data.val_windows)} "
@@ -525,9 +546,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     def on_epoch(row: dict) -> None:
         if "val_psnr" in row:
             gain = row["val_psnr"] - row["val_psnr_copy_last"]
+            over_flow = row["val_psnr"] - row["val_psnr_flow"]
             progress.console.print(
                 f"epoch {row['epoch']}: val PSNR model {row['val_psnr']:.2f} dB, "
                 f"copy-last {row['val_psnr_copy_last']:.2f} dB ({gain:+.2f}), "
+                f"flow {row['val_psnr_flow']:.2f} dB ({over_flow:+.2f}), "
                 f"train loss {row['train_loss']:.4f}, {row['samples_per_s']:.1f} samples/s"
             )
         else:
@@ -615,10 +638,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _horizon_table(result: dict) -> Table:
     table = Table(title="rollouts: PSNR dB of the prediction k steps ahead (mean over videos)")
-    for column in ("step", "model", "copy_last", "linear"):
+    for column in ("step", *METHODS):
         table.add_column(column, justify="right")
     for row in result["horizon"]:
-        psnrs = (f"{row[m]['psnr']:.2f}" for m in ("model", "copy_last", "linear"))
+        psnrs = (f"{row[m]['psnr']:.2f}" for m in METHODS)
         table.add_row(str(row["step"]), *psnrs)
     return table
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import read_video_cached
+from .cache import read_flows_cached, read_video_cached
 from .errors import VideoError, VidpredError
 from .video import Video, find_videos, read_video
 
@@ -87,6 +87,18 @@ def load_videos(
     return videos
 
 
+def load_flows(
+    videos: list[Video], size: int, *, cache: bool = True, cache_dir: str | Path | None = None
+) -> list[np.ndarray]:
+    """Returns each video's base flows float32 (T, H, W, 2) (``vidpred.flow.video_flows``),
+    through the decode cache unless ``cache`` is off: a second run computes none."""
+    if not cache:
+        from .flow import video_flows
+
+        return [video_flows(v.frames) for v in videos]
+    return [read_flows_cached(v, size, cache_dir) for v in videos]
+
+
 def stack_window(frames: torch.Tensor, target: int, offsets: list[int]) -> torch.Tensor:
     """Returns float32 [0, 1] (3N, H, W) model input for ``target`` from uint8 RGB (T, H, W, 3)."""
     return stack_windows(frames, [target], offsets)[0]
@@ -120,13 +132,22 @@ class WindowDataset:
     sees exactly the batches an uninterrupted run would have seen.
     """
 
-    def __init__(self, videos: list[Video], offsets: list[int], config: DataConfig):
+    def __init__(
+        self,
+        videos: list[Video],
+        offsets: list[int],
+        config: DataConfig,
+        flows: list[np.ndarray] | None = None,
+    ):
         self.videos = videos
         self.offsets = offsets
         self.config = config
         self.history = -min(offsets)
         # uint8 RGB (T, H, W, 3) per video; uint8 keeps memory at a quarter of float32.
         self.frames = [torch.from_numpy(v.frames) for v in videos]
+        # float32 (T, H, W, 2) per video, entry t the base flow for target t
+        # (vidpred.flow.video_flows); None until a model that starts from it asks.
+        self.flows = flows
         self.train_windows: list[tuple[int, int]] = []
         self.val_windows: list[tuple[int, int]] = []
         for v, video in enumerate(videos):
@@ -170,6 +191,54 @@ class WindowDataset:
         inputs, targets = self.train_batch_uint8(plan, step, batch_size)
         return inputs.float().div_(255.0), targets.float().div_(255.0)
 
+    def ensure_flows(self) -> None:
+        """Computes the base flows of every video (uncached) unless they were given."""
+        if self.flows is None:
+            from .flow import video_flows
+
+            self.flows = [video_flows(f.numpy()) for f in self.frames]
+
+    def _picks(
+        self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int,
+        rank: int, world_size: int,
+    ) -> tuple[list[tuple[int, int]], list[tuple[slice, slice]], np.ndarray]:
+        """Returns one rank's share of a step's windows, their crop boxes and flips."""
+        order, positions, flips = plan
+        share = batch_size // world_size
+        first = step * batch_size + rank * share
+        picks = slice(first, first + share)
+        crop = self.config.crop
+        windows = [self.train_windows[i] for i in order[picks].tolist()]
+        boxes = []
+        for (v, _), (fy, fx) in zip(windows, positions[picks].tolist(), strict=True):
+            if crop:
+                h, w = self.frames[v].shape[1:3]
+                y, x = int(fy * (h - crop + 1)), int(fx * (w - crop + 1))
+                boxes.append((slice(y, y + crop), slice(x, x + crop)))
+            else:
+                boxes.append((slice(None), slice(None)))
+        return windows, boxes, flips[picks].numpy()
+
+    def train_batch_flows(
+        self,
+        plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        step: int,
+        batch_size: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> torch.Tensor:
+        """Returns the base flows float32 (b, 2, c, c) of the batch ``train_batch_uint8``
+        returns for the same arguments: the same crops, and flipped with them."""
+        self.ensure_flows()
+        windows, boxes, flip = self._picks(plan, step, batch_size, rank, world_size)
+        picked = [self.flows[v][t][box] for (v, t), box in zip(windows, boxes, strict=True)]
+        out = np.stack(picked).transpose(0, 3, 1, 2).copy()  # (b, 2, c, c)
+        if flip.any():  # mirrored left-right: the field mirrors and dx changes sign
+            out[flip] = out[flip][..., ::-1]
+            out[flip, 0] *= -1
+        return torch.from_numpy(out)
+
     def train_batch_uint8(
         self,
         plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -186,27 +255,16 @@ class WindowDataset:
         equal, contiguous slices of it (b = batch_size / world_size). uint8 goes to the
         device and becomes float there: a quarter of the bytes to copy.
         """
-        order, positions, flips = plan
         share = batch_size // world_size
-        first = step * batch_size + rank * share
-        picks = slice(first, first + share)
-        crop = self.config.crop
         n = len(self.offsets)
-        windows = [self.train_windows[i] for i in order[picks].tolist()]
-        corners = positions[picks]  # (b, 2) in [0, 1)
+        windows, boxes, flip = self._picks(plan, step, batch_size, rank, world_size)
         inputs = targets = None
         # NumPy, not torch, for these small copies: torch runs them on its thread pool, whose
         # hand-offs cost milliseconds per copy when other processes keep the cores busy.
-        for i, (v, t) in enumerate(windows):
+        for i, ((v, t), (rows, cols)) in enumerate(zip(windows, boxes, strict=True)):
             frames = self.frames[v].numpy()  # uint8 RGB (T, H, W, 3), memory-mapped when cached
             index = [t + o for o in self.offsets] + [t]
-            if crop:
-                h, w = frames.shape[1:3]
-                y = int(corners[i, 0] * (h - crop + 1))
-                x = int(corners[i, 1] * (w - crop + 1))
-                picked = frames[index, y : y + crop, x : x + crop]  # (N+1, c, c, 3): only the crop
-            else:
-                picked = frames[index]  # (N+1, H, W, 3)
+            picked = frames[index, rows, cols]  # (N+1, c, c, 3): only the crop
             if inputs is None:
                 h, w = picked.shape[1:3]
                 inputs = np.empty((share, n, 3, h, w), dtype=np.uint8)
@@ -214,7 +272,6 @@ class WindowDataset:
             picked = picked.transpose(0, 3, 1, 2)  # (N+1, 3, h, w)
             inputs[i] = picked[:n]
             targets[i] = picked[n]
-        flip = flips[picks].numpy()
         if flip.any():  # all flipped samples in one copy each
             inputs[flip] = inputs[flip][..., ::-1]
             targets[flip] = targets[flip][..., ::-1]

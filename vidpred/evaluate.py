@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from .data import frames_to_tensor, load_videos
+from .flow import flow_rollout, predict_flow
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
 from .predict import Predictor
 
-METHODS = ("model", "copy_last", "linear")
+METHODS = ("model", "copy_last", "linear", "flow")
 
 
 def first_target(num_frames: int, history: int, tail: float) -> int:
@@ -35,11 +36,13 @@ def evaluate_horizon(
     horizon: int,
     batch_size: int = 8,
 ) -> list[dict[str, Any]]:
-    """Returns per-step metrics [{"step", "model", "copy_last", "linear"}] of N-step rollouts.
+    """Returns per-step metrics [{"step", "model", "copy_last", "linear", "flow"}] of N-step
+    rollouts.
 
     Every step k = 1..N is scored on the same ``targets``: the prediction of t made from the
-    real frames up to t-k only, next to copy-last (frame t-k) and linear extrapolation from
-    frames t-k-1, t-k carried k steps.
+    real frames up to t-k only, next to copy-last (frame t-k), linear extrapolation from
+    frames t-k-1, t-k carried k steps, and the flow baseline applied k times to its own
+    predictions (``vidpred.flow.flow_rollout``).
 
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
@@ -52,6 +55,7 @@ def evaluate_horizon(
     for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
         origin = torch.tensor(chunk)
         last, previous = (frames_to_tensor(frames[origin - lag]).to(preds.device) for lag in (0, 1))
+        flow = flow_rollout(frames, chunk, horizon).to(preds.device)  # (B, N, 3, H, W)
         for k in range(1, horizon + 1):
             keep = [i for i, o in enumerate(chunk) if o + k in wanted]
             if not keep:
@@ -60,6 +64,7 @@ def evaluate_horizon(
             acc[k - 1]["model"].add(preds[keep, k - 1], truth)
             acc[k - 1]["copy_last"].add(last[keep], truth)
             acc[k - 1]["linear"].add(linear_extrapolation(last[keep], previous[keep], k), truth)
+            acc[k - 1]["flow"].add(flow[keep, k - 1], truth)
     return [{"step": k + 1, **{m: a[m].summary() for m in METHODS}} for k, a in enumerate(acc)]
 
 
@@ -75,7 +80,8 @@ def evaluate(
     cache: bool = True,
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Returns metrics of the model, copy-last and linear extrapolation on every video.
+    """Returns metrics of the model, copy-last, linear extrapolation and the flow baseline on
+    every video.
 
     Args:
         paths: video files or folders.
@@ -91,9 +97,9 @@ def evaluate(
 
     Returns:
         {"weights", "size", "tail", "videos": [{"path", "targets", "model", "copy_last",
-        "linear"}], "mean": {"model", "copy_last", "linear"}}; each method's value is
-        {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video also has
-        "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear"}, ...],
+        "linear", "flow"}], "mean": {"model", "copy_last", "linear", "flow"}}; each method's
+        value is {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video also has
+        "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear", "flow"}, ...],
         and the result has "horizon": the same list averaged over videos.
     """
     size = size or predictor.data_config.size
@@ -120,6 +126,7 @@ def evaluate(
             acc["model"].add(pred, truth)
             acc["copy_last"].add(last, truth)
             acc["linear"].add(linear_extrapolation(last, previous), truth)
+            acc["flow"].add(predict_flow(frames, chunk).to(pred.device), truth)
         if not targets:
             continue
         results.append(

@@ -34,7 +34,13 @@ PANEL_MEANINGS = {
     "predicted": "the model's prediction of that frame",
     "error": "absolute error |predicted - actual| as a heatmap (scale bar below it)",
     "copy_last": "the copy-last baseline: the last real frame the prediction started from",
+    "flow": "the optical-flow baseline: the last real frame warped along the DIS flow from it "
+    "to the frame before (constant velocity), carried as many steps as the prediction",
 }
+
+# Rows of the metrics table: (label, sidecar key). A sidecar written before a method existed
+# lacks its key; the row is then left out.
+METHODS = (("model", "model"), ("copy-last", "copy_last"), ("flow (DIS)", "flow"))
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
@@ -86,8 +92,9 @@ def find_renders(folder: str | Path) -> list[tuple[Path, dict[str, Any] | None]]
 def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int = 150) -> str:
     """Returns an inline SVG line chart of a training log ("" when there is nothing to plot).
 
-    Plots validation PSNR of the model and of copy-last per epoch against the step where the
-    log has them, else the training loss.
+    Plots validation PSNR of the model, of copy-last and of the flow baseline (where rows
+    have ``val_psnr_flow``; older logs lack it) per epoch against the step where the log has
+    them, else the training loss.
     """
 
     def series(key: str) -> list[tuple[float, float]]:
@@ -102,6 +109,7 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     lines = [
         ("model", series("val_psnr"), "#c2410c", ""),
         ("copy-last", series("val_psnr_copy_last"), "#6b6b66", "4 3"),
+        ("flow", series("val_psnr_flow"), "#2563eb", "1 3"),
     ]
     unit = "validation PSNR, dB"
     if not lines[0][1]:
@@ -207,7 +215,7 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
         tags.append(f"+{extend} frames past the end")
     title = Path(meta.get("clip") or mp4.name).name
     metrics = meta.get("metrics") or {}
-    model, copy = metrics.get("model"), metrics.get("copy_last")
+    model, copy, flow = metrics.get("model"), metrics.get("copy_last"), metrics.get("flow")
     if model and copy:
         gain = model["psnr"] - copy["psnr"]
         table = (
@@ -215,13 +223,20 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
             + "".join(
                 f"<tr><td>{name}</td><td class='psnr' data-method='{key}'>{_fmt(m['psnr'])}</td>"
                 f"<td>{_fmt(m['ssim'], 4)}</td><td>{_fmt(m['mae'], 4)}</td></tr>"
-                for name, key, m in (("model", "model", model), ("copy-last", "copy_last", copy))
+                for name, key in METHODS
+                if (m := metrics.get(key))
             )
             + "</table>"
             f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs copy-last: "
             f"{gain:+.2f} dB over {int(metrics.get('frames', 0))} frames, "
             f"{tags[0]}</p>"
         )
+        if flow:
+            gain = model["psnr"] - flow["psnr"]
+            table += (
+                f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs flow baseline: "
+                f"{gain:+.2f} dB</p>"
+            )
     else:
         table = "<p>No metrics: no rendered frame has ground truth.</p>"
     log_rows = meta.get("training_log") or []

@@ -16,6 +16,11 @@ Changes for next-frame prediction on video, and why:
   flow field in pixels, and the last frame is warped along it before the residual is added.
   Moving things then stay sharp instead of being re-synthesised by convolutions; with the
   flow starting at zero, the untrained model is still exactly copy-last.
+- An optional base flow (``base_flow="dis"``, with the warp head): the classical optical
+  flow of ``vidpred.flow`` (DIS from frame t-1 to t-2) is the warp's starting flow, and the
+  network predicts a correction to it and a residual; it also sees that flow as input
+  channels, so it can learn where to trust it and where not to move at all. With the output
+  convs at zero, the untrained model is exactly the flow baseline instead of copy-last.
 - An optional space-to-depth stem (pixel_unshuffle by 2) runs the trunk at half resolution:
   a quarter of the compute and twice the receptive field.
 """
@@ -30,6 +35,11 @@ from torch.nn import functional as F
 
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
 HEADS = ("residual", "warp")
+BASE_FLOWS = ("none", "dis")
+NORMS = ("batch", "group")
+# Flow (pixels) fed to the network as input channels is multiplied by this, so that typical
+# motions of a few pixels arrive at the scale of the image channels ([0, 1]).
+FLOW_INPUT_SCALE = 0.1
 
 # What each field meant before it existed or before its default changed: a checkpoint that
 # lacks a field is read with these values, never with today's defaults (which were chosen
@@ -37,7 +47,7 @@ HEADS = ("residual", "warp")
 LEGACY_MODEL_FIELDS = {
     "frames": 4, "width": 64, "depth": 4, "stem": False, "batch_norm": False,
     "period": 0, "period_frames": 0, "trend": 0, "trend_frames": 0, "head": "residual",
-    "final_norm": False,
+    "final_norm": False, "norm": "batch", "base_flow": "none",
 }
 
 
@@ -52,7 +62,10 @@ class ModelConfig:
     width: int = 64  # channels in each branch's trunk
     depth: int = 6  # residual units per branch
     stem: bool = True  # space-to-depth by 2 before the trunk, depth-to-space after
-    batch_norm: bool = True  # batch norm inside residual units (+2.3 to +3.4 dB measured, README)
+    batch_norm: bool = True  # normalisation in the residual units (+2.3 to +3.4 dB, README)
+    # Which normalisation: "batch" (BatchNorm2d, running statistics at inference) or "group"
+    # (GroupNorm, per-sample statistics: the same in training and inference).
+    norm: str = "group"
     # With batch norm: also normalise the trunk's output before its last ReLU (pre-activation
     # ResNets end that way). Without it that ReLU died in every run we checked: all inputs
     # negative, so no gradient reached the trunk again and the model froze at copy-last.
@@ -62,12 +75,24 @@ class ModelConfig:
     trend: int = 0  # spacing in frames of the trend branch; 0 = off
     trend_frames: int = 0  # how many frames the trend branch sees
     head: str = "warp"  # residual: last + residual; warp: warp(last, flow) + residual
+    # With the warp head: "dis" starts the warp from the classical DIS flow (vidpred.flow),
+    # "none" from zero flow (the untrained model is then copy-last).
+    base_flow: str = "dis"
 
     def __post_init__(self):
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}")
         if self.frames < 1:
             raise ValueError("frames must be at least 1")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}")
+        if self.base_flow not in BASE_FLOWS:
+            raise ValueError(f"base_flow must be one of {BASE_FLOWS}")
+        if self.head != "warp" and self.base_flow != "none":
+            # Only the warp head has a flow to start from; a residual model has no base flow.
+            object.__setattr__(self, "base_flow", "none")
+        if self.base_flow != "none" and self.frames < 2:
+            raise ValueError("a base flow needs at least 2 frames (--frames 2 or more)")
         if self.width < 1 or self.depth < 0:
             raise ValueError("width must be >= 1 and depth >= 0")
         for name in ("period", "trend"):
@@ -98,16 +123,30 @@ class ModelConfig:
         """How many frames before the target the model needs (the first target index)."""
         return -min(self.input_offsets())
 
+    @property
+    def uses_flow(self) -> bool:
+        """Whether the model takes the base flow of ``vidpred.flow`` as a second input."""
+        return self.base_flow != "none"
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def norm_layer(config: ModelConfig, width: int) -> nn.Module:
+    """Returns the configured normalisation of ``width`` channels."""
+    if config.norm == "group":
+        # 8 groups measured no worse than 16 or 32 on 64 channels; GroupNorm has no running
+        # statistics, so inference normalises exactly as training did.
+        return nn.GroupNorm(min(8, width), width)
+    return nn.BatchNorm2d(width)
 
 
 class ResidualUnit(nn.Module):
     """x + conv(relu(conv(relu(x)))), optionally with batch norm before each ReLU (as in the paper)."""
 
-    def __init__(self, width: int, batch_norm: bool):
+    def __init__(self, width: int, config: ModelConfig):
         super().__init__()
-        norm = (lambda: nn.BatchNorm2d(width)) if batch_norm else nn.Identity
+        norm = (lambda: norm_layer(config, width)) if config.batch_norm else nn.Identity
         self.body = nn.Sequential(
             norm(), nn.ReLU(inplace=False), nn.Conv2d(width, width, 3, padding=1),
             norm(), nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1),
@@ -123,9 +162,9 @@ class Branch(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, config: ModelConfig):
         super().__init__()
         self.head = nn.Conv2d(in_channels, config.width, 3, padding=1)
-        self.units = nn.Sequential(*(ResidualUnit(config.width, config.batch_norm) for _ in range(config.depth)))
+        self.units = nn.Sequential(*(ResidualUnit(config.width, config) for _ in range(config.depth)))
         final_norm = config.batch_norm and config.final_norm
-        self.norm = nn.BatchNorm2d(config.width) if final_norm else nn.Identity()
+        self.norm = norm_layer(config, config.width) if final_norm else nn.Identity()
         self.tail = nn.Conv2d(config.width, out_channels, 3, padding=1)
         # Zero output: an untrained branch adds nothing, so the model starts as copy-last.
         nn.init.zeros_(self.tail.weight)
@@ -171,8 +210,12 @@ class STResNet(nn.Module):
     last three channels are the most recent frame. H and W must be even with the stem.
     Output: float32 [0, 1] (B, 3, H, W), the predicted next frame.
 
+    With ``config.uses_flow`` it also takes ``flow``, float32 (B, 2, H, W): the base flow
+    (dx, dy) in pixels from the last frame to the one before (``vidpred.flow.base_flows``).
+
     Each branch outputs the residual (3 channels per pixel of the full-resolution frame,
-    i.e. 3 * scale^2 at trunk resolution) and, with the warp head, 2 flow channels.
+    i.e. 3 * scale^2 at trunk resolution) and, with the warp head, 2 flow channels (the
+    whole flow, or with a base flow the correction to it).
     """
 
     def __init__(self, config: ModelConfig):
@@ -183,8 +226,17 @@ class STResNet(nn.Module):
         self.flow_channels = 2 if config.head == "warp" else 0
         out_channels = per_frame + self.flow_channels
         self.branch_frames = {name: len(o) for name, o in config.branch_offsets().items()}
+        # The closeness branch also sees the base flow: 2 channels per full-resolution pixel.
+        self.flow_inputs = 2 * self.scale**2 if config.uses_flow else 0
         self.branches = nn.ModuleDict(
-            {name: Branch(n * per_frame, out_channels, config) for name, n in self.branch_frames.items()}
+            {
+                name: Branch(
+                    n * per_frame + (self.flow_inputs if name == "closeness" else 0),
+                    out_channels,
+                    config,
+                )
+                for name, n in self.branch_frames.items()
+            }
         )
         # Per-channel fusion weights, the fully convolutional stand-in for the paper's
         # per-pixel weight matrices.
@@ -192,7 +244,9 @@ class STResNet(nn.Module):
             {name: nn.Parameter(torch.ones(out_channels, 1, 1)) for name in self.branch_frames}
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        if self.config.uses_flow and flow is None:
+            raise ValueError("this model starts from a base flow: pass flow (B, 2, H, W)")
         last = x[:, -3:]  # (B, 3, H, W): the most recent frame
         if self.scale > 1:
             x = F.pixel_unshuffle(x, self.scale)  # (B, 3N*4, H/2, W/2); frame f -> channels 12f..12f+11
@@ -203,17 +257,26 @@ class STResNet(nn.Module):
             if name not in self.branches:
                 continue
             stop = start + self.branch_frames[name] * per_frame
-            fused = fused + self.fusion[name] * self.branches[name](x[:, start:stop])
+            branch_input = x[:, start:stop]
+            if name == "closeness" and self.flow_inputs:
+                features = (flow * FLOW_INPUT_SCALE).to(x.dtype)
+                if self.scale > 1:
+                    features = F.pixel_unshuffle(features, self.scale)  # (B, 8, H/2, W/2)
+                branch_input = torch.cat([branch_input, features], 1)
+            fused = fused + self.fusion[name] * self.branches[name](branch_input)
             start = stop
         residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
         if self.scale > 1:
             residual = F.pixel_shuffle(residual, self.scale)  # (B, 3, H, W)
         base = last
         if self.flow_channels:
-            flow = fused[:, per_frame:]  # (B, 2, H/s, W/s), pixels at trunk resolution
+            predicted = fused[:, per_frame:]  # (B, 2, H/s, W/s), pixels at trunk resolution
             if self.scale > 1:
-                flow = self.scale * F.interpolate(flow, scale_factor=self.scale, mode="bilinear")
-            base = warp(last, flow)  # (B, 3, H, W)
+                predicted = F.interpolate(predicted, scale_factor=self.scale, mode="bilinear")
+                predicted = self.scale * predicted  # pixels at full resolution
+            if flow is not None and self.config.uses_flow:
+                predicted = flow + predicted  # a correction of the base flow
+            base = warp(last, predicted)  # (B, 3, H, W)
         return (base + residual).clamp(0.0, 1.0)
 
 

@@ -11,6 +11,7 @@ import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_windows, windows_to_inputs
+from .flow import base_flows, pair_flows
 from .model import ModelConfig, STResNet
 from .precision import autocast, use_bf16, use_channels_last
 from .train import resolve_device
@@ -51,17 +52,29 @@ class Predictor:
         model = model_from_checkpoint(ckpt).to(dev)
         return cls(model, ckpt["model_config"], ckpt["data_config"], dev, Path(path), precision)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, flows: torch.Tensor | None = None) -> torch.Tensor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
-        which may still be on the CPU."""
-        if self.device.type == "cuda" and inputs.device.type == "cpu":
-            inputs = inputs.pin_memory().to(self.device, non_blocking=True)
-        else:
-            inputs = inputs.to(self.device)
-        if self.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        which may still be on the CPU; ``flows`` float32 (B, 2, H, W) are the base flows
+        (``vidpred.flow.base_flows``), needed by models that start from one."""
+        inputs = self._to_device(inputs)
+        if flows is not None:
+            flows = self._to_device(flows) if self.uses_flow else None
         with autocast(self.device, self.bf16):
-            return self.model(inputs).float()
+            return self.model(inputs, flows).float()
+
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda" and batch.device.type == "cpu":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        else:
+            batch = batch.to(self.device)
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+    @property
+    def uses_flow(self) -> bool:
+        """Whether the model starts from the classical base flow (and needs it as input)."""
+        return self.model_config.uses_flow
 
     @property
     def history(self) -> int:
@@ -83,8 +96,9 @@ class Predictor:
         if len(frames) < self.history:
             raise ValueError(f"need at least {self.history} frames, got {len(frames)}")
         tensor = torch.from_numpy(np.ascontiguousarray(frames[-self.history :]))
-        inputs = stack_windows(tensor, [self.history], self.offsets)
-        pred = self.forward(inputs)[0]  # (3, H, W) float [0, 1]
+        target = [self.history]
+        flows = base_flows(tensor, target) if self.uses_flow else None
+        pred = self.forward(stack_windows(tensor, target, self.offsets), flows)[0]  # (3, H, W)
         return to_uint8(pred)
 
     @torch.inference_mode()
@@ -102,7 +116,8 @@ class Predictor:
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = stack_windows(frames, chunk, self.offsets)
-            yield chunk, inputs, self.forward(inputs)
+            flows = base_flows(frames, chunk) if self.uses_flow else None
+            yield chunk, inputs, self.forward(inputs, flows)
 
     @torch.inference_mode()
     def rollout(
@@ -142,7 +157,10 @@ class Predictor:
             for k in range(1, horizon + 1):
                 position = history - 1 + k
                 inputs = windows_to_inputs(buffer[:, [position + o for o in self.offsets]])
-                pred = self.forward(inputs)  # (B, 3, H, W)
+                flows = None
+                if self.uses_flow:  # from frames position-1 and -2, real or predicted
+                    flows = pair_flows(buffer[:, position - 1], buffer[:, position - 2])
+                pred = self.forward(inputs, flows)  # (B, 3, H, W)
                 if k < horizon:  # fed back into the next step's input
                     buffer[:, position] = quantize(pred)
                 preds.append(pred)

@@ -24,6 +24,7 @@ from .cache import read_video_cached
 from .checkpoint import atomic_write_bytes
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError
+from .flow import flow_rollout, predict_flow
 from .metrics import MetricAccumulator
 from .predict import Predictor, quantize
 from .train import metrics_log_path
@@ -35,7 +36,7 @@ GAP = 4  # pixels between panels (even)
 BACKGROUND = (24, 24, 24)
 TEXT_COLOR = (235, 235, 235)
 
-PANELS = ("actual", "predicted", "error", "copy_last")
+PANELS = ("actual", "predicted", "error", "copy_last", "flow")
 DEFAULT_PANELS = ("actual", "predicted", "error")
 
 # Absolute error (mean over RGB, on [0, 1]) shown at the top of the colour scale; larger
@@ -147,7 +148,8 @@ def greyed(frame: np.ndarray) -> np.ndarray:
 
 
 def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Returns the panel names of "actual,predicted,error,copy_last" (any order, no repeats).
+    """Returns the panel names of "actual,predicted,error,copy_last,flow" (any order, no
+    repeats).
 
     Raises:
         VidpredError: an unknown or repeated name, or none at all.
@@ -203,6 +205,8 @@ def frame_panels(
     psnr_model: float | None = None,
     psnr_copy: float | None = None,
     frame_text: str = "",
+    flow: np.ndarray | None = None,
+    psnr_flow: float | None = None,
 ) -> list[Panel]:
     """Returns the panels of one output frame, in the order of ``names``.
 
@@ -215,6 +219,10 @@ def frame_panels(
         when: how far ahead the prediction is, e.g. "3 steps ahead", for the captions.
         psnr_model, psnr_copy: PSNR in dB of the prediction and of copy-last (with ``actual``).
         frame_text: readout under the actual panel, e.g. "frame 12/40".
+        flow: uint8 RGB (H, W, 3), the flow baseline's prediction of this frame from the same
+            real frames as the model's; needed only for the flow panel.
+        psnr_flow: PSNR in dB of the flow baseline (with ``actual``); None leaves it out of
+            the predicted panel's readout.
     """
     truth = actual is not None
     panels = []
@@ -226,11 +234,17 @@ def frame_panels(
                 readout = ("last real frame, greyed", "greyed")
                 panels.append(Panel("actual: clip ended", greyed(copy), readout))
         elif name == "predicted":
-            readout = (
-                (f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
-                 f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB")
-                if truth else ("no ground truth", "no truth")
-            )
+            if not truth:
+                readout = ("no ground truth", "no truth")
+            elif psnr_flow is None:
+                readout = (f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
+                           f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB")
+            else:  # longest first; narrow panels drop the baselines' words, then the baselines
+                readout = (
+                    f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}, flow {psnr_flow:.1f}",
+                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f} | flow {psnr_flow:.1f}",
+                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB",
+                )
             panels.append(Panel(f"predicted, {when}", predicted, readout))
         elif name == "error":
             if truth:
@@ -242,9 +256,39 @@ def frame_panels(
             readout = (f"PSNR {psnr_copy:.1f} dB", f"{psnr_copy:.1f} dB") if truth else (
                 "no ground truth", "no truth")
             panels.append(Panel(f"copy-last, {when}", copy, readout))
+        elif name == "flow":
+            if flow is None:
+                raise ValueError("the flow panel needs the flow baseline's prediction (flow=)")
+            readout = (f"PSNR {psnr_flow:.1f} dB", f"{psnr_flow:.1f} dB") if truth else (
+                "no ground truth", "no truth")
+            panels.append(Panel(f"flow baseline (DIS), {when}", flow, readout))
         else:
             raise ValueError(f"unknown panel {name!r}")
     return panels
+
+
+def flow_baseline(frames: torch.Tensor, origins: list[int], horizon: int) -> torch.Tensor:
+    """Returns the flow baseline carried ``horizon`` steps from each origin o, the way the
+    model's rollout is: predictions float [0, 1] (B, horizon, 3, H, W) of frames o+1 .. o+N
+    made from the real frames up to o only (``vidpred.flow``).
+
+    An origin 0 has no earlier frame to measure motion against (possible only for a model
+    with history 1): like ``vidpred.flow.base_flows`` there, the flow is zero, so the
+    baseline is frame 0 at every step.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+        origins: indices of the last real frame of each rollout, each >= 0.
+    """
+    if horizon == 1:  # the one-step baseline (it has the zero flow at target 1 built in)
+        return predict_flow(frames, [o + 1 for o in origins])[:, None]
+    if min(origins) >= 1:
+        return flow_rollout(frames, origins, horizon)
+    out = frames_to_tensor(frames[origins])[:, None].repeat(1, horizon, 1, 1, 1)
+    moving = [i for i, o in enumerate(origins) if o >= 1]
+    if moving:
+        out[moving] = flow_rollout(frames, [origins[i] for i in moving], horizon)
+    return out
 
 
 def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
@@ -367,8 +411,9 @@ def render(
     between); horizon 1 is the plain next-frame prediction. Frames past the end are
     predicted from the clip's last K frames; their actual panel shows the last real frame,
     greyed. The video keeps the source's fps. A JSON sidecar (``sidecar_path``) records
-    the settings, the weights and their training log, and the mean metrics of the model
-    and of copy-last over the frames that have ground truth.
+    the settings, the weights and their training log, and the mean metrics of the model,
+    of copy-last and of the flow baseline (``flow_baseline``: carried N steps from the same
+    real frames as the model) over the frames that have ground truth.
 
     Args:
         clip: the input video (never modified or overwritten).
@@ -428,7 +473,8 @@ def render(
     targets = list(range(first, count))
     total = len(targets) + extend
     when = f"{_steps(horizon)} ahead"
-    acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator()}
+    acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator(),
+           "flow": MetricAccumulator()}
     kept: list[np.ndarray] = []
     done = 0
 
@@ -444,27 +490,37 @@ def render(
             origin = torch.tensor(chunk)
             truth = frames_to_tensor(frames[origin + horizon]).to(pred.device)
             copy = frames_to_tensor(frames[origin]).to(pred.device)
+            flow = flow_baseline(frames, chunk, horizon)[:, -1]  # (B, 3, H, W) float [0, 1]
             psnr_model = acc["model"].add(pred, truth)
             psnr_copy = acc["copy_last"].add(copy, truth)
+            psnr_flow = acc["flow"].add(flow.to(pred.device), truth)
             shown = quantize(pred).cpu().numpy()  # uint8 RGB (B, H, W, 3)
+            flow_shown = quantize(flow).numpy() if "flow" in names else [None] * len(chunk)
             for i, o in enumerate(chunk):
                 t = o + horizon
                 emit(compose_frame(frame_panels(
                     names, predicted=shown[i], copy=video.frames[o], actual=video.frames[t],
                     when=when, psnr_model=psnr_model[i], psnr_copy=psnr_copy[i],
-                    frame_text=f"frame {t + 1}/{count}",
+                    frame_text=f"frame {t + 1}/{count}", flow=flow_shown[i],
+                    psnr_flow=psnr_flow[i],
                 ), scale))
             done += len(chunk)
             if on_progress:
                 on_progress(done, total)
         if extend:
             last = video.frames[count - 1]
+            # Past the end the flow panel, like copy-last's, shows the baseline carried on
+            # from the last real frame; with no ground truth it is computed only to be shown.
+            flow_shown = (
+                quantize(flow_baseline(frames, [count - 1], extend)[0]).numpy()
+                if "flow" in names else [None] * extend
+            )  # uint8 RGB (extend, H, W, 3)
             for _, preds in predictor.rollout(frames, [count - 1], extend, batch_size):
                 shown = quantize(preds[0]).cpu().numpy()  # uint8 RGB (extend, H, W, 3)
                 for k in range(1, extend + 1):
                     emit(compose_frame(frame_panels(
                         names, predicted=shown[k - 1], copy=last, actual=None,
-                        when=f"{_steps(k)} past end",
+                        when=f"{_steps(k)} past end", flow=flow_shown[k - 1],
                     ), scale))
                     done += 1
                     if on_progress:
@@ -493,6 +549,7 @@ def render(
             "frames": acc["model"].count,
             "model": _finite(acc["model"].summary()),
             "copy_last": _finite(acc["copy_last"].summary()),
+            "flow": _finite(acc["flow"].summary()),
         },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })

@@ -5,6 +5,7 @@ It knows nothing of the terminal: progress goes to optional callbacks.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ from .checkpoint import atomic_write_bytes, model_from_checkpoint, save_checkpoi
 from .data import DataConfig, WindowDataset, stack_windows
 from .distributed import World, all_mean, barrier, current_world, rank_device
 from .errors import CheckpointError, TrainingError, TrainingInterrupted, VidpredError
+from .flow import base_flows, flow_extrapolation
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
 from .precision import PRECISIONS, autocast, use_bf16, use_channels_last
@@ -53,7 +55,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16: bf16 autocast where it is fast (precision.py)
-    val_max: int = 64  # validation targets per epoch, spread evenly over the held-out part
+    val_max: int = 256  # validation targets per epoch, spread evenly over the held-out part
+    # Decay of the exponential moving average of the weights that checkpoints hold for
+    # inference (0 = off: the last step's weights). It smooths out the last steps' noise,
+    # so the weights a user gets do not depend on where the time limit cut.
+    ema: float = 0.999
 
     def __post_init__(self):
         if self.epochs is None and self.steps is None and self.time_limit is None:
@@ -70,6 +76,12 @@ class TrainConfig:
             raise ValueError("device must be auto, cpu or cuda")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be in [0, 1)")
+
+
+# What a TrainConfig field meant before it existed: resuming an older run keeps its behaviour.
+LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -88,6 +100,32 @@ def lr_factor(step: int, progress: float, config: TrainConfig) -> float:
     return warmup * (config.min_lr_fraction + (1.0 - config.min_lr_fraction) * cosine)
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers, in a copy of it.
+
+    The decay ramps up as min(decay, (1 + n) / (10 + n)) over the n updates so far, so the
+    average follows the fast early changes instead of remembering the initial weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
+        averaged = list(self.model.state_dict().values())
+        current = list(model.state_dict().values())
+        pairs = list(zip(averaged, current, strict=True))
+        floats = [(a, b) for a, b in pairs if a.is_floating_point()]
+        torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1.0 - decay)
+        for a, b in pairs:
+            if not a.is_floating_point():  # counters such as BN's num_batches_tracked
+                a.copy_(b)
+
+
 @torch.inference_mode()
 def validate(
     model: STResNet,
@@ -97,14 +135,14 @@ def validate(
     batch_size: int = 8,
     bf16: bool = False,
 ) -> dict[str, float]:
-    """Returns mean validation PSNR of the model (under bf16 autocast if ``bf16``, as render
-    and eval run it) and of copy-last on full frames."""
+    """Returns mean validation PSNR on full frames of the model (in eval mode, under bf16
+    autocast if ``bf16``, as render and eval run it), of copy-last and of the flow baseline."""
     windows = data.val_subset(limit)
     if not windows:
         return {}
     was_training = model.training
     model.eval()
-    model_psnr, copy_psnr = [], []
+    scores: dict[str, list[float]] = {"val_psnr": [], "val_psnr_copy_last": [], "val_psnr_flow": []}
     by_video: dict[int, list[int]] = {}
     for v, t in windows:
         by_video.setdefault(v, []).append(t)
@@ -113,16 +151,18 @@ def validate(
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = stack_windows(frames, chunk, data.offsets).to(device)
+            flows = base_flows(frames, chunk).to(device)  # (B, 2, H, W)
             truth = frames[chunk].permute(0, 3, 1, 2).float().div(255.0).to(device)  # (B, 3, H, W)
             with autocast(device, bf16):
-                pred = model(inputs).float()
-            model_psnr += psnr(pred, truth).tolist()
-            copy_psnr += psnr(copy_last(inputs), truth).tolist()
+                pred = model(inputs, flows if model.config.uses_flow else None).float()
+            scores["val_psnr"] += psnr(pred, truth).tolist()
+            scores["val_psnr_copy_last"] += psnr(copy_last(inputs), truth).tolist()
+            flow_pred = flow_extrapolation(copy_last(inputs), flows)
+            scores["val_psnr_flow"] += psnr(flow_pred, truth).tolist()
     model.train(was_training)
     return {
-        "val_psnr": sum(model_psnr) / len(model_psnr),
-        "val_psnr_copy_last": sum(copy_psnr) / len(copy_psnr),
-        "val_targets": len(model_psnr),
+        **{k: sum(v) / len(v) for k, v in scores.items()},
+        "val_targets": len(scores["val_psnr"]),
     }
 
 
@@ -226,11 +266,19 @@ def train(
         elapsed_before = float(resume.get("schedule", {}).get("elapsed_s", 0.0))
         best = dict(resume.get("best", {}))
         history = list(resume.get("history", []))
+        if "train_model" in resume:  # the averaged weights are in "model"; these are trained
+            model.load_state_dict(resume["train_model"])
     model.to(device).train()
     channels_last = use_channels_last(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     net = _wrap_for_training(model, device, world, compile_model)
+    average = WeightAverage(model, config.ema) if config.ema else None
+    if average is not None and resume is not None and "train_model" in resume:
+        average.model.load_state_dict(resume["model"])
+        average.updates = int(resume.get("ema_updates", step))
+    if model_config.uses_flow:
+        data.ensure_flows()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if optimizer_state is not None:
         try:
@@ -279,7 +327,9 @@ def train(
             "model_config": model_config.to_dict(),
             "data_config": data_config.to_dict(),
             "train_config": asdict(config),
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            # "model" is what inference loads: the average when there is one.
+            "model": state_of(inference_model()),
+            **({"train_model": state_of(model), "ema_updates": average.updates} if average else {}),
             "optimizer": optimizer.state_dict(),
             "schedule": {"elapsed_s": elapsed(), "total_steps": total_steps or 0},
             "step": step,
@@ -289,6 +339,9 @@ def train(
             "history": history,
             "sources": list(sources or []),
         }
+
+    def inference_model() -> STResNet:
+        return average.model if average else model
 
     def kept() -> str:
         if out.exists():
@@ -305,12 +358,13 @@ def train(
             "train_loss": train_loss,
             "lr": optimizer.param_groups[0]["lr"],
             "samples_per_s": samples_per_s,
-            **validate(model, data, device, config.val_max, bf16=bf16),
+            **validate(inference_model(), data, device, config.val_max, bf16=bf16),
         }
         history.append(row)
         if "val_psnr" in row and row["val_psnr"] >= best.get("val_psnr", -math.inf):
             best.update(
-                val_psnr=row["val_psnr"], val_psnr_copy_last=row["val_psnr_copy_last"], step=step
+                val_psnr=row["val_psnr"], val_psnr_copy_last=row["val_psnr_copy_last"],
+                val_psnr_flow=row["val_psnr_flow"], step=step,
             )
         save_checkpoint(out, payload())
         _write_history(metrics_log_path(out), history)
@@ -335,8 +389,15 @@ def train(
                 )
                 inputs = to_device_float(inputs, device, channels_last)
                 targets = to_device_float(targets, device, channels_last)
+                flows = None
+                if model_config.uses_flow:
+                    flows = data.train_batch_flows(
+                        plan, step_in_epoch, config.batch_size, rank=world.rank, world_size=world.size
+                    ).to(device)
+                    if channels_last:
+                        flows = flows.contiguous(memory_format=torch.channels_last)
                 with autocast(device, bf16):
-                    loss = loss_fn(net(inputs).float(), targets)
+                    loss = loss_fn(net(inputs, flows).float(), targets)
                 loss_value = loss.item()
                 stop_requested = stop.signal is not None
                 if world.size > 1:
@@ -354,6 +415,8 @@ def train(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
+                if average is not None:
+                    average.update(model)
                 step += 1
                 step_in_epoch += 1
                 loss_sum += loss_value
@@ -388,6 +451,11 @@ def train(
     if world.is_main:
         save_checkpoint(out, final)
     return final
+
+
+def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Returns a CPU copy of a model's state dict, for checkpoints."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def to_device_float(
@@ -431,6 +499,6 @@ def _wrap_for_training(
 
 def continue_config(stored: dict[str, Any], **overrides: Any) -> TrainConfig:
     """Returns the stored TrainConfig of a checkpoint with the given non-None fields replaced."""
-    config = TrainConfig(**stored)
+    config = TrainConfig(**{**LEGACY_TRAIN_FIELDS, **stored})
     changes = {k: v for k, v in overrides.items() if v is not None}
     return replace(config, **changes) if changes else config

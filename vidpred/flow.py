@@ -1,0 +1,130 @@
+"""The classical optical-flow baseline, and the base flow of flow-started models.
+
+Definition (also in the README, "Metrics"): on working-size uint8 RGB frames, convert t-1
+and t-2 to grayscale (``cv2.COLOR_RGB2GRAY``), compute OpenCV's DIS optical flow with
+``DISOPTICAL_FLOW_PRESET_MEDIUM`` from t-1 to t-2 (``calc(gray[t-1], gray[t-2])``: for each
+pixel p of t-1, where it was in t-2), and predict frame t as frame t-1 sampled at
+``p + flow(p)`` (bilinear, edges replicated). That is constant velocity: the pixel at p in t
+is assumed to come from where the same motion puts it in t-1. No training.
+
+DIS needs a frame with a side of at least 12 pixels; on smaller frames the flow is zero and
+the baseline equals copy-last.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from .model import warp
+
+# DIS refuses frames whose sides are both shorter than this (OpenCV's dis_flow.cpp).
+MIN_FLOW_SIDE = 12
+
+
+def dis_flow(last: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Returns float32 (H, W, 2) flow (dx, dy) in pixels from ``last`` to ``previous``.
+
+    Args:
+        last: uint8 RGB (H, W, 3), frame t-1.
+        previous: uint8 RGB (H, W, 3), frame t-2.
+    """
+    h, w = last.shape[:2]
+    if max(h, w) < MIN_FLOW_SIDE:
+        return np.zeros((h, w, 2), np.float32)
+    gray_last = cv2.cvtColor(np.ascontiguousarray(last), cv2.COLOR_RGB2GRAY)
+    gray_previous = cv2.cvtColor(np.ascontiguousarray(previous), cv2.COLOR_RGB2GRAY)
+    # A new instance per pair: a reused one carries state from its previous calls (the same
+    # pair gave flows up to 2.3 px apart, OpenCV 5.0), and the baseline must be a function of
+    # the two frames alone. Creating it costs about 1 ms at 96x172.
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(gray_last, gray_previous, None)
+
+
+def pair_flows(
+    last: torch.Tensor | np.ndarray, previous: torch.Tensor | np.ndarray
+) -> torch.Tensor:
+    """Returns float32 (B, 2, H, W) flows from each ``last`` frame to its ``previous`` frame.
+
+    Args:
+        last, previous: uint8 RGB (B, H, W, 3), on any device (the flow is computed on the CPU).
+    """
+    last, previous = (torch.as_tensor(f).cpu().numpy() for f in (last, previous))
+    flows = np.stack([dis_flow(a, b) for a, b in zip(last, previous, strict=True)])  # (B, H, W, 2)
+    return torch.from_numpy(flows).permute(0, 3, 1, 2).contiguous()
+
+
+def base_flows(frames: torch.Tensor | np.ndarray, targets: list[int]) -> torch.Tensor:
+    """Returns float32 (B, 2, H, W): for each target t, the flow from frame t-1 to t-2
+    (zero where t < 2, which has no two past frames).
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3).
+    """
+    frames = torch.as_tensor(frames)
+    h, w = frames.shape[1:3]
+    out = torch.zeros((len(targets), 2, h, w))
+    moving = [i for i, t in enumerate(targets) if t >= 2]
+    if moving:
+        index = torch.tensor([targets[i] for i in moving])
+        out[moving] = pair_flows(frames[index - 1], frames[index - 2])
+    return out
+
+
+def video_flows(frames: np.ndarray) -> np.ndarray:
+    """Returns float32 (T, H, W, 2): entry t is the base flow for target t (``base_flows``),
+    what the trainer reads instead of computing flow every epoch.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3).
+    """
+    t, h, w = frames.shape[:3]
+    out = np.zeros((t, h, w, 2), np.float32)
+    for i in range(2, t):
+        out[i] = dis_flow(frames[i - 1], frames[i - 2])
+    return out
+
+
+def flow_extrapolation(last: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Returns the flow baseline's prediction float [0, 1] (B, 3, H, W): ``last`` (float
+    [0, 1] (B, 3, H, W), frame t-1) sampled at p + flow(p), flow float32 (B, 2, H, W)."""
+    return warp(last.float(), flow.to(last.device))
+
+
+def predict_flow(frames: torch.Tensor | np.ndarray, targets: list[int]) -> torch.Tensor:
+    """Returns the flow baseline's predictions float [0, 1] (B, 3, H, W) of ``targets``
+    from uint8 RGB (T, H, W, 3) frames."""
+    frames = torch.as_tensor(frames)
+    index = torch.tensor(targets)
+    last = frames[index - 1].permute(0, 3, 1, 2).float().div_(255.0)
+    return flow_extrapolation(last, base_flows(frames, targets))
+
+
+def flow_rollout(
+    frames: torch.Tensor | np.ndarray, origins: list[int], horizon: int
+) -> torch.Tensor:
+    """Returns the flow baseline carried ``horizon`` steps: float [0, 1] (B, horizon, 3, H, W).
+
+    Like the model's rollout, it is applied to its own predictions: step k of origin o
+    predicts frame o+k from frames o+k-1 and o+k-2, where those after o are its own earlier
+    predictions rounded to uint8. Only real frames up to o are read.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3).
+        origins: indices of the last real frame of each rollout, each >= 1.
+    """
+    frames = torch.as_tensor(frames)
+    index = torch.tensor(origins)
+    previous, last = frames[index - 1], frames[index]  # uint8 RGB (B, H, W, 3)
+    preds = []
+    for _ in range(horizon):
+        pred = flow_extrapolation(
+            last.permute(0, 3, 1, 2).float().div(255.0), pair_flows(last, previous)
+        )
+        preds.append(pred)
+        previous, last = (
+            last,
+            pred.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1),
+        )
+    return torch.stack(preds, 1)
