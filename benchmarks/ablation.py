@@ -23,14 +23,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-OLD = ["--base-flow", "none", "--norm", "batch", "--ema", "0"]
+OLD = ["--base-flow", "none", "--no-blend", "--norm", "batch", "--ema", "0"]
 VARIANTS: dict[str, list[str]] = {
-    "defaults (flow start, GroupNorm, EMA 0.999, stem, 64x6, warp head, L1)": [],
-    "previous defaults (copy-last start, BatchNorm, no EMA)": OLD,
-    "copy-last start (no base flow)": ["--base-flow", "none"],
+    "defaults (flow start, blend, GroupNorm, EMA 0.999, stem, 64x6, warp head, L1)": [],
+    "previous defaults (copy-last start, no blend, BatchNorm, no EMA)": OLD,
+    "no blend": ["--no-blend"],
     "BatchNorm instead of GroupNorm": ["--norm", "batch"],
     "no EMA (the last step's weights)": ["--ema", "0"],
-    "BatchNorm, no EMA": ["--norm", "batch", "--ema", "0"],
+    "copy-last start (no base flow)": ["--base-flow", "none"],
+    "peak lr 2e-3 instead of 1e-3": ["--lr", "2e-3"],
     "+ trend branch (Q = 48, 1 frame)": ["--trend", "48", "--trend-frames", "1"],
     "no stem (full resolution)": ["--no-stem"],
     "residual head instead of warp (no flow)": ["--head", "residual", "--base-flow", "none"],

@@ -243,3 +243,20 @@ def test_eval_mode_predictions_hold_on_a_clip_brighter_and_flatter_than_training
         path = write_lossless(tmp_path / f"odd{gain}.avi", clip)
         result = evaluate([path], predictor, cache_dir=tmp_path / "cache")["mean"]
         assert result["model"]["psnr"] >= result["copy_last"]["psnr"], (gain, result)
+
+
+def test_dis_flow_is_a_function_of_its_two_frames():
+    """OpenCV's DIS object keeps state between calls; the baseline must not: the same pair
+    gives the same flow whatever was computed before, from the memo or computed again."""
+    import vidpred.flow as flow_module
+
+    frames = textured_pan(6)
+    first = flow_module.dis_flow(frames[3], frames[2]).copy()
+    for t in range(2, 6):  # other pairs in between
+        flow_module.dis_flow(frames[t], frames[t - 1])
+    flow_module._memo.clear()
+    flow_module._memo_bytes = 0
+    for t in range(5, 1, -1):
+        flow_module.dis_flow(frames[t], frames[t - 1])
+    assert np.array_equal(flow_module.dis_flow(frames[3], frames[2]), first)
+    assert not flow_module.dis_flow(frames[3], frames[2]).flags.writeable

@@ -148,11 +148,11 @@ def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
     _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm")
 
 
-@pytest.mark.parametrize("field", ["norm", "base_flow"])
+@pytest.mark.parametrize("field", ["norm", "base_flow", "blend"])
 def test_checkpoints_from_before_group_norm_and_the_base_flow_still_load(tmp_path, field):
-    """Checkpoints without ``norm`` are batch-norm models and without ``base_flow`` start
-    from zero flow; they must load and predict exactly as they did."""
-    old = ModelConfig(frames=4, width=8, depth=1, norm="batch", base_flow="none")
+    """Checkpoints without ``norm`` are batch-norm models, without ``base_flow`` they start
+    from zero flow, without ``blend`` they have no blend; they load and predict as they did."""
+    old = ModelConfig(frames=4, width=8, depth=1, norm="batch", base_flow="none", blend=False)
     _assert_old_checkpoint_loads_as_it_was(tmp_path, old, field)
 
 
@@ -196,3 +196,15 @@ def test_fusion_works_at_any_frame_size():
     for h, w in ((8, 8), (20, 44), (64, 36)):
         with torch.no_grad():
             assert _run(model, _inputs(config, h, w)).shape == (2, 3, h, w)
+
+
+def test_every_output_of_the_flow_model_gets_a_gradient_at_initialisation():
+    """The output conv starts at zero; each of its output channels (residual, flow
+    correction, blend) must still get a gradient, or that part never starts to learn."""
+    config = ModelConfig(frames=4, width=8, depth=1)
+    assert config.uses_flow and config.blend
+    model = STResNet(config)
+    x = _inputs(config, batch=4)
+    _run(model, x).sub(x[:, -3:].roll(1, dims=-1)).abs().mean().backward()
+    grad = model.branches["closeness"].tail.weight.grad  # (out channels, width, 3, 3)
+    assert (grad.abs().sum(dim=(1, 2, 3)) > 0).all()

@@ -136,6 +136,9 @@ def _add_train(sub) -> None:
                    help="with --head warp: dis starts the warp from the classical DIS optical flow "
                    "(the untrained model equals the flow baseline); none starts from zero flow "
                    "(copy-last)")
+    g.add_argument("--blend", action=argparse.BooleanOptionalAction, default=ModelConfig.blend,
+                   help="with --head warp: a learned per-pixel blend between the warped and the "
+                   "unmoved last frame (learns where not to move)")
     g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")
     g.add_argument("--period-frames", type=non_negative_int, default=None, help="frames the period branch sees (default 2 when --period is set)")
     g.add_argument("--trend", type=non_negative_int, default=0, help="trend branch spacing in frames (0 = off)")
@@ -412,7 +415,7 @@ def _load_predictor(weights: Path | None, device: str, precision: str | None, qu
 RESUME_KEEPS = {
     "data_config": ("size", "val_fraction", "crop"),
     "model_config": ("frames", "width", "depth", "stem", "batch_norm", "norm", "final_norm",
-                     "head", "base_flow", "period", "period_frames", "trend", "trend_frames"),
+                     "head", "base_flow", "blend", "period", "period_frames", "trend", "trend_frames"),
     "train_config": ("batch_size", "lr", "loss", "seed", "ema"),
 }
 
@@ -486,7 +489,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_config = ModelConfig(
                 frames=args.frames, width=args.width, depth=args.depth, stem=args.stem,
                 batch_norm=args.batch_norm, final_norm=args.final_norm, head=args.head,
-                norm=args.norm, base_flow=args.base_flow,
+                norm=args.norm, base_flow=args.base_flow, blend=args.blend,
                 period=args.period,
                 period_frames=args.period_frames if args.period_frames is not None else (2 if args.period else 0),
                 trend=args.trend,
@@ -533,6 +536,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"checkpoint -> {out}",
             markup=False,
         )
+        start = "the classical DIS flow (flow baseline)" if model_config.uses_flow else "copy-last"
+        holds = (f"an exponential moving average of the weights (decay {config.ema})"
+                 if config.ema else "the last step's weights")
+        stderr.print(f"training starts at {start}; the checkpoint holds {holds}", markup=False)
 
     progress = _progress(disable=not world.is_main)
     task = progress.add_task("train", total=1.0, info="")

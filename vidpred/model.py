@@ -47,7 +47,7 @@ FLOW_INPUT_SCALE = 0.1
 LEGACY_MODEL_FIELDS = {
     "frames": 4, "width": 64, "depth": 4, "stem": False, "batch_norm": False,
     "period": 0, "period_frames": 0, "trend": 0, "trend_frames": 0, "head": "residual",
-    "final_norm": False, "norm": "batch", "base_flow": "none",
+    "final_norm": False, "norm": "batch", "base_flow": "none", "blend": False,
 }
 
 
@@ -78,6 +78,10 @@ class ModelConfig:
     # With the warp head: "dis" starts the warp from the classical DIS flow (vidpred.flow),
     # "none" from zero flow (the untrained model is then copy-last).
     base_flow: str = "dis"
+    # With the warp head: also predict, per pixel, how much of the warp to apply (1 = the
+    # warped frame, 0 = the last frame unmoved, up to 2 = twice the change), starting at 1. Where a frame repeats or
+    # the flow is wrong, not moving is the better guess, and a blend learns that directly.
+    blend: bool = True
 
     def __post_init__(self):
         if self.head not in HEADS:
@@ -224,7 +228,9 @@ class STResNet(nn.Module):
         self.scale = 2 if config.stem else 1
         per_frame = 3 * self.scale**2  # channels of one frame after space-to-depth
         self.flow_channels = 2 if config.head == "warp" else 0
-        out_channels = per_frame + self.flow_channels
+        # One blend weight per full-resolution pixel (s^2 channels at trunk resolution).
+        self.blend_channels = self.scale**2 if config.head == "warp" and config.blend else 0
+        out_channels = per_frame + self.flow_channels + self.blend_channels
         self.branch_frames = {name: len(o) for name, o in config.branch_offsets().items()}
         # The closeness branch also sees the base flow: 2 channels per full-resolution pixel.
         self.flow_inputs = 2 * self.scale**2 if config.uses_flow else 0
@@ -270,13 +276,22 @@ class STResNet(nn.Module):
             residual = F.pixel_shuffle(residual, self.scale)  # (B, 3, H, W)
         base = last
         if self.flow_channels:
-            predicted = fused[:, per_frame:]  # (B, 2, H/s, W/s), pixels at trunk resolution
+            predicted = fused[:, per_frame : per_frame + 2]  # (B, 2, H/s, W/s), trunk pixels
             if self.scale > 1:
                 predicted = F.interpolate(predicted, scale_factor=self.scale, mode="bilinear")
                 predicted = self.scale * predicted  # pixels at full resolution
             if flow is not None and self.config.uses_flow:
                 predicted = flow + predicted  # a correction of the base flow
             base = warp(last, predicted)  # (B, 3, H, W)
+            if self.blend_channels:
+                blend = fused[:, per_frame + 2 :]  # (B, s^2, H/s, W/s), 0 at initialisation
+                if self.scale > 1:
+                    blend = F.pixel_shuffle(blend, self.scale)  # (B, 1, H, W)
+                # lerp with weight exactly 1 returns the warped frame bit for bit, so the
+                # untrained model is still exactly its base (copy-last or the flow baseline).
+                # The upper bound is 2, not 1: clamp passes no gradient at its bounds, and
+                # at 1 the blend would never start to learn (measured: its weights stayed 0).
+                base = torch.lerp(last, base, (1.0 + blend).clamp(0.0, 2.0))
         return (base + residual).clamp(0.0, 1.0)
 
 
