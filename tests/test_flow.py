@@ -221,7 +221,8 @@ def brightness_contrast(frames: np.ndarray, gain: float, offset: float) -> np.nd
 
 
 @pytest.mark.slow
-def test_eval_mode_predictions_hold_on_a_clip_brighter_and_flatter_than_training(tmp_path):
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_eval_mode_predictions_hold_on_a_clip_brighter_and_flatter_than_training(tmp_path, norm):
     """Normalisation must not fall apart on footage unlike the training mix: trained on
     mid-grey pans, the model still predicts a dim, low-contrast and a bright, high-contrast
     clip at least as well as copy-last."""
@@ -229,7 +230,7 @@ def test_eval_mode_predictions_hold_on_a_clip_brighter_and_flatter_than_training
     for seed in range(2):
         write_lossless(train_dir / f"pan{seed}.avi", textured_pan(40, dx=1.0 + seed, seed=seed))
     write_lossless(train_dir / "square.avi", moving_square(40, 40, 56, speed=2))
-    model_config = ModelConfig(frames=3, width=16, depth=2)
+    model_config = ModelConfig(frames=3, width=16, depth=2, norm=norm)
     data_config = DataConfig(size=40, crop=32)
     videos = load_videos(train_dir, 40, 4, cache_dir=tmp_path / "cache")
     data = WindowDataset(videos, model_config.input_offsets(), data_config)

@@ -198,6 +198,15 @@ class WindowDataset:
 
             self.flows = [video_flows(f.numpy()) for f in self.frames]
 
+    def base_flows(self, video: int, targets: list[int]) -> torch.Tensor:
+        """Returns float32 (B, 2, H, W) base flows of full frames for targets of one video:
+        read from the cached flows when there are some, else computed (the same values)."""
+        if self.flows is None:
+            from .flow import base_flows
+
+            return base_flows(self.frames[video], targets)
+        return torch.from_numpy(np.stack([self.flows[video][t] for t in targets])).permute(0, 3, 1, 2)
+
     def _picks(
         self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int,
         rank: int, world_size: int,

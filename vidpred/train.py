@@ -25,7 +25,7 @@ from .checkpoint import atomic_write_bytes, model_from_checkpoint, save_checkpoi
 from .data import DataConfig, WindowDataset, stack_windows
 from .distributed import World, all_mean, barrier, current_world, rank_device
 from .errors import CheckpointError, TrainingError, TrainingInterrupted, VidpredError
-from .flow import base_flows, flow_extrapolation
+from .flow import flow_extrapolation
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
 from .precision import PRECISIONS, autocast, use_bf16, use_channels_last
@@ -151,7 +151,7 @@ def validate(
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = stack_windows(frames, chunk, data.offsets).to(device)
-            flows = base_flows(frames, chunk).to(device)  # (B, 2, H, W)
+            flows = data.base_flows(v, chunk).to(device)  # (B, 2, H, W)
             truth = frames[chunk].permute(0, 3, 1, 2).float().div(255.0).to(device)  # (B, 3, H, W)
             with autocast(device, bf16):
                 pred = model(inputs, flows if model.config.uses_flow else None).float()
