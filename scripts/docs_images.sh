@@ -13,7 +13,7 @@ vidpred() { python3 -m vidpred -q "$@"; }
 
 vidpred render samples/shapes.mp4 "${weights[@]}" --out "$renders/shapes.pred.mp4"
 vidpred render samples/pendulum.mp4 "${weights[@]}" --out "$renders/pendulum.pred.mp4" \
-  --horizon 4 --panels actual,predicted,error,copy_last
+  --horizon 4 --panels actual,predicted,error,flow
 vidpred render samples/digits.mp4 "${weights[@]}" --out "$renders/digits.pred.mp4" --extend 24
 vidpred gallery "$renders"
 

@@ -77,6 +77,32 @@ def isolated_session_cache(tmp_path_factory):
         yield
 
 
+# The environment before any fixture points VIDPRED_HOME/VIDPRED_CACHE at temp folders.
+_ENV_AT_START = dict(os.environ)
+
+
+def _listing(folder: Path) -> dict[str, int]:
+    """Returns {relative path: mtime_ns} of every file below ``folder`` (empty if absent)."""
+    if not folder.is_dir():
+        return {}
+    files = (p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in files}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def users_state_is_untouched():
+    """Fails the session if any test wrote the user's real state or cache folders
+    (~/.local/state/vidpred, ~/.cache/vidpred, or their XDG/VIDPRED_* equivalents)."""
+    env, home = _ENV_AT_START, Path.home()
+    state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "vidpred"
+    cache = Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "vidpred"
+    folders = [Path(env.get("VIDPRED_HOME") or state), Path(env.get("VIDPRED_CACHE") or cache)]
+    before = [_listing(f) for f in folders]
+    yield
+    for folder, listing in zip(folders, before, strict=True):
+        assert _listing(folder) == listing, f"the tests changed {folder}"
+
+
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path_factory, monkeypatch):
     """Keeps `vidpred train`'s 'newest checkpoint' record and the decode cache out of the

@@ -33,10 +33,14 @@ def digest(path) -> str:
 
 # Subprocesses import this checkout's vidpred whatever their working folder.
 REPO = Path(__file__).resolve().parents[1]
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-}
+def subprocess_env() -> dict[str, str]:
+    """The environment for `vidpred` subprocesses, read when a test runs: it then carries the
+    per-test VIDPRED_HOME and VIDPRED_CACHE (conftest), so a subprocess never writes the
+    user's real state or cache. (A module-level copy, taken at import, did.)"""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def vidpred(*args) -> list[str]:
@@ -63,7 +67,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes(tmp_path, squ
     run = subprocess.Popen(
         vidpred("train", square_folder, *TINY, "--steps", "100000", "--out", out),
         cwd=tmp_path,
-        env=ENV,
+        env=subprocess_env(),
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -86,7 +90,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes(tmp_path, squ
     done = subprocess.run(
         vidpred(*command[1:], "--steps", step + 3),
         cwd=tmp_path,
-        env=ENV,
+        env=subprocess_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -293,7 +297,7 @@ def test_killed_render_leaves_no_file(tmp_path, trained_checkpoint):
         capture_output=True,
         text=True,
         timeout=300,
-        env=ENV,
+        env=subprocess_env(),
     )
     assert result.returncode == 130, result.stderr
     assert "interrupted" in result.stderr and "Traceback" not in result.stderr
