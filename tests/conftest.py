@@ -18,6 +18,16 @@ if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(1)
 
 
+def subprocess_env() -> dict[str, str]:
+    """The environment for `vidpred` subprocesses, read when a test runs: it then carries the
+    per-test VIDPRED_HOME and VIDPRED_CACHE (conftest), so a subprocess never writes the
+    user's real state or cache. (A module-level copy, taken at import, did.)"""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
+    }
+
+
 def write_lossless(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     """Writes uint8 RGB (T, H, W, 3) frames to a lossless FFV1 .avi, so tests can compare exactly."""
     path = Path(path)

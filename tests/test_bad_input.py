@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import moving_square, write_lossless
+from conftest import moving_square, subprocess_env, write_lossless
 
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
@@ -367,11 +367,6 @@ print(json.dumps(results))
 """
 
 # Subprocesses import this checkout's vidpred whatever their working folder.
-REPO = Path(__file__).resolve().parents[1]
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-}
 
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
@@ -399,7 +394,7 @@ def run_with_file_permissions(calls: list[list], probe: Path) -> list:
             capture_output=True,
             text=True,
             timeout=300,
-            env=ENV,
+            env=subprocess_env(),
             preexec_fn=_drop_permission_override if as_root else None,
         )
     except subprocess.SubprocessError as e:

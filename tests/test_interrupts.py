@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import moving_square, write_lossless
+from conftest import moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import atomic_write_bytes, load_checkpoint
 from vidpred.cli import main
@@ -32,17 +32,6 @@ def digest(path) -> str:
 
 
 # Subprocesses import this checkout's vidpred whatever their working folder.
-REPO = Path(__file__).resolve().parents[1]
-def subprocess_env() -> dict[str, str]:
-    """The environment for `vidpred` subprocesses, read when a test runs: it then carries the
-    per-test VIDPRED_HOME and VIDPRED_CACHE (conftest), so a subprocess never writes the
-    user's real state or cache. (A module-level copy, taken at import, did.)"""
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-
-
 def vidpred(*args) -> list[str]:
     return [sys.executable, "-m", "vidpred", *map(str, args)]
 
