@@ -25,10 +25,10 @@ from pathlib import Path
 
 OLD = ["--base-flow", "none", "--no-blend", "--norm", "batch", "--ema", "0"]
 VARIANTS: dict[str, list[str]] = {
-    "defaults (flow start, blend, GroupNorm, EMA 0.999, stem, 64x6, warp head, L1)": [],
+    "defaults (flow start, blend, BatchNorm, EMA 0.999, stem, 64x6, warp head, L1)": [],
     "previous defaults (copy-last start, no blend, BatchNorm, no EMA)": OLD,
     "no blend": ["--no-blend"],
-    "BatchNorm instead of GroupNorm": ["--norm", "batch"],
+    "GroupNorm instead of BatchNorm": ["--norm", "group"],
     "no EMA (the last step's weights)": ["--ema", "0"],
     "copy-last start (no base flow)": ["--base-flow", "none"],
     "peak lr 2e-3 instead of 1e-3": ["--lr", "2e-3"],
