@@ -8,6 +8,7 @@ disk (file://); ``serve`` is only a convenience.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 import logging
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .checkpoint import atomic_write_bytes
@@ -118,37 +119,53 @@ class NotRegularFile(OSError):
     """A path names a FIFO, a device, a folder or a socket, or is over a size cap."""
 
 
-def read_regular(path: str | Path, limit: int) -> bytes:
-    """Returns the bytes of a regular file of at most ``limit`` bytes.
+def open_regular(path: str | Path, limit: int | None = None, *, follow: bool = True) -> BinaryIO:
+    """Returns ``path`` opened for reading in binary, if it is a regular file (of at most
+    ``limit`` bytes).
 
-    A FIFO would block the read forever and ``/dev/zero`` would fill memory, so only regular
-    files are read: checked before opening (opening some devices has effects), and again on
-    the open descriptor in case the path was swapped in between (O_NONBLOCK: a FIFO put there
-    does not block the open).
+    A FIFO would block a read forever and ``/dev/zero`` never ends, so only regular files are
+    opened: checked before opening (opening some devices has effects), and again on the open
+    descriptor in case the path was swapped in between (O_NONBLOCK: a FIFO put there does not
+    block the open). With ``follow=False`` a symbolic link as the last component is refused.
 
     Raises:
         NotRegularFile: not a regular file, or larger than ``limit``.
-        OSError: it cannot be read (missing, permissions).
+        OSError: it cannot be opened (missing, permissions, a link with ``follow=False``).
     """
     _check_regular(os.stat(path), limit)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        _check_regular(os.fstat(fd), limit)
-        data = f.read(limit + 1)
-    if len(data) > limit:  # it grew after the check
-        raise NotRegularFile(f"larger than {_size(limit)}")
-    return data
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    f = os.fdopen(os.open(path, flags), "rb")
+    try:
+        _check_regular(os.fstat(f.fileno()), limit)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
-def _check_regular(st: os.stat_result, limit: int) -> None:
+def _check_regular(st: os.stat_result, limit: int | None) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise NotRegularFile("not a regular file")
-    if st.st_size > limit:
+    if limit is not None and st.st_size > limit:
         raise NotRegularFile(f"larger than {_size(limit)}")
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """Returns the bytes of a regular file of at most ``limit`` bytes (see ``open_regular``).
+
+    Raises:
+        NotRegularFile: not a regular file, or larger than ``limit``.
+        OSError: it cannot be read (missing, permissions).
+    """
+    with open_regular(path, limit) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew after the check
+        raise NotRegularFile(f"larger than {_size(limit)}")
+    return data
 
 
 def regular_file_sha256(path: str | Path, limit: int | None = None) -> str:
@@ -159,17 +176,12 @@ def regular_file_sha256(path: str | Path, limit: int | None = None) -> str:
         NotRegularFile: not a regular file (``/dev/zero`` would hash forever), or too large.
         OSError: it cannot be read.
     """
-    import hashlib
-
     limit = HASH_MAX_BYTES if limit is None else limit
-    _check_regular(os.stat(path), limit)
     digest, total = hashlib.sha256(), 0
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        _check_regular(os.fstat(fd), limit)
+    with open_regular(path, limit) as f:
         while block := f.read(1 << 20):
             total += len(block)
-            if total > limit:
+            if total > limit:  # it grew after the check
                 raise NotRegularFile(f"larger than {_size(limit)}")
             digest.update(block)
     return digest.hexdigest()
@@ -551,11 +563,12 @@ def gallery_html(renders: list[Render], title: str) -> str:
 def _written_by_us(index: Path) -> bool:
     """Whether ``index`` is a page this module wrote (read safely: it may be a FIFO or a link
     to a device, and it is then not ours)."""
+    marker = MARKER.encode()
     try:
-        head = read_regular(index, SIDECAR_MAX_BYTES)[: len(MARKER.encode())]
+        with open_regular(index) as f:
+            return f.read(len(marker)) == marker
     except OSError:
         return False
-    return head == MARKER.encode()
 
 
 def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Path:
@@ -709,16 +722,11 @@ class GalleryRequestHandler(SimpleHTTPRequestHandler):
             inside = real.relative_to(root)  # ValueError: a link led out of the folder
             if any(p.startswith(".") for p in inside.parts):
                 return None
-            _check_regular(os.stat(real), 1 << 62)
-            # O_NOFOLLOW: the real path has no link left; one swapped in since is refused.
-            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
-            f = os.fdopen(os.open(real, flags), "rb")
+            # follow=False: the real path has no link left; one swapped in since is refused.
+            f = open_regular(real, follow=False)
         except (OSError, ValueError):  # ValueError: a NUL byte, or not inside the folder
             return None
         st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            f.close()
-            return None
         return f, real, st.st_size, st.st_mtime
 
     def list_directory(self, path):  # never reached from send_head; kept shut regardless
