@@ -24,7 +24,8 @@ from vidpred.gallery import serve, write_gallery
 from vidpred.render import write_sidecar
 
 # Every subprocess here must end: on code that hashes /dev/zero or opens a FIFO it would not.
-TIMEOUT_S = 60
+# Generous: `vidpred` imports torch, and a busy machine can take a minute for that.
+TIMEOUT_S = 300
 
 
 def sidecar_fields(weights: Path) -> dict:

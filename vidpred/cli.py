@@ -272,6 +272,13 @@ def _add_eval(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (0 picks a free port), got {text}")
+    return value
+
+
 def _add_gallery(sub) -> None:
     p = sub.add_parser(
         "gallery",
@@ -289,13 +296,6 @@ def _add_gallery(sub) -> None:
     p.add_argument("--port", type=port_number, default=8000,
                    help="port for --serve (0: any free port)")
     p.set_defaults(func=cmd_gallery)
-
-
-def port_number(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (0 picks a free port), got {text}")
-    return value
 def _add_cache(sub) -> None:
     p = sub.add_parser(
         "cache",
