@@ -245,6 +245,27 @@ def test_names_that_are_not_utf8_or_hold_a_newline_make_a_page_and_one_line_warn
     assert '<video src="caf%E9.mp4"' in page and '<video src="two%0Alines.mp4"' in page
 
 
+def test_a_file_named_as_the_folder_or_a_failed_write_is_one_clear_error(
+    tmp_path, weights, monkeypatch, capsys
+):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    assert main(["gallery", str(tmp_path / "notes.txt")]) == 1
+    assert capsys.readouterr().err == (
+        f"vidpred: error: {tmp_path / 'notes.txt'}: not a folder; name the folder of renders\n"
+    )
+    add_render(tmp_path / "g", "a", weights)
+
+    def disk_full(path, write):
+        raise OSError(28, "No space left on device", str(path.with_name(".index.html.1.tmp")))
+
+    monkeypatch.setattr(gallery, "atomic_write_bytes", disk_full)
+    assert main(["gallery", str(tmp_path / "g")]) == 1
+    assert capsys.readouterr().err == (
+        f"vidpred: error: {tmp_path / 'g' / 'index.html'}: cannot write it "
+        "(No space left on device)\n"
+    )
+
+
 # Items 11-15: `gallery --serve`.
 
 

@@ -578,10 +578,13 @@ def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Pat
     with a warning.
 
     Raises:
-        VidpredError: the folder is missing or holds no mp4.
-        OutputError: an index.html that vidpred did not write is there (without ``force``).
+        VidpredError: the folder is missing, is not a folder, or holds no mp4.
+        OutputError: an index.html that vidpred did not write is there (without ``force``),
+            or the page cannot be written (read-only folder, disk full).
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise VidpredError(f"{shown(folder)}: not a folder; name the folder of renders")
     if not folder.is_dir():
         raise VidpredError(
             f"{shown(folder)}: no such folder (render clips first: vidpred render CLIP)"
@@ -606,7 +609,10 @@ def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Pat
     # backslashreplace: a name that is not UTF-8 has already been shown escaped; this only
     # guards against a stray lone surrogate making the whole page unwritable.
     text = gallery_html(renders, title).encode("utf-8", "backslashreplace")
-    atomic_write_bytes(index, lambda f: f.write(text))
+    try:
+        atomic_write_bytes(index, lambda f: f.write(text))
+    except OSError as e:  # its file name would be the hidden temp file, not the page
+        raise OutputError(f"{shown(index)}: cannot write it ({e.strerror or e})") from e
     return index
 
 
