@@ -272,6 +272,13 @@ def _add_eval(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (0 picks a free port), got {text}")
+    return value
+
+
 def _add_gallery(sub) -> None:
     p = sub.add_parser(
         "gallery",
@@ -286,7 +293,8 @@ def _add_gallery(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="overwrite an index.html vidpred did not write")
     p.add_argument("--serve", action="store_true", help="then serve the folder on localhost")
-    p.add_argument("--port", type=non_negative_int, default=8000, help="port for --serve")
+    p.add_argument("--port", type=port_number, default=8000,
+                   help="port for --serve (0: any free port)")
     p.set_defaults(func=cmd_gallery)
 def _add_cache(sub) -> None:
     p = sub.add_parser(
@@ -654,14 +662,16 @@ def _horizon_table(result: dict) -> Table:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from .gallery import serve, write_gallery
+    from .gallery import serve, shown, write_gallery
 
     index = write_gallery(args.renders_dir, force=args.force)
-    print(index)
+    print(shown(index))
     if args.serve:
         server = serve(args.renders_dir, args.port)
         host, port = server.server_address[:2]
-        stderr.print(f"serving {args.renders_dir} at http://{host}:{port}/ (Ctrl-C stops)")
+        # markup=False: a folder named like "g[/b]" is a path, not rich markup.
+        stderr.print(f"serving {shown(args.renders_dir)} at http://{host}:{port}/ (Ctrl-C stops)",
+                     markup=False, highlight=False)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

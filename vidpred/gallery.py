@@ -8,26 +8,45 @@ disk (file://); ``serve`` is only a convenience.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
+import json
 import logging
 import math
+import os
 import re
+import stat
+import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, BinaryIO
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .checkpoint import atomic_write_bytes
 from .errors import OutputError, VidpredError
-from .render import file_sha256, read_sidecar, sidecar_path
+from .render import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.html"
 # First line of every page we write: an index.html without it is someone else's file.
 MARKER = "<!-- written by vidpred gallery; rewritten on every run -->"
+
+# A sidecar is a few KB, plus about 300 bytes per epoch of training log: 16 MiB is tens of
+# thousands of epochs. A bigger one is not ours, and parsing it could take GBs of memory.
+SIDECAR_MAX_BYTES = 16 << 20
+# vidpred checkpoints are a few MB (100 MB would be a model far wider than any we train);
+# past this the page says "not checked" rather than reading gigabytes to hash them.
+HASH_MAX_BYTES = 2 << 30
+# Whole numbers in a sidecar (frames, steps, horizon) must be exact in JSON (2**53), and other
+# numbers (PSNR, loss, fps) far below what would overflow the chart's arithmetic.
+MAX_WHOLE = 2**53
+MAX_MAGNITUDE = 1e15
+# Per-epoch log keys the chart and the "trained" line read.
+LOG_NUMBERS = ("step", "train_loss", "val_psnr", "val_psnr_copy_last", "val_psnr_flow")
 
 PANEL_MEANINGS = {
     "actual": "the real frame",
@@ -70,23 +89,245 @@ figure { margin: 6px 0 0; } figcaption { font-size: 12px; color: #66665f; }
 """
 
 
+def shown(path: str | Path) -> str:
+    """Returns ``path`` as one printable line: unchanged if it is one, else with bytes that are
+    not UTF-8 as ``\\xe9`` and control characters as ``\\n`` (so a warning stays one line)."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    try:
+        text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeError:  # a lone surrogate that did not come from a file name's bytes
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(shown(value), quote=True)
+
+
+def _href(name: str) -> str:
+    """Returns a file name as a relative URL (bytes that are not UTF-8 percent-encoded as is)."""
+    return quote(os.fsencode(name))
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def find_renders(folder: str | Path) -> list[tuple[Path, dict[str, Any] | None]]:
-    """Returns (mp4 path, sidecar metadata or None) for every render in ``folder``, by name."""
+class NotRegularFile(OSError):
+    """A path names a FIFO, a device, a folder or a socket, or is over a size cap."""
+
+
+def open_regular(path: str | Path, limit: int | None = None, *, follow: bool = True) -> BinaryIO:
+    """Returns ``path`` opened for reading in binary, if it is a regular file (of at most
+    ``limit`` bytes).
+
+    A FIFO would block a read forever and ``/dev/zero`` never ends, so only regular files are
+    opened: checked before opening (opening some devices has effects), and again on the open
+    descriptor in case the path was swapped in between (O_NONBLOCK: a FIFO put there does not
+    block the open). With ``follow=False`` a symbolic link as the last component is refused.
+
+    Raises:
+        NotRegularFile: not a regular file, or larger than ``limit``.
+        OSError: it cannot be opened (missing, permissions, a link with ``follow=False``).
+    """
+    _check_regular(os.stat(path), limit)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    f = os.fdopen(os.open(path, flags), "rb")
+    try:
+        _check_regular(os.fstat(f.fileno()), limit)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _check_regular(st: os.stat_result, limit: int | None) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile("not a regular file")
+    if limit is not None and st.st_size > limit:
+        raise NotRegularFile(f"larger than {_size(limit)}")
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """Returns the bytes of a regular file of at most ``limit`` bytes (see ``open_regular``).
+
+    Raises:
+        NotRegularFile: not a regular file, or larger than ``limit``.
+        OSError: it cannot be read (missing, permissions).
+    """
+    with open_regular(path, limit) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew after the check
+        raise NotRegularFile(f"larger than {_size(limit)}")
+    return data
+
+
+def regular_file_sha256(path: str | Path, limit: int | None = None) -> str:
+    """Returns the hex sha256 of a regular file of at most ``limit`` bytes (default
+    ``HASH_MAX_BYTES``).
+
+    Raises:
+        NotRegularFile: not a regular file (``/dev/zero`` would hash forever), or too large.
+        OSError: it cannot be read.
+    """
+    limit = HASH_MAX_BYTES if limit is None else limit
+    digest, total = hashlib.sha256(), 0
+    with open_regular(path, limit) as f:
+        while block := f.read(1 << 20):
+            total += len(block)
+            if total > limit:  # it grew after the check
+                raise NotRegularFile(f"larger than {_size(limit)}")
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_whole(value: Any, low: int) -> bool:
+    return type(value) is int and low <= value <= MAX_WHOLE
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= MAX_MAGNITUDE
+    )
+
+
+def _is_name(value: Any) -> bool:
+    """Whether ``value`` is a plain file name beside the render (no folder, not hidden)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 255
+        and value == Path(value).name
+        and not value.startswith(".")
+        and "\0" not in value
+    )
+
+
+def check_sidecar(meta: Any) -> dict[str, Any]:
+    """Returns ``meta`` if it is a render sidecar whose every field the gallery reads has the
+    right type and range (the page is built from them: a string where a number belongs, or a
+    path to a device, must not break it).
+
+    Raises:
+        ValueError: with what is wrong, naming the field.
+    """
+    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
+        raise ValueError("not a vidpred render sidecar")
+    version = meta.get("version")
+    if not _is_whole(version, 1):
+        raise ValueError(f"no valid format version ({version!r:.40})")
+    if version > SIDECAR_VERSION:
+        raise ValueError(
+            f"sidecar format version {version} is newer than this vidpred understands "
+            f"({SIDECAR_VERSION}); upgrade vidpred"
+        )
+
+    def bad(key: str, wanted: str) -> ValueError:
+        return ValueError(f"'{key}' must be {wanted}, got {meta[key]!r:.60}")
+
+    def optional(key: str, ok, wanted: str) -> None:
+        if meta.get(key) is not None and not ok(meta[key]):
+            raise bad(key, wanted)
+
+    optional("horizon", lambda v: _is_whole(v, 1), "a whole number >= 1")
+    optional("extend", lambda v: _is_whole(v, 0), "a whole number >= 0")
+    optional("frames", lambda v: _is_whole(v, 0), "a whole number >= 0")
+    optional("fps", lambda v: _is_number(v) and v > 0, "a positive number")
+    optional("scale", lambda v: _is_number(v) and v > 0, "a positive number")
+    for key in ("clip", "created"):
+        optional(key, lambda v: isinstance(v, str) and len(v) <= 4096, "a string")
+    optional("weights", lambda v: isinstance(v, str) and 0 < len(v) <= 4096 and "\0" not in v,
+             "a file path")
+    optional("weights_sha256", lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v),
+             "a sha256 (64 hex digits)")
+    optional("gif", _is_name, "a file name beside the render")
+    optional("panels", lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+             "a list of panel names")
+
+    def row_ok(row: Any) -> bool:
+        return isinstance(row, dict) and all(
+            row.get(key) is None or _is_number(row[key]) for key in LOG_NUMBERS
+        ) and (row.get("step") is None or _is_whole(row["step"], 0))
+
+    optional("training_log", lambda v: isinstance(v, list) and all(map(row_ok, v)),
+             "a list of per-epoch rows with numbers")
+    metrics = meta.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, dict):
+            raise bad("metrics", "an object")
+        if metrics.get("frames") is not None and not _is_whole(metrics["frames"], 0):
+            raise ValueError(f"'metrics.frames' must be a whole number >= 0, got "
+                             f"{metrics['frames']!r:.60}")
+        for _, key in METHODS:
+            m = metrics.get(key)
+            if m is not None and not (
+                isinstance(m, dict) and all(_is_number(m.get(k)) for k in ("psnr", "ssim", "mae"))
+            ):
+                raise ValueError(f"'metrics.{key}' must hold numbers psnr, ssim and mae, got "
+                                 f"{m!r:.60}")
+    return meta
+
+
+def read_checked_sidecar(path: str | Path) -> dict[str, Any]:
+    """Returns a render's sidecar metadata, read safely and checked (``check_sidecar``).
+
+    Raises:
+        FileNotFoundError: there is no sidecar.
+        ValueError: it is not a usable sidecar (why: not a regular file, too large, not
+            readable, not JSON, a field of the wrong type or range).
+    """
+    try:
+        data = read_regular(path, SIDECAR_MAX_BYTES)
+    except FileNotFoundError:
+        raise
+    except NotRegularFile as e:
+        raise ValueError(str(e)) from e
+    except OSError as e:
+        raise ValueError(f"cannot read it ({e.strerror or e})") from e
+    try:
+        meta = json.loads(data)
+    except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested deeper than Python
+        raise ValueError("not valid JSON") from e
+    return check_sidecar(meta)
+
+
+@dataclass(frozen=True)
+class Render:
+    """An mp4 in the gallery folder and what its sidecar says (``meta`` None: none usable)."""
+
+    video: Path
+    meta: dict[str, Any] | None = None
+    problem: str | None = None  # why the sidecar beside it was not used, if there is one
+
+
+def find_renders(folder: str | Path) -> list[Render]:
+    """Returns every render in ``folder`` by name, each with its sidecar if that is usable.
+    A bad sidecar is logged as a warning and its render shown without metadata."""
     folder = Path(folder)
     videos = sorted(
         p
         for p in folder.iterdir()
         if p.suffix.lower() == ".mp4" and p.is_file() and not p.name.startswith(".")
     )
-    return [(p, read_sidecar(sidecar_path(p))) for p in videos]
+    renders = []
+    for video in videos:
+        side = sidecar_path(video)
+        try:
+            renders.append(Render(video, read_checked_sidecar(side)))
+        except FileNotFoundError:
+            renders.append(Render(video))
+        except ValueError as e:
+            log.warning("skipping %s: %s; its render is shown without metadata", shown(side), e)
+            renders.append(Render(video, problem=str(e)))
+    return renders
 
 
 def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int = 150) -> str:
@@ -178,38 +419,55 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     return "".join(parts)
 
 
-def _weights_note(meta: dict[str, Any], current_hashes: dict[str, str | None]) -> str:
+def _weights_state(path: str) -> tuple[str | None, str | None]:
+    """Returns (sha256, None) of a weights file, or (None, why it was not hashed)."""
+    try:
+        return regular_file_sha256(path), None
+    except (FileNotFoundError, NotADirectoryError):
+        return None, "the file is gone"
+    except NotRegularFile as e:
+        return None, f"not checked: {e}"
+    except OSError as e:
+        return None, f"cannot read it now ({e.strerror or e})"
+
+
+def _weights_note(meta: dict[str, Any], states: dict[str, tuple[str | None, str | None]]) -> str:
     """Returns HTML saying which weights made a render and whether that file still holds them."""
     weights = meta.get("weights")
     if not weights:
         return "<span class='warn'>not recorded</span>"
     digest = meta.get("weights_sha256")
-    if weights not in current_hashes:
-        current_hashes[weights] = file_sha256(Path(weights))
-    now = current_hashes[weights]
+    if weights not in states:
+        states[weights] = _weights_state(weights)
+    now, why = states[weights]
     text = f"<code>{_esc(weights)}</code>"
     if digest:
         text += f" <span title='sha256 {_esc(digest)}'>(sha256 {_esc(digest[:12])})</span>"
-    if now is None:
-        text += " <span class='warn'>the file is gone</span>"
+    if why:
+        text += f" <span class='warn'>{_esc(why)}</span>"
     elif digest and now != digest:
         text += " <span class='warn'>the file has changed since this render</span>"
     return text
 
 
-def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | None]) -> str:
-    src = quote(mp4.name)
+def _section(render: Render, states: dict[str, tuple[str | None, str | None]]) -> str:
+    mp4, meta = render.video, render.meta
     video = (
-        f'<video src="{src}" controls muted loop playsinline preload="auto" '
+        f'<video src="{_href(mp4.name)}" controls muted loop playsinline preload="auto" '
         f'title="{_esc(mp4.name)}"></video>'
     )
     if meta is None:
+        side = f"<code>{_esc(sidecar_path(mp4).name)}</code>"
+        why = (
+            f"Metadata not shown: the sidecar {side} is unusable ({_esc(render.problem)})."
+            if render.problem
+            else f"No metadata: this mp4 has no vidpred sidecar ({side})."
+        )
         return (
             f'<section class="render"><h2>{_esc(mp4.name)}</h2><div class="row">{video}'
-            '<div class="facts"><p>No metadata: this mp4 has no vidpred sidecar '
-            f"(<code>{_esc(sidecar_path(mp4).name)}</code>).</p></div></div></section>"
+            f'<div class="facts"><p>{why}</p></div></div></section>'
         )
-    horizon, extend = int(meta.get("horizon", 1)), int(meta.get("extend", 0))
+    horizon, extend = meta.get("horizon") or 1, meta.get("extend") or 0
     tags = [f"{horizon} step{'s' if horizon != 1 else ''} ahead"]
     if extend:
         tags.append(f"+{extend} frames past the end")
@@ -228,7 +486,7 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
             )
             + "</table>"
             f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs copy-last: "
-            f"{gain:+.2f} dB over {int(metrics.get('frames', 0))} frames, "
+            f"{gain:+.2f} dB over {metrics.get('frames') or 0} frames, "
             f"{tags[0]}</p>"
         )
         if flow:
@@ -243,7 +501,7 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
     chart = training_curve_svg(log_rows)
     if chart:
         last = log_rows[-1]
-        trained = f"{int(last.get('step', 0))} steps, {len(log_rows)} logged epochs"
+        trained = f"{last.get('step') or 0} steps, {len(log_rows)} logged epochs"
         curve = (
             f"<figure>{chart}<figcaption>training curve of these weights "
             "(from the log beside the checkpoint, as it was at render time)</figcaption>"
@@ -252,16 +510,16 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
     else:
         trained = "unknown (no training log beside the weights)"
         curve = ""
-    panels = ", ".join(meta.get("panels", []))
-    extra = f" · <a href='{quote(meta['gif'])}'>GIF</a>" if meta.get("gif") else ""
+    panels = ", ".join(meta.get("panels") or [])
+    extra = f" · <a href='{_href(meta['gif'])}'>GIF</a>" if meta.get("gif") else ""
     facts = (
-        f"<dl><dt>weights</dt><dd>{_weights_note(meta, hashes)}</dd>"
+        f"<dl><dt>weights</dt><dd>{_weights_note(meta, states)}</dd>"
         f"<dt>trained</dt><dd>{_esc(trained)}</dd>"
-        f"<dt>clip</dt><dd><code>{_esc(meta.get('clip', '?'))}</code></dd>"
-        f"<dt>render</dt><dd>{int(meta.get('frames', 0))} frames at {_fmt(meta.get('fps'), 3)} "
-        f"fps, panels {_esc(panels)}, scale {_esc(meta.get('scale', '?'))} · "
-        f"<a href='{quote(sidecar_path(mp4).name)}'>metadata</a>{extra}</dd>"
-        f"<dt>made</dt><dd>{_esc(meta.get('created', '?'))}</dd></dl>"
+        f"<dt>clip</dt><dd><code>{_esc(meta.get('clip') or '?')}</code></dd>"
+        f"<dt>render</dt><dd>{meta.get('frames') or 0} frames at {_fmt(meta.get('fps'), 3)} "
+        f"fps, panels {_esc(panels)}, scale {_esc(meta.get('scale') or '?')} · "
+        f"<a href='{_href(sidecar_path(mp4).name)}'>metadata</a>{extra}</dd>"
+        f"<dt>made</dt><dd>{_esc(meta.get('created') or '?')}</dd></dl>"
     )
     tag_html = "".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags)
     return (
@@ -271,14 +529,16 @@ def _section(mp4: Path, meta: dict[str, Any] | None, hashes: dict[str, str | Non
     )
 
 
-def gallery_html(renders: list[tuple[Path, dict[str, Any] | None]], title: str) -> str:
-    """Returns the whole page for (mp4, sidecar metadata) pairs."""
-    hashes: dict[str, str | None] = {}
-    shown = sorted(
-        {p for _, m in renders if m for p in m.get("panels", [])},
+def gallery_html(renders: list[Render], title: str) -> str:
+    """Returns the whole page for the renders (``find_renders``)."""
+    states: dict[str, tuple[str | None, str | None]] = {}
+    shown_panels = sorted(
+        {p for r in renders if r.meta for p in r.meta.get("panels") or []},
         key=lambda p: list(PANEL_MEANINGS).index(p) if p in PANEL_MEANINGS else 99,
     )
-    legend = "; ".join(f"<b>{_esc(p)}</b>: {_esc(PANEL_MEANINGS.get(p, p))}" for p in shown)
+    legend = "; ".join(
+        f"<b>{_esc(p)}</b>: {_esc(PANEL_MEANINGS.get(p, p))}" for p in shown_panels
+    )
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return "\n".join(
         [
@@ -293,101 +553,195 @@ def gallery_html(renders: list[tuple[Path, dict[str, Any] | None]], title: str) 
             "panel says how many steps ahead.</p>",
             f"<p>{legend}</p>" if legend else "",
             "</header><main>",
-            *(_section(mp4, meta, hashes) for mp4, meta in renders),
+            *(_section(r, states) for r in renders),
             "</main></body></html>",
             "",
         ]
     )
 
 
+def _written_by_us(index: Path) -> bool:
+    """Whether ``index`` is a page this module wrote (read safely: it may be a FIFO or a link
+    to a device, and it is then not ours)."""
+    marker = MARKER.encode()
+    try:
+        with open_regular(index) as f:
+            return f.read(len(marker)) == marker
+    except OSError:
+        return False
+
+
 def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Path:
     """Writes ``folder``/index.html for the renders in ``folder``; returns its path.
 
+    A render whose sidecar is unusable (see ``check_sidecar``) is shown without metadata,
+    with a warning.
+
     Raises:
-        VidpredError: the folder is missing or holds no mp4.
-        OutputError: an index.html that vidpred did not write is there (without ``force``).
+        VidpredError: the folder is missing, is not a folder, or holds no mp4.
+        OutputError: an index.html that vidpred did not write is there (without ``force``),
+            or the page cannot be written (read-only folder, disk full).
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise VidpredError(f"{shown(folder)}: not a folder; name the folder of renders")
     if not folder.is_dir():
-        raise VidpredError(f"{folder}: no such folder (render clips first: vidpred render CLIP)")
+        raise VidpredError(
+            f"{shown(folder)}: no such folder (render clips first: vidpred render CLIP)"
+        )
     renders = find_renders(folder)
     if not renders:
         raise VidpredError(
-            f"{folder}: no renders (*.mp4) found; make one with: vidpred render CLIP"
+            f"{shown(folder)}: no renders (*.mp4) found; make one with: vidpred render CLIP"
         )
     index = folder / INDEX_NAME
-    if index.exists() and not force:
-        try:
-            ours = index.read_text(errors="replace").startswith(MARKER)
-        except OSError:
-            ours = False
-        if not ours:
-            raise OutputError(
-                f"{index}: already exists and was not written by vidpred (use --force to overwrite)"
-            )
-    missing = [p.name for p, meta in renders if meta is None]
+    if (index.exists() or index.is_symlink()) and not force and not _written_by_us(index):
+        raise OutputError(
+            f"{shown(index)}: already exists and was not written by vidpred "
+            "(use --force to overwrite)"
+        )
+    if index.is_dir() and not index.is_symlink():
+        raise OutputError(f"{shown(index)}: is a folder; cannot write the page there")
+    missing = [shown(r.video.name) for r in renders if r.meta is None and r.problem is None]
     if missing:
         log.warning("no metadata for %s (rendered by an older vidpred?)", ", ".join(missing))
-    text = gallery_html(renders, f"vidpred renders: {folder.resolve().name}").encode()
-    atomic_write_bytes(index, lambda f: f.write(text))
+    title = f"vidpred renders: {folder.resolve().name}"
+    # backslashreplace: a name that is not UTF-8 has already been shown escaped; this only
+    # guards against a stray lone surrogate making the whole page unwritable.
+    text = gallery_html(renders, title).encode("utf-8", "backslashreplace")
+    try:
+        atomic_write_bytes(index, lambda f: f.write(text))
+    except OSError as e:  # its file name would be the hidden temp file, not the page
+        raise OutputError(f"{shown(index)}: cannot write it ({e.strerror or e})") from e
     return index
+
+
+# A byte position in a Range header: 18 digits is an exabyte. Longer numbers are refused as
+# malformed before int() (which raises past 4300 digits, and is slow well before).
+_RANGE = re.compile(r"\s*bytes\s*=\s*(\d{0,18})\s*-\s*(\d{0,18})\s*", re.IGNORECASE)
+
+
+class BadRange(ValueError):
+    """A Range header in bytes that is not a valid single range (answered 416)."""
 
 
 def byte_range(header: str, size: int) -> tuple[int, int] | None:
     """Returns the half-open span [start, stop) of a file of ``size`` bytes that an HTTP
-    Range header asks for, or None if the header is not one well-formed byte range (the
-    whole file is then sent, as RFC 9110 allows). A span with start >= size cannot be
-    satisfied (416)."""
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header, re.IGNORECASE)
-    if not match or match.groups() == ("", ""):
+    Range header asks for, or None when the header asks for something else than one byte
+    range (another unit, or several ranges: the whole file is then sent, as RFC 9110 allows).
+    A span with start >= size cannot be satisfied (416).
+
+    Raises:
+        BadRange: a bytes range that is malformed, backwards, or has numbers too large.
+    """
+    unit = re.match(r"\s*([\w-]+)\s*=", header)
+    if not unit:
+        raise BadRange(header)
+    if unit.group(1).lower() != "bytes" or "," in header:
         return None
+    match = _RANGE.fullmatch(header)
+    if not match or match.groups() == ("", ""):
+        raise BadRange(header)
     first, last = match.groups()
     if not first:  # "bytes=-N": the last N bytes
         n = int(last)
         return (max(0, size - n), size) if n else (size, size)
     start = int(first)
     if last and int(last) < start:
-        return None
+        raise BadRange(header)
     return start, min(int(last) + 1, size) if last else size
 
 
-class GalleryRequestHandler(SimpleHTTPRequestHandler):
-    """Serves the folder like ``http.server``, plus single byte ranges: browsers fetch and
-    seek mp4s with Range requests, and some (Safari) will not play a video without them."""
+def _allowed_hosts(address: tuple) -> set[str]:
+    """Returns the Host header values a browser sends for a page on this server: another name
+    means a page elsewhere resolved its own name to 127.0.0.1 (DNS rebinding)."""
+    bound, port = address[0], address[1]
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{bound}]" if ":" in bound else bound}
+    hosts = {f"{name}:{port}" for name in names}
+    if port == 80:  # the default port is left out of Host
+        hosts |= names
+    return hosts
 
+
+class GalleryRequestHandler(SimpleHTTPRequestHandler):
+    """Serves the regular files of one folder, with single byte ranges: browsers fetch and
+    seek mp4s with Range requests, and some (Safari) will not play a video without them.
+
+    Stricter than ``http.server``: only for a Host header naming this machine (DNS
+    rebinding), no directory listings, no hidden files, nothing a symbolic link leads out of
+    the folder, and no FIFOs or devices (a FIFO blocks a thread, /dev/zero never ends).
+    """
+
+    # A client that connects and says nothing would otherwise hold its thread forever.
+    timeout = 60
     _span: tuple[int, int] | None = None
 
     def send_head(self):
         self._span = None
-        path = Path(self.translate_path(self.path))
-        if "Range" not in self.headers or not path.is_file():
-            return super().send_head()
-        size = path.stat().st_size
-        span = byte_range(self.headers["Range"], size)
-        if span is None:
-            return super().send_head()
-        start, stop = span
-        if start >= size:
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in _allowed_hosts(self.server.server_address):
+            self.send_error(
+                HTTPStatus.FORBIDDEN, "Host not allowed",
+                "This server answers only for 127.0.0.1, localhost or [::1] on its port.",
+            )
+            return None
+        opened = self._open_file()
+        if opened is None:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        f, real, size, mtime = opened
+        try:
+            span = byte_range(self.headers["Range"], size) if "Range" in self.headers else None
+        except BadRange:
+            span = (size, size)
+        if span is not None and span[0] >= size:
+            f.close()
             self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
             self.send_header("Content-Range", f"bytes */{size}")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
-        try:
-            f = open(path, "rb")  # noqa: SIM115 (handed to copyfile, closed by the server)
-        except OSError:
-            return super().send_head()  # its 404
+        start, stop = span or (0, size)
         f.seek(start)
         self._span = span
-        self.send_response(HTTPStatus.PARTIAL_CONTENT)
-        self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        self.send_response(HTTPStatus.PARTIAL_CONTENT if span else HTTPStatus.OK)
+        self.send_header("Content-Type", self.guess_type(str(real)))
+        if span:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
         self.send_header("Content-Length", str(stop - start))
+        self.send_header("Last-Modified", self.date_time_string(int(mtime)))
         self.end_headers()
         return f
 
+    def _open_file(self):
+        """Returns (open file, real path, size, mtime) for the request's path, or None where
+        it must not be served: outside the folder once links are followed, hidden, a folder
+        (the folder itself means its index.html) or anything but a regular file."""
+        root = Path(self.directory)
+        try:
+            # Bytes, then the file system's decoding: a name that is not UTF-8 still matches.
+            parts = os.fsdecode(unquote_to_bytes(urlsplit(self.path).path)).split("/")
+            parts = [p for p in parts if p] or [INDEX_NAME]
+            if any(p in (".", "..") or p.startswith(".") for p in parts):
+                return None
+            real = Path(os.path.realpath(root.joinpath(*parts)))
+            inside = real.relative_to(root)  # ValueError: a link led out of the folder
+            if any(p.startswith(".") for p in inside.parts):
+                return None
+            # follow=False: the real path has no link left; one swapped in since is refused.
+            f = open_regular(real, follow=False)
+        except (OSError, ValueError):  # ValueError: a NUL byte, or not inside the folder
+            return None
+        st = os.fstat(f.fileno())
+        return f, real, st.st_size, st.st_mtime
+
+    def list_directory(self, path):  # never reached from send_head; kept shut regardless
+        self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+        return None
+
     def end_headers(self) -> None:
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
     def copyfile(self, source, outputfile) -> None:
@@ -402,10 +756,28 @@ class GalleryRequestHandler(SimpleHTTPRequestHandler):
             left -= len(block)
 
 
+class GalleryServer(ThreadingHTTPServer):
+    """Threads for each request; a client that hangs up mid-reply (a browser seeking in a
+    video drops its last range request) is normal, not a traceback on the terminal."""
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(folder: str | Path, port: int = 8000) -> ThreadingHTTPServer:
-    """Returns an HTTP server for ``folder`` on 127.0.0.1 (not yet serving: call serve_forever)."""
-    handler = functools.partial(GalleryRequestHandler, directory=str(Path(folder).resolve()))
+    """Returns an HTTP server for ``folder`` on 127.0.0.1 (not yet serving: call serve_forever).
+
+    Raises:
+        VidpredError: the port is out of range or cannot be listened on.
+    """
+    if not 0 <= port <= 65535:
+        raise VidpredError(f"--port {port}: must be 0 to 65535 (0 picks a free port)")
+    # The real path: every request's real path is checked against it.
+    root = os.path.realpath(folder)
+    handler = functools.partial(GalleryRequestHandler, directory=root)
     try:
-        return ThreadingHTTPServer(("127.0.0.1", port), handler)
+        return GalleryServer(("127.0.0.1", port), handler)
     except OSError as e:
         raise VidpredError(f"--port {port}: cannot listen on 127.0.0.1 ({e.strerror})") from e
