@@ -530,8 +530,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from e
         in_place = False
-    if out.suffix.lower() in VIDEO_EXTENSIONS:
-        raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
     # The checkpoints a run starts from are inputs too: never written, even with --force.
     inputs = (*sources, *([] if in_place else filter(None, [args.resume, args.init])))
 
@@ -541,6 +539,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             check_output_path(path, force=args.force or in_place, inputs=inputs)
 
     check_outputs()
+    if out.suffix.lower() in VIDEO_EXTENSIONS:
+        raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
     if world.is_main:  # only rank 0 writes; a second run naming this --out is refused
         args.claims.enter_context(claim_output(out, check=check_outputs))
 

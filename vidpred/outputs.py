@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,7 +106,9 @@ def _acquire(lock: Path, path: Path) -> int:
     """Returns an open, flock-ed descriptor of ``lock`` holding this process's PID."""
     while True:
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # O_NOFOLLOW: a link planted under the lock file's name must not make vidpred
+            # truncate whatever it points to.
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         except OSError as e:
             raise OutputError(f"{path}: cannot create the lock file {lock} ({e.strerror})") from e
         try:
@@ -130,6 +133,9 @@ def _acquire(lock: Path, path: Path) -> int:
         if current is None or (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
             os.close(fd)
             continue
+        if not stat.S_ISREG(mine.st_mode) or mine.st_nlink != 1:  # a FIFO, a hard link, ...
+            os.close(fd)
+            raise OutputError(f"{path}: {lock} is not a lock file vidpred made; remove it")
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         return fd

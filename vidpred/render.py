@@ -476,7 +476,7 @@ def render(
     if out is None:
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
-    out = check_render_path(out)
+    out = Path(out)
     outputs = [out, sidecar_path(out)] + ([gif_path(out)] if gif else [])
     inputs = (clip, *filter(None, [predictor.weights]))
 
@@ -485,6 +485,7 @@ def render(
             check_output_path(path, force=force, inputs=inputs)
 
     check_outputs()
+    check_render_path(out)
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
     # is refused until this one ends.
     with claim_output(out, check=check_outputs):

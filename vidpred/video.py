@@ -304,16 +304,15 @@ def decoded_frame_count(path: str | Path) -> int:
     """Returns how many video frames of ``path`` ffmpeg decodes, start to end.
 
     Raises:
-        OutputError: ffmpeg cannot open or decode the file.
+        VideoError: ffmpeg cannot open or decode the file; the message is the reason alone.
     """
     result = subprocess.run(
         [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
          "-f", "null", "-progress", "pipe:1", "-nostats", "-"],
         capture_output=True,
     )
-    stderr = result.stderr.decode(errors="replace")
     if result.returncode != 0:
-        raise OutputError(f"{path}: does not decode ({_failure_reason(result.returncode, stderr)})")
+        raise VideoError(_failure_reason(result.returncode, result.stderr.decode(errors="replace")))
     counts = re.findall(rb"^frame=(\d+)", result.stdout, re.MULTILINE)
     return int(counts[-1]) if counts else 0
 
@@ -391,13 +390,15 @@ class Mp4Writer:
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).data)
         except OSError:  # ffmpeg stopped reading: it has failed, its exit status says why
-            self._raise_failure()
+            returncode = self._wait()
+            self._raise_failure(returncode or "ffmpeg stopped reading the frames")
         self.frames_written += 1
 
-    def _raise_failure(self) -> None:
-        returncode = self._wait()
-        reason = _failure_reason(returncode, self._stderr.decode(errors="replace"))
-        raise OutputError(f"{self.path}: could not write the video: {reason}")
+    def _raise_failure(self, why: int | str) -> None:
+        """Raises the OutputError for ffmpeg's exit status ``why`` (or a reason in words)."""
+        if isinstance(why, int):
+            why = _failure_reason(why, self._stderr.decode(errors="replace"))
+        raise OutputError(f"{self.path}: could not write the video: {why}")
 
     def _wait(self) -> int:
         try:
@@ -417,21 +418,21 @@ class Mp4Writer:
             return self._tmp
         if self._process is None:
             raise OutputError(f"{self.path}: no frames to write")
-        if self._wait() != 0:
-            self._raise_failure()
+        returncode = self._wait()
+        if returncode != 0:
+            self._raise_failure(returncode)
         try:
             # Some file systems (delayed allocation, quotas, NFS) report a full disk only now.
             with open(self._tmp, "rb") as f:
                 os.fsync(f.fileno())
             decoded = decoded_frame_count(self._tmp)
         except OSError as e:
-            raise OutputError(f"{self.path}: could not write the video: {e.strerror or e}") from e
-        except OutputError as e:
-            raise OutputError(f"{self.path}: could not write the video: the file {e}") from e
+            self._raise_failure(e.strerror or str(e))
+        except VideoError as e:
+            self._raise_failure(f"the written file does not decode ({e})")
         if decoded != self.frames_written:
-            raise OutputError(
-                f"{self.path}: could not write the video: the file decodes to {decoded} of "
-                f"the {self.frames_written} frames written"
+            self._raise_failure(
+                f"the written file decodes to {decoded} of the {self.frames_written} frames sent"
             )
         self._finished = True
         return self._tmp
