@@ -495,9 +495,8 @@ def test_disk_full_while_writing_the_training_log_names_the_log(
 ):
     import errno
 
-    import vidpred.train
-
-    write = vidpred.train.atomic_write_bytes
+    training = sys.modules["vidpred.train"]  # the name vidpred.train is also the function
+    write = training.atomic_write_bytes
 
     def log_disk_full(path, _):
         def fail(f):  # what f.write raises on a full disk: no file name in it
@@ -505,7 +504,7 @@ def test_disk_full_while_writing_the_training_log_names_the_log(
 
         write(path, fail)
 
-    monkeypatch.setattr(vidpred.train, "atomic_write_bytes", log_disk_full)
+    monkeypatch.setattr(training, "atomic_write_bytes", log_disk_full)
     out = tmp_path / "m.pt"
     code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
     assert code == 1 and lines == [
@@ -530,3 +529,29 @@ def test_a_planted_lock_file_never_writes_elsewhere(tmp_path, capsys, square_fol
     code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"vidpred: error: {out}: ")
     assert victim.read_text() == "precious\n" and not out.exists()
+
+
+def test_an_output_that_is_a_device_or_fifo_is_refused(tmp_path, capsys, square_folder):
+    """`--out /dev/null --force` as root would have renamed a file over /dev/null; a FIFO
+    stands in for the device here."""
+    fifo = tmp_path / "out.pt"
+    os.mkfifo(fifo)
+    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", fifo,
+                      "--force")
+    assert (code, lines) == (1, [
+        f"vidpred: error: {fifo}: is not a regular file (a device, FIFO or socket); name a file"
+    ])
+    assert fifo.is_fifo() and listing(tmp_path) == ["out.pt"]
+
+
+def test_an_output_name_too_long_for_its_temp_files_fails_at_start(tmp_path, capsys):
+    """Its temp and lock files add a few characters to the name: found before any video is
+    read (the folder here does not even exist), not when the first checkpoint is saved."""
+    longest = os.pathconf(tmp_path, "PC_NAME_MAX") - 13  # 242 on most file systems
+    out = tmp_path / ("a" * (longest - 2) + ".pt")
+    code, lines = cli(capsys, "train", tmp_path / "missing", "--out", out)
+    assert (code, lines) == (1, [
+        f"vidpred: error: {out}: the file name is too long for its temp and lock files beside "
+        f"it (at most {longest} bytes here)"
+    ])
+    assert listing(tmp_path) == []

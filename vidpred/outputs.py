@@ -31,6 +31,11 @@ def is_shipped(path: str | Path) -> bool:
     return resolved.parent == SHIPPED_FOLDER.resolve() and resolved.name in SHIPPED_FILES
 
 
+# What vidpred's temp and lock files add to an output's name: ".", ".<pid>" (at most 7
+# digits on Linux) and ".tmp" (renders: ".tmp.mp4" in place of ".mp4"; locks: ".lock").
+TEMP_NAME_EXTRA = 1 + 8 + 4
+
+
 def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...] = ()) -> Path:
     """Returns ``path`` once it is safe to write there; call before doing any work.
 
@@ -39,6 +44,13 @@ def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...]
             or its folder is missing or not writable.
     """
     path = Path(path)
+    try:
+        return _check_output_path(path, force=force, inputs=inputs)
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise OutputError(f"{path}: {e.strerror or e}") from e
+
+
+def _check_output_path(path: Path, *, force: bool, inputs: tuple[Path, ...]) -> Path:
     resolved = path.resolve()
     if any(resolved == Path(p).resolve() for p in inputs):
         raise OutputError(f"{path}: refusing to overwrite an input file")
@@ -48,6 +60,9 @@ def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...]
         )
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; name a file")
+    if path.exists() and not path.is_file():
+        # e.g. --out /dev/null --force: the rename would replace the device itself.
+        raise OutputError(f"{path}: is not a regular file (a device, FIFO or socket); name a file")
     if path.exists() and not force:
         raise OutputError(f"{path}: already exists (use --force to overwrite)")
     folder = resolved.parent
@@ -55,6 +70,13 @@ def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...]
         raise OutputError(f"{path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{path}: folder {folder} is not writable")
+    # Found now, not when the first checkpoint is saved after an hour of training.
+    longest = os.pathconf(folder, "PC_NAME_MAX") - TEMP_NAME_EXTRA
+    if len(os.fsencode(path.name)) > longest:
+        raise OutputError(
+            f"{path}: the file name is too long for its temp and lock files beside it "
+            f"(at most {longest} bytes here)"
+        )
     return path
 
 
@@ -136,8 +158,13 @@ def _acquire(lock: Path, path: Path) -> int:
         if not stat.S_ISREG(mine.st_mode) or mine.st_nlink != 1:  # a FIFO, a hard link, ...
             os.close(fd)
             raise OutputError(f"{path}: {lock} is not a lock file vidpred made; remove it")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:  # a full disk
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+            raise OutputError(f"{path}: cannot write the lock file {lock} ({e.strerror})") from e
         return fd
 
 
