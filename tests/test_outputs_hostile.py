@@ -555,3 +555,14 @@ def test_an_output_name_too_long_for_its_temp_files_fails_at_start(tmp_path, cap
         f"it (at most {longest} bytes here)"
     ])
     assert listing(tmp_path) == []
+
+
+def test_a_checkpoint_named_like_its_own_log_is_refused(tmp_path, capsys, square_folder):
+    """train --out m.jsonl: each epoch's log would have replaced the checkpoint."""
+    out = tmp_path / "m.jsonl"
+    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
+    assert (code, lines) == (1, [
+        f"vidpred: error: {out}: a checkpoint path must not end in .jsonl: its per-epoch log "
+        f"is written beside it under that name (use .pt)"
+    ])
+    assert listing(tmp_path) == []

@@ -541,6 +541,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_outputs()
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
+    if metrics_log_path(out) == out:  # each epoch's log would replace the checkpoint
+        raise OutputError(
+            f"{out}: a checkpoint path must not end in .jsonl: its per-epoch log is written "
+            f"beside it under that name (use .pt)"
+        )
     if world.is_main:  # only rank 0 writes; a second run naming this --out is refused
         args.claims.enter_context(claim_output(out, check=check_outputs))
 
