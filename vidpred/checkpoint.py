@@ -28,10 +28,12 @@ VERSION = 1
 REQUIRED_KEYS = ("format", "version", "model_config", "data_config", "model")
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Calls ``write(file)`` on a temp file beside ``path``, fsyncs it, then renames it over ``path``.
+def write_temp(path: Path, write) -> Path:
+    """Calls ``write(file)`` on a hidden temp file beside ``path`` and fsyncs it; returns the
+    temp file, for the caller to rename over ``path``. On any failure the temp file is removed.
 
-    A crash at any point leaves the previous file intact (or no file), never a partial one.
+    Raises:
+        OSError: the write failed; its ``filename`` is ``path``, so the message names the file.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -40,6 +42,23 @@ def atomic_write_bytes(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:
+            # f.write's own errors (a full disk) name no file; the user needs to know which.
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Calls ``write(file)`` on a temp file beside ``path``, fsyncs it, then renames it over ``path``.
+
+    A crash at any point leaves the previous file intact (or no file), never a partial one.
+    """
+    path = Path(path)
+    tmp = write_temp(path, write)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

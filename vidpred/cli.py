@@ -6,11 +6,13 @@ Errors a user can cause become one line on stderr and a non-zero exit, never a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import signal
 import os
+import shlex
 import sys
 import threading
 from pathlib import Path
@@ -193,10 +195,15 @@ def _add_generate(sub) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .outputs import claim_output
     from .synthetic import write_clips
 
     if args.height % 2 or args.width % 2:
         raise VidpredError("--height and --width must be even (H.264)")
+    args.folder.mkdir(parents=True, exist_ok=True)
+    # The folder is the output: one generate at a time writes into it.
+    lock = args.folder / ".vidpred-generate.lock"
+    args.claims.enter_context(claim_output(args.folder, lock=lock))
     with _progress(transient=True) as progress:
         progress.add_task("generate", total=None, info=f"{args.count} {args.kind} clips")
         try:
@@ -460,8 +467,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import DataConfig, WindowDataset, load_flows, load_videos
     from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
+    from .outputs import check_output_path, claim_output
     from .train import TrainConfig, continue_config, metrics_log_path, resolve_device, train
-    from .video import VIDEO_EXTENSIONS, check_output_path
+    from .video import VIDEO_EXTENSIONS
     from .weights import record_latest
 
     world = env_world()  # under torchrun, only rank 0 talks to the user
@@ -485,10 +493,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{args.resume}: cannot resume: bad train_config ({e})") from e
+        if not resume.get("optimizer"):
+            # Resume promises to continue the run exactly; without its optimizer state (a
+            # copy saved for inference, like the shipped weights) it would silently not.
+            raise CheckpointError(
+                f"{args.resume}: cannot resume: it holds no optimizer state (weights saved for "
+                f"inference), so the run cannot continue where it stopped; to train on from "
+                f"its weights, fine-tune: vidpred train FOLDER --init "
+                f"{shlex.quote(str(args.resume))} --out NEW.pt"
+            )
         out = args.out or args.resume
-        if out.resolve() != args.resume.resolve():
-            for path in (out, metrics_log_path(out)):  # the checkpoint and its JSONL log
-                check_output_path(path, force=args.force, inputs=tuple(sources))
+        in_place = out.resolve() == args.resume.resolve()
     else:
         if not args.folder:
             raise VidpredError("name a folder of videos: vidpred train FOLDER")
@@ -522,10 +537,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                 out.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from e
+        in_place = False
+    # The checkpoints a run starts from are inputs too: never written, even with --force.
+    inputs = (*sources, *([] if in_place else filter(None, [args.resume, args.init])))
+
+    def check_outputs() -> None:
         for path in (out, metrics_log_path(out)):  # the checkpoint and its JSONL log
-            check_output_path(path, force=args.force, inputs=tuple(sources))
+            # A resumed run rewrites its own checkpoint and log: they may exist.
+            check_output_path(path, force=args.force or in_place, inputs=inputs)
+
+    check_outputs()
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
+    if metrics_log_path(out) == out:  # each epoch's log would replace the checkpoint
+        raise OutputError(
+            f"{out}: a checkpoint path must not end in .jsonl: its per-epoch log is written "
+            f"beside it under that name (use .pt)"
+        )
+    if world.is_main:  # only rank 0 writes; a second run naming this --out is refused
+        args.claims.enter_context(claim_output(out, check=check_outputs))
 
     videos = load_videos(
         sources, data_config.size, min_frames=model_config.history + 1,
@@ -587,9 +617,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .render import render
+    from .render import check_render_path, render
 
     views = _render_views(args)  # option errors before the weights load
+    if args.out is not None:
+        check_render_path(args.out)
     predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet)
     with _progress(transient=True) as progress:
         task = progress.add_task("render", total=None, info="")
@@ -745,8 +777,12 @@ def main(argv: list[str] | None = None) -> int:
     # leaving it behind (training installs its own handler and saves a checkpoint).
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
+    # Outputs a command claims (vidpred.outputs.claim_output) are released when it ends,
+    # however it ends.
+    args.claims = contextlib.ExitStack()
     try:
-        return args.func(args)
+        with args.claims:
+            return args.func(args)
     except TrainingInterrupted as e:
         if not other_rank:  # every rank stops at the same step; one message is enough
             stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True, markup=False)

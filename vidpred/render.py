@@ -10,7 +10,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,14 +20,15 @@ import numpy as np
 import torch
 
 from .cache import read_video_cached
-from .checkpoint import atomic_write_bytes
+from .checkpoint import write_temp
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError
 from .flow import flow_rollout, predict_flow
 from .metrics import MetricAccumulator
+from .outputs import check_output_path, claim_output
 from .predict import Predictor, quantize
 from .train import metrics_log_path
-from .video import Mp4Writer, check_output_path, read_video
+from .video import Mp4Writer, read_video
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
 FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
@@ -170,6 +170,21 @@ def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 def default_render_path(clip: str | Path) -> Path:
     """Returns renders/<clip name>.pred.mp4 under the current folder."""
     return Path("renders") / f"{Path(clip).stem}.pred.mp4"
+
+
+def check_render_path(out: str | Path) -> Path:
+    """Returns ``out`` if it names an mp4, the only container vidpred renders to.
+
+    Raises:
+        OutputError: another extension (or none): ffmpeg would guess a container from it,
+            or fail, and an H.264 stream in .avi does not play in browsers.
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise OutputError(
+            f"{out}: a render is an H.264 mp4; name it .mp4 (its .json and .gif sit beside it)"
+        )
+    return out
 
 
 def sidecar_path(render_path: str | Path) -> Path:
@@ -353,12 +368,16 @@ def _finite(summary: dict[str, float]) -> dict[str, float] | None:
     return summary if all(math.isfinite(v) for v in summary.values()) else None
 
 
-def write_sidecar(path: Path, meta: dict[str, Any]) -> Path:
-    """Writes a render's metadata as JSON atomically; returns the path."""
+def sidecar_bytes(meta: dict[str, Any]) -> bytes:
+    """Returns a render's metadata as the JSON text of its sidecar."""
     meta = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}
-    text = json.dumps(meta, indent=1).encode()
-    atomic_write_bytes(path, lambda f: f.write(text))
-    return path
+    return json.dumps(meta, indent=1).encode()
+
+
+def _sidecar_temp(path: Path, meta: dict[str, Any]) -> Path:
+    """Writes a render's sidecar to a temp file beside ``path``; returns the temp file."""
+    text = sidecar_bytes(meta)
+    return _temp_or_error(path, lambda f: f.write(text))
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any] | None:
@@ -372,18 +391,27 @@ def read_sidecar(path: str | Path) -> dict[str, Any] | None:
     return meta
 
 
-def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
-    """Writes uint8 RGB (H, W, 3) frames as a looping GIF, atomically."""
+def _gif_temp(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """Writes uint8 RGB (H, W, 3) frames as a looping GIF to a temp file beside ``path``;
+    returns the temp file."""
     import imageio.v3 as iio
 
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gif")
+    # GIF delays are whole centiseconds; players round what they cannot show.
+    return _temp_or_error(path, lambda f: iio.imwrite(
+        f, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0
+    ))
+
+
+def _temp_or_error(path: Path, write) -> Path:
+    """Returns ``write_temp(path, write)``'s temp file.
+
+    Raises:
+        OutputError: it could not be written; the message names ``path`` and the reason.
+    """
     try:
-        # GIF delays are whole centiseconds; players round what they cannot show.
-        iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return write_temp(path, write)
+    except OSError as e:
+        raise OutputError(f"{path}: could not write it ({e.strerror or e})") from e
 
 
 def render(
@@ -449,108 +477,115 @@ def render(
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(out)
-    if scale < 1:
-        raise VidpredError("--scale must be at least 1")
-    if out.suffix.lower() in (".json", ".gif"):
-        raise OutputError(
-            f"{out}: the render is an mp4; name it .mp4 (its .json and .gif sit beside it)"
-        )
     outputs = [out, sidecar_path(out)] + ([gif_path(out)] if gif else [])
-    for path in outputs:
-        check_output_path(path, force=force, inputs=(clip, *filter(None, [predictor.weights])))
-    size = size or predictor.data_config.size
-    video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
-    history = predictor.history
-    count = video.num_frames
-    first = history - 1 + horizon  # first frame whose prediction has `horizon` steps of room
-    if count < history or (not extend and count <= first):
-        need = history if extend else first + 1
-        raise VidpredError(
-            f"{clip}: {count} frames; the model needs at least {need}"
-            + (f" for --horizon {horizon}" if horizon > 1 and not extend else "")
-        )
-    frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
-    targets = list(range(first, count))
-    total = len(targets) + extend
-    when = f"{_steps(horizon)} ahead"
-    acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator(),
-           "flow": MetricAccumulator()}
-    kept: list[np.ndarray] = []
-    done = 0
+    inputs = (clip, *filter(None, [predictor.weights]))
 
-    def emit(frame: np.ndarray) -> None:
-        writer.write(frame)
-        if gif:
-            kept.append(frame)
+    def check_outputs() -> None:
+        for path in outputs:
+            check_output_path(path, force=force, inputs=inputs)
 
-    with Mp4Writer(out, video.fps) as writer:
-        origins = [t - horizon for t in targets]
-        for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
-            pred = preds[:, -1]  # (B, 3, H, W) float [0, 1]: frame o + horizon
-            origin = torch.tensor(chunk)
-            truth = frames_to_tensor(frames[origin + horizon]).to(pred.device)
-            copy = frames_to_tensor(frames[origin]).to(pred.device)
-            flow = flow_baseline(frames, chunk, horizon)[:, -1]  # (B, 3, H, W) float [0, 1]
-            psnr_model = acc["model"].add(pred, truth)
-            psnr_copy = acc["copy_last"].add(copy, truth)
-            psnr_flow = acc["flow"].add(flow.to(pred.device), truth)
-            shown = quantize(pred).cpu().numpy()  # uint8 RGB (B, H, W, 3)
-            flow_shown = quantize(flow).numpy() if "flow" in names else [None] * len(chunk)
-            for i, o in enumerate(chunk):
-                t = o + horizon
-                emit(compose_frame(frame_panels(
-                    names, predicted=shown[i], copy=video.frames[o], actual=video.frames[t],
-                    when=when, psnr_model=psnr_model[i], psnr_copy=psnr_copy[i],
-                    frame_text=f"frame {t + 1}/{count}", flow=flow_shown[i],
-                    psnr_flow=psnr_flow[i],
-                ), scale))
-            done += len(chunk)
-            if on_progress:
-                on_progress(done, total)
-        if extend:
-            last = video.frames[count - 1]
-            # Past the end the flow panel, like copy-last's, shows the baseline carried on
-            # from the last real frame; with no ground truth it is computed only to be shown.
-            flow_shown = (
-                quantize(flow_baseline(frames, [count - 1], extend)[0]).numpy()
-                if "flow" in names else [None] * extend
-            )  # uint8 RGB (extend, H, W, 3)
-            for _, preds in predictor.rollout(frames, [count - 1], extend, batch_size):
-                shown = quantize(preds[0]).cpu().numpy()  # uint8 RGB (extend, H, W, 3)
-                for k in range(1, extend + 1):
+    check_outputs()
+    check_render_path(out)
+    # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
+    # is refused until this one ends.
+    with claim_output(out, check=check_outputs):
+        size = size or predictor.data_config.size
+        video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
+        history = predictor.history
+        count = video.num_frames
+        first = history - 1 + horizon  # first frame whose prediction has `horizon` steps of room
+        if count < history or (not extend and count <= first):
+            need = history if extend else first + 1
+            raise VidpredError(
+                f"{clip}: {count} frames; the model needs at least {need}"
+                + (f" for --horizon {horizon}" if horizon > 1 and not extend else "")
+            )
+        frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
+        targets = list(range(first, count))
+        total = len(targets) + extend
+        when = f"{_steps(horizon)} ahead"
+        acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator(),
+               "flow": MetricAccumulator()}
+        kept: list[np.ndarray] = []
+        done = 0
+
+        def emit(frame: np.ndarray) -> None:
+            writer.write(frame)
+            if gif:
+                kept.append(frame)
+
+        with Mp4Writer(out, video.fps) as writer:
+            origins = [t - horizon for t in targets]
+            for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
+                pred = preds[:, -1]  # (B, 3, H, W) float [0, 1]: frame o + horizon
+                origin = torch.tensor(chunk)
+                truth = frames_to_tensor(frames[origin + horizon]).to(pred.device)
+                copy = frames_to_tensor(frames[origin]).to(pred.device)
+                flow = flow_baseline(frames, chunk, horizon)[:, -1]  # (B, 3, H, W) float [0, 1]
+                psnr_model = acc["model"].add(pred, truth)
+                psnr_copy = acc["copy_last"].add(copy, truth)
+                psnr_flow = acc["flow"].add(flow.to(pred.device), truth)
+                shown = quantize(pred).cpu().numpy()  # uint8 RGB (B, H, W, 3)
+                flow_shown = quantize(flow).numpy() if "flow" in names else [None] * len(chunk)
+                for i, o in enumerate(chunk):
+                    t = o + horizon
                     emit(compose_frame(frame_panels(
-                        names, predicted=shown[k - 1], copy=last, actual=None,
-                        when=f"{_steps(k)} past end", flow=flow_shown[k - 1],
+                        names, predicted=shown[i], copy=video.frames[o], actual=video.frames[t],
+                        when=when, psnr_model=psnr_model[i], psnr_copy=psnr_copy[i],
+                        frame_text=f"frame {t + 1}/{count}", flow=flow_shown[i],
+                        psnr_flow=psnr_flow[i],
                     ), scale))
-                    done += 1
-                    if on_progress:
-                        on_progress(done, total)
-        written = writer.frames_written
-    if gif:
-        _write_gif(gif_path(out), kept, video.fps)
-    weights = predictor.weights.resolve() if predictor.weights else None
-    write_sidecar(sidecar_path(out), {
-        "video": out.name,
-        "gif": gif_path(out).name if gif else None,
-        "clip": str(clip.resolve()),
-        "weights": str(weights) if weights else None,
-        "weights_sha256": file_sha256(weights) if weights else None,
-        "training_log": read_training_log(weights),
-        "frames": written,
-        "fps": video.fps,
-        "duration_s": written / video.fps,
-        "size": list(video.frames.shape[1:3]),
-        "scale": scale,
-        "panels": list(names),
-        "horizon": horizon,
-        "extend": extend,
-        "first_frame": first,
-        "metrics": {
-            "frames": acc["model"].count,
-            "model": _finite(acc["model"].summary()),
-            "copy_last": _finite(acc["copy_last"].summary()),
-            "flow": _finite(acc["flow"].summary()),
-        },
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-    return out
+                done += len(chunk)
+                if on_progress:
+                    on_progress(done, total)
+            if extend:
+                last = video.frames[count - 1]
+                # Past the end the flow panel, like copy-last's, shows the baseline carried on
+                # from the last real frame; with no ground truth it is computed only to be shown.
+                flow_shown = (
+                    quantize(flow_baseline(frames, [count - 1], extend)[0]).numpy()
+                    if "flow" in names else [None] * extend
+                )  # uint8 RGB (extend, H, W, 3)
+                for _, preds in predictor.rollout(frames, [count - 1], extend, batch_size):
+                    shown = quantize(preds[0]).cpu().numpy()  # uint8 RGB (extend, H, W, 3)
+                    for k in range(1, extend + 1):
+                        emit(compose_frame(frame_panels(
+                            names, predicted=shown[k - 1], copy=last, actual=None,
+                            when=f"{_steps(k)} past end", flow=flow_shown[k - 1],
+                        ), scale))
+                        done += 1
+                        if on_progress:
+                            on_progress(done, total)
+            written = writer.frames_written
+            writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
+            weights = predictor.weights.resolve() if predictor.weights else None
+            meta = {
+                "video": out.name,
+                "gif": gif_path(out).name if gif else None,
+                "clip": str(clip.resolve()),
+                "weights": str(weights) if weights else None,
+                "weights_sha256": file_sha256(weights) if weights else None,
+                "training_log": read_training_log(weights),
+                "frames": written,
+                "fps": video.fps,
+                "duration_s": written / video.fps,
+                "size": list(video.frames.shape[1:3]),
+                "scale": scale,
+                "panels": list(names),
+                "horizon": horizon,
+                "extend": extend,
+                "first_frame": first,
+                "metrics": {
+                    "frames": acc["model"].count,
+                    "model": _finite(acc["model"].summary()),
+                    "copy_last": _finite(acc["copy_last"].summary()),
+                    "flow": _finite(acc["flow"].summary()),
+                },
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
+            # failure anywhere (a full disk) leaves all three as they were.
+            if gif:
+                writer.add_companion(_gif_temp(gif_path(out), kept, video.fps), gif_path(out))
+            writer.add_companion(_sidecar_temp(sidecar_path(out), meta), sidecar_path(out))
+        return out

@@ -24,7 +24,13 @@ from torch.nn import functional as F
 from .checkpoint import atomic_write_bytes, model_from_checkpoint, save_checkpoint
 from .data import DataConfig, WindowDataset, stack_windows
 from .distributed import World, all_mean, barrier, current_world, rank_device
-from .errors import CheckpointError, TrainingError, TrainingInterrupted, VidpredError
+from .errors import (
+    CheckpointError,
+    OutputError,
+    TrainingError,
+    TrainingInterrupted,
+    VidpredError,
+)
 from .flow import flow_extrapolation
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
@@ -191,7 +197,13 @@ class _StopRequests:
 def _write_history(path: Path, history: list[dict]) -> None:
     """Rewrites the per-epoch JSONL log atomically, so it always matches the checkpoint."""
     text = "".join(json.dumps(row) + "\n" for row in history).encode()
-    atomic_write_bytes(path, lambda f: f.write(text))
+    try:
+        atomic_write_bytes(path, lambda f: f.write(text))
+    except OSError as e:
+        raise OutputError(
+            f"{path}: could not write the training log ({e.strerror or e}); the previous one, "
+            f"if any, is unchanged"
+        ) from e
 
 
 def metrics_log_path(checkpoint: str | Path) -> Path:

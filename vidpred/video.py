@@ -6,11 +6,17 @@ conversion to RGB happens here, once, so nothing else in the project sees BGR.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import re
+import signal
+import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 # OpenCV's FFmpeg backend prints decoder chatter to stderr for damaged files; the reader
@@ -23,6 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import OutputError, VideoError  # noqa: E402
+from .outputs import check_output_path  # noqa: E402, F401  (used from here by synthetic.py)
 
 log = logging.getLogger(__name__)
 
@@ -249,29 +256,6 @@ def read_video(path: str | Path, size: int | None = None, max_frames: int | None
     )
 
 
-def check_output_path(path: str | Path, *, force: bool, inputs: tuple[Path, ...] = ()) -> Path:
-    """Returns ``path`` once it is safe to write there; call before doing any work.
-
-    Raises:
-        OutputError: it would overwrite an input, exists without ``force``, or its folder is
-            missing or not writable.
-    """
-    path = Path(path)
-    resolved = path.resolve()
-    if any(resolved == Path(p).resolve() for p in inputs):
-        raise OutputError(f"{path}: refusing to overwrite an input file")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; name a file")
-    if path.exists() and not force:
-        raise OutputError(f"{path}: already exists (use --force to overwrite)")
-    folder = resolved.parent
-    if not folder.is_dir():
-        raise OutputError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{path}: folder {folder} is not writable")
-    return path
-
-
 # x264's fastest preset with the tools that pay on render frames turned back on: CABAC,
 # 3 B-frames, macroblock-tree rate control (10-frame lookahead), deblocking and adaptive
 # quantisation. On 1040x232 render frames (`python benchmarks/x264_settings.py`) it files
@@ -283,66 +267,203 @@ X264_OPTIONS = [
 ]
 
 
+# The mp4 must be whole before it replaces anything. imageio-ffmpeg's writer ignores ffmpeg's
+# exit status (a full disk gave a truncated, unplayable file and exit 0), and prints ffmpeg's
+# command and errors to the terminal; so this module runs ffmpeg itself, collects what it
+# says, and checks both its exit status and the file it wrote.
+
+# The errors a write can meet, as the OS words them: ffmpeg's messages end with one of these.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EIO, errno.ENOENT)
+
+
+def ffmpeg_exe() -> str:
+    """Returns the ffmpeg that imageio-ffmpeg provides ($IMAGEIO_FFMPEG_EXE overrides it)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _failure_reason(returncode: int, stderr: str) -> str:
+    """Returns why ffmpeg failed, in a few words: the OS error it met, else its last line."""
+    for code in WRITE_ERRNOS:
+        if os.strerror(code) in stderr:
+            return os.strerror(code)
+    if returncode < 0:
+        sig = signal.Signals(-returncode)
+        if sig == signal.SIGXFSZ:  # it outgrew the file size limit (ulimit -f)
+            return os.strerror(errno.EFBIG)
+        return f"ffmpeg was stopped by {sig.name}"
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if lines:  # drop ffmpeg's "[out#0/mp4 @ 0x55d0...]" prefix
+        return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[-1])
+    return f"ffmpeg exited with status {returncode}"
+
+
+def decoded_frame_count(path: str | Path) -> int:
+    """Returns how many video frames of ``path`` ffmpeg decodes, start to end.
+
+    Raises:
+        VideoError: ffmpeg cannot open or decode the file; the message is the reason alone.
+    """
+    result = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
+         "-f", "null", "-progress", "pipe:1", "-nostats", "-"],
+        capture_output=True,
+    )
+    if result.returncode != 0:
+        raise VideoError(_failure_reason(result.returncode, result.stderr.decode(errors="replace")))
+    counts = re.findall(rb"^frame=(\d+)", result.stdout, re.MULTILINE)
+    return int(counts[-1]) if counts else 0
+
+
 class Mp4Writer:
     """Writes uint8 RGB (H, W, 3) frames to an H.264 (yuv420p) mp4 that browsers play.
 
-    The file appears only when the writer closes without error: frames go to a temporary
-    file beside the target, which is renamed over it at the end, so an interrupted render
-    leaves the old file (or none), never a broken mp4.
+    The file appears only when it is whole. Frames go through ffmpeg into a temporary file
+    beside the target; at the end (``finish``) the writer checks that ffmpeg exited 0 and
+    that the file decodes to every frame written, and only then renames it over the target.
+    Any failure (a full disk, ffmpeg dying, Ctrl-C) removes the temporary file and leaves
+    the old target, or none: never a broken mp4.
+
+    Raises (from any method):
+        OutputError: the path does not end in .mp4, or the video could not be written; the
+            message names the file and the reason (e.g. "No space left on device").
     """
 
     def __init__(self, path: str | Path, fps: float, *, quality: int = 8):
         self.path = Path(path)
+        if self.path.suffix.lower() != ".mp4":
+            raise OutputError(f"{self.path}: vidpred writes H.264 mp4s; name the file .mp4")
         self.fps = fps
         self.quality = quality
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
-        self._gen = None
+        self._process: subprocess.Popen | None = None
+        self._stderr = bytearray()
+        self._stderr_reader: threading.Thread | None = None
         self._size: tuple[int, int] | None = None
+        self._finished = False
+        self._companions: list[tuple[Path, Path]] = []  # (temp file, target)
 
     def __enter__(self) -> Mp4Writer:
         return self
 
+    def _start(self, height: int, width: int) -> None:
+        # imageio-ffmpeg's quality scale, kept so renders look as they always did: 8 -> crf 10.
+        crf = int((1 - self.quality / 10.0) * 51)
+        command = [
+            ffmpeg_exe(), "-y", "-v", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-r", str(Fraction(self.fps).limit_denominator()), "-i", "-",
+            "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf),
+            # +faststart puts the index first, so browsers start playing at once.
+            "-movflags", "+faststart", *X264_OPTIONS,
+            "-f", "mp4", str(self._tmp),
+        ]
+        # Its own session: Ctrl-C reaches vidpred only, which then stops ffmpeg and removes
+        # the temp file (ffmpeg stopping on its own would first finish a partial file).
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._stderr_reader = threading.Thread(target=self._collect_stderr, daemon=True)
+        self._stderr_reader.start()
+
+    def _collect_stderr(self) -> None:
+        # Drained all along: a full pipe would block ffmpeg. The tail is enough to say why.
+        for chunk in iter(lambda: self._process.stderr.read(4096), b""):
+            self._stderr += chunk
+            del self._stderr[:-65536]
+
     def write(self, frame: np.ndarray) -> None:
         """Appends one uint8 RGB (H, W, 3) frame; H and W must be even and constant."""
-        if self._gen is None:
-            import imageio_ffmpeg
-
+        if self._process is None:
             h, w = frame.shape[:2]
             if h % 2 or w % 2:
                 raise ValueError(f"H.264 yuv420p needs even sides, got {h}x{w}")
             self._size = (h, w)
-            self._gen = imageio_ffmpeg.write_frames(
-                str(self._tmp),
-                (w, h),
-                fps=self.fps,
-                codec="libx264",
-                pix_fmt_out="yuv420p",
-                quality=self.quality,
-                macro_block_size=1,  # sizes are already even; never let it rescale
-                # +faststart puts the index first, so browsers start playing at once.
-                output_params=["-movflags", "+faststart", *X264_OPTIONS],
-                ffmpeg_log_level="error",
-            )
-            self._gen.send(None)
-        assert frame.shape[:2] == self._size and frame.dtype == np.uint8
-        self._gen.send(np.ascontiguousarray(frame))
+            self._start(h, w)
+        if frame.shape != (*self._size, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"expected uint8 {self._size[0]}x{self._size[1]}x3, got "
+                             f"{frame.dtype} {'x'.join(map(str, frame.shape))}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).data)
+        except OSError:  # ffmpeg stopped reading: it has failed, its exit status says why
+            returncode = self._wait()
+            self._raise_failure(returncode or "ffmpeg stopped reading the frames")
         self.frames_written += 1
 
+    def _raise_failure(self, why: int | str) -> None:
+        """Raises the OutputError for ffmpeg's exit status ``why`` (or a reason in words)."""
+        if isinstance(why, int):
+            why = _failure_reason(why, self._stderr.decode(errors="replace"))
+        raise OutputError(f"{self.path}: could not write the video: {why}")
+
+    def _wait(self) -> int:
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass  # it stopped reading; the exit status says why
+        returncode = self._process.wait()
+        self._stderr_reader.join()
+        return returncode
+
+    def finish(self) -> Path:
+        """Ends the video and checks it; returns the temporary file, whole and verified.
+
+        The target is replaced when the ``with`` block ends.
+        """
+        if self._finished:
+            return self._tmp
+        if self._process is None:
+            raise OutputError(f"{self.path}: no frames to write")
+        returncode = self._wait()
+        if returncode != 0:
+            self._raise_failure(returncode)
+        try:
+            # Some file systems (delayed allocation, quotas, NFS) report a full disk only now.
+            with open(self._tmp, "rb") as f:
+                os.fsync(f.fileno())
+            decoded = decoded_frame_count(self._tmp)
+        except OSError as e:
+            self._raise_failure(e.strerror or str(e))
+        except VideoError as e:
+            self._raise_failure(f"the written file does not decode ({e})")
+        if decoded != self.frames_written:
+            self._raise_failure(
+                f"the written file decodes to {decoded} of the {self.frames_written} frames sent"
+            )
+        self._finished = True
+        return self._tmp
+
+    def add_companion(self, tmp: Path, target: Path) -> None:
+        """Renames the finished temp file ``tmp`` over ``target`` just after the mp4 replaces
+        its own target, or removes it if the mp4 fails: e.g. a render's sidecar, which must
+        never describe a video that is not there."""
+        self._companions.append((Path(tmp), Path(target)))
+
+    def discard(self) -> None:
+        """Stops ffmpeg if it still runs and removes the temporary files."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._wait()
+        self._tmp.unlink(missing_ok=True)
+        for tmp, _ in self._companions:
+            tmp.unlink(missing_ok=True)
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._gen is not None:
-            try:
-                self._gen.close()
-            except Exception:
-                exc_type = exc_type or RuntimeError
-                raise
-            finally:
-                if exc_type is not None:
-                    self._tmp.unlink(missing_ok=True)
-        if exc_type is None:
-            if self.frames_written == 0:
-                raise OutputError(f"{self.path}: no frames to write")
+        if exc_type is not None:
+            self.discard()
+            return
+        try:
+            self.finish()
             os.replace(self._tmp, self.path)
+            for tmp, target in self._companions:
+                os.replace(tmp, target)
+        except BaseException:
+            self.discard()
+            raise
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> Path:
