@@ -166,6 +166,36 @@ class Predictor:
                 preds.append(pred)
             yield chunk, torch.stack(preds, 1)  # (B, horizon, 3, H, W)
 
+    @torch.inference_mode()
+    def extend(self, frames: torch.Tensor, steps: int) -> Iterator[torch.Tensor]:
+        """Yields, one at a time, the predictions float [0, 1] (3, H, W) of the ``steps``
+        frames after the last of ``frames``: the same values as
+        ``rollout(frames, [T - 1], steps)``, without holding them.
+
+        Only the last ``history`` frames (real, then the model's own, rounded to uint8) are
+        kept, so memory does not grow with ``steps``: the caller streams each prediction on
+        (to a video writer) and drops it.
+
+        Args:
+            frames: uint8 RGB (T, H, W, 3) tensor of one video, T >= ``history``.
+            steps: how many frames to predict past the end.
+        """
+        history = self.history
+        if len(frames) < history:
+            raise ValueError(f"need at least {history} frames, got {len(frames)}")
+        # (1, history, H, W, 3) uint8; the frame being predicted sits one past its end.
+        recent = frames[len(frames) - history :].to(self.device)[None]
+        picks = [history + o for o in self.offsets]
+        for k in range(steps):
+            inputs = windows_to_inputs(recent[:, picks])
+            flows = None
+            if self.uses_flow:  # from the two newest frames, real or predicted
+                flows = pair_flows(recent[:, history - 1], recent[:, history - 2])
+            pred = self.forward(inputs, flows)  # (1, 3, H, W)
+            if k + 1 < steps:  # fed back into the next step's input
+                recent = torch.cat([recent[:, 1:], quantize(pred)[:, None]], 1)
+            yield pred[0]
+
 
 def quantize(frames: torch.Tensor) -> torch.Tensor:
     """float [0, 1] (..., 3, H, W) -> uint8 RGB (..., H, W, 3) on the same device."""
