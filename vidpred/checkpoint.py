@@ -88,9 +88,10 @@ class _Range:
     bool or one of some strings; optionally None; integers and reals within [low, high]."""
 
     def __init__(self, kind: str, low=None, high=None, *, choices=(), optional=False,
-                 high_open=False, multiple=1):
+                 low_open=False, high_open=False, multiple=1):
         self.kind, self.low, self.high, self.choices = kind, low, high, tuple(choices)
-        self.optional, self.high_open, self.multiple = optional, high_open, multiple
+        self.optional, self.multiple = optional, multiple
+        self.low_open, self.high_open = low_open, high_open
 
     def accepts(self, value: Any) -> bool:
         if value is None:
@@ -105,7 +106,7 @@ class _Range:
             return False
         if not math.isfinite(value):
             return False
-        if self.low is not None and value < self.low:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
             return False
@@ -121,9 +122,10 @@ class _Range:
             if self.multiple > 1:
                 noun += f" (a multiple of {self.multiple})"
             if self.high is None:
-                text = f"{noun} >= {self.low}"
+                text = f"{noun} {'>' if self.low_open else '>='} {self.low}"
             else:
-                text = f"{noun} from {self.low} to {self.high}"
+                high = "2^62" if self.high == _COUNT else self.high
+                text = f"{noun} from {self.low} to {high}"
                 if self.high_open:
                     text = f"{noun} in [{self.low}, {self.high})"
         return text + (" or None" if self.optional else "")
@@ -158,14 +160,14 @@ DATA_FIELDS = {
 TRAIN_FIELDS = {
     "epochs": _Range("int", 1, _COUNT, optional=True),
     "steps": _Range("int", 1, _COUNT, optional=True),
-    "time_limit": _Range("real", 1e-9, 1e12, optional=True),  # minutes
+    "time_limit": _Range("real", 0, low_open=True, optional=True),  # minutes
     "batch_size": _Range("int", 1, 2**20),
-    "lr": _Range("real", 1e-30, 1e6),
-    "weight_decay": _Range("real", 0, 1e6),
+    "lr": _Range("real", 0, low_open=True),
+    "weight_decay": _Range("real", 0),
     "warmup_steps": _Range("int", 0, _COUNT),
     "min_lr_fraction": _Range("real", 0, 1),
     "loss": _Range("choice", choices=("l1", "mse", "huber")),
-    "grad_clip": _Range("real", 1e-30, 1e30),
+    "grad_clip": _Range("real", 0, low_open=True),
     # The data order seeds torch with seed * 1_000_003 + epoch, which must stay in 64 bits.
     "seed": _Range("int", 0, 2**32 - 1),
     "device": _Range("choice", choices=("auto", "cpu", "cuda")),
@@ -251,7 +253,7 @@ def _check_training_state(ckpt: dict, path: Path) -> None:
     if not isinstance(schedule, dict):
         raise CheckpointError(f"{path}: 'schedule' is not a mapping")
     _check_fields(
-        schedule, {"elapsed_s": _Range("real", 0, 1e15), "total_steps": counter}, path, "schedule"
+        schedule, {"elapsed_s": _Range("real", 0), "total_steps": counter}, path, "schedule"
     )
     best = ckpt.get("best", {})
     if not isinstance(best, dict) or not all(
@@ -273,6 +275,39 @@ def _check_training_state(ckpt: dict, path: Path) -> None:
         raise CheckpointError(f"{path}: 'sources' must be a list of paths, got {sources!r:.60}")
 
 
+def _dense(tensor: torch.Tensor) -> bool:
+    """Whether each element of ``tensor`` has its own place in memory and none is left over
+    (any order of dimensions): what torch.save writes for a parameter or its moments."""
+    dims = sorted((st, n) for st, n in zip(tensor.stride(), tensor.shape, strict=True) if n != 1)
+    expected = 1
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _check_stored_data(tensors: list[torch.Tensor], path: Path, key: str) -> None:
+    """Raises CheckpointError if tensors claim more elements than the file stores for them:
+    a zero-stride view or one storage shared by many tensors would let a tiny file configure
+    a huge model, which building it then allocates."""
+    storages: dict[int, int] = {}
+    needed = 0
+    for tensor in tensors:
+        if not _dense(tensor):
+            raise CheckpointError(
+                f"{path}: '{key}' holds tensors whose elements overlap (crafted?)"
+            )
+        needed += tensor.numel() * tensor.element_size()
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    if sum(storages.values()) < needed:
+        raise CheckpointError(
+            f"{path}: '{key}' holds tensors that share their data (crafted?): "
+            f"{_bytes(needed)} of weights from {_bytes(sum(storages.values()))} stored"
+        )
+
+
 def _check_weights(ckpt: dict, path: Path) -> None:
     """Raises CheckpointError unless the stored weights (and the optimizer state, if any)
     have exactly the keys and shapes of the configured model.
@@ -291,6 +326,7 @@ def _check_weights(ckpt: dict, path: Path) -> None:
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
         ):
             raise CheckpointError(f"{path}: '{key}' is not a mapping of names to tensors")
+        _check_stored_data(list(state.values()), path, key)
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
         wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -320,6 +356,9 @@ def _check_weights(ckpt: dict, path: Path) -> None:
     # AdamW's per-parameter state is indexed by the parameters' order in the model; its
     # moments must have their parameter's shape, or the first step fails mid-training.
     shapes = [p.shape for p in meta.parameters()]
+    moments = [v for values in state.values() if isinstance(values, dict)
+               for v in values.values() if isinstance(v, torch.Tensor)]
+    _check_stored_data(moments, path, "optimizer")
     for index, values in state.items():
         if not (isinstance(index, int) and 0 <= index < len(shapes) and isinstance(values, dict)):
             raise CheckpointError(f"{path}: optimizer state does not fit the model")
@@ -335,7 +374,7 @@ def _check_weights(ckpt: dict, path: Path) -> None:
             ok = (
                 all(_plain_number(v) and math.isfinite(v) for v in value)
                 if isinstance(value, list | tuple)
-                else value is None or isinstance(value, bool | str) or (
+                else value is None or isinstance(value, bool) or (
                     _plain_number(value) and math.isfinite(value)
                 )
             )

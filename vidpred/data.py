@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # A training batch's uint8 frames may take at most this much: 4x that as float32, and the
 # model's activations tens of times more. Above it a typo in --batch-size is refused up front
 # instead of ending in an out-of-memory kill.
-MAX_BATCH_BYTES = 2**30
+MAX_BATCH_BYTES = 10**9
 
 # With fewer training windows than a batch, the epoch's plan is read round and round; each
 # lap past the first shifts the crop position by these fractions (the golden ratio's, which
@@ -203,9 +203,9 @@ class WindowDataset:
         needed = batch_size * (len(self.offsets) + 1) * 3 * h * w
         if needed > MAX_BATCH_BYTES:
             raise VidpredError(
-                f"--batch-size {batch_size}: a batch of {len(self.offsets) + 1} frames of "
-                f"{h}x{w} per window would take {needed / 2**30:.1f} GiB (at most "
-                f"{MAX_BATCH_BYTES / 2**30:.0f} GiB); use a smaller --batch-size or --crop"
+                f"--batch-size {batch_size}: {batch_size} windows of {len(self.offsets) + 1} "
+                f"frames at {w}x{h} would take {needed / 1e9:.1f} GB (at most "
+                f"{MAX_BATCH_BYTES / 1e9:g} GB a batch); use a smaller --batch-size or --crop"
             )
         if n < batch_size and not self._warned_repeats:
             self._warned_repeats = True
