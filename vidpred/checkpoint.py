@@ -9,10 +9,12 @@ which refuses any pickle that would construct arbitrary objects or run code.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
 import warnings
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ import torch
 
 from .data import DataConfig
 from .errors import CheckpointError, OutputError
-from .model import LEGACY_MODEL_FIELDS, ModelConfig, STResNet
+from .model import BASE_FLOWS, HEADS, LEGACY_MODEL_FIELDS, NORMS, ModelConfig, STResNet
+from .precision import PRECISIONS
 
 FORMAT = "vidpred-checkpoint"
 VERSION = 1
@@ -91,31 +94,332 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         ) from e
 
 
+# torch.save stores every record of its zip archive uncompressed, so the records of a real
+# checkpoint add up to about the file's own size. A zip tool's deflate shrinks float32
+# weights by 10% at most. Records that claim more than twice the file's size (plus 1 MiB for
+# a tiny file's overhead) can only be a compression bomb: refused before torch inflates them.
+MAX_EXPANSION = 2
+EXPANSION_SLACK = 2**20
+
+
+class _Range:
+    """What one stored field may hold: an integer, a real number (finite; ints count too), a
+    bool or one of some strings; optionally None; integers and reals within [low, high]."""
+
+    def __init__(self, kind: str, low=None, high=None, *, choices=(), optional=False,
+                 low_open=False, high_open=False, multiple=1):
+        self.kind, self.low, self.high, self.choices = kind, low, high, tuple(choices)
+        self.optional, self.multiple = optional, multiple
+        self.low_open, self.high_open = low_open, high_open
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "choice":
+            return isinstance(value, str) and value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "int" and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return self.kind != "int" or value % self.multiple == 0
+
+    def describe(self) -> str:
+        if self.kind == "bool":
+            text = "true or false"
+        elif self.kind == "choice":
+            text = "one of " + ", ".join(self.choices)
+        else:
+            noun = "a whole number" if self.kind == "int" else "a finite number"
+            if self.multiple > 1:
+                noun += f" (a multiple of {self.multiple})"
+            if self.high is None:
+                text = f"{noun} {'>' if self.low_open else '>='} {self.low}"
+            else:
+                high = "2^62" if self.high == _COUNT else self.high
+                text = f"{noun} from {self.low} to {high}"
+                if self.high_open:
+                    text = f"{noun} in [{self.low}, {self.high})"
+        return text + (" or None" if self.optional else "")
+
+
+# Large enough for any real run, small enough that nothing downstream overflows or asks
+# for an absurd allocation (the model is also checked against the stored weights' shapes,
+# on the meta device, before it is built).
+_COUNT = 2**62  # steps, epochs and other counters
+MODEL_FIELDS = {
+    "frames": _Range("int", 1, 1000),
+    "width": _Range("int", 1, 4096),
+    "depth": _Range("int", 0, 1000),
+    "stem": _Range("bool"),
+    "batch_norm": _Range("bool"),
+    "norm": _Range("choice", choices=NORMS),
+    "final_norm": _Range("bool"),
+    "period": _Range("int", 0, 100_000),
+    "period_frames": _Range("int", 0, 1000),
+    "trend": _Range("int", 0, 100_000),
+    "trend_frames": _Range("int", 0, 1000),
+    "head": _Range("choice", choices=HEADS),
+    "base_flow": _Range("choice", choices=BASE_FLOWS),
+    "blend": _Range("bool"),
+}
+DATA_FIELDS = {
+    # The CLI's --size bounds: a larger working size only ever upscales into memory trouble.
+    "size": _Range("int", 8, 4096),
+    "val_fraction": _Range("real", 0, 1, high_open=True),
+    "crop": _Range("int", 0, 4096, multiple=4),
+}
+TRAIN_FIELDS = {
+    "epochs": _Range("int", 1, _COUNT, optional=True),
+    "steps": _Range("int", 1, _COUNT, optional=True),
+    "time_limit": _Range("real", 0, low_open=True, optional=True),  # minutes
+    "batch_size": _Range("int", 1, 2**20),
+    "lr": _Range("real", 0, low_open=True),
+    "weight_decay": _Range("real", 0),
+    "warmup_steps": _Range("int", 0, _COUNT),
+    "min_lr_fraction": _Range("real", 0, 1),
+    "loss": _Range("choice", choices=("l1", "mse", "huber")),
+    "grad_clip": _Range("real", 0, low_open=True),
+    # The data order seeds torch with seed * 1_000_003 + epoch, which must stay in 64 bits.
+    "seed": _Range("int", 0, 2**32 - 1),
+    "device": _Range("choice", choices=("auto", "cpu", "cuda")),
+    "precision": _Range("choice", choices=PRECISIONS),
+    "val_max": _Range("int", 0, _COUNT),
+    "ema": _Range("real", 0, 1, high_open=True),
+}
+COUNTER_FIELDS = ("step", "epoch", "step_in_epoch", "ema_updates")
+
+
+def _check_fields(values: dict, ranges: dict[str, _Range], path: Path, key: str) -> None:
+    """Raises CheckpointError naming the first field of ``values`` outside its range."""
+    for name, rule in ranges.items():
+        if name in values and not rule.accepts(values[name]):
+            raise CheckpointError(
+                f"{path}: {key}.{name} must be {rule.describe()}, got {values[name]!r:.60}"
+            )
+
+
 def _config_from_dict(cls, values: Any, path: Path, key: str):
     if not isinstance(values, dict):
         raise CheckpointError(f"{path}: '{key}' is not a mapping")
     known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
         raise CheckpointError(f"{path}: '{key}' has unknown fields {unknown} (written by a newer vidpred?)")
     if cls is ModelConfig:
         values = {**LEGACY_MODEL_FIELDS, **values}
+    _check_fields(values, MODEL_FIELDS if cls is ModelConfig else DATA_FIELDS, path, key)
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: '{key}' is invalid: {e}") from e
 
 
+def _check_archive(path: Path) -> None:
+    """Refuses, from the zip's central directory alone, a file that is not a zip archive or
+    whose records would inflate far beyond its size (torch.load allocates what they claim).
+
+    Raises:
+        CheckpointError: not a zip archive, unreadable, or a compression bomb.
+    """
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            claimed = sum(info.file_size for info in archive.infolist())
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from e
+    except (zipfile.BadZipFile, ValueError, EOFError) as e:
+        # torch.save has written zip archives since torch 1.6; anything else is not ours.
+        raise CheckpointError(f"{path}: not a vidpred checkpoint (not a zip archive)") from e
+    if claimed > MAX_EXPANSION * size + EXPANSION_SLACK:
+        raise CheckpointError(
+            f"{path}: refused to load: its records would inflate to {_bytes(claimed)} from a "
+            f"{_bytes(size)} file (a compression bomb?); vidpred checkpoints are stored "
+            f"uncompressed, so at most {MAX_EXPANSION}x the file size is accepted"
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_training_state(ckpt: dict, path: Path) -> None:
+    """Raises CheckpointError naming the first top-level field outside what vidpred writes:
+    the training configuration, the counters, the schedule, best, history and sources."""
+    stored = ckpt.get("train_config")
+    if stored is not None:
+        if not isinstance(stored, dict):
+            raise CheckpointError(f"{path}: 'train_config' is not a mapping")
+        # Unknown fields are left to --resume, which names them (inference never reads them).
+        _check_fields(stored, TRAIN_FIELDS, path, "train_config")
+    counter = _Range("int", 0, _COUNT)
+    _check_fields(ckpt, {name: counter for name in COUNTER_FIELDS}, path, "checkpoint")
+    schedule = ckpt.get("schedule", {})
+    if not isinstance(schedule, dict):
+        raise CheckpointError(f"{path}: 'schedule' is not a mapping")
+    _check_fields(
+        schedule, {"elapsed_s": _Range("real", 0), "total_steps": counter}, path, "schedule"
+    )
+    best = ckpt.get("best", {})
+    if not isinstance(best, dict) or not all(
+        isinstance(k, str) and _plain_number(v) and math.isfinite(v) for k, v in best.items()
+    ):
+        raise CheckpointError(f"{path}: 'best' must map names to finite numbers, got {best!r:.60}")
+    history = ckpt.get("history", [])
+    scalar = str | int | float | bool | type(None)
+    if not isinstance(history, list) or not all(
+        isinstance(row, dict)
+        and all(isinstance(k, str) and isinstance(v, scalar) for k, v in row.items())
+        for row in history
+    ):
+        raise CheckpointError(
+            f"{path}: 'history' must be a list of rows of plain numbers, got {history!r:.60}"
+        )
+    sources = ckpt.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+        raise CheckpointError(f"{path}: 'sources' must be a list of paths, got {sources!r:.60}")
+
+
+def _dense(tensor: torch.Tensor) -> bool:
+    """Whether each element of ``tensor`` has its own place in memory and none is left over
+    (any order of dimensions): what torch.save writes for a parameter or its moments."""
+    dims = sorted((st, n) for st, n in zip(tensor.stride(), tensor.shape, strict=True) if n != 1)
+    expected = 1
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _check_stored_data(tensors: list[torch.Tensor], path: Path, key: str) -> None:
+    """Raises CheckpointError if tensors claim more elements than the file stores for them:
+    a zero-stride view or one storage shared by many tensors would let a tiny file configure
+    a huge model, which building it then allocates."""
+    storages: dict[int, int] = {}
+    needed = 0
+    for tensor in tensors:
+        if not _dense(tensor):
+            raise CheckpointError(
+                f"{path}: '{key}' holds tensors whose elements overlap (crafted?)"
+            )
+        needed += tensor.numel() * tensor.element_size()
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    if sum(storages.values()) < needed:
+        raise CheckpointError(
+            f"{path}: '{key}' holds tensors that share their data (crafted?): "
+            f"{_bytes(needed)} of weights from {_bytes(sum(storages.values()))} stored"
+        )
+
+
+def _check_weights(ckpt: dict, path: Path) -> None:
+    """Raises CheckpointError unless the stored weights (and the optimizer state, if any)
+    have exactly the keys and shapes of the configured model.
+
+    The model is built on the meta device (shapes only, no memory), so a configuration that
+    claims a huge model is refused before anything that size is allocated.
+    """
+    with torch.device("meta"):
+        meta = STResNet(ckpt["model_config"])
+    expected = meta.state_dict()
+    for key in ("model", "train_model"):
+        if key not in ckpt:
+            continue
+        state = ckpt[key]
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        ):
+            raise CheckpointError(f"{path}: '{key}' is not a mapping of names to tensors")
+        _check_stored_data(list(state.values()), path, key)
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+        if missing or unexpected or wrong:
+            if missing:
+                detail = "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing)
+            elif unexpected:
+                detail = "Unexpected key(s) in state_dict: " + ", ".join(
+                    f'"{k}"' for k in unexpected
+                )
+            else:
+                k = wrong[0]
+                detail = (
+                    f"size mismatch for {k}: the checkpoint has shape {tuple(state[k].shape)}, "
+                    f"the model {tuple(expected[k].shape)}"
+                )
+            raise CheckpointError(
+                f"{path}: weights do not match the model configuration ({detail})"
+            )
+    optimizer = ckpt.get("optimizer")
+    if optimizer is None:
+        return
+    state = optimizer.get("state") if isinstance(optimizer, dict) else None
+    groups = optimizer.get("param_groups") if isinstance(optimizer, dict) else None
+    if not isinstance(state, dict) or not isinstance(groups, list):
+        raise CheckpointError(f"{path}: 'optimizer' is not an optimizer state")
+    # AdamW's per-parameter state is indexed by the parameters' order in the model; its
+    # moments must have their parameter's shape, or the first step fails mid-training.
+    shapes = [p.shape for p in meta.parameters()]
+    moments = [v for values in state.values() if isinstance(values, dict)
+               for v in values.values() if isinstance(v, torch.Tensor)]
+    _check_stored_data(moments, path, "optimizer")
+    for index, values in state.items():
+        if not (isinstance(index, int) and 0 <= index < len(shapes) and isinstance(values, dict)):
+            raise CheckpointError(f"{path}: optimizer state does not fit the model")
+        for name, value in values.items():
+            if name != "step" and (
+                not isinstance(value, torch.Tensor) or value.shape != shapes[index]
+            ):
+                raise CheckpointError(f"{path}: optimizer state does not fit the model ({name})")
+    for group in groups:
+        if not isinstance(group, dict):
+            raise CheckpointError(f"{path}: optimizer state does not fit the model")
+        for name, value in group.items():
+            ok = (
+                all(_plain_number(v) and math.isfinite(v) for v in value)
+                if isinstance(value, list | tuple)
+                else value is None or isinstance(value, bool) or (
+                    _plain_number(value) and math.isfinite(value)
+                )
+            )
+            if not ok:
+                raise CheckpointError(
+                    f"{path}: optimizer setting {name!r:.40} must be a finite number, "
+                    f"got {value!r:.60}"
+                )
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Returns the checkpoint dict, with ``model_config`` and ``data_config`` as dataclasses.
 
+    Every field is checked before it is used: the zip's directory before torch inflates
+    anything (a compression bomb is refused), then each configuration and training-state
+    field's type and range, then the stored tensors' shapes against the configured model.
+
     Raises:
-        CheckpointError: missing, not a vidpred checkpoint, unsafe (would run code), from a
-            newer format version, or with missing or mismatched keys.
+        CheckpointError: missing, not a vidpred checkpoint, unsafe (would run code or inflate
+            far beyond its size), from a newer format version, with missing or mismatched
+            keys, or with a field outside its range (the message names the field).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
+    _check_archive(path)
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them anyway
             warnings.simplefilter("ignore")
@@ -149,6 +453,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
     ckpt["model_config"] = _config_from_dict(ModelConfig, ckpt["model_config"], path, "model_config")
     ckpt["data_config"] = _config_from_dict(DataConfig, ckpt["data_config"], path, "data_config")
+    _check_training_state(ckpt, path)
+    _check_weights(ckpt, path)
     ckpt["path"] = path
     return ckpt
 

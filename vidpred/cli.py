@@ -92,6 +92,52 @@ def tail_fraction(text: str) -> float:
     return value
 
 
+# Seeds: what a checkpoint may store (vidpred.checkpoint), and well inside the 64 bits torch
+# seeds with (the data order uses seed * 1_000_003 + epoch).
+MAX_SEED = 2**32 - 1
+
+# Frame rates the reader takes from a file as they are (vidpred.video._measured_fps); outside
+# them it falls back to 30 fps, so a generated clip would not play back at its --fps.
+MIN_FPS, MAX_FPS = 0.5, 1000.0
+
+# generate: at most this many clips per call; sides from the generators' smallest
+# (vidpred.synthetic.MIN_SIDE) to the reader's largest working frame (4096x4096,
+# vidpred.video.MAX_FRAME_PIXELS).
+MAX_CLIPS, MIN_SIDE, MAX_SIDE = 100_000, 16, 4096
+
+
+def seed_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_SEED}, got {text}")
+    return value
+
+
+def clip_fps(text: str) -> float:
+    value = float(text)
+    if not MIN_FPS <= value <= MAX_FPS:
+        raise argparse.ArgumentTypeError(
+            f"must be {MIN_FPS:g} to {MAX_FPS:g} frames per second, got {text}"
+        )
+    return value
+
+
+def clip_side(text: str) -> int:
+    value = int(text)
+    if not MIN_SIDE <= value <= MAX_SIDE or value % 2:
+        raise argparse.ArgumentTypeError(
+            f"must be an even number of pixels from {MIN_SIDE} to {MAX_SIDE} (H.264), got {text}"
+        )
+    return value
+
+
+def clip_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_CLIPS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_CLIPS}, got {text}")
+    return value
+
+
 def _add_cache_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decode cache")
     g.add_argument("--cache-dir", type=Path, default=None,
@@ -156,7 +202,7 @@ def _add_train(sub) -> None:
     g.add_argument("--ema", type=fraction, default=TrainConfig.ema, metavar="DECAY",
                    help="checkpoints hold the exponential moving average of the weights with "
                    "this decay (0 = the last step's weights)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=seed_value, default=0, help=f"0 to {MAX_SEED}")
     _add_device_options(g)
     g.add_argument("--compile", action="store_true",
                    help="train through torch.compile (slow first steps)")
@@ -184,12 +230,12 @@ def _add_generate(sub) -> None:
     )
     p.add_argument("folder", type=Path, help="output folder (created if missing)")
     p.add_argument("--kind", choices=sorted(GENERATORS), default="natural")
-    p.add_argument("--count", type=positive_int, default=16)
+    p.add_argument("--count", type=clip_count, default=16)
     p.add_argument("--length", type=positive_int, default=200, help="frames per clip")
-    p.add_argument("--height", type=positive_int, default=128)
-    p.add_argument("--width", type=positive_int, default=160)
-    p.add_argument("--fps", type=positive_float, default=25.0)
-    p.add_argument("--seed", type=int, default=0, help="clip i uses seed + i")
+    p.add_argument("--height", type=clip_side, default=128)
+    p.add_argument("--width", type=clip_side, default=160)
+    p.add_argument("--fps", type=clip_fps, default=25.0)
+    p.add_argument("--seed", type=seed_value, default=0, help="clip i uses seed + i")
     p.add_argument("--force", action="store_true", help="overwrite existing clips")
     p.set_defaults(func=cmd_generate)
 
@@ -197,9 +243,18 @@ def _add_generate(sub) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     from .outputs import claim_output
     from .synthetic import write_clips
+    from .video import max_decoded_bytes
 
     if args.height % 2 or args.width % 2:
         raise VidpredError("--height and --width must be even (H.264)")
+    # Each clip is generated whole in memory before it is encoded.
+    needed, limit = args.length * args.height * args.width * 3, max_decoded_bytes()
+    if needed > limit:
+        raise VidpredError(
+            f"--length {args.length} at {args.width}x{args.height} would take "
+            f"{needed / 1e9:.1f} GB in memory per clip (the cap is {limit / 1e9:.1f} GB); "
+            f"use a smaller --length, --height or --width"
+        )
     args.folder.mkdir(parents=True, exist_ok=True)
     # The folder is the output: one generate at a time writes into it.
     lock = args.folder / ".vidpred-generate.lock"

@@ -24,6 +24,16 @@ from .video import Video, find_videos, read_video
 
 log = logging.getLogger(__name__)
 
+# A training batch's uint8 frames may take at most this much: 4x that as float32, and the
+# model's activations tens of times more. Above it a typo in --batch-size is refused up front
+# instead of ending in an out-of-memory kill.
+MAX_BATCH_BYTES = 10**9
+
+# With fewer training windows than a batch, the epoch's plan is read round and round; each
+# lap past the first shifts the crop position by these fractions (the golden ratio's, which
+# spread successive laps evenly) and mirrors the flip, so a repeated window brings a new crop.
+LAP_SHIFT = (0.6180339887498949, 0.3819660112501051)
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -150,6 +160,7 @@ class WindowDataset:
         self.flows = flows
         self.train_windows: list[tuple[int, int]] = []
         self.val_windows: list[tuple[int, int]] = []
+        self._warned_repeats = False
         for v, video in enumerate(videos):
             boundary = validation_start(video.num_frames, config.val_fraction)
             for t in range(self.history, video.num_frames):
@@ -176,7 +187,33 @@ class WindowDataset:
                 )
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        return max(1, len(self.train_windows) // batch_size)
+        """Returns the optimizer steps in one pass over the training windows (at least 1).
+
+        With fewer training windows than ``batch_size``, each batch repeats windows (with
+        other crops and flips; see ``_picks``), and a warning says so once.
+
+        Raises:
+            VidpredError: a batch would take more than MAX_BATCH_BYTES.
+        """
+        n = len(self.train_windows)
+        if self.config.crop:
+            h = w = self.config.crop
+        else:
+            h, w = self.frames[0].shape[1:3]
+        needed = batch_size * (len(self.offsets) + 1) * 3 * h * w
+        if needed > MAX_BATCH_BYTES:
+            raise VidpredError(
+                f"--batch-size {batch_size}: {batch_size} windows of {len(self.offsets) + 1} "
+                f"frames at {w}x{h} would take {needed / 1e9:.1f} GB (at most "
+                f"{MAX_BATCH_BYTES / 1e9:g} GB a batch); use a smaller --batch-size or --crop"
+            )
+        if n < batch_size and not self._warned_repeats:
+            self._warned_repeats = True
+            log.warning(
+                "only %d training window%s for --batch-size %d: each batch repeats windows "
+                "(with other crops and flips)", n, "" if n == 1 else "s", batch_size,
+            )
+        return max(1, n // batch_size)
 
     def epoch_plan(self, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns this epoch's (window order, crop positions in [0, 1) (N, 2), flips (N,))."""
@@ -211,22 +248,37 @@ class WindowDataset:
         self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int,
         rank: int, world_size: int,
     ) -> tuple[list[tuple[int, int]], list[tuple[slice, slice]], np.ndarray]:
-        """Returns one rank's share of a step's windows, their crop boxes and flips."""
+        """Returns one rank's share of a step's windows, their crop boxes and flips.
+
+        Global batch row r of the epoch is plan entry r mod N (N training windows). Only with
+        fewer windows than a batch does r reach N: the plan is then read round and round, each
+        lap with shifted crops and mirrored flips (LAP_SHIFT), so every row is a real window.
+        """
         order, positions, flips = plan
+        n = len(order)
         share = batch_size // world_size
         first = step * batch_size + rank * share
-        picks = slice(first, first + share)
+        if first + share <= n:  # the usual case: a slice of the plan
+            picks, laps = slice(first, first + share), [0] * share
+        else:
+            rows = torch.arange(first, first + share)
+            picks, laps = rows % n, (rows // n).tolist()
         crop = self.config.crop
         windows = [self.train_windows[i] for i in order[picks].tolist()]
         boxes = []
-        for (v, _), (fy, fx) in zip(windows, positions[picks].tolist(), strict=True):
+        for (v, _), (fy, fx), lap in zip(windows, positions[picks].tolist(), laps, strict=True):
             if crop:
+                if lap:
+                    fy, fx = (fy + lap * LAP_SHIFT[0]) % 1.0, (fx + lap * LAP_SHIFT[1]) % 1.0
                 h, w = self.frames[v].shape[1:3]
                 y, x = int(fy * (h - crop + 1)), int(fx * (w - crop + 1))
                 boxes.append((slice(y, y + crop), slice(x, x + crop)))
             else:
                 boxes.append((slice(None), slice(None)))
-        return windows, boxes, flips[picks].numpy()
+        flip = flips[picks].numpy()
+        if laps[-1]:
+            flip = flip ^ (np.array(laps) % 2 == 1)
+        return windows, boxes, flip
 
     def train_batch_flows(
         self,

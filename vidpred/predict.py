@@ -11,10 +11,12 @@ import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_windows, windows_to_inputs
+from .errors import VidpredError
 from .flow import base_flows, pair_flows
 from .model import ModelConfig, STResNet
 from .precision import autocast, use_bf16, use_channels_last
 from .train import resolve_device
+from .video import max_decoded_bytes
 
 
 @dataclass
@@ -71,6 +73,33 @@ class Predictor:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 
+    def check_memory(self, batch: int, horizon: int, height: int, width: int) -> None:
+        """Raises VidpredError if model calls on ``batch`` frames of ``height`` x ``width``,
+        rolled out ``horizon`` steps (0: one step, no rollout), would need more memory than
+        one decoded video may take (``vidpred.video.max_decoded_bytes``).
+
+        The estimate is rough (within a factor of about 2) and meant to refuse absurd
+        settings, such as every frame of a long clip in one batch, before they allocate.
+        """
+        config = self.model_config
+        channels = 3 * len(self.offsets)
+        trunk = config.width * (len(config.branch_offsets())) // (4 if config.stem else 1)
+        # float32 inputs and output, and a few live trunk activations, per frame of a call
+        per_call = 4 * height * width * (2 * channels + 6 + 3 * trunk)
+        # per rollout step: a uint8 frame fed back, float32 predictions (listed, then stacked)
+        # and the flow baseline's rollout beside them in eval
+        per_step = height * width * (3 + 4 * 3 * 4)
+        needed = batch * (per_call + (self.history + horizon) * 3 * height * width
+                          + horizon * per_step)
+        limit = max_decoded_bytes()
+        if needed > limit:
+            what = f"--batch-size {batch}" + (f" with --horizon {horizon}" if horizon > 1 else "")
+            raise VidpredError(
+                f"{what} at {width}x{height} would take about {needed / 1e9:.1f} GB (the cap "
+                f"is {limit / 1e9:.1f} GB); use a smaller --batch-size"
+                + (" or --horizon" if horizon > 1 else "")
+            )
+
     @property
     def uses_flow(self) -> bool:
         """Whether the model starts from the classical base flow (and needs it as input)."""
@@ -112,7 +141,11 @@ class Predictor:
         Args:
             frames: uint8 RGB (T, H, W, 3) tensor of one video.
             targets: target indices, each >= ``history``.
+
+        Raises:
+            VidpredError: a batch would not fit in memory (``check_memory``).
         """
+        self.check_memory(min(batch_size, len(targets)), 0, *frames.shape[1:3])
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = stack_windows(frames, chunk, self.offsets)
@@ -136,9 +169,13 @@ class Predictor:
                 never read for that origin's rollout.
             origins: indices of the last real frame of each rollout, each >= ``history`` - 1.
             horizon: N, how many steps to predict from each origin.
+
+        Raises:
+            VidpredError: a batch of rollouts would not fit in memory (``check_memory``).
         """
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
+        self.check_memory(min(batch_size, len(origins)), horizon, *frames.shape[1:3])
         history = self.history
         if origins and not history - 1 <= min(origins) <= max(origins) < len(frames):
             raise ValueError(
@@ -165,6 +202,36 @@ class Predictor:
                     buffer[:, position] = quantize(pred)
                 preds.append(pred)
             yield chunk, torch.stack(preds, 1)  # (B, horizon, 3, H, W)
+
+    @torch.inference_mode()
+    def extend(self, frames: torch.Tensor, steps: int) -> Iterator[torch.Tensor]:
+        """Yields, one at a time, the predictions float [0, 1] (3, H, W) of the ``steps``
+        frames after the last of ``frames``: the same values as
+        ``rollout(frames, [T - 1], steps)``, without holding them.
+
+        Only the last ``history`` frames (real, then the model's own, rounded to uint8) are
+        kept, so memory does not grow with ``steps``: the caller streams each prediction on
+        (to a video writer) and drops it.
+
+        Args:
+            frames: uint8 RGB (T, H, W, 3) tensor of one video, T >= ``history``.
+            steps: how many frames to predict past the end.
+        """
+        history = self.history
+        if len(frames) < history:
+            raise ValueError(f"need at least {history} frames, got {len(frames)}")
+        # (1, history, H, W, 3) uint8; the frame being predicted sits one past its end.
+        recent = frames[len(frames) - history :].to(self.device)[None]
+        picks = [history + o for o in self.offsets]
+        for k in range(steps):
+            inputs = windows_to_inputs(recent[:, picks])
+            flows = None
+            if self.uses_flow:  # from the two newest frames, real or predicted
+                flows = pair_flows(recent[:, history - 1], recent[:, history - 2])
+            pred = self.forward(inputs, flows)  # (1, 3, H, W)
+            if k + 1 < steps:  # fed back into the next step's input
+                recent = torch.cat([recent[:, 1:], quantize(pred)[:, None]], 1)
+            yield pred[0]
 
 
 def quantize(frames: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,10 +23,10 @@ from .cache import read_video_cached
 from .checkpoint import write_temp
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError
-from .flow import flow_rollout, predict_flow
+from .flow import flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
 from .outputs import check_output_path, claim_output
-from .predict import Predictor, quantize
+from .predict import Predictor, quantize, to_uint8
 from .train import metrics_log_path
 from .video import Mp4Writer, read_video
 
@@ -306,6 +306,23 @@ def flow_baseline(frames: torch.Tensor, origins: list[int], horizon: int) -> tor
     return out
 
 
+def flow_extension(frames: torch.Tensor, steps: int) -> Iterator[np.ndarray]:
+    """Yields, one at a time, the flow baseline's uint8 RGB (H, W, 3) frames past the end of
+    ``frames`` (uint8 RGB (T, H, W, 3)): ``flow_baseline(frames, [T - 1], steps)[0]``,
+    rounded, without holding them."""
+    if len(frames) < 2:  # no motion before frame 0: the baseline repeats it (flow_baseline)
+        for _ in range(steps):
+            yield frames[-1].numpy()
+        return
+    previous, last = frames[-2:-1], frames[-1:]  # uint8 RGB (1, H, W, 3)
+    for _ in range(steps):
+        pred = flow_extrapolation(
+            last.permute(0, 3, 1, 2).float().div(255.0), pair_flows(last, previous)
+        )
+        previous, last = last, quantize(pred)  # fed back, as flow_rollout does
+        yield last[0].numpy()
+
+
 def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
     """Returns one uint8 RGB frame: the panels side by side, each upscaled by ``scale``
     (nearest neighbour, so the viewer sees the model's pixels, not a smoothed version of
@@ -542,20 +559,17 @@ def render(
                 last = video.frames[count - 1]
                 # Past the end the flow panel, like copy-last's, shows the baseline carried on
                 # from the last real frame; with no ground truth it is computed only to be shown.
-                flow_shown = (
-                    quantize(flow_baseline(frames, [count - 1], extend)[0]).numpy()
-                    if "flow" in names else [None] * extend
-                )  # uint8 RGB (extend, H, W, 3)
-                for _, preds in predictor.rollout(frames, [count - 1], extend, batch_size):
-                    shown = quantize(preds[0]).cpu().numpy()  # uint8 RGB (extend, H, W, 3)
-                    for k in range(1, extend + 1):
-                        emit(compose_frame(frame_panels(
-                            names, predicted=shown[k - 1], copy=last, actual=None,
-                            when=f"{_steps(k)} past end", flow=flow_shown[k - 1],
-                        ), scale))
-                        done += 1
-                        if on_progress:
-                            on_progress(done, total)
+                # Both are streamed frame by frame: memory does not grow with --extend.
+                flow_frames = flow_extension(frames, extend) if "flow" in names else None
+                for k, pred in enumerate(predictor.extend(frames, extend), 1):
+                    emit(compose_frame(frame_panels(
+                        names, predicted=to_uint8(pred), copy=last, actual=None,
+                        when=f"{_steps(k)} past end",
+                        flow=next(flow_frames) if flow_frames is not None else None,
+                    ), scale))
+                    done += 1
+                    if on_progress:
+                        on_progress(done, total)
             written = writer.frames_written
             writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
             weights = predictor.weights.resolve() if predictor.weights else None

@@ -28,7 +28,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .errors import OutputError, VideoError  # noqa: E402
+from .errors import OutputError, VideoError, VidpredError  # noqa: E402
 from .outputs import check_output_path  # noqa: E402, F401  (used from here by synthetic.py)
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,64 @@ IMAGE_SIGNATURES = {
     b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
     b"MM\x00*": "TIFF",
 }
+
+
+# The most pixels a decoded frame may have at its working size: a 4096x4096 frame (--size's
+# largest, square), 50 MB as uint8 RGB. A 2x4000 clip at --size 96 would otherwise decode to
+# 96x192000 frames, 55 MB each from a 37 KB file; --size 4096 on a 32x48 clip, to 75 MB each.
+MAX_FRAME_PIXELS = 4096 * 4096
+
+# One decoded video may take at most this share of the machine's memory (see
+# max_decoded_bytes); the environment variable replaces it with a number of GB.
+DECODED_MEMORY_SHARE = 0.5
+MAX_DECODED_ENV = "VIDPRED_MAX_DECODED_GB"
+
+
+def max_decoded_bytes() -> int:
+    """Returns the most bytes one video may take decoded (uint8 RGB at its working size):
+    $VIDPRED_MAX_DECODED_GB GB if set, else half of this machine's physical memory.
+
+    Raises:
+        VidpredError: the environment variable is not a positive number.
+    """
+    text = os.environ.get(MAX_DECODED_ENV)
+    if text:
+        try:
+            gb = float(text)
+        except ValueError:
+            gb = math.nan
+        if not (gb > 0 and math.isfinite(gb)):
+            raise VidpredError(f"{MAX_DECODED_ENV} must be a positive number of GB, got {text!r}")
+        return int(gb * 1e9)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): assume 16 GB
+        memory = 16 * 10**9
+    return int(memory * DECODED_MEMORY_SHARE)
+
+
+def _check_frame_size(path: Path, source: tuple[int, int], target: tuple[int, int],
+                      size: int | None) -> None:
+    """Raises VideoError if frames of ``source`` (H, W) become more than MAX_FRAME_PIXELS
+    at the working size ``target`` (H, W)."""
+    pixels = target[0] * target[1]
+    if pixels > MAX_FRAME_PIXELS:
+        at = f"working size {size}" if size is not None else "their native size"
+        raise VideoError(
+            f"{path}: its {source[1]}x{source[0]} frames become {target[1]}x{target[0]} at {at} "
+            f"({pixels / 1e6:.1f} Mpx; the cap is {MAX_FRAME_PIXELS / 1e6:.1f} Mpx per frame); "
+            f"use a smaller --size"
+        )
+
+
+def _too_big(path: Path, frames: int, target: tuple[int, int], limit: int, how: str) -> VideoError:
+    setting = f"set by {MAX_DECODED_ENV}" if os.environ.get(MAX_DECODED_ENV) else (
+        f"half this machine's memory; {MAX_DECODED_ENV} changes it")
+    return VideoError(
+        f"{path}: {how} {frames} frames of {target[1]}x{target[0]} would take "
+        f"{frames * target[0] * target[1] * 3 / 1e9:.1f} GB decoded, over the cap of "
+        f"{limit / 1e9:.1f} GB ({setting}); use a smaller --size or a shorter clip"
+    )
 
 
 @dataclass
@@ -156,10 +214,12 @@ def iter_frames(
     """Yields (uint8 RGB (H, W, 3) frame at the working size, timestamp in ms) as decoded.
 
     Each frame is resized as soon as it is decoded, so memory never holds a video at its
-    native size.
+    native size. Frames may have at most MAX_FRAME_PIXELS at the working size, and a video
+    at most ``max_decoded_bytes()`` decoded: both are checked against what the container
+    claims before the first frame is decoded, and against the frames as they come.
 
     Raises:
-        VideoError: the file is missing, unreadable, or not a video OpenCV can open.
+        VideoError: the file is missing, unreadable, not a video OpenCV can open, or over a cap.
     """
     path = Path(path)
     if not path.is_file():
@@ -172,6 +232,19 @@ def iter_frames(
     try:
         if not capture.isOpened():
             raise VideoError(f"{path}: not a video OpenCV can read")
+        # Before decoding anything: what the container claims must fit the caps. A container
+        # can lie, so the decoded frames are checked again below.
+        limit = max_decoded_bytes()
+        claimed = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                   int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        claimed_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if min(claimed) > 0:
+            expected = working_size(*claimed, size)
+            _check_frame_size(path, claimed, expected, size)
+            if max_frames is not None:
+                claimed_count = min(claimed_count, max_frames)
+            if claimed_count * expected[0] * expected[1] * 3 > limit:
+                raise _too_big(path, claimed_count, expected, limit, "its")
         target: tuple[int, int] | None = None
         count = 0
         while max_frames is None or count < max_frames:
@@ -180,6 +253,9 @@ def iter_frames(
                 break
             if target is None:
                 target = working_size(frame.shape[0], frame.shape[1], size)
+                _check_frame_size(path, frame.shape[:2], target, size)
+            if (count + 1) * target[0] * target[1] * 3 > limit:
+                raise _too_big(path, count + 1, target, limit, "more than")
             if frame.shape[:2] != target:
                 # INTER_AREA averages when shrinking (no aliasing); LINEAR when enlarging.
                 shrink = target[0] < frame.shape[0]
