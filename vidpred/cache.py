@@ -1,9 +1,10 @@
 """A disk cache of decoded videos, so that each video is decoded and resized once.
 
-The first read of a video at a working size writes its frames, ``uint8 RGB (T, H, W, 3)``,
-to a ``.npy`` file (plus a small JSON sidecar with fps and source size) in the cache folder.
-Later reads map that file into memory instead of decoding: pages are read from disk as
-batches touch them, so memory is bounded by what training uses, not by the folder's size.
+The first read of a video at a working size decodes its frames, ``uint8 RGB (T, H, W, 3)``,
+straight into a ``.npy`` file (plus a small JSON sidecar with fps and source size) in the
+cache folder, one frame at a time: the decoded video is never in memory as a whole. Every
+read, the first included, maps that file into memory: pages are read from disk as batches
+touch them, so memory is bounded by what training uses, not by the folder's size.
 
 An entry is keyed by the video's resolved path, its size in bytes, its mtime in
 nanoseconds and the working size; a video that changes in any of these is decoded again
@@ -17,16 +18,19 @@ else ``~/.cache/vidpred``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .video import Video, read_video
+from .errors import shown
+from .video import Decoder, Video, read_video
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +71,17 @@ def _entry_stem(path: Path, size: int | None) -> tuple[str, str, dict]:
         "size": size,
         "version": CACHE_VERSION,
     }
-    path_hash = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+    # The name's bytes: a name that is not UTF-8 has no str.encode() (surrogates).
+    path_hash = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:16]
     state_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     prefix = f"{path_hash}-{size if size is not None else 'native'}-"
     return prefix, prefix + state_hash, key
+
+
+def _discard(tmp: Path) -> None:
+    """Removes a temp file if there is one (its folder may not even exist)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink()
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -81,8 +92,53 @@ def _atomic_write(path: Path, write) -> None:
             write(f)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+# Every frames file starts with an .npy header of this many bytes (a multiple of 64, as NumPy
+# aligns its own), so the header can be rewritten in place once the frame count is known.
+NPY_HEADER_BYTES = 128
+
+
+def npy_header(shape: tuple[int, ...], dtype: str = "|u1") -> bytes:
+    """Returns an .npy (format 1.0) header for a C-order array of ``shape``, padded to
+    NPY_HEADER_BYTES whatever the shape's digits."""
+    text = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
+    room = NPY_HEADER_BYTES - 10  # magic string, version and the 2-byte header length
+    if len(text) >= room:
+        raise ValueError(f"shape {shape} does not fit an .npy header of {NPY_HEADER_BYTES} bytes")
+    padded = text.ljust(room - 1) + "\n"
+    return b"\x93NUMPY\x01\x00" + room.to_bytes(2, "little") + padded.encode()
+
+
+def _decode_to_file(decoder: Decoder, file) -> tuple[int, ...]:
+    """Writes the decoder's frames to ``file`` as an .npy array, frame by frame; returns its
+    shape (T, H, W, 3). The count is whatever decodes, which the container's claim need not be."""
+    file.write(bytes(NPY_HEADER_BYTES))  # the header once the count is known
+    shape = None
+    for frame in decoder.frames():
+        shape = frame.shape
+        file.write(frame.data)
+    count = len(decoder.timestamps_ms)
+    if shape is not None:
+        file.seek(0)
+        file.write(npy_header((count, *shape)))
+    return (count, *shape) if shape else (0,)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drops this process's resident pages of a memory-mapped cache array.
+
+    Pages of a map that were read stay counted in the process's memory until it unmaps them
+    (the kernel frees them under pressure, but RSS keeps growing towards the mapped size): a
+    pass over a long video would appear to hold all of it. After this, the next access
+    re-reads from the page cache, so it is safe at any time for arrays nobody wrote to (the
+    cache's maps are private: writes would be lost). A no-op for arrays that are not maps.
+    """
+    mapped = getattr(array, "_mmap", None)  # np.memmap keeps its mmap.mmap here
+    if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _load_entry(folder: Path, stem: str, key: dict, path: Path) -> Video | None:
@@ -141,45 +197,60 @@ def read_video_cached(
     cached = _load_entry(folder, stem, key, path)
     if cached is not None:
         return cached
-    video = read_video(path, size)
-    try:
-        if _entry_stem(path, size)[1] != stem:
-            return video  # it changed while being decoded: keep the frames, cache nothing
-    except OSError:
-        return video
-    meta = {
-        "key": key,
-        "shape": list(video.frames.shape),
-        "fps": video.fps,
-        "source_size": list(video.source_size),
-    }
+    npy = folder / f"{stem}.npy"
+    tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        with Decoder(path, size) as decoder, open(tmp, "wb") as f:
+            shape = _decode_to_file(decoder, f)
+            fps = decoder.finish()  # raises for no frames or a still image
+        meta = {
+            "key": key, "shape": list(shape), "fps": fps, "source_size": list(decoder.source_size)
+        }
+        try:
+            changed = _entry_stem(path, size)[1] != stem
+        except OSError:
+            changed = True
+        if changed:
+            # It changed while being decoded: use these frames, but cache nothing (a map
+            # outlives the unlinked file).
+            frames = np.load(tmp, mmap_mode="c")
+            tmp.unlink()
+            return Video(path=path, frames=frames, fps=fps, source_size=decoder.source_size)
         # Frames first, sidecar last: the sidecar is what makes an entry count.
-        _atomic_write(
-            folder / f"{stem}.npy", lambda f: np.save(f, video.frames, allow_pickle=False)
-        )
+        os.replace(tmp, npy)
         _atomic_write(folder / f"{stem}.json", lambda f: f.write(json.dumps(meta).encode()))
         _remove_stale(folder, prefix, stem)
     except OSError as e:
+        _discard(tmp)
         log.warning(
-            "%s: could not write the decode cache in %s (%s); using it uncached", path, folder, e
+            "%s: could not write the decode cache in %s (%s); using it uncached",
+            shown(path), shown(folder), e.strerror or e,
         )
-        return video
-    # Hand out the mapped copy so the decoded array can be freed now.
-    return _load_entry(folder, stem, key, path) or video
+        return read_video(path, size)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return _load_entry(folder, stem, key, path) or read_video(path, size)
+
+
+# While computing a video's flows, its frames' map is released every this many frames, so a long
+# video is never resident as a whole.
+RELEASE_EVERY = 64
 
 
 def read_flows_cached(
     video: Video, size: int | None, cache_dir: str | Path | None = None
 ) -> np.ndarray:
     """Returns the base flows of a video, float32 (T, H, W, 2) (``vidpred.flow.video_flows``),
-    from the cache when its frames' entry is current; computed and stored beside it otherwise.
+    memory-mapped from the cache when its frames' entry is current; computed into it
+    otherwise, one frame at a time.
 
     The flows live in ``<entry>.flow.npy`` next to the frames' entry, so they go stale and are
-    removed with it. Like the frames, a cache that cannot be written is not an error.
+    removed with it. Like the frames, a cache that cannot be written is not an error: the
+    flows are then computed in memory.
     """
-    from .flow import video_flows
+    from .flow import iter_video_flows, video_flows
 
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
@@ -194,13 +265,29 @@ def read_flows_cached(
             return flows
     except (OSError, ValueError):
         pass
-    flows = video_flows(video.frames)
-    if (folder / f"{stem}.json").exists():  # only beside a current frames entry
-        try:
-            _atomic_write(file, lambda f: np.save(f, flows, allow_pickle=False))
-        except OSError as e:
-            log.warning("%s: could not cache its flows in %s (%s)", video.path, folder, e)
-    return flows
+    if not (folder / f"{stem}.json").exists():  # only beside a current frames entry
+        return video_flows(video.frames)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(npy_header(expected, np.dtype(np.float32).str))
+            for t, flow in enumerate(iter_video_flows(video.frames)):
+                f.write(np.ascontiguousarray(flow).data)
+                if t % RELEASE_EVERY == RELEASE_EVERY - 1:
+                    release_pages(video.frames)
+        release_pages(video.frames)
+        os.replace(tmp, file)
+        return np.load(file, mmap_mode="r")
+    except OSError as e:
+        _discard(tmp)
+        log.warning(
+            "%s: could not cache its flows in %s (%s); computing them in memory",
+            shown(video.path), shown(folder), e.strerror or e,
+        )
+        return video_flows(video.frames)
+    except BaseException:
+        _discard(tmp)
+        raise
 
 
 def _entry_files(folder: Path) -> list[Path]:

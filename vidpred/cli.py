@@ -27,7 +27,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .errors import CheckpointError, OutputError, TrainingInterrupted, VidpredError
+from .errors import (
+    CheckpointError,
+    OutputError,
+    TrainingInterrupted,
+    VidpredError,
+    one_line,
+    shown,
+)
 
 # Used when none of --epochs/--steps/--time-limit is given.
 DEFAULT_EPOCHS = 10
@@ -475,7 +482,7 @@ def _load_predictor(weights: Path | None, device: str, precision: str | None, qu
     path, why = resolve_weights(weights)
     predictor = Predictor.from_checkpoint(path, device, precision or "auto")
     if not quiet:
-        stderr.print(f"weights: {path} ({why})", markup=False)
+        stderr.print(f"weights: {shown(path)} ({why})", markup=False, highlight=False)
     return predictor
 
 
@@ -626,7 +633,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stderr.print(
             f"{len(videos)} videos, {len(data.train_windows)} training / {len(data.val_windows)} "
             f"validation windows; model {count_parameters(STResNet(model_config)):,} parameters; "
-            f"checkpoint -> {out}",
+            f"checkpoint -> {shown(out)}",
             markup=False,
         )
         start = "the classical DIS flow (flow baseline)" if model_config.uses_flow else "copy-last"
@@ -667,7 +674,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if out.exists() and world.is_main:
                 record_latest(out)
     if world.is_main:
-        print(out)
+        print_path(out)
     return 0
 
 
@@ -689,7 +696,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             force=args.force, on_progress=on_progress, batch_size=args.batch_size,
             cache=not args.no_cache, cache_dir=args.cache_dir, **views,
         )
-    print(out)
+    print_path(out)
     return 0
 
 
@@ -718,10 +725,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    table = Table(title=f"one-step next-frame metrics (weights {result['weights']}, tail {args.tail})")
+    weights = shown(result["weights"]) if result["weights"] else None
+    table = Table(title=f"one-step next-frame metrics (weights {weights}, tail {args.tail})")
     for column in ("video", "targets", "method", "PSNR dB", "PSNR median", "SSIM", "MAE", "MSE"):
         table.add_column(column, justify="left" if column in ("video", "method") else "right")
-    rows = [(Path(v["path"]).name, str(v["targets"]), v) for v in result["videos"]]
+    rows = [(shown(Path(v["path"]).name), str(v["targets"]), v) for v in result["videos"]]
     rows.append(("mean over videos", "", result["mean"]))
     for name, targets, values in rows:
         for i, method in enumerate(METHODS):
@@ -739,6 +747,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _horizon_table(result: dict) -> Table:
+    from .evaluate import METHODS
+
     table = Table(title="rollouts: PSNR dB of the prediction k steps ahead (mean over videos)")
     for column in ("step", *METHODS):
         table.add_column(column, justify="right")
@@ -768,6 +778,19 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_path(path: Path) -> None:
+    """Prints a result path on stdout: on a terminal as messages show it (``shown``); to a pipe
+    as the name's own bytes, which a script can use as is even when they are not UTF-8 (text
+    output would fail on them, or change them)."""
+    buffer = getattr(sys.stdout, "buffer", None)  # None for a text-only stream (StringIO)
+    if sys.stdout.isatty() or buffer is None:
+        print(shown(path) if sys.stdout.isatty() else path)
+        return
+    sys.stdout.flush()
+    buffer.write(os.fsencode(path) + b"\n")
+    sys.stdout.flush()
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -778,7 +801,9 @@ class _LineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         prefix = f"vidpred: {record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
-        stderr.print(prefix + self.format(record), markup=False, highlight=False, soft_wrap=True)
+        # one_line: a control character in a path (a newline) must not split the line.
+        text = one_line(prefix + self.format(record))
+        stderr.print(text, markup=False, highlight=False, soft_wrap=True)
 def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_stats, clear_cache
 
@@ -840,16 +865,16 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
     except TrainingInterrupted as e:
         if not other_rank:  # every rank stops at the same step; one message is enough
-            stderr.print(f"vidpred: {e}", highlight=False, soft_wrap=True, markup=False)
+            stderr.print(one_line(f"vidpred: {e}"), highlight=False, soft_wrap=True, markup=False)
         return 130
     except VidpredError as e:
-        stderr.print(f"vidpred: error: {e}", highlight=False, soft_wrap=True, markup=False)
+        stderr.print(one_line(f"vidpred: error: {e}"), highlight=False, soft_wrap=True, markup=False)
         return 1
     except KeyboardInterrupt:
         stderr.print("vidpred: interrupted")
         return 130
     except OSError as e:  # the file system said no (disk full, permissions) somewhere unexpected
-        where = f"{e.filename}: " if e.filename else ""
+        where = f"{shown(e.filename)}: " if e.filename else ""
         stderr.print(f"vidpred: error: {where}{e.strerror or e}", highlight=False, markup=False)
         return 1
     finally:

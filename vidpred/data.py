@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from .cache import read_flows_cached, read_video_cached
-from .errors import VideoError, VidpredError
-from .video import Video, find_videos, read_video
+from .errors import VideoError, VidpredError, shown
+from .video import Video, gather_videos, read_video
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,16 @@ def load_videos(
     """Returns the readable videos at ``path`` (a file, a folder, or a list of them).
 
     Videos that cannot be read or hold fewer than ``min_frames`` frames are skipped with a
-    warning that names them. With ``cache`` (the default) each video is decoded once per
-    working size and later read from the decode cache (see ``vidpred.cache``), memory-mapped.
+    warning that names them; a file named twice (or also found in a folder given) is used
+    once. With ``cache`` (the default) each video is decoded once per working size into the
+    decode cache (see ``vidpred.cache``) and its frames are memory-mapped from there: only
+    the pages a batch touches are read, so a folder larger than memory loads. Without it, the
+    frames are decoded into memory.
 
     Raises:
         VideoError: nothing usable was found.
     """
-    paths = [p for item in (path if isinstance(path, list) else [path]) for p in find_videos(item)]
+    paths = gather_videos(path if isinstance(path, list) else [path])
     videos = []
     for p in paths:
         try:
@@ -87,12 +90,12 @@ def load_videos(
             continue
         if video.num_frames < min_frames:
             log.warning(
-                "skipping %s: %d frames, needs at least %d", p, video.num_frames, min_frames
+                "skipping %s: %d frames, needs at least %d", shown(p), video.num_frames, min_frames
             )
             continue
         videos.append(video)
     if not videos:
-        where = ", ".join(str(p) for p in (path if isinstance(path, list) else [path]))
+        where = ", ".join(shown(p) for p in (path if isinstance(path, list) else [path]))
         raise VideoError(f"{where}: no usable video (each needs at least {min_frames} frames)")
     return videos
 

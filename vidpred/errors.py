@@ -1,6 +1,41 @@
 """Errors a user can cause. The CLI turns each into one line on stderr and a non-zero exit."""
 
+import os
 import shlex
+
+# Control characters that bash's $'...' quoting writes with a letter.
+_NAMED_ESCAPES = {
+    "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
+    "\r": "\\r", "\x1b": "\\E",
+}
+
+
+def _escaped(char: str) -> str:
+    """Returns one unprintable character as $'...' escapes: a named escape, else its bytes
+    (a byte that is not UTF-8 reaches Python as a surrogate, os.fsencode gives it back)."""
+    return _NAMED_ESCAPES.get(char) or "".join(f"\\x{b:02x}" for b in os.fsencode(char))
+
+
+def shown(path: str | bytes | os.PathLike) -> str:
+    """Returns ``path`` as messages print it: verbatim when every character prints, else in
+    bash's $'...' quoting, with control characters (a newline) and bytes that are not UTF-8
+    escaped, so the message stays one line and the name can still be pasted into a shell."""
+    text = os.fsdecode(path)
+    if text.isprintable():
+        return text
+    quoted = (
+        "\\" + char if char in "\\'" else char if char.isprintable() else _escaped(char)
+        for char in text
+    )
+    return "$'" + "".join(quoted) + "'"
+
+
+def one_line(message: str) -> str:
+    """Returns ``message`` with every unprintable character escaped as in ``shown``: the last
+    guard that keeps a message one line whatever path went into it unquoted."""
+    if message.isprintable():
+        return message
+    return "".join(char if char.isprintable() else _escaped(char) for char in message)
 
 
 class VidpredError(Exception):

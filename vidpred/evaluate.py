@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .cache import release_pages
 from .data import frames_to_tensor, load_videos
 from .flow import flow_rollout, predict_flow
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
@@ -127,6 +128,9 @@ def evaluate(
             acc["copy_last"].add(last, truth)
             acc["linear"].add(linear_extrapolation(last, previous), truth)
             acc["flow"].add(predict_flow(frames, chunk).to(pred.device), truth)
+            # A cached video is a map: drop the pages this chunk read, or a pass over a
+            # folder would leave all of it resident (they come back from the page cache).
+            release_pages(video.frames)
         if not targets:
             continue
         results.append(
@@ -137,6 +141,7 @@ def evaluate(
             steps = list(range(first, video.num_frames))
             results[-1]["horizon_targets"] = len(steps)
             results[-1]["horizon"] = evaluate_horizon(frames, predictor, steps, horizon, batch_size)
+            release_pages(video.frames)
     summary = {
         "weights": str(predictor.weights) if predictor.weights else None,
         "size": size,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -108,6 +109,19 @@ def base_flows(frames: torch.Tensor | np.ndarray, targets: list[int]) -> torch.T
     return out
 
 
+def iter_video_flows(frames: np.ndarray) -> Iterator[np.ndarray]:
+    """Yields float32 (H, W, 2) for t = 0 .. T-1: the base flow for target t (``base_flows``),
+    one at a time, so a long video's flows can go to disk without all being in memory.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3).
+    """
+    t, h, w = frames.shape[:3]
+    zero = np.zeros((h, w, 2), np.float32)
+    for i in range(t):
+        yield zero if i < 2 else dis_flow(frames[i - 1], frames[i - 2])
+
+
 def video_flows(frames: np.ndarray) -> np.ndarray:
     """Returns float32 (T, H, W, 2): entry t is the base flow for target t (``base_flows``),
     what the trainer reads instead of computing flow every epoch.
@@ -115,10 +129,9 @@ def video_flows(frames: np.ndarray) -> np.ndarray:
     Args:
         frames: uint8 RGB (T, H, W, 3).
     """
-    t, h, w = frames.shape[:3]
-    out = np.zeros((t, h, w, 2), np.float32)
-    for i in range(2, t):
-        out[i] = dis_flow(frames[i - 1], frames[i - 2])
+    out = np.empty((*frames.shape[:3], 2), np.float32)
+    for i, flow in enumerate(iter_video_flows(frames)):
+        out[i] = flow
     return out
 
 

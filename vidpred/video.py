@@ -9,9 +9,11 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import mmap
 import os
 import re
 import signal
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .errors import OutputError, VideoError, VidpredError  # noqa: E402
+from .errors import OutputError, VideoError, VidpredError, shown  # noqa: E402
 from .outputs import check_output_path  # noqa: E402, F401  (used from here by synthetic.py)
 
 log = logging.getLogger(__name__)
@@ -128,26 +130,88 @@ class Video:
         return int(self.frames.shape[0])
 
 
+# What a path that is neither a regular file nor a folder is, by its stat mode.
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _special_kind(mode: int) -> str:
+    """Returns what a stat mode that is neither a regular file nor a folder describes."""
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def _stat(path: Path, missing: str) -> os.stat_result:
+    """Returns ``os.stat(path)`` (links followed), or raises VideoError saying why there is none.
+
+    Args:
+        missing: the reason given when nothing is there ("no such file").
+    """
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            target = shown(os.readlink(path))
+            raise VideoError(f"{shown(path)}: broken symbolic link (points to {target})") from None
+        raise VideoError(f"{shown(path)}: {missing}") from None
+    except NotADirectoryError:
+        # e.g. clip.mp4/x.mp4: name the part of the path that is a file, not a folder.
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+        why = f" ({shown(blocker)} is not a folder)" if blocker else ""
+        raise VideoError(f"{shown(path)}: {missing}{why}") from None
+    except PermissionError:
+        raise VideoError(f"{shown(path)}: permission denied") from None
+    except OSError as e:  # a link loop, a name too long
+        raise VideoError(f"{shown(path)}: {e.strerror or e}") from None
+
+
+def check_video_file(path: str | Path) -> os.stat_result:
+    """Returns the stat of ``path`` if it is a regular file that can be read and is not empty.
+
+    Only the file's metadata is read: a FIFO is never opened (opening one blocks until a
+    writer comes), nor a device (/dev/zero reads forever).
+
+    Raises:
+        VideoError: it is missing, a broken link, not a regular file, unreadable or empty.
+    """
+    path = Path(path)
+    info = _stat(path, "no such file")
+    if stat.S_ISDIR(info.st_mode):
+        raise VideoError(f"{shown(path)}: a folder, not a video file")
+    if not stat.S_ISREG(info.st_mode):
+        raise VideoError(f"{shown(path)}: {_special_kind(info.st_mode)}, not a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{shown(path)}: permission denied")
+    if info.st_size == 0:
+        raise VideoError(f"{shown(path)}: empty file (0 bytes)")
+    return info
+
+
 def find_videos(path: str | Path) -> list[Path]:
     """Returns the video files at ``path``: the file itself, or every video below a folder.
 
     Symbolic links are followed (links to folders too, each real folder once, so a link loop
-    ends); a file reached through several links is returned once. Broken links and folders
-    that cannot be listed are skipped with a warning.
+    ends); a file reached through several links (or hard links) is returned once. Broken
+    links, special files (FIFOs, devices) and folders that cannot be listed are skipped with a
+    warning.
 
     Raises:
-        VideoError: the path does not exist, or a folder holds no file with a video extension.
+        VideoError: the path does not exist, is a special file, or a folder holds no file with
+            a video extension.
     """
     path = Path(path)
-    if not path.exists():
-        if path.is_symlink():
-            raise VideoError(f"{path}: broken symbolic link (points to {os.readlink(path)})")
-        raise VideoError(f"{path}: no such file or folder")
-    if path.is_file():
+    info = _stat(path, "no such file or folder")
+    if stat.S_ISREG(info.st_mode):
         return [path]
+    if not stat.S_ISDIR(info.st_mode):
+        kind = _special_kind(info.st_mode)
+        raise VideoError(f"{shown(path)}: {kind}, not a video file or folder")
 
     def unlistable(error: OSError) -> None:
-        log.warning("skipping %s: %s", error.filename, error.strerror)
+        log.warning("skipping %s: %s", shown(error.filename), error.strerror)
 
     candidates, folders_seen = [], set()
     for root, dirs, files in os.walk(path, onerror=unlistable, followlinks=True):
@@ -162,20 +226,49 @@ def find_videos(path: str | Path) -> list[Path]:
     found, files_seen = [], {}
     # Paths reached without a link come first, so a duplicate is reported under its link.
     for p in sorted(candidates, key=lambda p: (os.path.realpath(p) != os.path.abspath(p), p)):
-        if not p.exists():
-            log.warning("skipping %s: broken symbolic link (points to %s)", p, os.readlink(p))
-        elif p.is_file():
-            real = os.path.realpath(p)
-            if real in files_seen:
-                log.warning("skipping %s: same file as %s", p, files_seen[real])
-            else:
-                files_seen[real] = p
-                found.append(p)
+        try:
+            info = _stat(p, "no such file")  # gone since the listing
+        except VideoError as e:
+            log.warning("skipping %s", e)
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            log.warning("skipping %s: %s, not a video file", shown(p), _special_kind(info.st_mode))
+            continue
+        same = files_seen.setdefault((info.st_dev, info.st_ino), p)
+        if same is p:
+            found.append(p)
+        else:
+            log.warning("skipping %s: same file as %s", shown(p), shown(same))
     found.sort()
     if not found:
         raise VideoError(
-            f"{path}: no video files found (looked for {', '.join(VIDEO_EXTENSIONS)})"
+            f"{shown(path)}: no video files found (looked for {', '.join(VIDEO_EXTENSIONS)})"
         )
+    return found
+
+
+def gather_videos(paths: list[str | Path]) -> list[Path]:
+    """Returns the video files at each of ``paths`` (files or folders, see ``find_videos``),
+    in the order given, each file once: one named twice, or both alone and inside a folder
+    given too (`eval clips clips/x.mp4`), is skipped the second time with a warning.
+
+    Raises:
+        VideoError: as ``find_videos``, for any of the paths.
+    """
+    found, seen = [], {}
+    for p in (v for item in paths for v in find_videos(item)):
+        try:
+            info = p.stat()
+        except OSError:  # gone since find_videos: the reader says why
+            found.append(p)
+            continue
+        same = seen.setdefault((info.st_dev, info.st_ino), p)
+        if same is p:
+            found.append(p)
+        elif os.path.abspath(same) == os.path.abspath(p):
+            log.warning("skipping %s: named twice; used once", shown(p))
+        else:
+            log.warning("skipping %s: same file as %s", shown(p), shown(same))
     return found
 
 
@@ -208,54 +301,93 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def iter_frames(
-    path: str | Path, size: int | None = None, max_frames: int | None = None
-) -> Iterator[tuple[np.ndarray, float]]:
-    """Yields (uint8 RGB (H, W, 3) frame at the working size, timestamp in ms) as decoded.
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """Returns an OpenCV capture of ``path`` on the FFmpeg backend (maybe not opened)."""
+    name: str | bytes = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        # A name whose bytes are not UTF-8 reaches Python with surrogates; OpenCV's conversion
+        # of such a str crashes the interpreter (a segfault), but it takes the raw bytes.
+        name = os.fsencode(path)
+    return cv2.VideoCapture(name, BACKEND)
 
-    Each frame is resized as soon as it is decoded, so memory never holds a video at its
-    native size. Frames may have at most MAX_FRAME_PIXELS at the working size, and a video
-    at most ``max_decoded_bytes()`` decoded: both are checked against what the container
-    claims before the first frame is decoded, and against the frames as they come.
+
+def _claimed(value: float) -> int:
+    """Returns a container property OpenCV reports as a float as a count (0 when unknown)."""
+    return int(value) if math.isfinite(value) and 0 < value < 2**62 else 0
+
+
+class Decoder:
+    """Decodes one video frame by frame, each resized to the working size as it arrives.
+
+    Use it as a context manager. ``source_size`` and ``claimed_frames`` are what the container
+    says (it may lie: the frames that decode are what counts); ``finish`` checks the result.
 
     Raises:
-        VideoError: the file is missing, unreadable, not a video OpenCV can open, or over a cap.
+        VideoError: the file is missing, unreadable, a special file, or not a video OpenCV can
+            open.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
-    if not os.access(path, os.R_OK):
-        raise VideoError(f"{path}: permission denied")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
-    capture = cv2.VideoCapture(str(path), BACKEND)
-    try:
-        if not capture.isOpened():
-            raise VideoError(f"{path}: not a video OpenCV can read")
+
+    def __init__(self, path: str | Path, size: int | None = None, max_frames: int | None = None):
+        self.path = Path(path)
+        self.size = size
+        self.max_frames = max_frames
+        check_video_file(self.path)
+        self._capture = _open_capture(self.path)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise VideoError(f"{shown(self.path)}: not a video OpenCV can read")
+        get = self._capture.get
+        self.source_size = (
+            _claimed(get(cv2.CAP_PROP_FRAME_HEIGHT)), _claimed(get(cv2.CAP_PROP_FRAME_WIDTH))
+        )
+        self.metadata_fps = float(get(cv2.CAP_PROP_FPS) or 0.0)
+        self.claimed_frames = _claimed(get(cv2.CAP_PROP_FRAME_COUNT))
+        self.timestamps_ms: list[float] = []
         # Before decoding anything: what the container claims must fit the caps. A container
-        # can lie, so the decoded frames are checked again below.
-        limit = max_decoded_bytes()
-        claimed = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-                   int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
-        claimed_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        if min(claimed) > 0:
-            expected = working_size(*claimed, size)
-            _check_frame_size(path, claimed, expected, size)
-            if max_frames is not None:
-                claimed_count = min(claimed_count, max_frames)
-            if claimed_count * expected[0] * expected[1] * 3 > limit:
-                raise _too_big(path, claimed_count, expected, limit, "its")
+        # can lie, so the decoded frames are checked again in ``frames``.
+        self.limit = max_decoded_bytes()
+        if min(self.source_size) > 0:
+            try:
+                expected = working_size(*self.source_size, size)
+                _check_frame_size(self.path, self.source_size, expected, size)
+                if self.expected_frames * expected[0] * expected[1] * 3 > self.limit:
+                    raise _too_big(self.path, self.expected_frames, expected, self.limit, "its")
+            except VideoError:
+                self._capture.release()
+                raise
+
+    def __enter__(self) -> Decoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._capture.release()
+
+    @property
+    def expected_frames(self) -> int:
+        """Returns how many frames the container promises, within ``max_frames`` (0: unknown)."""
+        if self.max_frames is None:
+            return self.claimed_frames
+        return min(self.claimed_frames or self.max_frames, self.max_frames)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Yields uint8 RGB (H, W, 3) frames at the working size; records their timestamps.
+
+        Each frame is resized as soon as it is decoded, so memory never holds a video at its
+        native size.
+        """
         target: tuple[int, int] | None = None
-        count = 0
-        while max_frames is None or count < max_frames:
-            ok, frame = capture.read()
+        while self.max_frames is None or len(self.timestamps_ms) < self.max_frames:
+            ok, frame = self._capture.read()
             if not ok or frame is None:
                 break
             if target is None:
-                target = working_size(frame.shape[0], frame.shape[1], size)
-                _check_frame_size(path, frame.shape[:2], target, size)
-            if (count + 1) * target[0] * target[1] * 3 > limit:
-                raise _too_big(path, count + 1, target, limit, "more than")
+                target = working_size(frame.shape[0], frame.shape[1], self.size)
+                _check_frame_size(self.path, frame.shape[:2], target, self.size)
+            if (len(self.timestamps_ms) + 1) * target[0] * target[1] * 3 > self.limit:
+                raise _too_big(self.path, len(self.timestamps_ms) + 1, target, self.limit,
+                               "more than")
             if frame.shape[:2] != target:
                 # INTER_AREA averages when shrinking (no aliasing); LINEAR when enlarging.
                 shrink = target[0] < frame.shape[0]
@@ -264,10 +396,92 @@ def iter_frames(
                     (target[1], target[0]),
                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
                 )
-            yield _to_rgb(frame), float(capture.get(cv2.CAP_PROP_POS_MSEC))
-            count += 1
-    finally:
-        capture.release()
+            self.timestamps_ms.append(float(self._capture.get(cv2.CAP_PROP_POS_MSEC)))
+            yield _to_rgb(frame)
+
+    def finish(self) -> float:
+        """Returns the frame rate, once ``frames`` is exhausted; warns when fewer frames decoded
+        than the container claims.
+
+        Raises:
+            VideoError: no frame decoded, or the one frame is a still image named as a video.
+        """
+        count = len(self.timestamps_ms)
+        if not count:
+            raise VideoError(
+                f"{shown(self.path)}: no frame could be decoded (not a video, or damaged)"
+            )
+        if count == 1 and self.max_frames != 1 and (kind := _image_kind(self.path)):
+            raise VideoError(f"{shown(self.path)}: a {kind} image, not a video")
+        if self.max_frames is None and self.claimed_frames > count:
+            log.warning(
+                "%s: the container claims %d frames but only %d decode; using those",
+                shown(self.path), self.claimed_frames, count,
+            )
+        return _measured_fps(self.timestamps_ms, self.metadata_fps)
+
+
+def iter_frames(
+    path: str | Path, size: int | None = None, max_frames: int | None = None
+) -> Iterator[tuple[np.ndarray, float]]:
+    """Yields (uint8 RGB (H, W, 3) frame at the working size, timestamp in ms) as decoded.
+
+    Raises:
+        VideoError: as ``Decoder``.
+    """
+    with Decoder(path, size, max_frames) as decoder:
+        for frame in decoder.frames():
+            yield frame, decoder.timestamps_ms[-1]
+
+
+# The most a decode reserves up front for the frames a container claims: a damaged header can
+# claim billions. Past it the buffer grows as frames arrive, which costs no copy on Linux.
+MAX_RESERVED_BYTES = 2**30
+
+
+def _anonymous_map(nbytes: int) -> mmap.mmap:
+    """Returns private anonymous memory: a shared anonymous map cannot grow (its new pages
+    raise SIGBUS), and untouched pages of either cost no memory."""
+    return mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+
+
+class _FrameBuffer:
+    """uint8 RGB (T, H, W, 3) frames decoded one by one into one anonymous memory map.
+
+    A list of frames stacked at the end holds the video twice at the peak; the map is sized
+    from the container's frame count instead, and resized in place when the count is wrong:
+    mremap (Linux) moves or frees pages without copying them.
+    """
+
+    def __init__(self, frame_shape: tuple[int, ...], expected: int):
+        self.frame_shape = frame_shape
+        self.frame_bytes = math.prod(frame_shape)
+        self.count = 0
+        reserved = min(max(expected, 1), max(1, MAX_RESERVED_BYTES // self.frame_bytes))
+        self._map = _anonymous_map(reserved * self.frame_bytes)
+
+    def append(self, frame: np.ndarray) -> None:
+        end = (self.count + 1) * self.frame_bytes
+        if end > len(self._map):
+            self._resize(end + max(len(self._map) // 4, 16 * self.frame_bytes))
+        self._map[end - self.frame_bytes : end] = np.ascontiguousarray(frame).data.cast("B")
+        self.count += 1
+
+    def _resize(self, nbytes: int) -> None:
+        try:
+            self._map.resize(nbytes)
+        except (OSError, SystemError):  # no mremap (macOS): copy into a new map
+            bigger = _anonymous_map(nbytes)
+            kept = min(nbytes, self.count * self.frame_bytes)
+            with memoryview(self._map) as old, memoryview(bigger) as new:
+                new[:kept] = old[:kept]
+            self._map.close()
+            self._map = bigger
+
+    def array(self) -> np.ndarray:
+        """Returns the frames as a uint8 RGB (T, H, W, 3) array over the map (shrunk to fit)."""
+        self._resize(self.count * self.frame_bytes)
+        return np.frombuffer(self._map, np.uint8).reshape(self.count, *self.frame_shape)
 
 
 def _measured_fps(timestamps_ms: list[float], metadata_fps: float) -> float:
@@ -290,46 +504,25 @@ def _image_kind(path: Path) -> str | None:
     return next((kind for magic, kind in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
 
 
-def _source_info(path: Path) -> tuple[tuple[int, int], float, int]:
-    """Returns ((H, W), fps, frame count) as the container claims them (may lie)."""
-    capture = cv2.VideoCapture(str(path), BACKEND)
-    try:
-        size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
-        return size, float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        capture.release()
-
-
 def read_video(path: str | Path, size: int | None = None, max_frames: int | None = None) -> Video:
     """Returns the decoded video at its working size (shorter side ``size``; None = native).
 
     The frame count is what actually decodes, not what the container claims; a file that
     claims more frames than it holds is read up to the last good frame, with a warning.
+    Frames are decoded straight into one buffer sized from the claimed count, so memory peaks
+    at the decoded video's size, not twice it.
 
     Raises:
         VideoError: the file is missing, unreadable, not a video, or holds no decodable frame.
     """
-    path = Path(path)
-    frames, stamps = [], []
-    for frame, stamp in iter_frames(path, size, max_frames):
-        frames.append(frame)
-        stamps.append(stamp)
-    if not frames:
-        raise VideoError(f"{path}: no frame could be decoded (not a video, or damaged)")
-    if len(frames) == 1 and max_frames != 1 and (kind := _image_kind(path)):
-        raise VideoError(f"{path}: a {kind} image, not a video")
-    source_size, metadata_fps, claimed = _source_info(path)
-    if max_frames is None and claimed > len(frames):
-        log.warning(
-            "%s: the container claims %d frames but only %d decode; using those",
-            path, claimed, len(frames),
-        )
-    return Video(
-        path=path,
-        frames=np.stack(frames),
-        fps=_measured_fps(stamps, metadata_fps),
-        source_size=source_size,
-    )
+    with Decoder(path, size, max_frames) as decoder:
+        buffer = None
+        for frame in decoder.frames():
+            if buffer is None:
+                buffer = _FrameBuffer(frame.shape, decoder.expected_frames)
+            buffer.append(frame)
+        fps = decoder.finish()
+    return Video(path=Path(path), frames=buffer.array(), fps=fps, source_size=decoder.source_size)
 
 
 # x264's fastest preset with the tools that pay on render frames turned back on: CABAC,
