@@ -21,7 +21,7 @@ from conftest import subprocess_env
 from vidpred import gallery
 from vidpred.cli import main
 from vidpred.gallery import serve, write_gallery
-from vidpred.render import write_sidecar
+from vidpred.render import sidecar_bytes
 
 # Every subprocess here must end: on code that hashes /dev/zero or opens a FIFO it would not.
 # Generous: `vidpred` imports torch, and a busy machine can take a minute for that.
@@ -63,7 +63,9 @@ def add_render(folder: Path, name: str, weights: Path, /, **changes) -> Path:
     ``changes`` replace sidecar fields. Returns the sidecar's path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.mp4").write_bytes(b"\0\0\0\x18ftypmp42 stand-in")
-    return write_sidecar(folder / f"{name}.json", {**sidecar_fields(weights), **changes})
+    sidecar = folder / f"{name}.json"
+    sidecar.write_bytes(sidecar_bytes({**sidecar_fields(weights), **changes}))
+    return sidecar
 
 
 @pytest.fixture

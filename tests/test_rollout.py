@@ -139,3 +139,16 @@ def test_eval_horizon_step_n_uses_n_step_predictions(tmp_path):
     expected = (10 * torch.log10(1 / ((preds - truth) ** 2).mean(dim=(1, 2, 3)))).mean()
     assert video["horizon"][2]["model"]["psnr"] == pytest.approx(float(expected), rel=1e-5)
     assert result["horizon"][2]["model"]["psnr"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_eval_horizon_prints_a_table_of_every_step_for_every_method(
+    tmp_path, trained_checkpoint, capsys
+):
+    """Without --json, `eval --horizon` prints the rollout table (it once raised NameError)."""
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(24, 32, 32, speed=3))
+    args = ["eval", str(clip), "--weights", str(trained_checkpoint), "--horizon", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rollouts" in out
+    for method in ("model", "copy_last", "linear", "flow"):
+        assert method in out
