@@ -316,14 +316,13 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
         stderr=open(tmp_path / "first.err", "w"),  # a file: a pipe could fill and stop it
     )
     try:
-        wait_for(lock_path(out).exists, first)  # it has claimed its output
+        wait_for(out.exists, first)  # its first epoch ended with a checkpoint
         code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "2", "--seed", "2",
                           "--lr", "5e-4", "--out", out, "--force")
         assert (code, lines) == (1, [
             f"vidpred: error: {out}: another vidpred (PID {first.pid}) is writing it; wait for "
             f"it to finish or choose another output"
         ])
-        wait_for(out.exists, first)  # its first epoch ended with a checkpoint
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=300)

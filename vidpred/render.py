@@ -480,7 +480,9 @@ def render(
     Raises:
         VideoError: the clip cannot be read.
         VidpredError: the clip is too short or an option is out of range.
-        OutputError: an output exists (without ``force``), is the input, or cannot be written.
+        OutputError: an output exists (without ``force``), is the input, is not named .mp4,
+            is being written by another vidpred, or cannot be written (a full disk:
+            then the previous render, sidecar and GIF are left as they were).
     """
     clip = Path(clip)
     names = parse_panels(panels)
