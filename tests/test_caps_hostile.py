@@ -411,6 +411,8 @@ def test_nan_epochs_are_refused_not_trained_forever(tmp_path, trained_checkpoint
         (("epoch",), 2.5, "checkpoint.epoch"),
         (("model_config", "stem"), "yes", "model_config.stem"),
         (("data_config", "val_fraction"), math.nan, "data_config.val_fraction"),
+        (("train_config", "epochs"), 10**400, "train_config.epochs"),  # too big for a float
+        (("model_config", "c" * 100_000), 1, "'model_config' has unknown fields"),
     ],
 )
 def test_resume_from_a_crafted_checkpoint_names_the_field(
@@ -429,6 +431,7 @@ def test_resume_from_a_crafted_checkpoint_names_the_field(
                       "--out", tmp_path / "m.pt")
     assert code == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"vidpred: error: {bad}: {named}"), lines[0]
+    assert len(lines[0]) < 400  # a long stored value is shown shortened
     assert bad.read_bytes() == before and not (tmp_path / "m.pt").exists()
 
 
@@ -473,6 +476,21 @@ def test_train_seed_beyond_64_bits_is_an_option_error(capsys):
         "vidpred train: error: argument --seed: must be 0 to 4294967295, "
         "got 18446744073709551616"
     )
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [("--width", "200000", "must be at most 4096"), ("--depth", "100000", "must be at most 1000"),
+     ("--frames", "5000", "must be at most 1000"), ("--frames", "0", "must be a positive integer"),
+     ("--period", "10000000", "must be at most 100000")],
+)
+def test_train_model_options_stay_within_what_a_checkpoint_may_hold(
+    capsys, option, value, message
+):
+    """--width 200000 built a model of 1.4 TB of weights (an allocation traceback); the CLI
+    now takes only what load_checkpoint accepts back."""
+    line = usage_error(capsys, "train", "clips", option, value)
+    assert line == f"vidpred train: error: argument {option}: {message}, got {value}"
 
 
 @pytest.mark.parametrize(

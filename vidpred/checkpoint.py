@@ -13,6 +13,7 @@ import math
 import os
 import pickle
 import re
+import reprlib
 import warnings
 import zipfile
 from dataclasses import fields
@@ -123,7 +124,7 @@ class _Range:
             return False
         if self.kind == "int" and not isinstance(value, int):
             return False
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
@@ -180,7 +181,7 @@ TRAIN_FIELDS = {
     "epochs": _Range("int", 1, _COUNT, optional=True),
     "steps": _Range("int", 1, _COUNT, optional=True),
     "time_limit": _Range("real", 0, low_open=True, optional=True),  # minutes
-    "batch_size": _Range("int", 1, 2**20),
+    "batch_size": _Range("int", 1, _COUNT),  # and a batch must fit (data.MAX_BATCH_BYTES)
     "lr": _Range("real", 0, low_open=True),
     "weight_decay": _Range("real", 0),
     "warmup_steps": _Range("int", 0, _COUNT),
@@ -197,12 +198,18 @@ TRAIN_FIELDS = {
 COUNTER_FIELDS = ("step", "epoch", "step_in_epoch", "ema_updates")
 
 
+# Shows a stored value in an error message: short, however long or deeply nested it is.
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxstring, _repr.maxother, _repr.maxlong = 2, 40, 40, 40
+_shown = _repr.repr
+
+
 def _check_fields(values: dict, ranges: dict[str, _Range], path: Path, key: str) -> None:
     """Raises CheckpointError naming the first field of ``values`` outside its range."""
     for name, rule in ranges.items():
         if name in values and not rule.accepts(values[name]):
             raise CheckpointError(
-                f"{path}: {key}.{name} must be {rule.describe()}, got {values[name]!r:.60}"
+                f"{path}: {key}.{name} must be {rule.describe()}, got {_shown(values[name])}"
             )
 
 
@@ -212,7 +219,9 @@ def _config_from_dict(cls, values: Any, path: Path, key: str):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known, key=str)
     if unknown:
-        raise CheckpointError(f"{path}: '{key}' has unknown fields {unknown} (written by a newer vidpred?)")
+        raise CheckpointError(
+            f"{path}: '{key}' has unknown fields {_shown(unknown)} (written by a newer vidpred?)"
+        )
     if cls is ModelConfig:
         values = {**LEGACY_MODEL_FIELDS, **values}
     _check_fields(values, MODEL_FIELDS if cls is ModelConfig else DATA_FIELDS, path, key)
@@ -278,7 +287,9 @@ def _check_training_state(ckpt: dict, path: Path) -> None:
     if not isinstance(best, dict) or not all(
         isinstance(k, str) and _plain_number(v) and math.isfinite(v) for k, v in best.items()
     ):
-        raise CheckpointError(f"{path}: 'best' must map names to finite numbers, got {best!r:.60}")
+        raise CheckpointError(
+            f"{path}: 'best' must map names to finite numbers, got {_shown(best)}"
+        )
     history = ckpt.get("history", [])
     scalar = str | int | float | bool | type(None)
     if not isinstance(history, list) or not all(
@@ -287,11 +298,11 @@ def _check_training_state(ckpt: dict, path: Path) -> None:
         for row in history
     ):
         raise CheckpointError(
-            f"{path}: 'history' must be a list of rows of plain numbers, got {history!r:.60}"
+            f"{path}: 'history' must be a list of rows of plain numbers, got {_shown(history)}"
         )
     sources = ckpt.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
-        raise CheckpointError(f"{path}: 'sources' must be a list of paths, got {sources!r:.60}")
+        raise CheckpointError(f"{path}: 'sources' must be a list of paths, got {_shown(sources)}")
 
 
 def _dense(tensor: torch.Tensor) -> bool:
@@ -399,8 +410,8 @@ def _check_weights(ckpt: dict, path: Path) -> None:
             )
             if not ok:
                 raise CheckpointError(
-                    f"{path}: optimizer setting {name!r:.40} must be a finite number, "
-                    f"got {value!r:.60}"
+                    f"{path}: optimizer setting {_shown(name)} must be a finite number, "
+                    f"got {_shown(value)}"
                 )
 
 

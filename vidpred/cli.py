@@ -113,6 +113,21 @@ MIN_FPS, MAX_FPS = 0.5, 1000.0
 MAX_CLIPS, MIN_SIDE, MAX_SIDE = 100_000, 16, 4096
 
 
+def at_most(parse, high: int):
+    """Returns the argparse type ``parse`` with an upper bound: a checkpoint with a larger
+    value would be refused on load (vidpred.checkpoint.MODEL_FIELDS), and building the model
+    would ask for absurd memory long before that."""
+
+    def parse_bounded(text: str) -> int:
+        value = parse(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {text}")
+        return value
+
+    parse_bounded.__name__ = "int"  # argparse's "invalid int value" names the type by it
+    return parse_bounded
+
+
 def seed_value(text: str) -> int:
     value = int(text)
     if not 0 <= value <= MAX_SEED:
@@ -154,8 +169,12 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(sub) -> None:
+    from .checkpoint import MODEL_FIELDS
     from .model import BASE_FLOWS, NORMS, ModelConfig
     from .train import TrainConfig
+
+    def bounded(parse, field: str):
+        return at_most(parse, MODEL_FIELDS[field].high)
 
     p = sub.add_parser(
         "train",
@@ -167,14 +186,16 @@ def _add_train(sub) -> None:
     )
     p.add_argument("folder", nargs="*", type=Path, help="video files or folders (optional with --resume)")
     g = p.add_argument_group("data")
-    g.add_argument("--frames", type=positive_int, default=4, help="K: past frames stacked as input")
+    g.add_argument("--frames", type=bounded(positive_int, "frames"), default=4, help="K: past frames stacked as input")
     g.add_argument("--size", type=frame_size, default=96, help="shorter side of the working size, px")
     g.add_argument("--crop", type=crop_size, default=argparse.SUPPRESS,
                    help=f"training crop side, px; 0 = full frames (default: {DEFAULT_CROP}, or less to fit --size)")
     g.add_argument("--val-fraction", type=fraction, default=0.2, help="last fraction of each video held out")
     g = p.add_argument_group("model")
-    g.add_argument("--width", type=positive_int, default=64, help="channels per branch")
-    g.add_argument("--depth", type=non_negative_int, default=6, help="residual units per branch")
+    g.add_argument("--width", type=bounded(positive_int, "width"), default=64,
+                   help="channels per branch")
+    g.add_argument("--depth", type=bounded(non_negative_int, "depth"), default=6,
+                   help="residual units per branch")
     g.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True,
                    help="space-to-depth stem: the trunk runs at half resolution (4x less compute)")
     g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
@@ -194,10 +215,10 @@ def _add_train(sub) -> None:
     g.add_argument("--blend", action=argparse.BooleanOptionalAction, default=ModelConfig.blend,
                    help="with --head warp: a learned per-pixel blend between the warped and the "
                    "unmoved last frame (learns where not to move)")
-    g.add_argument("--period", type=non_negative_int, default=0, help="period branch spacing in frames (0 = off)")
-    g.add_argument("--period-frames", type=non_negative_int, default=None, help="frames the period branch sees (default 2 when --period is set)")
-    g.add_argument("--trend", type=non_negative_int, default=0, help="trend branch spacing in frames (0 = off)")
-    g.add_argument("--trend-frames", type=non_negative_int, default=None, help="frames the trend branch sees (default 2 when --trend is set)")
+    g.add_argument("--period", type=bounded(non_negative_int, "period"), default=0, help="period branch spacing in frames (0 = off)")
+    g.add_argument("--period-frames", type=bounded(non_negative_int, "period_frames"), default=None, help="frames the period branch sees (default 2 when --period is set)")
+    g.add_argument("--trend", type=bounded(non_negative_int, "trend"), default=0, help="trend branch spacing in frames (0 = off)")
+    g.add_argument("--trend-frames", type=bounded(non_negative_int, "trend_frames"), default=None, help="frames the trend branch sees (default 2 when --trend is set)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int, default=None, help="passes over the training windows")
     g.add_argument("--steps", type=positive_int, default=None, help="optimizer steps")
