@@ -700,10 +700,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from .outputs import check_output_path
     from .render import check_render_path, render
 
     views = _render_views(args)  # option errors before the weights load
-    if args.out is not None:
+    if args.out is not None:  # and output errors (render checks again, with the weights used)
+        inputs = (args.clip, *filter(None, [args.weights]))
+        check_output_path(args.out, force=args.force, inputs=inputs)
         check_render_path(args.out)
     predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet)
     with _progress(transient=True) as progress:
