@@ -130,15 +130,26 @@ def test_every_row_of_a_batch_is_a_real_window(tmp_path, crop, seed):
     assert torch.equal(torch.cat(halves), inputs)
 
 
-def test_a_batch_too_big_for_memory_is_refused_before_training(tmp_path, capsys):
+def test_a_batch_too_big_for_memory_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """Checked against a 10 MB cap here (1 GB in use), so that code without the check fails
+    this test by training, not by trying to allocate hundreds of GB."""
+    import vidpred.data
+
+    monkeypatch.setattr(vidpred.data, "MAX_BATCH_BYTES", 10**7)
     clip = write_lossless(tmp_path / "clip.avi", moving_square(40))
     out = tmp_path / "m.pt"
     code, lines = cli(
-        capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "10000000", *TINY
+        capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000", *TINY
     )
     assert code == 1 and len(lines) == 1, lines
-    assert lines[0].startswith("vidpred: error: --batch-size 10000000: ") and "GB" in lines[0]
+    assert lines[0] == (
+        "vidpred: error: --batch-size 1000: 1000 windows of 5 frames at 64x64 would take "
+        "0.1 GB (at most 0.01 GB a batch); use a smaller --batch-size or --crop"
+    )
     assert not out.exists()
+    monkeypatch.setattr(vidpred.data, "MAX_BATCH_BYTES", 10**9)
+    assert cli(capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000",
+               *TINY)[0] == 0
 
 
 # --- item 7: pixels per frame, decoded bytes, checkpoint fields, --extend ----------------
@@ -212,7 +223,7 @@ def test_the_default_decode_cap_is_half_the_memory(monkeypatch):
 @pytest.mark.parametrize(
     "section, field, value",
     [("data_config", "size", 100_000), ("model_config", "width", 200_000),
-     ("model_config", "depth", 10**9), ("data_config", "crop", -4)],
+     ("model_config", "depth", 1001), ("data_config", "crop", -4)],
 )
 def test_checkpoint_sizes_out_of_range_are_refused_naming_the_field(
     tmp_path, capsys, trained_checkpoint, section, field, value
