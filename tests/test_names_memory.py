@@ -384,6 +384,28 @@ def test_eval_holds_only_the_frames_of_a_batch(tmp_path, trained_checkpoint, mon
     assert max(samples) < 0.25 * video_mb, (max(samples), video_mb)
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_validation_and_long_training_drop_the_pages_they_read(tmp_path, trained_checkpoint):
+    from vidpred.checkpoint import load_checkpoint
+    from vidpred.model import STResNet
+    from vidpred.train import validate
+
+    write_lossless(tmp_path / "v" / "clip.avi", moving_square(160, 32, 32))
+    videos = load_videos(tmp_path / "v", 256, 5)
+    checkpoint = load_checkpoint(trained_checkpoint)
+    model = STResNet(checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model"])
+    data = WindowDataset(videos, model.config.input_offsets(), DataConfig(256, 0.5, 0))
+    validate(model, data, torch.device("cpu"), limit=80)  # loads the code it runs
+    start = resident_file_mb()
+    validate(model, data, torch.device("cpu"), limit=80)  # full frames: 84 of them, 16 MB
+    assert resident_file_mb() - start < 4
+    np.asarray(videos[0].frames).sum()  # every page, as a long run ends up touching
+    assert resident_file_mb() - start > 25
+    data.release_pages()  # what training does every RELEASE_PAGES_EVERY steps
+    assert resident_file_mb() - start < 4
+
+
 def test_flows_that_cannot_be_cached_are_computed_in_memory(tmp_path, caplog):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12))
     cache = tmp_path / "cache"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import read_flows_cached, read_video_cached
+from .cache import read_flows_cached, read_video_cached, release_pages
 from .errors import VideoError, VidpredError, shown
 from .video import Video, gather_videos, read_video
 
@@ -188,6 +188,13 @@ class WindowDataset:
                     f"--crop {config.crop} is larger than the smallest frame side ({smallest} px "
                     f"at --size {config.size}); use --crop {smallest // 4 * 4} or less"
                 )
+
+    def release_pages(self) -> None:
+        """Drops this process's resident pages of the memory-mapped frames and flows (see
+        ``vidpred.cache.release_pages``): called every few steps and validation batches, so a
+        run over a folder larger than memory holds what recent batches read, not all it read."""
+        for array in [v.frames for v in self.videos] + list(self.flows or []):
+            release_pages(array)
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Returns the optimizer steps in one pass over the training windows (at least 1).

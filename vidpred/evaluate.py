@@ -36,6 +36,7 @@ def evaluate_horizon(
     targets: list[int],
     horizon: int,
     batch_size: int = 8,
+    after_chunk: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Returns per-step metrics [{"step", "model", "copy_last", "linear", "flow"}] of N-step
     rollouts.
@@ -48,6 +49,7 @@ def evaluate_horizon(
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
         targets: consecutive target indices, each >= ``first_horizon_target``.
+        after_chunk: called after each batch of origins is scored.
     """
     acc = [{m: MetricAccumulator() for m in METHODS} for _ in range(horizon)]
     wanted = set(targets)
@@ -66,6 +68,8 @@ def evaluate_horizon(
             acc[k - 1]["copy_last"].add(last[keep], truth)
             acc[k - 1]["linear"].add(linear_extrapolation(last[keep], previous[keep], k), truth)
             acc[k - 1]["flow"].add(flow[keep, k - 1], truth)
+        if after_chunk:
+            after_chunk()
     return [{"step": k + 1, **{m: a[m].summary() for m in METHODS}} for k, a in enumerate(acc)]
 
 
@@ -140,8 +144,10 @@ def evaluate(
             first = first_horizon_target(video.num_frames, history, tail, horizon)
             steps = list(range(first, video.num_frames))
             results[-1]["horizon_targets"] = len(steps)
-            results[-1]["horizon"] = evaluate_horizon(frames, predictor, steps, horizon, batch_size)
-            release_pages(video.frames)
+            results[-1]["horizon"] = evaluate_horizon(
+                frames, predictor, steps, horizon, batch_size,
+                after_chunk=lambda: release_pages(video.frames),  # noqa: B023 (called at once)
+            )
     summary = {
         "weights": str(predictor.weights) if predictor.weights else None,
         "size": size,

@@ -42,6 +42,11 @@ LOSSES = ("l1", "mse", "huber")
 # Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
 # (about 1-2 levels of 255), below the errors that motion makes.
 HUBER_BETA = 0.02
+# Training steps between drops of the resident pages of the memory-mapped videos and flows: a
+# batch of 8 crops of 64 px touches about 2 MB of them at --size 96 and 11 MB at --size 720,
+# so a long run keeps at most about 0.4 GB of them resident; the pages the next steps need
+# again come back from the page cache (a minor fault each).
+RELEASE_PAGES_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ def validate(
             scores["val_psnr_copy_last"] += psnr(copy_last(inputs), truth).tolist()
             flow_pred = flow_extrapolation(copy_last(inputs), flows)
             scores["val_psnr_flow"] += psnr(flow_pred, truth).tolist()
+            data.release_pages()  # full frames: a validation pass would keep them all
     model.train(was_training)
     return {
         **{k: sum(v) / len(v) for k, v in scores.items()},
@@ -430,6 +436,8 @@ def train(
                 if average is not None:
                     average.update(model)
                 step += 1
+                if step % RELEASE_PAGES_EVERY == 0:
+                    data.release_pages()
                 step_in_epoch += 1
                 loss_sum += loss_value
                 loss_count += 1
