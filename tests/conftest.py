@@ -145,3 +145,23 @@ def trained_checkpoint(tmp_path_factory, square_folder) -> Path:
     train(data, model_config, data_config,
           TrainConfig(steps=20, batch_size=4, lr=3e-3, warmup_steps=5, device="cpu"), out)
     return out
+
+
+@pytest.fixture
+def in_tmp_path(tmp_path, monkeypatch):
+    """Commands without --out make weights/ or renders/ in the working folder: use a temp one.
+    (Modules that run the CLI in-process use it with ``pytestmark``.)"""
+    monkeypatch.chdir(tmp_path)
+
+
+def cli(capsys, *args) -> tuple[int, list[str]]:
+    """Returns (exit code, the stderr lines that start with 'vidpred') of `vidpred ARGS` run
+    in-process; the other lines are progress and the 'weights:' note. Arguments may be bytes
+    (names that are not UTF-8). In-process, warnings go to pytest's log capture: read them
+    with caplog."""
+    from vidpred.cli import main
+
+    code = main([os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return code, [line for line in err.splitlines() if line.startswith("vidpred")]

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import moving_square, subprocess_env, write_lossless
+from conftest import cli, moving_square, subprocess_env, write_lossless
 
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
@@ -31,20 +31,7 @@ from vidpred.video import check_output_path, find_videos, read_video, write_mp4
 TINY = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    """Commands without --out make weights/ or renders/ in the working folder: use a temp one."""
-    monkeypatch.chdir(tmp_path)
-
-
-def cli(capsys, *args) -> tuple[int, list[str]]:
-    """Returns (exit code, non-empty stderr lines other than 'weights: ') of `vidpred ARGS`."""
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, [
-        line for line in err.splitlines() if line.strip() and not line.startswith("weights: ")
-    ]
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def assert_one_line_error(result, *words):
@@ -193,10 +180,32 @@ def test_folder_of_bad_files_skips_each_with_its_reason(tmp_path, caplog):
 
 
 def test_only_short_videos_is_an_error(tmp_path, capsys, caplog):
+    # One video: its own reason is the error.
     write_lossless(tmp_path / "short.avi", moving_square(3))
+    assert_one_line_error(
+        cli(capsys, "train", tmp_path, *TINY), "short.avi: 3 frames; the model needs at least 5"
+    )
+    # Several: each is a warning, and the error sums them up.
+    write_lossless(tmp_path / "short2.avi", moving_square(4))
     with caplog.at_level(logging.WARNING):
-        assert_one_line_error(cli(capsys, "train", tmp_path, *TINY), "needs at least 5 frames")
-    assert "short.avi" in caplog.text
+        assert_one_line_error(cli(capsys, "train", tmp_path, *TINY),
+                              "no usable video (each needs at least 5 frames)")
+    assert "short.avi" in caplog.text and "short2.avi" in caplog.text
+
+
+def test_videos_skipped_for_other_reasons_are_not_called_short(tmp_path, capsys, caplog):
+    """The summary said "each needs at least 5 frames" when the videos had been refused for
+    their size: a user went looking for short clips."""
+    for name in ("a.avi", "b.avi"):
+        write_lossless(tmp_path / name, moving_square(8, 32, 48))
+    with caplog.at_level(logging.WARNING):
+        code, lines = cli(capsys, "train", tmp_path, *TINY, "--size", "4096")
+    assert_one_line_error((code, lines), "no usable video: none of the 2 could be used")
+    assert "frames" not in lines[0].split("no usable video")[1]
+    assert caplog.text.count("at working size 4096") == 2
+    write_lossless(tmp_path / "short.avi", moving_square(3))
+    code, lines = cli(capsys, "train", tmp_path, *TINY, "--size", "4096")
+    assert_one_line_error((code, lines), "2 could not be used and 1 had fewer than 5 frames")
 
 
 # --- odd but valid videos ------------------------------------------------------------------

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import moving_square, write_lossless
+from conftest import cli, moving_square, write_lossless
 
 from vidpred.checkpoint import load_checkpoint, save_checkpoint
 from vidpred.cli import main
@@ -28,21 +28,7 @@ from vidpred.video import MAX_FRAME_PIXELS, max_decoded_bytes, read_video
 TINY = ["--width", "4", "--depth", "1", "--head", "residual"]
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    """Commands without --out make weights/ or renders/ in the working folder: use a temp one."""
-    monkeypatch.chdir(tmp_path)
-
-
-def cli(capsys, *args) -> tuple[int, list[str]]:
-    """Returns (exit code, non-empty stderr lines other than progress and 'weights: ')."""
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, [
-        line for line in err.splitlines()
-        if line.strip() and line.startswith("vidpred")
-    ]
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def usage_error(capsys, *args) -> str:
@@ -177,7 +163,8 @@ def test_size_4096_on_a_small_clip_is_refused_not_killed(tmp_path, capsys):
         capsys, "train", clip, "--size", "4096", "--steps", "1", "--out", tmp_path / "m.pt",
         *TINY,
     )
-    assert code == 1 and "small.avi: no usable video" in lines[-1]
+    assert code == 1 and len(lines) == 1, lines
+    assert "small.avi: its 48x32 frames become 6144x4096 at working size 4096" in lines[0]
 
 
 def test_decoded_bytes_are_capped_from_the_container_claim(
@@ -208,6 +195,21 @@ def test_a_container_that_understates_its_frames_is_stopped_at_the_cap(tmp_path,
     monkeypatch.setenv("VIDPRED_MAX_DECODED_GB", str(10 * 256 * 256 * 3 / 1e9))
     with pytest.raises(VideoError, match="liar.avi: more than 10 frames of 256x256"):
         read_video(clip, 256)
+
+
+def test_no_cache_videos_together_must_fit_the_cap(tmp_path, capsys, monkeypatch):
+    """--no-cache holds every video in memory: each fitting the cap alone let a folder of
+    them take any multiple of it. The cached run maps them and is not refused."""
+    for name in ("a.avi", "b.avi", "c.avi"):
+        write_lossless(tmp_path / "v" / name, moving_square(40, 64, 64))  # 0.49 MB each
+    monkeypatch.setenv("VIDPRED_MAX_DECODED_GB", "0.0012")
+    args = ["train", tmp_path / "v", "--size", "64", "--steps", "1", *TINY]
+    code, lines = cli(capsys, *args, "--no-cache", "--out", tmp_path / "n.pt")
+    assert code == 1 and len(lines) == 1, lines
+    assert "c.avi: its 40 frames of 64x64 would take 0.0 GB decoded on top of the 0.0 GB" \
+        in lines[0]
+    assert "without --no-cache the videos are memory-mapped" in lines[0]
+    assert cli(capsys, *args, "--out", tmp_path / "c.pt")[0] == 0
 
 
 def test_the_default_decode_cap_is_half_the_memory(monkeypatch):
@@ -294,6 +296,38 @@ def test_a_batch_or_horizon_too_big_for_memory_is_refused_before_the_model_runs(
                       "--horizon", "30")
     assert code == 1 and len(lines) == 1, lines
     assert "--batch-size 8 with --horizon 30 at 256x256 would take about" in lines[0]
+
+
+def test_a_render_scale_too_big_for_a_frame_is_one_line_before_drawing(
+    tmp_path, capsys, trained_checkpoint
+):
+    """--scale 1000 asked cv2 for 96000-pixel-wide panels: an allocation traceback (or the
+    OOM killer) after the model had run."""
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(12, 32, 32))
+    code, lines = cli(capsys, "render", clip, "--weights", trained_checkpoint, "--size", "32",
+                      "--scale", "1000", "--out", tmp_path / "r.mp4")
+    assert code == 1 and len(lines) == 1, lines
+    assert "3 panels of 32x32 at --scale 1000 make 96008x" in lines[0]
+    assert "use a smaller --scale or --size" in lines[0]
+    assert not (tmp_path / "r.mp4").exists()
+    # the largest scale that fits still renders
+    assert cli(capsys, "render", clip, "--weights", trained_checkpoint, "--size", "32",
+               "--scale", "8", "--out", tmp_path / "ok.mp4")[0] == 0
+
+
+def test_a_gif_too_big_for_memory_is_refused_before_drawing(
+    tmp_path, capsys, monkeypatch, trained_checkpoint
+):
+    """The GIF's frames are held until the end: a long render with --gif grew without bound.
+    The same render without --gif streams and is not refused."""
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(60, 64, 64))
+    monkeypatch.setenv("VIDPRED_MAX_DECODED_GB", "0.01")
+    args = ["render", clip, "--weights", trained_checkpoint, "--size", "64", "--scale", "4"]
+    code, lines = cli(capsys, *args, "--gif", "--out", tmp_path / "g.mp4")
+    assert code == 1 and len(lines) == 1, lines
+    assert "a GIF of 56 frames of" in lines[0] and "drop --gif" in lines[0], lines[0]
+    assert list(tmp_path.glob("g.*")) == []
+    assert cli(capsys, *args, "--out", tmp_path / "r.mp4")[0] == 0
 
 
 def test_extend_streams_its_predictions_instead_of_keeping_them(

@@ -268,6 +268,24 @@ def test_a_file_named_as_the_folder_or_a_failed_write_is_one_clear_error(
     )
 
 
+def test_a_second_gallery_of_the_same_folder_is_refused_while_one_writes(
+    tmp_path, weights, capsys
+):
+    """index.html was the one output not claimed: two gallery runs (say, one per render
+    script) raced on the page."""
+    from vidpred.outputs import claim_output
+
+    add_render(tmp_path / "g", "a", weights)
+    index = tmp_path / "g" / "index.html"
+    with claim_output(index):  # another vidpred writing the page (flock: per open file)
+        assert main(["gallery", str(tmp_path / "g")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"vidpred: error: {index}: another vidpred (PID {os.getpid()})")
+        assert not index.exists()
+    assert main(["gallery", str(tmp_path / "g")]) == 0 and index.is_file()
+    assert sorted(p.name for p in index.parent.iterdir()) == ["a.json", "a.mp4", "index.html"]
+
+
 # Items 11-15: `gallery --serve`.
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import frame_index_video, moving_square, subprocess_env, write_lossless
+from conftest import cli, frame_index_video, moving_square, subprocess_env, write_lossless
 
 from vidpred.cache import read_flows_cached, read_video_cached
 from vidpred.cli import main
@@ -33,19 +33,7 @@ from vidpred.video import find_videos, read_video
 TINY = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    """Commands without --out make weights/ or renders/ in the working folder: use a temp one."""
-    monkeypatch.chdir(tmp_path)
-
-
-def cli(capsys, *args) -> tuple[int, list[str]]:
-    """Returns (exit code, non-empty stderr lines) of `vidpred ARGS` run in-process. (Warnings
-    go to pytest's log capture in-process: read them with caplog.)"""
-    code = main([os.fsdecode(a) for a in args])
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, [line for line in err.splitlines() if line.strip()]
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 RUNNER = r"""

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square, subprocess_env, write_lossless
+from conftest import cli, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import save_for_inference
-from vidpred.cli import main
 from vidpred.errors import OutputError
 from vidpred.predict import Predictor
 from vidpred.render import render
@@ -42,18 +41,7 @@ def vidpred(*args) -> list[str]:
     return [sys.executable, "-m", "vidpred", *map(str, args)]
 
 
-@pytest.fixture(autouse=True)
-def in_a_temp_folder(tmp_path_factory, monkeypatch):
-    """Commands without --out would write weights/ or renders/ in the working folder."""
-    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-
-
-def cli(capsys, *args) -> tuple[int, list[str]]:
-    """Returns (exit code, the stderr lines that start with 'vidpred') of `vidpred ARGS`."""
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    return code, [line for line in err.splitlines() if line.startswith("vidpred")]
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def lock_path(out: Path) -> Path:
@@ -377,7 +365,7 @@ def test_claims_are_released_on_errors_and_interrupts(tmp_path, capsys, trained_
     write_lossless(tmp_path / "short" / "a.avi", moving_square(3))
     out = tmp_path / "m.pt"
     code, lines = cli(capsys, "train", tmp_path / "short", *TINY, "--steps", "1", "--out", out)
-    assert code == 1 and "no usable video" in lines[-1]
+    assert code == 1 and "a.avi: 3 frames; the model needs at least" in lines[-1]
     assert not lock_path(out).exists()
 
     # Ctrl-C half way through a render.

@@ -20,7 +20,7 @@ import torch
 
 from .cache import read_flows_cached, read_video_cached, release_pages
 from .errors import VideoError, VidpredError, shown
-from .video import Video, gather_videos, read_video
+from .video import DecodeCapError, Video, gather_videos, read_video
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +79,47 @@ def load_videos(
 
     Raises:
         VideoError: nothing usable was found.
+        DecodeCapError: without ``cache``, the videos together would take more memory
+            decoded than the cap (``vidpred.video.max_decoded_bytes``).
     """
     paths = gather_videos(path if isinstance(path, list) else [path])
-    videos = []
+    videos, errors, short = [], [], 0
+    held = 0  # bytes of the uncached videos decoded so far: together they must fit the cap
     for p in paths:
         try:
-            video = read_video_cached(p, size, cache_dir) if cache else read_video(p, size)
+            if cache:
+                video = read_video_cached(p, size, cache_dir)
+            else:
+                video = read_video(p, size, held_bytes=held)
         except VideoError as e:
+            if len(paths) == 1 or (held and isinstance(e, DecodeCapError)):
+                raise  # one video: its own reason is the error; the total: no use going on
             log.warning("skipping %s", e)
+            errors.append(e)
             continue
         if video.num_frames < min_frames:
+            if len(paths) == 1:
+                raise VideoError(
+                    f"{shown(p)}: {video.num_frames} frames; the model needs at least {min_frames}"
+                )
             log.warning(
                 "skipping %s: %d frames, needs at least %d", shown(p), video.num_frames, min_frames
             )
+            short += 1
             continue
         videos.append(video)
+        held += 0 if cache else video.frames.nbytes
     if not videos:
         where = ", ".join(shown(p) for p in (path if isinstance(path, list) else [path]))
-        raise VideoError(f"{where}: no usable video (each needs at least {min_frames} frames)")
+        if not errors:
+            raise VideoError(f"{where}: no usable video (each needs at least {min_frames} frames)")
+        raise VideoError(
+            f"{where}: no usable video: {len(errors)} could not be used and {short} "
+            f"had fewer than {min_frames} frames (the warnings above say which and why)"
+            if short else
+            f"{where}: no usable video: none of the {len(errors)} could be used "
+            "(the warnings above say why)"
+        )
     return videos
 
 

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from .checkpoint import atomic_write_bytes
 from .errors import OutputError, VidpredError
+from .outputs import claim_output
 from .render import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 
 log = logging.getLogger(__name__)
@@ -595,24 +596,31 @@ def write_gallery(folder: str | Path = "renders", *, force: bool = False) -> Pat
             f"{shown(folder)}: no renders (*.mp4) found; make one with: vidpred render CLIP"
         )
     index = folder / INDEX_NAME
-    if (index.exists() or index.is_symlink()) and not force and not _written_by_us(index):
-        raise OutputError(
-            f"{shown(index)}: already exists and was not written by vidpred "
-            "(use --force to overwrite)"
-        )
-    if index.is_dir() and not index.is_symlink():
-        raise OutputError(f"{shown(index)}: is a folder; cannot write the page there")
-    missing = [shown(r.video.name) for r in renders if r.meta is None and r.problem is None]
-    if missing:
-        log.warning("no metadata for %s (rendered by an older vidpred?)", ", ".join(missing))
-    title = f"vidpred renders: {folder.resolve().name}"
-    # backslashreplace: a name that is not UTF-8 has already been shown escaped; this only
-    # guards against a stray lone surrogate making the whole page unwritable.
-    text = gallery_html(renders, title).encode("utf-8", "backslashreplace")
-    try:
-        atomic_write_bytes(index, lambda f: f.write(text))
-    except OSError as e:  # its file name would be the hidden temp file, not the page
-        raise OutputError(f"{shown(index)}: cannot write it ({e.strerror or e})") from e
+
+    def check_index() -> None:
+        if (index.exists() or index.is_symlink()) and not force and not _written_by_us(index):
+            raise OutputError(
+                f"{shown(index)}: already exists and was not written by vidpred "
+                "(use --force to overwrite)"
+            )
+        if index.is_dir() and not index.is_symlink():
+            raise OutputError(f"{shown(index)}: is a folder; cannot write the page there")
+
+    check_index()
+    # Claimed like every output: a second gallery of the same folder is refused while this
+    # one reads the renders and hashes their weights.
+    with claim_output(index, check=check_index):
+        missing = [shown(r.video.name) for r in renders if r.meta is None and r.problem is None]
+        if missing:
+            log.warning("no metadata for %s (rendered by an older vidpred?)", ", ".join(missing))
+        title = f"vidpred renders: {folder.resolve().name}"
+        # backslashreplace: a name that is not UTF-8 has already been shown escaped; this only
+        # guards against a stray lone surrogate making the whole page unwritable.
+        text = gallery_html(renders, title).encode("utf-8", "backslashreplace")
+        try:
+            atomic_write_bytes(index, lambda f: f.write(text))
+        except OSError as e:  # its file name would be the hidden temp file, not the page
+            raise OutputError(f"{shown(index)}: cannot write it ({e.strerror or e})") from e
     return index
 
 

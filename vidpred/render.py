@@ -22,13 +22,13 @@ import torch
 from .cache import read_video_cached
 from .checkpoint import write_temp
 from .data import frames_to_tensor
-from .errors import OutputError, VidpredError
+from .errors import OutputError, VidpredError, shown
 from .flow import flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
 from .outputs import check_output_path, claim_output
 from .predict import Predictor, quantize, to_uint8
 from .train import metrics_log_path
-from .video import Mp4Writer, read_video
+from .video import MAX_FRAME_PIXELS, Mp4Writer, max_decoded_bytes, read_video
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
 FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
@@ -323,6 +323,33 @@ def flow_extension(frames: torch.Tensor, steps: int) -> Iterator[np.ndarray]:
         yield last[0].numpy()
 
 
+def composed_size(h: int, w: int, panels: int, scale: int) -> tuple[int, int]:
+    """Returns (height, width) of a frame ``compose_frame`` makes from ``panels`` panels of
+    h x w pixels at ``scale``."""
+    return LABEL_HEIGHT + h * scale + FOOTER_HEIGHT, panels * (w * scale + GAP) - GAP
+
+
+def check_render_size(clip: Path, frame_hw: tuple[int, int], panels: int, scale: int,
+                      frames: int, gif: bool) -> None:
+    """Raises VidpredError, before anything is drawn, if one composed frame would be over
+    MAX_FRAME_PIXELS, or if ``gif`` and the GIF's frames (held in memory until the end, and
+    copied once more by the GIF encoder) would be over ``max_decoded_bytes()``."""
+    height, width = composed_size(*frame_hw, panels, scale)
+    if height * width > MAX_FRAME_PIXELS:
+        raise VidpredError(
+            f"{shown(clip)}: {panels} panels of {frame_hw[1]}x{frame_hw[0]} at --scale {scale} "
+            f"make {width}x{height} frames ({height * width / 1e6:.1f} Mpx; the cap is "
+            f"{MAX_FRAME_PIXELS / 1e6:.1f} Mpx per frame); use a smaller --scale or --size"
+        )
+    need, cap = 2 * frames * height * width * 3, max_decoded_bytes()
+    if gif and need > cap:
+        raise VidpredError(
+            f"{shown(clip)}: a GIF of {frames} frames of {width}x{height} would take about "
+            f"{need / 1e9:.1f} GB of memory while it is written (the cap is {cap / 1e9:.1f} GB); "
+            "drop --gif, or use a shorter clip or a smaller --scale"
+        )
+
+
 def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
     """Returns one uint8 RGB frame: the panels side by side, each upscaled by ``scale``
     (nearest neighbour, so the viewer sees the model's pixels, not a smoothed version of
@@ -334,8 +361,7 @@ def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
     """
     h, w = panels[0].image.shape[:2]
     ph, pw = h * scale, w * scale
-    canvas = np.empty((LABEL_HEIGHT + ph + FOOTER_HEIGHT, len(panels) * (pw + GAP) - GAP, 3),
-                      dtype=np.uint8)
+    canvas = np.empty((*composed_size(h, w, len(panels), scale), 3), dtype=np.uint8)
     for i, panel in enumerate(panels):
         x = i * (pw + GAP)
         if i:
@@ -416,7 +442,7 @@ def _gif_temp(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     # GIF delays are whole centiseconds; players round what they cannot show.
     return _temp_or_error(path, lambda f: iio.imwrite(
         f, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0
-    ))
+    ))  # the one copy check_render_size counts
 
 
 def _temp_or_error(path: Path, write) -> Path:
@@ -522,6 +548,7 @@ def render(
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
         targets = list(range(first, count))
         total = len(targets) + extend
+        check_render_size(clip, video.frames.shape[1:3], len(names), scale, total, gif)
         when = f"{_steps(horizon)} ahead"
         acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator(),
                "flow": MetricAccumulator()}

@@ -106,13 +106,25 @@ def _check_frame_size(path: Path, source: tuple[int, int], target: tuple[int, in
         )
 
 
-def _too_big(path: Path, frames: int, target: tuple[int, int], limit: int, how: str) -> VideoError:
+class DecodeCapError(VideoError):
+    """A video would take more memory decoded than the cap (``max_decoded_bytes``) allows."""
+
+
+def _too_big(path: Path, frames: int, target: tuple[int, int], limit: int, how: str,
+             held: int = 0) -> DecodeCapError:
     setting = f"set by {MAX_DECODED_ENV}" if os.environ.get(MAX_DECODED_ENV) else (
         f"half this machine's memory; {MAX_DECODED_ENV} changes it")
-    return VideoError(
-        f"{path}: {how} {frames} frames of {target[1]}x{target[0]} would take "
-        f"{frames * target[0] * target[1] * 3 / 1e9:.1f} GB decoded, over the cap of "
-        f"{limit / 1e9:.1f} GB ({setting}); use a smaller --size or a shorter clip"
+    size = f"{frames * target[0] * target[1] * 3 / 1e9:.1f} GB decoded"
+    if held:
+        return DecodeCapError(
+            f"{shown(path)}: {how} {frames} frames of {target[1]}x{target[0]} would take {size} "
+            f"on top of the {held / 1e9:.1f} GB the videos before it hold, over the cap of "
+            f"{limit / 1e9:.1f} GB ({setting}); without --no-cache the videos are memory-mapped "
+            "from the decode cache instead of held"
+        )
+    return DecodeCapError(
+        f"{shown(path)}: {how} {frames} frames of {target[1]}x{target[0]} would take {size}, "
+        f"over the cap of {limit / 1e9:.1f} GB ({setting}); use a smaller --size or a shorter clip"
     )
 
 
@@ -329,7 +341,8 @@ class Decoder:
             open.
     """
 
-    def __init__(self, path: str | Path, size: int | None = None, max_frames: int | None = None):
+    def __init__(self, path: str | Path, size: int | None = None, max_frames: int | None = None,
+                 held_bytes: int = 0):
         self.path = Path(path)
         self.size = size
         self.max_frames = max_frames
@@ -347,13 +360,15 @@ class Decoder:
         self.timestamps_ms: list[float] = []
         # Before decoding anything: what the container claims must fit the caps. A container
         # can lie, so the decoded frames are checked again in ``frames``.
-        self.limit = max_decoded_bytes()
+        # ``held_bytes``: what the caller already holds decoded (uncached videos before this).
+        self.limit, self.held = max_decoded_bytes(), held_bytes
         if min(self.source_size) > 0:
             try:
                 expected = working_size(*self.source_size, size)
                 _check_frame_size(self.path, self.source_size, expected, size)
-                if self.expected_frames * expected[0] * expected[1] * 3 > self.limit:
-                    raise _too_big(self.path, self.expected_frames, expected, self.limit, "its")
+                if self.held + self.expected_frames * expected[0] * expected[1] * 3 > self.limit:
+                    raise _too_big(self.path, self.expected_frames, expected, self.limit, "its",
+                                   self.held)
             except VideoError:
                 self._capture.release()
                 raise
@@ -385,9 +400,9 @@ class Decoder:
             if target is None:
                 target = working_size(frame.shape[0], frame.shape[1], self.size)
                 _check_frame_size(self.path, frame.shape[:2], target, self.size)
-            if (len(self.timestamps_ms) + 1) * target[0] * target[1] * 3 > self.limit:
+            if self.held + (len(self.timestamps_ms) + 1) * target[0] * target[1] * 3 > self.limit:
                 raise _too_big(self.path, len(self.timestamps_ms) + 1, target, self.limit,
-                               "more than")
+                               "more than", self.held)
             if frame.shape[:2] != target:
                 # INTER_AREA averages when shrinking (no aliasing); LINEAR when enlarging.
                 shrink = target[0] < frame.shape[0]
@@ -504,7 +519,8 @@ def _image_kind(path: Path) -> str | None:
     return next((kind for magic, kind in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
 
 
-def read_video(path: str | Path, size: int | None = None, max_frames: int | None = None) -> Video:
+def read_video(path: str | Path, size: int | None = None, max_frames: int | None = None,
+               held_bytes: int = 0) -> Video:
     """Returns the decoded video at its working size (shorter side ``size``; None = native).
 
     The frame count is what actually decodes, not what the container claims; a file that
@@ -512,10 +528,14 @@ def read_video(path: str | Path, size: int | None = None, max_frames: int | None
     Frames are decoded straight into one buffer sized from the claimed count, so memory peaks
     at the decoded video's size, not twice it.
 
+    Args:
+        held_bytes: decoded bytes the caller already holds; they count against the cap.
+
     Raises:
         VideoError: the file is missing, unreadable, not a video, or holds no decodable frame.
+        DecodeCapError: it would take more than the cap decoded, with ``held_bytes``.
     """
-    with Decoder(path, size, max_frames) as decoder:
+    with Decoder(path, size, max_frames, held_bytes) as decoder:
         buffer = None
         for frame in decoder.frames():
             if buffer is None:
