@@ -34,7 +34,7 @@ from vidpred.synthetic import generate
 from vidpred.video import read_video, write_mp4
 
 # The modules, not the functions that vidpred/__init__ exports under the same names.
-render_module = importlib.import_module("vidpred.render")
+render_module = importlib.import_module("vidpred.rendering")
 metrics_module = importlib.import_module("vidpred.metrics")
 
 

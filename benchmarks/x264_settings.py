@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vidpred.predict import Predictor, quantize
-from vidpred.render import DEFAULT_PANELS, compose_frame, frame_panels
+from vidpred.rendering import DEFAULT_PANELS, compose_frame, frame_panels
 from vidpred.synthetic import generate
 from vidpred.video import X264_OPTIONS, read_video
 

@@ -135,7 +135,7 @@ def trained_checkpoint(tmp_path_factory, square_folder) -> Path:
     """A small model trained for a few steps on the square folder (full 32x32 frames)."""
     from vidpred.data import DataConfig, WindowDataset, load_videos
     from vidpred.model import ModelConfig
-    from vidpred.train import TrainConfig, train
+    from vidpred.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("ckpt") / "squares.pt"
     model_config = ModelConfig(frames=4, width=16, depth=2)

@@ -24,7 +24,7 @@ from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import OutputError, VideoError, VidpredError
 from vidpred.model import ModelConfig
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 from vidpred.video import check_output_path, find_videos, read_video, write_mp4
 
 # A training run that takes a fraction of a second.
@@ -312,8 +312,7 @@ def test_output_in_missing_folder_fails_before_any_work(
         raise AssertionError("videos were read before the output path was checked")
 
     monkeypatch.setattr("vidpred.data.load_videos", no_work)
-    # sys.modules: the name vidpred.render is also the function the package exports.
-    monkeypatch.setattr(sys.modules["vidpred.render"], "read_video", no_work)
+    monkeypatch.setattr("vidpred.rendering.read_video", no_work)
     out = tmp_path / "missing" / "m.pt"
     assert_one_line_error(
         cli(capsys, "train", square_folder, *TINY, "--out", out), out, "does not exist"

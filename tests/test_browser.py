@@ -15,7 +15,7 @@ from conftest import moving_square, write_lossless
 
 from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor
-from vidpred.render import read_sidecar, render, sidecar_path
+from vidpred.rendering import read_sidecar, render, sidecar_path
 from vidpred.video import read_video
 
 needs_chromium = pytest.mark.skipif(

@@ -13,7 +13,7 @@ from vidpred.cache import cache_stats, default_cache_dir, read_video_cached
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.model import ModelConfig
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 
 
 @pytest.fixture

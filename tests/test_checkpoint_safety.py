@@ -11,7 +11,7 @@ from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import CheckpointError
 from vidpred.model import ModelConfig
 from vidpred.predict import Predictor
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 
 
 class Payload:

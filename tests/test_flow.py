@@ -12,11 +12,11 @@ from conftest import moving_square, write_lossless
 
 from vidpred.checkpoint import save_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_flows, load_videos
-from vidpred.evaluate import evaluate
+from vidpred.evaluation import evaluate
 from vidpred.flow import base_flows, predict_flow
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 from vidpred.video import read_video
 
 

@@ -16,7 +16,7 @@ from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError
 from vidpred.gallery import serve, write_gallery
 from vidpred.predict import Predictor
-from vidpred.render import read_sidecar, render, sidecar_path
+from vidpred.rendering import read_sidecar, render, sidecar_path
 
 
 class Page(HTMLParser):

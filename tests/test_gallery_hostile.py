@@ -21,7 +21,7 @@ from conftest import subprocess_env
 from vidpred import gallery
 from vidpred.cli import main
 from vidpred.gallery import serve, write_gallery
-from vidpred.render import sidecar_bytes
+from vidpred.rendering import sidecar_bytes
 
 # Every subprocess here must end: on code that hashes /dev/zero or opens a FIFO it would not.
 # Generous: `vidpred` imports torch, and a busy machine can take a minute for that.

@@ -8,10 +8,10 @@ import torch
 from vidpred.checkpoint import load_checkpoint
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
-from vidpred.evaluate import evaluate
+from vidpred.evaluation import evaluate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 
 pytestmark = pytest.mark.requires_cuda
 

@@ -20,8 +20,8 @@ from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import OutputError, TrainingError
 from vidpred.model import ModelConfig
 from vidpred.predict import Predictor
-from vidpred.render import render
-from vidpred.train import TrainConfig, metrics_log_path, train
+from vidpred.rendering import render
+from vidpred.training import TrainConfig, metrics_log_path, train
 
 TINY = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
 
@@ -245,8 +245,7 @@ def test_interrupted_eval_exits_130(capsys, monkeypatch, square_folder, trained_
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    # sys.modules: the name vidpred.evaluate is also the function the package exports.
-    monkeypatch.setattr(sys.modules["vidpred.evaluate"], "evaluate", interrupted)
+    monkeypatch.setattr("vidpred.evaluation.evaluate", interrupted)
     assert main(["eval", str(square_folder), "--weights", str(trained_checkpoint)]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "vidpred: interrupted"
 

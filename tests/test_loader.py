@@ -7,7 +7,7 @@ import torch
 from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.model import ModelConfig, STResNet
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 
 
 def test_rank_shares_are_slices_of_the_one_global_batch(square_folder):

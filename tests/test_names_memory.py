@@ -25,7 +25,7 @@ from vidpred.cache import read_flows_cached, read_video_cached
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_flows, load_videos
 from vidpred.errors import VideoError
-from vidpred.evaluate import evaluate
+from vidpred.evaluation import evaluate
 from vidpred.predict import Predictor
 from vidpred.video import find_videos, read_video
 
@@ -376,7 +376,7 @@ def test_eval_holds_only_the_frames_of_a_batch(tmp_path, trained_checkpoint, mon
 def test_validation_and_long_training_drop_the_pages_they_read(tmp_path, trained_checkpoint):
     from vidpred.checkpoint import load_checkpoint
     from vidpred.model import STResNet
-    from vidpred.train import validate
+    from vidpred.training import validate
 
     write_lossless(tmp_path / "v" / "clip.avi", moving_square(160, 32, 32))
     videos = load_videos(tmp_path / "v", 256, 5)

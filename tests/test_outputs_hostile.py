@@ -26,7 +26,7 @@ from conftest import cli, moving_square, subprocess_env, write_lossless
 from vidpred.checkpoint import save_for_inference
 from vidpred.errors import OutputError
 from vidpred.predict import Predictor
-from vidpred.render import render
+from vidpred.rendering import render
 from vidpred.video import Mp4Writer, write_mp4
 from vidpred.weights import DEFAULT_WEIGHTS
 
@@ -482,7 +482,8 @@ def test_disk_full_while_writing_the_training_log_names_the_log(
 ):
     import errno
 
-    training = sys.modules["vidpred.train"]  # the name vidpred.train is also the function
+    import vidpred.training as training
+
     write = training.atomic_write_bytes
 
     def log_disk_full(path, _):

@@ -1,6 +1,5 @@
 """What a render shows: rollouts, frames past the end, panels, readouts, GIF and sidecar."""
 
-import importlib
 
 import cv2
 import numpy as np
@@ -8,11 +7,12 @@ import pytest
 import torch
 from conftest import moving_square, write_lossless
 
+import vidpred.rendering as render_module
 from vidpred.errors import VidpredError
-from vidpred.evaluate import evaluate
+from vidpred.evaluation import evaluate
 from vidpred.flow import flow_rollout, predict_flow
 from vidpred.predict import Predictor, quantize
-from vidpred.render import (
+from vidpred.rendering import (
     ERROR_COLORMAP,
     ERROR_SCALE,
     FOOTER_HEIGHT,
@@ -26,9 +26,6 @@ from vidpred.render import (
     sidecar_path,
 )
 from vidpred.video import read_video
-
-# The module, not the `render` function that vidpred/__init__ exports under the same name.
-render_module = importlib.import_module("vidpred.render")
 
 
 @pytest.fixture(autouse=True)
@@ -335,7 +332,7 @@ def test_sidecar_records_weights_and_their_training_log(tmp_path, trained_checkp
     import hashlib
     import json
 
-    from vidpred.train import metrics_log_path
+    from vidpred.training import metrics_log_path
 
     clip = write_lossless(tmp_path / "clip.avi", moving_square(8, 32, 32))
     out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4")

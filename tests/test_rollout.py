@@ -9,7 +9,7 @@ from conftest import moving_square, write_lossless
 
 from vidpred.cli import main
 from vidpred.data import DataConfig
-from vidpred.evaluate import evaluate
+from vidpred.evaluation import evaluate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor, quantize
 

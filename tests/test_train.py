@@ -9,10 +9,10 @@ from conftest import moving_square, write_lossless
 from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import TrainingInterrupted
-from vidpred.evaluate import evaluate
+from vidpred.evaluation import evaluate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
-from vidpred.train import TrainConfig, train
+from vidpred.training import TrainConfig, train
 
 
 def test_short_training_beats_copy_last_by_a_wide_margin(tmp_path):

@@ -6,11 +6,11 @@ Python API (the CLI calls exactly these):
 
 from .data import DataConfig, WindowDataset, load_videos
 from .errors import CheckpointError, OutputError, VideoError, VidpredError
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .model import ModelConfig, STResNet
 from .predict import Predictor
-from .render import render
-from .train import TrainConfig, train
+from .rendering import render
+from .training import TrainConfig, train
 from .video import find_videos, read_video, write_mp4
 
 __all__ = [

@@ -42,9 +42,9 @@ from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .model import ModelConfig, STResNet
 from .precision import use_bf16, use_channels_last
 from .predict import Predictor
-from .render import render
+from .rendering import render
 from .synthetic import generate
-from .train import TrainConfig, resolve_device, to_device_float, train
+from .training import TrainConfig, resolve_device, to_device_float, train
 from .video import read_video, write_mp4
 
 log = logging.getLogger(__name__)

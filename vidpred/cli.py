@@ -171,7 +171,7 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
 def _add_train(sub) -> None:
     from .checkpoint import MODEL_FIELDS
     from .model import BASE_FLOWS, NORMS, ModelConfig
-    from .train import TrainConfig
+    from .training import TrainConfig
 
     def bounded(parse, field: str):
         return at_most(parse, MODEL_FIELDS[field].high)
@@ -551,7 +551,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
     from .outputs import check_output_path, claim_output
-    from .train import TrainConfig, continue_config, metrics_log_path, resolve_device, train
+    from .training import TrainConfig, continue_config, metrics_log_path, resolve_device, train
     from .video import VIDEO_EXTENSIONS
     from .weights import record_latest
 
@@ -701,7 +701,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .outputs import check_output_path
-    from .render import check_render_path, render
+    from .rendering import check_render_path, render
 
     views = _render_views(args)  # option errors before the weights load
     if args.out is not None:  # and output errors (render checks again, with the weights used)
@@ -725,14 +725,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def _render_views(args: argparse.Namespace) -> dict:
-    from .render import parse_panels
+    from .rendering import parse_panels
 
     return {"horizon": args.horizon, "extend": args.extend, "panels": parse_panels(args.panels),
             "gif": args.gif}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import METHODS, evaluate
+    from .evaluation import METHODS, evaluate
 
     predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet or args.json)
     with _progress(transient=True) as progress:
@@ -771,7 +771,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _horizon_table(result: dict) -> Table:
-    from .evaluate import METHODS
+    from .evaluation import METHODS
 
     table = Table(title="rollouts: PSNR dB of the prediction k steps ahead (mean over videos)")
     for column in ("step", *METHODS):

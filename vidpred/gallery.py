@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 from .checkpoint import atomic_write_bytes
 from .errors import OutputError, VidpredError
 from .outputs import claim_output
-from .render import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
+from .rendering import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 
 log = logging.getLogger(__name__)
 

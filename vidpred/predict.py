@@ -15,7 +15,7 @@ from .errors import VidpredError
 from .flow import base_flows, pair_flows
 from .model import ModelConfig, STResNet
 from .precision import autocast, use_bf16, use_channels_last
-from .train import resolve_device
+from .training import resolve_device
 from .video import max_decoded_bytes
 
 

@@ -27,7 +27,7 @@ from .flow import flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
 from .outputs import check_output_path, claim_output
 from .predict import Predictor, quantize, to_uint8
-from .train import metrics_log_path
+from .training import metrics_log_path
 from .video import MAX_FRAME_PIXELS, Mp4Writer, max_decoded_bytes, read_video
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
