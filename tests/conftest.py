@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -165,3 +166,33 @@ def cli(capsys, *args) -> tuple[int, list[str]]:
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     return code, [line for line in err.splitlines() if line.startswith("vidpred")]
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Tiny models: one torch thread is faster than two fighting over a busy CPU (when the
+    user's OMP_NUM_THREADS kept the import-time setting above from applying)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    with one_torch_thread():
+        yield
+
+
+def claim_frames(path: Path, claimed: int) -> Path:
+    """Rewrites an FFV1 .avi's header frame counts (avih and strh) to ``claimed``."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    avih, strh = data.find(b"avih"), data.find(b"strh")
+    data[avih + 24 : avih + 28] = struct.pack("<I", claimed)  # dwTotalFrames
+    data[strh + 40 : strh + 44] = struct.pack("<I", claimed)  # dwLength
+    path.write_bytes(bytes(data))
+    return path

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import cli, moving_square, subprocess_env, write_lossless
+from conftest import claim_frames, cli, moving_square, subprocess_env, write_lossless
 
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
@@ -60,16 +60,6 @@ def noise_video(num_frames: int = 30, height: int = 32, width: int = 48) -> np.n
 def write_png_as_mp4(path: Path) -> Path:
     ok, png = cv2.imencode(".png", np.zeros((40, 40, 3), np.uint8))
     path.write_bytes(png.tobytes())
-    return path
-
-
-def claim_more_frames(path: Path, claimed: int) -> Path:
-    """Rewrites an FFV1 .avi's header frame counts (avih and strh) to ``claimed``."""
-    data = bytearray(path.read_bytes())
-    avih, strh = data.find(b"avih"), data.find(b"strh")
-    data[avih + 24 : avih + 28] = struct.pack("<I", claimed)  # dwTotalFrames
-    data[strh + 40 : strh + 44] = struct.pack("<I", claimed)  # dwLength
-    path.write_bytes(bytes(data))
     return path
 
 
@@ -147,7 +137,7 @@ def test_truncated_mp4_uses_the_frames_that_decode(tmp_path, caplog):
 
 def test_container_claiming_more_frames_than_it_holds(tmp_path, caplog):
     frames = moving_square(20)
-    path = claim_more_frames(write_lossless(tmp_path / "liar.avi", frames), 50)
+    path = claim_frames(write_lossless(tmp_path / "liar.avi", frames), 50)
     assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == 50  # the lie is in place
     with caplog.at_level(logging.WARNING):
         video = read_video(path)

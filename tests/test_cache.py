@@ -143,40 +143,10 @@ def test_default_folder_follows_environment(monkeypatch, tmp_path):
 
 def test_eval_options_and_cache_command(tmp_path, square_folder, trained_checkpoint, capsys):
     mine, unused = tmp_path / "mine", tmp_path / "unused"
-    assert (
-        main(
-            [
-                "-q",
-                "eval",
-                str(square_folder),
-                "--weights",
-                str(trained_checkpoint),
-                "--json",
-                "--cache-dir",
-                str(mine),
-                "--batch-size",
-                "3",
-            ]
-        )
-        == 0
-    )
+    evaluate = ["-q", "eval", square_folder, "--weights", trained_checkpoint, "--json"]
+    assert main([str(a) for a in [*evaluate, "--cache-dir", mine, "--batch-size", 3]]) == 0
     assert len(json.loads(capsys.readouterr().out)["videos"]) == 2
-    assert (
-        main(
-            [
-                "-q",
-                "eval",
-                str(square_folder),
-                "--weights",
-                str(trained_checkpoint),
-                "--json",
-                "--cache-dir",
-                str(unused),
-                "--no-cache",
-            ]
-        )
-        == 0
-    )
+    assert main([str(a) for a in [*evaluate, "--cache-dir", unused, "--no-cache"]]) == 0
     assert not unused.exists()
     capsys.readouterr()
     assert main(["cache", "--cache-dir", str(mine)]) == 0

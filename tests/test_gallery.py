@@ -9,8 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import moving_square, write_lossless
+from conftest import moving_square, one_torch_thread, write_lossless
 
 from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError
@@ -48,24 +47,12 @@ def renders(tmp_path_factory, trained_checkpoint) -> Path:
     folder = tmp_path_factory.mktemp("renders")
     clips = tmp_path_factory.mktemp("clips")
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model: one thread beats two on a busy CPU
-    try:
-        render(
-            write_lossless(clips / "left.avi", moving_square(14, 32, 32), fps=10),
-            predictor,
-            folder / "left.pred.mp4",
-        )
-        render(
-            write_lossless(clips / "right.avi", moving_square(16, 32, 48, speed=3), fps=8),
-            predictor,
-            folder / "right.pred.mp4",
-            horizon=2,
-            gif=True,
-            panels="actual,predicted,error,copy_last,flow",
-        )
-    finally:
-        torch.set_num_threads(threads)
+    left = write_lossless(clips / "left.avi", moving_square(14, 32, 32), fps=10)
+    right = write_lossless(clips / "right.avi", moving_square(16, 32, 48, speed=3), fps=8)
+    with one_torch_thread():
+        render(left, predictor, folder / "left.pred.mp4")
+        render(right, predictor, folder / "right.pred.mp4", horizon=2, gif=True,
+               panels="actual,predicted,error,copy_last,flow")
     return folder
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -125,9 +126,14 @@ def test_a_huge_lr_through_the_cli_stops_with_one_line(tmp_path, capsys, square_
     assert not out.exists()
 
 
+def train_noting_digests(tiny_data, out: Path, saved: list[str]) -> None:
+    """Trains 40 steps (epochs of 14), appending the checkpoint's sha256 after each epoch."""
+    config = TrainConfig(steps=40, batch_size=4, warmup_steps=2, device="cpu")
+    train(*tiny_data, config, out, on_epoch=lambda row: saved.append(digest(out)))
+
+
 def test_weights_that_overflow_are_never_saved(tmp_path, tiny_data, monkeypatch):
     """A step whose loss was finite can still leave inf weights: the epoch-end save refuses them."""
-    data, model_config, data_config = tiny_data
     out = tmp_path / "m.pt"
     saved = []
     real_clip = torch.nn.utils.clip_grad_norm_
@@ -142,22 +148,13 @@ def test_weights_that_overflow_are_never_saved(tmp_path, tiny_data, monkeypatch)
         return real_clip(parameters, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_then_overflow)
-    config = TrainConfig(steps=40, batch_size=4, warmup_steps=2, device="cpu")
     with pytest.raises(TrainingError, match="weights became non-finite .* at step 28"):
-        train(
-            data,
-            model_config,
-            data_config,
-            config,
-            out,
-            on_epoch=lambda row: saved.append(digest(out)),
-        )
+        train_noting_digests(tiny_data, out, saved)
     assert len(saved) == 1 and digest(out) == saved[0]
     assert all(torch.isfinite(v).all() for v in load_checkpoint(out)["model"].values())
 
 
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, tiny_data, monkeypatch):
-    data, model_config, data_config = tiny_data
     out = tmp_path / "m.pt"
     saved = []
     real_save = torch.save
@@ -169,16 +166,8 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, tiny_dat
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_until_disk_full)
-    config = TrainConfig(steps=40, batch_size=4, warmup_steps=2, device="cpu")
     with pytest.raises(OutputError, match="No space left on device.*previous one.*unchanged"):
-        train(
-            data,
-            model_config,
-            data_config,
-            config,
-            out,
-            on_epoch=lambda row: saved.append(digest(out)),
-        )
+        train_noting_digests(tiny_data, out, saved)
     assert digest(out) == saved[0] and load_checkpoint(out)["step"] == 14
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl", "m.pt"]  # no temp file left
 

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import cli, frame_index_video, moving_square, subprocess_env, write_lossless
+from conftest import (
+    claim_frames,
+    cli,
+    frame_index_video,
+    moving_square,
+    subprocess_env,
+    write_lossless,
+)
 
 from vidpred.cache import read_flows_cached, read_video_cached
 from vidpred.cli import main
@@ -298,16 +304,6 @@ def test_decoding_peaks_at_one_copy_of_the_frames_and_the_cache_at_almost_none(t
     np.testing.assert_array_equal(
         read_video_cached(clip, 512, tmp_path / "cache").frames, read_video(clip, 512).frames
     )
-
-
-def claim_frames(path: Path, claimed: int) -> Path:
-    """Rewrites an FFV1 .avi's header frame counts (avih and strh) to ``claimed``."""
-    data = bytearray(path.read_bytes())
-    avih, strh = data.find(b"avih"), data.find(b"strh")
-    data[avih + 24 : avih + 28] = struct.pack("<I", claimed)  # dwTotalFrames
-    data[strh + 40 : strh + 44] = struct.pack("<I", claimed)  # dwLength
-    path.write_bytes(bytes(data))
-    return path
 
 
 @pytest.mark.parametrize("claimed", [0, 3, 20, 500])

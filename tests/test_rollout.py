@@ -13,14 +13,7 @@ from vidpred.evaluation import evaluate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor, quantize
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is faster than two fighting over a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_period_predictor() -> Predictor:
