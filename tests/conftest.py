@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -196,3 +199,42 @@ def claim_frames(path: Path, claimed: int) -> Path:
     data[strh + 40 : strh + 44] = struct.pack("<I", claimed)  # dwLength
     path.write_bytes(bytes(data))
     return path
+
+
+# Runs `vidpred` commands one after another in one fresh process and prints, as JSON, whether
+# the probe file (argv[2], if given) is readable, then [[exit code, stderr, stdout], ...].
+_CLI_RUNNER = r"""
+import contextlib, io, json, os, sys
+from vidpred.cli import main
+readable = os.access(sys.argv[2], os.R_OK) if len(sys.argv) > 2 else None
+results = []
+for argv in json.loads(sys.argv[1]):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+    results.append([code, err.getvalue(), out.getvalue()])
+print(json.dumps([readable, results]))
+"""
+
+
+def run_cli_process(calls: list[list], *, timeout: int = 900, probe: Path | None = None,
+                    preexec_fn=None) -> tuple[bool | None, list[tuple[int, str, str]]]:
+    """Returns (is ``probe`` readable in the subprocess, [(exit code, stderr, stdout)] of each
+    `vidpred ARGV` in ``calls``), all run in one subprocess: a segfault or a hang fails the
+    test, not the test run. Arguments may be bytes (names that are not UTF-8).
+
+    Raises:
+        subprocess.SubprocessError: the process could not start (e.g. ``preexec_fn`` failed).
+    """
+    argvs = [[os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in call] for call in calls]
+    result = subprocess.run(
+        [sys.executable, "-c", _CLI_RUNNER, json.dumps(argvs), *([str(probe)] if probe else [])],
+        capture_output=True, text=True, errors="surrogateescape", timeout=timeout,
+        env=subprocess_env(), preexec_fn=preexec_fn,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-3000:]}"
+    readable, results = json.loads(result.stdout.splitlines()[-1])
+    return readable, [tuple(r) for r in results]

@@ -6,19 +6,23 @@ because as root they need file permissions to apply, which only a fresh process 
 """
 
 import ctypes
-import json
 import logging
 import os
 import struct
 import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import claim_frames, cli, moving_square, subprocess_env, write_lossless
+from conftest import (
+    claim_frames,
+    cli,
+    moving_square,
+    run_cli_process,
+    write_lossless,
+)
 
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
@@ -346,26 +350,6 @@ def test_outputs_never_overwrite_inputs_or_folders(
     )
     assert clip.read_bytes() == before and weights.read_bytes() == trained_checkpoint.read_bytes()
 
-
-# Runs `vidpred` commands in one fresh process and prints [[exit code, stderr], ...] as JSON.
-RUNNER = r"""
-import contextlib, io, json, os, sys
-from vidpred.cli import main
-calls = json.loads(sys.argv[1])
-results = [os.access(sys.argv[2], os.R_OK)]
-for argv in calls:
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    results.append([code, err.getvalue()])
-print(json.dumps(results))
-"""
-
-# Subprocesses import this checkout's vidpred whatever their working folder.
-
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
 
@@ -381,29 +365,17 @@ def run_with_file_permissions(calls: list[list], probe: Path) -> list:
     """Runs the calls in a subprocess where file modes apply (as root: without the override)."""
     as_root = os.geteuid() == 0
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                RUNNER,
-                json.dumps([list(map(str, c)) for c in calls]),
-                str(probe),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=subprocess_env(),
+        readable, results = run_cli_process(
+            calls, timeout=300, probe=probe,
             preexec_fn=_drop_permission_override if as_root else None,
         )
     except subprocess.SubprocessError as e:
         pytest.skip(f"running as root, cannot drop CAP_DAC_OVERRIDE ({e}): chmod 000 stops no read")
-    assert result.returncode == 0, result.stderr
-    results = json.loads(result.stdout.splitlines()[-1])
-    if results[0]:
+    if readable:
         pytest.skip(
             "file permissions are not enforced for this user, so chmod 000 cannot stop reads"
         )
-    return results[1:]
+    return [(code, err) for code, err, _ in results]
 
 
 def test_unreadable_files_and_read_only_folders(tmp_path, square_folder, trained_checkpoint):

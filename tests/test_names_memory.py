@@ -23,6 +23,7 @@ from conftest import (
     cli,
     frame_index_video,
     moving_square,
+    run_cli_process,
     subprocess_env,
     write_lossless,
 )
@@ -42,36 +43,13 @@ TINY = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split(
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
-RUNNER = r"""
-import contextlib, io, json, sys
-from vidpred.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    results.append([code, err.getvalue(), out.getvalue()])
-print(json.dumps(results))
-"""
-
-
 def run(*calls: list, timeout: int = 900) -> list[tuple[int, list[str], str]]:
     """Returns (exit code, non-empty stderr lines, stdout) of each `vidpred ARGV` in ``calls``,
     run one after another in one subprocess: a segfault or a hang (a FIFO opened) fails the
     test, not the test run. Arguments may be bytes (names that are not UTF-8)."""
-    argvs = [[os.fsdecode(a) for a in call] for call in calls]  # as sys.argv would hold them
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps(argvs)], capture_output=True, text=True,
-        errors="surrogateescape", timeout=timeout, env=subprocess_env(),
-    )
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-3000:]}"
-    return [
-        (code, [line for line in err.splitlines() if line.strip()], out)
-        for code, err, out in json.loads(result.stdout.splitlines()[-1])
-    ]
+    _, results = run_cli_process(list(calls), timeout=timeout)
+    return [(code, [line for line in err.splitlines() if line.strip()], out)
+            for code, err, out in results]
 
 
 def bytes_path(folder: Path, name: bytes) -> bytes:
