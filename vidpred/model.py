@@ -254,9 +254,36 @@ class STResNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        return compose(x[:, -3:], self.motion(x, flow))
+
+    def motion(self, x: torch.Tensor, flow: torch.Tensor | None = None) -> Motion:
+        """Returns what the model predicts for the next frame, before it is applied to the
+        last frame (``compose``): the flow, the blend weight and the residual, all at the
+        input's resolution. Inputs as ``forward``."""
         if self.config.uses_flow and flow is None:
             raise ValueError("this model starts from a base flow: pass flow (B, 2, H, W)")
-        last = x[:, -3:]  # (B, 3, H, W): the most recent frame
+        fused = self._fused(x, flow)
+        per_frame = 3 * self.scale**2
+        residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
+        if self.scale > 1:
+            residual = F.pixel_shuffle(residual, self.scale)  # (B, 3, H, W)
+        if not self.flow_channels:
+            return Motion(residual=residual)
+        predicted = fused[:, per_frame : per_frame + 2]  # (B, 2, H/s, W/s), trunk pixels
+        if self.scale > 1:
+            predicted = F.interpolate(predicted, scale_factor=self.scale, mode="bilinear")
+            predicted = self.scale * predicted  # pixels at full resolution
+        if flow is not None and self.config.uses_flow:
+            predicted = flow + predicted  # a correction of the base flow
+        blend = None
+        if self.blend_channels:
+            blend = fused[:, per_frame + 2 :]  # (B, s^2, H/s, W/s), 0 at initialisation
+            if self.scale > 1:
+                blend = F.pixel_shuffle(blend, self.scale)  # (B, 1, H, W)
+        return Motion(residual=residual, flow=predicted, blend=blend)
+
+    def _fused(self, x: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
+        """Returns the branches' outputs fused: (B, 3s^2 + flow + blend channels, H/s, W/s)."""
         if self.scale > 1:
             x = F.pixel_unshuffle(x, self.scale)  # (B, 3N*4, H/2, W/2); frame f -> channels 12f..12f+11
         per_frame = 3 * self.scale**2
@@ -274,28 +301,34 @@ class STResNet(nn.Module):
                 branch_input = torch.cat([branch_input, features], 1)
             fused = fused + self.fusion[name] * self.branches[name](branch_input)
             start = stop
-        residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
-        if self.scale > 1:
-            residual = F.pixel_shuffle(residual, self.scale)  # (B, 3, H, W)
-        base = last
-        if self.flow_channels:
-            predicted = fused[:, per_frame : per_frame + 2]  # (B, 2, H/s, W/s), trunk pixels
-            if self.scale > 1:
-                predicted = F.interpolate(predicted, scale_factor=self.scale, mode="bilinear")
-                predicted = self.scale * predicted  # pixels at full resolution
-            if flow is not None and self.config.uses_flow:
-                predicted = flow + predicted  # a correction of the base flow
-            base = warp(last, predicted)  # (B, 3, H, W)
-            if self.blend_channels:
-                blend = fused[:, per_frame + 2 :]  # (B, s^2, H/s, W/s), 0 at initialisation
-                if self.scale > 1:
-                    blend = F.pixel_shuffle(blend, self.scale)  # (B, 1, H, W)
-                # lerp with weight exactly 1 returns the warped frame bit for bit, so the
-                # untrained model is still exactly its base (copy-last or the flow baseline).
-                # The upper bound is 2, not 1: clamp passes no gradient at its bounds, and
-                # at 1 the blend would never start to learn (measured: its weights stayed 0).
-                base = torch.lerp(last, base, (1.0 + blend).clamp(0.0, 2.0))
-        return (base + residual).clamp(0.0, 1.0)
+        return fused
+
+
+@dataclass
+class Motion:
+    """The model's prediction of the next frame as parts, float (B, C, H, W) at one
+    resolution: ``compose`` applies them to the last frame. Because the flow is in pixels
+    and the residual is smooth, they can be resized to another resolution first
+    (``vidpred.native``)."""
+
+    residual: torch.Tensor  # (B, 3, H, W), added last
+    flow: torch.Tensor | None = None  # (B, 2, H, W): (dx, dy) in pixels; None: no warp head
+    blend: torch.Tensor | None = None  # (B, 1, H, W): how much of the warp, minus 1
+
+
+def compose(last: torch.Tensor, motion: Motion) -> torch.Tensor:
+    """Returns the predicted frame, float [0, 1] (B, 3, H, W): ``last`` (B, 3, H, W) warped
+    along the flow, blended, plus the residual."""
+    base = last
+    if motion.flow is not None:
+        base = warp(last, motion.flow)  # (B, 3, H, W)
+        if motion.blend is not None:
+            # lerp with weight exactly 1 returns the warped frame bit for bit, so the
+            # untrained model is still exactly its base (copy-last or the flow baseline).
+            # The upper bound is 2, not 1: clamp passes no gradient at its bounds, and
+            # at 1 the blend would never start to learn (measured: its weights stayed 0).
+            base = torch.lerp(last, base, (1.0 + motion.blend).clamp(0.0, 2.0))
+    return (base + motion.residual).clamp(0.0, 1.0)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,0 +1,80 @@
+"""Predictions at the clip's own resolution (vidpred.native)."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from vidpred.data import frames_to_tensor, stack_windows
+from vidpred.flow import base_flows
+from vidpred.metrics import psnr
+from vidpred.model import ModelConfig, Motion, STResNet, compose
+from vidpred.native import apply_motion, native_size, resize_motion
+
+# Global motion of the test clip, native pixels per frame (dx, dy).
+MOTION = (4, 2)
+
+
+def panning_clip(frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """uint8 RGB (T, H, W, 3): a smooth random texture panning by MOTION each frame."""
+    rng = np.random.default_rng(seed)
+    big = rng.random((height + frames * MOTION[1] + 16, width + frames * MOTION[0] + 16, 3))
+    texture = cv2.GaussianBlur(big.astype(np.float32), (0, 0), 1.5)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    return np.stack([
+        (255 * texture[8 + t * MOTION[1] : 8 + t * MOTION[1] + height,
+                       8 + t * MOTION[0] : 8 + t * MOTION[0] + width][::-1, ::-1]).round()
+        for t in range(frames)
+    ]).astype(np.uint8)  # reversed window: the content moves by +MOTION
+
+
+def working(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def test_the_models_motion_applied_at_native_size_recovers_the_pan_and_beats_copy_last():
+    native = panning_clip(8, 192, 288)  # working size: half of it
+    small = working(native, 96, 144)
+    model = STResNet(ModelConfig()).eval()  # untrained: its flow is the DIS flow, no residual
+    targets = [6, 7]
+    small_t = torch.from_numpy(small)
+    with torch.no_grad():
+        motion = model.motion(
+            stack_windows(small_t, targets, model.config.input_offsets()),
+            base_flows(small_t, targets),
+        )
+        big = resize_motion(motion, (192, 288))
+        last = frames_to_tensor(native[[t - 1 for t in targets]])
+        truth = frames_to_tensor(native[targets])
+        predicted = apply_motion(last, motion)
+        upscaled = F.interpolate(compose(frames_to_tensor(small[[t - 1 for t in targets]]), motion),
+                                 size=(192, 288), mode="bicubic").clamp(0, 1)
+    # The warp samples the last frame at p + flow: the flow of a pan by +MOTION is -MOTION.
+    interior = big.flow[:, :, 32:-32, 32:-32]
+    assert interior[:, 0].median().item() == pytest.approx(-MOTION[0], abs=0.3)
+    assert interior[:, 1].median().item() == pytest.approx(-MOTION[1], abs=0.3)
+    native_psnr = psnr(predicted, truth).mean().item()
+    assert native_psnr > psnr(last, truth).mean().item() + 6
+    assert native_psnr > psnr(upscaled, truth).mean().item() + 2  # sharper than upscaling
+
+
+def test_resizing_motion_scales_the_flow_per_axis_and_keeps_a_same_size_motion():
+    motion = Motion(residual=torch.zeros(1, 3, 4, 6), flow=torch.ones(1, 2, 4, 6),
+                    blend=torch.zeros(1, 1, 4, 6))
+    assert resize_motion(motion, (4, 6)) is motion
+    big = resize_motion(motion, (12, 12))  # height x3, width x2
+    assert big.flow.shape == (1, 2, 12, 12) and big.blend.shape == (1, 1, 12, 12)
+    assert torch.allclose(big.flow[0, 0], torch.full((12, 12), 2.0))
+    assert torch.allclose(big.flow[0, 1], torch.full((12, 12), 3.0))
+    residual_only = resize_motion(Motion(residual=torch.zeros(1, 3, 4, 6)), (8, 12))
+    assert residual_only.flow is None and residual_only.residual.shape == (1, 3, 8, 12)
+
+
+@pytest.mark.parametrize(
+    "size, cap, expected",
+    [((480, 640), 720, (480, 640)), ((1080, 1920), 720, (720, 1280)),
+     ((481, 641), None, (480, 640)), ((2000, 100), 50, (1000, 50))],
+)
+def test_native_size_caps_the_shorter_side_and_stays_even(size, cap, expected):
+    assert native_size(*size, cap) == expected
