@@ -170,36 +170,33 @@ def _entry_point(
     return target - direction * float(dist.min())
 
 
-def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.ndarray:
-    """Returns a clip that moves the way camera footage does, uint8 RGB (T, H, W, 3).
+@dataclass(frozen=True)
+class _Camera:
+    """A camera's path over a clip, one row per frame."""
 
-    The scene: a tiling textured background and two to five textured foreground objects
-    with soft, irregular outlines, each at its own depth (parallax) and with its own
-    velocity, spin and a slight breathing of scale; nearer objects occlude farther ones.
-    Objects leave the frame and others enter from the edges later. A camera pans along a
-    slowly turning heading, zooms, rolls a little and sometimes shakes as if hand-held.
+    centre: np.ndarray  # (T, 2) scene point the output centre looks at, shake included
+    zoom: np.ndarray  # (T,) scene px per output px
+    roll: np.ndarray  # (T,) radians
+    velocity: np.ndarray  # (T, 2) scene px per unit of motion time, shake left out
+    maps: np.ndarray  # (T, 2, 3) inverse maps, output px -> scene px (``_camera_maps``)
 
-    Each seed draws its own speeds, log-uniformly from slow (0.3 px per frame) to fast
-    (4-5 px per frame), and motion speeds up, slows down and, in about a third of clips,
-    stops for stretches. A third of clips repeat frames the way converted footage does
-    (``_frame_cadence``). Over all of it, lighting drifts slowly (brightness, contrast and
-    per-channel gain) and Gaussian sensor noise (sigma 0.8-2 levels) is added to every frame,
-    repeated ones included.
+
+def _camera_path(
+    rng: np.random.Generator,
+    rate: np.ndarray,
+    tau: np.ndarray,
+    side: int,
+    height: int,
+    width: int,
+) -> _Camera:
+    """Returns a camera roaming over a tiling scene of ``side`` px, moving in motion time.
+
+    In 85 % of clips it pans along a slowly turning heading; in 60 % it zooms in and out,
+    in half it rolls a little and in 40 % it shakes as if hand-held. ``rate`` and ``tau``,
+    float (T,), are the clip's motion rate and motion time (``_motion_rate``).
     """
-    _check_args(num_frames, height, width)
-    rng = np.random.default_rng(seed)
-    size = min(height, width)
-    scale = size / 128  # speeds below are quoted for a 128 px frame
-    t = np.arange(num_frames, dtype=np.float64)
-    rate = _motion_rate(np.random.default_rng(rng.integers(2**63)), num_frames)  # (T,)
-    tau = np.concatenate([[0.0], np.cumsum(rate[:-1])])  # (T,) motion time
-
-    # Camera, as functions of motion time.
-    side = _texture_side(height, width)
-    density = rng.uniform(1.0, 6.0)  # primitives per frame-sized patch: plain to busy
-    background = _texture(
-        rng, side, side, primitives=round(density * side**2 / size**2), feature=size
-    )
+    num_frames = len(tau)
+    scale = min(height, width) / 128  # speeds below are quoted for a 128 px frame
     cam_speed = _log_uniform(rng, 0.3, 4.0) * scale * (rng.random() < 0.85)
     zoom_amp = rng.uniform(0.05, 0.2) if rng.random() < 0.6 else 0.0
     # Never much below 1 scene px per output px, which would blur the texture (see pan_zoom).
@@ -229,20 +226,60 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
             )
         centre += shake * zoom[:, None]
     maps = _camera_maps(centre, zoom, roll, height, width)  # (T, 2, 3) output -> scene
+    return _Camera(centre=centre, zoom=zoom, roll=roll, velocity=cam_velocity, maps=maps)
 
-    # Foreground objects. A pool of sprites is rendered up front; an object that leaves
-    # comes back later as the next sprite in the pool, with fresh motion.
-    n = int(rng.integers(2, 6))
-    pool = [_make_sprite(rng, size * _log_uniform(rng, 0.08, 0.3)) for _ in range(n + 3)]
-    next_sprite = n
-    mid = np.array([(width - 1) / 2, (height - 1) / 2])
 
-    def new_actor(sprite: np.ndarray) -> _Actor:
+class _Stage:
+    """A clip's foreground objects: which are on stage in each frame, and drawing them.
+
+    A pool of sprites is rendered up front; an object that leaves comes back later as the
+    next sprite in the pool, with fresh motion. The stage draws from the clip's ``rng``
+    while frames are drawn, between their sensor noise, so scene frames must be drawn in
+    order, each once.
+    """
+
+    def __init__(
+        self, rng: np.random.Generator, camera: _Camera, tau: np.ndarray, height: int, width: int
+    ) -> None:
+        self.rng, self.camera, self.tau = rng, camera, tau  # tau: (T,) motion time
+        self.height, self.width = height, width
+        size = min(height, width)
+        self.scale = size / 128  # speeds below are quoted for a 128 px frame
+        n = int(rng.integers(2, 6))
+        self.pool = [_make_sprite(rng, size * _log_uniform(rng, 0.08, 0.3)) for _ in range(n + 3)]
+        self.next_sprite = n
+        self.mid = np.array([(width - 1) / 2, (height - 1) / 2])
+        self.actors = [self._new_actor(self.pool[i]) for i in range(n)]
+        for actor in self.actors:
+            if rng.random() < 0.7:
+                self._place(actor, 0, rng.uniform(0, 1, 2) * (width, height))
+            else:
+                actor.wait_until = rng.uniform(0, 120)  # enters later, in motion time
+
+    def draw(self, canvas: np.ndarray, sf: int) -> None:
+        """Draws scene frame ``sf``'s objects far to near onto float32 RGB (H, W, 3) ``canvas``.
+
+        An off-stage object whose wait is over is recast as the next sprite in the pool and
+        enters from an edge; one that has left the frame goes off stage.
+        """
+        for i in sorted(range(len(self.actors)), key=lambda i: self.actors[i].parallax):
+            actor = self.actors[i]
+            if actor.world is None:
+                if self.tau[sf] < actor.wait_until:
+                    continue
+                actor = self.actors[i] = self._next_actor()
+                if not self._enter(actor, sf):
+                    continue
+            self._show(canvas, actor, sf)
+
+    def _new_actor(self, sprite: np.ndarray) -> _Actor:
+        """Returns an off-stage actor for ``sprite`` with freshly drawn motion."""
+        rng = self.rng
         moving = rng.random() < 0.75  # the rest stand still and move only by parallax
         return _Actor(
             sprite=sprite,
             parallax=rng.uniform(1.0, 1.8),
-            speed=_log_uniform(rng, 0.3, 5.0) * scale * moving,
+            speed=_log_uniform(rng, 0.3, 5.0) * self.scale * moving,
             heading=rng.uniform(0, 2 * math.pi),
             spin=rng.normal(0, 0.01) * (rng.random() < 0.5),
             scale=rng.uniform(0.85, 1.15),
@@ -251,33 +288,105 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
             angle0=rng.uniform(0, 2 * math.pi),
         )
 
-    def screen_velocity(actor: _Actor, f: int) -> np.ndarray:
+    def _next_actor(self) -> _Actor:
+        """Returns a new actor for the next sprite in the pool."""
+        actor = self._new_actor(self.pool[self.next_sprite % len(self.pool)])
+        self.next_sprite += 1
+        return actor
+
+    def _screen_velocity(self, actor: _Actor, f: int) -> np.ndarray:
         """Output px per unit motion time: own motion minus the camera's, scaled by depth."""
+        cam = self.camera
         own = actor.speed * np.array([math.cos(actor.heading), math.sin(actor.heading)])
-        camera = _rotation(-roll[f]) @ cam_velocity[f] / zoom[f]
+        camera = _rotation(-cam.roll[f]) @ cam.velocity[f] / cam.zoom[f]
         return own - actor.parallax * camera
 
-    def place(actor: _Actor, f: int, screen: np.ndarray) -> None:
+    def _place(self, actor: _Actor, f: int, screen: np.ndarray) -> None:
         """Puts the actor at output position ``screen`` (x, y) in frame ``f``."""
+        cam = self.camera
         # Scene position p = w + (1 - parallax) * C: near objects slide faster than the
         # background as the camera moves. Screen = inverse camera map applied to p.
-        p = maps[f][:, :2] @ screen + maps[f][:, 2]
-        actor.world = p - (1 - actor.parallax) * centre[f]
+        p = cam.maps[f][:, :2] @ screen + cam.maps[f][:, 2]
+        actor.world = p - (1 - actor.parallax) * cam.centre[f]
         # Own speed is quoted on screen at entry; in the scene it is ``zoom`` times larger
         # and rolled, and fixed from then on, so later zooms change it on screen too.
         own = actor.speed * np.array([math.cos(actor.heading), math.sin(actor.heading)])
-        actor.velocity = zoom[f] * (_rotation(roll[f]) @ own)
-        actor.born = tau[f]
+        actor.velocity = cam.zoom[f] * (_rotation(cam.roll[f]) @ own)
+        actor.born = self.tau[f]
         actor.last_distance = None
 
-    actors = [new_actor(pool[i]) for i in range(n)]
-    for actor in actors:
-        if rng.random() < 0.7:
-            place(actor, 0, rng.uniform(0, 1, 2) * (width, height))
-        else:
-            actor.wait_until = rng.uniform(0, 120)  # enters later, in motion time
+    def _enter(self, actor: _Actor, sf: int) -> bool:
+        """Places a new actor just off screen, heading in; returns whether it entered.
 
-    # Lighting drift on the real clock: slow sinusoids, a fraction of a level per frame.
+        It enters from the edge its on-screen motion comes from. With no such motion it
+        would never come in, so it waits and the next actor tries later.
+        """
+        velocity = self._screen_velocity(actor, sf)
+        norm = float(np.hypot(*velocity))
+        if norm < 0.1 * self.scale:
+            actor.wait_until = self.tau[sf] + 20  # nothing would carry it in; try later
+            return False
+        zoom = self.camera.zoom[sf]
+        reach = actor.scale * (1 + actor.pulse) * math.hypot(*actor.sprite.shape[:2]) / 2 / zoom
+        target = self.rng.uniform(0.2, 0.8, 2) * (self.width, self.height)
+        entry = _entry_point(target, velocity / norm, reach, self.height, self.width)
+        self._place(actor, sf, entry)
+        return True
+
+    def _show(self, canvas: np.ndarray, actor: _Actor, sf: int) -> None:
+        """Composites an on-stage actor onto ``canvas``; takes it off once it has left."""
+        maps, zoom = self.camera.maps[sf], self.camera.zoom[sf]  # maps: (2, 3) output -> scene
+        age = self.tau[sf] - actor.born
+        p = actor.world + actor.velocity * age + (1 - actor.parallax) * self.camera.centre[sf]
+        s = actor.scale * (1 + actor.pulse * math.sin(2 * math.pi * age / actor.pulse_period))
+        angle = actor.angle0 + actor.spin * age
+        # Output pixel -> scene (camera map) -> sprite pixel (undo position, angle, scale).
+        to_sprite = _rotation(-angle) / s
+        half = (np.array(actor.sprite.shape[1::-1]) - 1) / 2
+        linear = to_sprite @ maps[:, :2]
+        offset = to_sprite @ (maps[:, 2] - p) + half
+        _composite(canvas, actor.sprite, np.concatenate([linear, offset[:, None]], axis=1))
+        # Off stage once it is wholly outside the frame and still going away.
+        screen = np.linalg.solve(maps[:, :2], p - maps[:, 2])
+        reach = s * math.hypot(*actor.sprite.shape[:2]) / 2 / zoom
+        far = np.array([self.width, self.height]) + reach
+        outside = (screen < -reach).any() or (screen > far).any()
+        distance = float(np.hypot(*(screen - self.mid)))
+        if outside and actor.last_distance is not None and distance > actor.last_distance:
+            actor.world = None
+            actor.wait_until = self.tau[sf] + self.rng.uniform(0, 60)
+        actor.last_distance = distance
+
+
+@dataclass(frozen=True)
+class _Lighting:
+    """Lighting that drifts over a clip, one row per frame, and the sensor's noise."""
+
+    brightness: np.ndarray  # (T, 1) levels added
+    contrast: np.ndarray  # (T, 1) factor about mid-grey (128)
+    gain: np.ndarray  # (T, 3) per channel: colour cast drift
+    noise_sigma: float  # levels
+
+    def expose(self, canvas: np.ndarray, f: int, rng: np.random.Generator) -> np.ndarray:
+        """Returns frame ``f`` of ``canvas`` lit, with fresh sensor noise, as uint8 RGB (H, W, 3).
+
+        ``canvas`` is float32 RGB (H, W, 3) in [0, 255], and is changed in place.
+        """
+        contrast, gain = self.contrast[f], self.gain[f]
+        # ((x - 128) * contrast + 128 + brightness) * gain, folded into one multiply-add.
+        canvas *= (contrast * gain).astype(np.float32)
+        canvas += ((128.0 * (1 - contrast) + self.brightness[f]) * gain).astype(np.float32)
+        noise = rng.standard_normal(canvas.shape, dtype=np.float32)
+        noise *= self.noise_sigma
+        canvas += noise
+        return _to_uint8(canvas)
+
+
+def _lighting(rng: np.random.Generator, num_frames: int) -> _Lighting:
+    """Returns a clip's lighting: slow sinusoidal drift on the real clock, and its noise level."""
+    t = np.arange(num_frames, dtype=np.float64)
+
+    # A fraction of a level per frame: periods of 150-600 frames.
     def drift(amplitude: float, shape: tuple[int, ...] = ()) -> np.ndarray:
         period = rng.uniform(150, 600, shape)
         return amplitude * np.sin(
@@ -288,6 +397,40 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
     contrast = 1 + drift(rng.uniform(0, 0.12), (1,))  # (T, 1)
     gain = 1 + drift(rng.uniform(0, 0.08), (3,))  # (T, 3) per channel: colour cast drift
     noise_sigma = rng.uniform(0.8, 2.0)
+    return _Lighting(brightness=brightness, contrast=contrast, gain=gain, noise_sigma=noise_sigma)
+
+
+def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.ndarray:
+    """Returns a clip that moves the way camera footage does, uint8 RGB (T, H, W, 3).
+
+    The scene: a tiling textured background and two to five textured foreground objects
+    with soft, irregular outlines, each at its own depth (parallax) and with its own
+    velocity, spin and a slight breathing of scale; nearer objects occlude farther ones.
+    Objects leave the frame and others enter from the edges later. A camera pans along a
+    slowly turning heading, zooms, rolls a little and sometimes shakes as if hand-held.
+
+    Each seed draws its own speeds, log-uniformly from slow (0.3 px per frame) to fast
+    (4-5 px per frame), and motion speeds up, slows down and, in about a third of clips,
+    stops for stretches. A third of clips repeat frames the way converted footage does
+    (``_frame_cadence``). Over all of it, lighting drifts slowly (brightness, contrast and
+    per-channel gain) and Gaussian sensor noise (sigma 0.8-2 levels) is added to every frame,
+    repeated ones included.
+    """
+    _check_args(num_frames, height, width)
+    rng = np.random.default_rng(seed)
+    size = min(height, width)
+    # Each step below draws from ``rng`` in turn, and the stage and the sensor noise go on
+    # drawing from it frame by frame: the clip depends on that order, so keep it.
+    rate = _motion_rate(np.random.default_rng(rng.integers(2**63)), num_frames)  # (T,)
+    tau = np.concatenate([[0.0], np.cumsum(rate[:-1])])  # (T,) motion time
+    side = _texture_side(height, width)
+    density = rng.uniform(1.0, 6.0)  # primitives per frame-sized patch: plain to busy
+    background = _texture(
+        rng, side, side, primitives=round(density * side**2 / size**2), feature=size
+    )  # float32 RGB (S, S, 3)
+    camera = _camera_path(rng, rate, tau, side, height, width)
+    stage = _Stage(rng, camera, tau, height, width)
+    lighting = _lighting(rng, num_frames)
 
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     cadence = _frame_cadence(np.random.default_rng([seed, 1]), num_frames)  # (T,)
@@ -297,54 +440,8 @@ def natural_motion(num_frames: int, height: int, width: int, seed: int) -> np.nd
         if scene is not None and scene[0] == sf:  # a repeated frame: same scene, fresh noise
             canvas = scene[1].copy()
         else:
-            canvas = camera_view(background, maps[sf], height, width)  # float32 RGB (H, W, 3)
-            for i in sorted(range(n), key=lambda i: actors[i].parallax):  # far to near
-                actor = actors[i]
-                if actor.world is None:
-                    if tau[sf] < actor.wait_until:
-                        continue
-                    # Enter from the edge its on-screen motion comes from.
-                    actor = actors[i] = new_actor(pool[next_sprite % len(pool)])
-                    next_sprite += 1
-                    velocity = screen_velocity(actor, sf)
-                    norm = float(np.hypot(*velocity))
-                    if norm < 0.1 * scale:
-                        actor.wait_until = tau[sf] + 20  # nothing would carry it in; try later
-                        continue
-                    reach = (
-                        actor.scale
-                        * (1 + actor.pulse)
-                        * math.hypot(*actor.sprite.shape[:2])
-                        / 2
-                        / zoom[sf]
-                    )
-                    target = rng.uniform(0.2, 0.8, 2) * (width, height)
-                    place(actor, sf, _entry_point(target, velocity / norm, reach, height, width))
-                age = tau[sf] - actor.born
-                p = actor.world + actor.velocity * age + (1 - actor.parallax) * centre[sf]  # scene
-                s = actor.scale * (1 + actor.pulse * math.sin(2 * math.pi * age / actor.pulse_period))
-                angle = actor.angle0 + actor.spin * age
-                # Output pixel -> scene (camera map) -> sprite pixel (undo position, angle, scale).
-                to_sprite = _rotation(-angle) / s
-                half = (np.array(actor.sprite.shape[1::-1]) - 1) / 2
-                linear = to_sprite @ maps[sf][:, :2]
-                offset = to_sprite @ (maps[sf][:, 2] - p) + half
-                _composite(canvas, actor.sprite, np.concatenate([linear, offset[:, None]], axis=1))
-                # Off stage once it is wholly outside the frame and still going away.
-                screen = np.linalg.solve(maps[sf][:, :2], p - maps[sf][:, 2])
-                reach = s * math.hypot(*actor.sprite.shape[:2]) / 2 / zoom[sf]
-                outside = (screen < -reach).any() or (screen > np.array([width, height]) + reach).any()
-                distance = float(np.hypot(*(screen - mid)))
-                if outside and actor.last_distance is not None and distance > actor.last_distance:
-                    actor.world = None
-                    actor.wait_until = tau[sf] + rng.uniform(0, 60)
-                actor.last_distance = distance
+            canvas = camera_view(background, camera.maps[sf], height, width)  # float32 (H, W, 3)
+            stage.draw(canvas, sf)
             scene = (sf, canvas.copy())
-        # ((x - 128) * contrast + 128 + brightness) * gain, folded into one multiply-add.
-        canvas *= (contrast[f] * gain[f]).astype(np.float32)
-        canvas += ((128.0 * (1 - contrast[f]) + brightness[f]) * gain[f]).astype(np.float32)
-        noise = rng.standard_normal((height, width, 3), dtype=np.float32)
-        noise *= noise_sigma
-        canvas += noise
-        frames[f] = _to_uint8(canvas)
+        frames[f] = lighting.expose(canvas, f, rng)
     return frames
