@@ -99,7 +99,9 @@ def _frame_cadence(rng: np.random.Generator, num_frames: int) -> np.ndarray:
         repeat_p = rng.uniform(0.05, 0.25)  # drawn first: the draws below depend on T
         holds = 1 + (rng.random(num_frames) < repeat_p)  # each scene frame shown once or twice
     else:
-        pattern = {"hold2": [2], "telecine": [2, 3]}.get(kind) or [1] * int(rng.integers(3, 25)) + [2]
+        pattern = {"hold2": [2], "telecine": [2, 3]}.get(kind) or (
+            [1] * int(rng.integers(3, 25)) + [2]
+        )
         holds = np.resize(pattern, num_frames)
     # Sample i is the scene at frame start[i], shown holds[i] times: the scene runs on while
     # a frame is held, so the next change jumps by the held frames' worth of motion.
