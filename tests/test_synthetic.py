@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import cv2
 import numpy as np
 import pytest
 
@@ -98,7 +101,8 @@ def test_frame_cadences_hold_frames_the_way_converted_footage_does() -> None:
     for seed in range(60):
         shown = _frame_cadence(np.random.default_rng([seed, 1]), 50)
         assert shown[0] == 0 and (np.diff(shown) >= 0).all() and (shown <= np.arange(50)).all()
-        np.testing.assert_array_equal(shown[:20], _frame_cadence(np.random.default_rng([seed, 1]), 20))
+        first = _frame_cadence(np.random.default_rng([seed, 1]), 20)
+        np.testing.assert_array_equal(shown[:20], first)
         kinds.add("plain" if (np.diff(shown) == 1).all() else "repeats")
     assert kinds == {"plain", "repeats"}
 
@@ -112,3 +116,37 @@ def test_a_repeated_natural_frame_differs_from_the_last_by_noise_only() -> None:
     held = np.abs(frames[1] - frames[0]).mean()  # same scene, fresh sensor noise
     moved = np.abs(frames[2] - frames[1]).mean()  # two frames' worth of motion
     assert held < 3.5 and moved > held
+
+
+# sha256 of each generator's uint8 RGB (T, H, W, 3) bytes for one small clip: any change to
+# what a generator draws, however slight, changes its hash, so a refactor must leave these
+# alone and a deliberate change updates them (and says so). Taken with OpenCV 5.0.0 and
+# NumPy 2.4.6: other versions may round anti-aliased edges or FFTs differently. The extra
+# natural clips are longer, so that objects enter late, leave, and wait when nothing would
+# carry them in (seed 15); together with the first they run every branch of natural_motion.
+PINNED_H, PINNED_W = 32, 48  # keys: (kind, seed, frames)
+PINNED_HASHES = {
+    ("digits", 7, 12): "89a93db663b9b8fe125d473e57ae4c54ec056fe7da77a1b45a6b694f7277879e",
+    ("natural", 7, 12): "cb75c5b008c1d5580a033ddf3aa3c763f9fd3a8d3c74ee939e8d659f71a515c8",
+    ("natural", 2, 40): "f722cf084dc8127c5bdb697abfd22c9d2a7c02229332f8ceed0f8f151a62d9a2",
+    ("natural", 15, 40): "a9b963733e018844ad2bdc0fa387fe55a9d82c9947c43f97b6c6a0afd46beeb0",
+    ("pan_zoom", 7, 12): "9b5b8223c6961e3c08f65fe42ce22f9d3fcb9238e8418a24b8dc2dde96c0eaf5",
+    ("pendulum", 7, 12): "030f8fa6f360d834a7ad25337ae8d10c25e1be1d6d64e17506b16b94185e5b00",
+    ("shapes", 7, 12): "ffc3d401a771b607cd0716e32a8c070c6efba0c0d6547c6e1759e076f3b8748a",
+}
+
+
+def test_every_generator_is_pinned() -> None:
+    # Every kind `vidpred generate --kind` offers (it offers GENERATORS) has a pinned clip.
+    assert {name for name, _, _ in PINNED_HASHES} == set(GENERATORS)
+
+
+@pytest.mark.parametrize(("name", "seed", "num_frames"), sorted(PINNED_HASHES))
+def test_generator_output_is_pinned(name: str, seed: int, num_frames: int) -> None:
+    frames = generate(name, num_frames, PINNED_H, PINNED_W, seed)
+    assert frames.shape == (num_frames, PINNED_H, PINNED_W, 3) and frames.dtype == np.uint8
+    digest = hashlib.sha256(frames.tobytes()).hexdigest()
+    assert digest == PINNED_HASHES[name, seed, num_frames], (
+        f"{name} seed {seed} draws other pixels than before "
+        f"(OpenCV {cv2.__version__}, NumPy {np.__version__})"
+    )

@@ -31,7 +31,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import OutputError, VideoError, VidpredError, shown  # noqa: E402
-from .outputs import check_output_path  # noqa: E402, F401  (used from here by synthetic.py)
+from .outputs import check_output_path  # noqa: E402, F401  (used from here by vidpred.synthetic)
 
 log = logging.getLogger(__name__)
 
