@@ -4,13 +4,23 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import write_lossless
 from torch.nn import functional as F
 
-from vidpred.data import frames_to_tensor, stack_windows
+from vidpred.data import DataConfig, frames_to_tensor, stack_windows
 from vidpred.flow import base_flows
 from vidpred.metrics import psnr
 from vidpred.model import ModelConfig, Motion, STResNet, compose
-from vidpred.native import apply_motion, native_size, resize_motion
+from vidpred.native import (
+    apply_motion,
+    decode_pairs,
+    native_batches,
+    native_motion,
+    native_short_side,
+    resize_motion,
+)
+from vidpred.predict import Predictor
+from vidpred.video import read_video
 
 # Global motion of the test clip, native pixels per frame (dx, dy).
 MOTION = (4, 2)
@@ -73,8 +83,32 @@ def test_resizing_motion_scales_the_flow_per_axis_and_keeps_a_same_size_motion()
 
 @pytest.mark.parametrize(
     "size, cap, expected",
-    [((480, 640), 720, (480, 640)), ((1080, 1920), 720, (720, 1280)),
-     ((481, 641), None, (480, 640)), ((2000, 100), 50, (1000, 50))],
+    [((480, 640), 720, None), ((1080, 1920), 720, 720), ((481, 641), None, None)],
 )
-def test_native_size_caps_the_shorter_side_and_stays_even(size, cap, expected):
-    assert native_size(*size, cap) == expected
+def test_native_decoding_caps_only_the_shorter_side(size, cap, expected):
+    assert native_short_side(*size, cap) == expected
+
+
+def test_streamed_batches_are_what_the_whole_clip_in_memory_gives(tmp_path):
+    """native_batches keeps only history + batch frames: every target from the first is
+    predicted once, from the right frames, whatever the batch size."""
+    clip = write_lossless(tmp_path / "pan.avi", panning_clip(13, 96, 144))
+    model = STResNet(ModelConfig()).eval()
+    predictor = Predictor(model, model.config, DataConfig(size=48), torch.device("cpu"),
+                          precision="fp32")
+    native = torch.from_numpy(read_video(clip).frames)
+    small = torch.from_numpy(read_video(clip, 48).frames)
+    pairs = list(decode_pairs(clip, 48, None))
+    assert all(np.array_equal(a, b) for (a, _), b in zip(pairs, native.numpy(), strict=True))
+    assert all(np.array_equal(a, b) for (_, a), b in zip(pairs, small.numpy(), strict=True))
+    with torch.no_grad():
+        whole = native_motion(predictor, small, native, list(range(6, 13)))[0]
+        for batch_size in (1, 3, 8):
+            batches = list(native_batches(predictor, iter(pairs), 6, batch_size))
+            assert [t for b in batches for t in b.targets] == list(range(6, 13))
+            streamed = torch.cat([b.model for b in batches])
+            assert torch.allclose(streamed, whole, atol=1e-6)
+            truth = torch.cat([b.truth for b in batches])
+            assert torch.equal(truth, frames_to_tensor(native[6:13]))
+            copy = torch.cat([b.last for b in batches])
+            assert psnr(streamed, truth).mean() > psnr(copy, truth).mean() + 6

