@@ -8,26 +8,30 @@ disk (file://); ``serve`` is only a convenience.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 import logging
 import math
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from .checkpoint import atomic_write_bytes
 from .errors import OutputError, VidpredError
-from .outputs import claim_output
+from .outputs import (
+    NotRegularFile,
+    atomic_write_bytes,
+    claim_output,
+    file_sha256,
+    open_regular,
+    read_regular,
+)
 from .rendering import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 
 log = logging.getLogger(__name__)
@@ -114,78 +118,6 @@ def _href(name: str) -> str:
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-class NotRegularFile(OSError):
-    """A path names a FIFO, a device, a folder or a socket, or is over a size cap."""
-
-
-def open_regular(path: str | Path, limit: int | None = None, *, follow: bool = True) -> BinaryIO:
-    """Returns ``path`` opened for reading in binary, if it is a regular file (of at most
-    ``limit`` bytes).
-
-    A FIFO would block a read forever and ``/dev/zero`` never ends, so only regular files are
-    opened: checked before opening (opening some devices has effects), and again on the open
-    descriptor in case the path was swapped in between (O_NONBLOCK: a FIFO put there does not
-    block the open). With ``follow=False`` a symbolic link as the last component is refused.
-
-    Raises:
-        NotRegularFile: not a regular file, or larger than ``limit``.
-        OSError: it cannot be opened (missing, permissions, a link with ``follow=False``).
-    """
-    _check_regular(os.stat(path), limit)
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
-    f = os.fdopen(os.open(path, flags), "rb")
-    try:
-        _check_regular(os.fstat(f.fileno()), limit)
-    except BaseException:
-        f.close()
-        raise
-    return f
-
-
-def _size(n: int) -> str:
-    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
-
-
-def _check_regular(st: os.stat_result, limit: int | None) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise NotRegularFile("not a regular file")
-    if limit is not None and st.st_size > limit:
-        raise NotRegularFile(f"larger than {_size(limit)}")
-
-
-def read_regular(path: str | Path, limit: int) -> bytes:
-    """Returns the bytes of a regular file of at most ``limit`` bytes (see ``open_regular``).
-
-    Raises:
-        NotRegularFile: not a regular file, or larger than ``limit``.
-        OSError: it cannot be read (missing, permissions).
-    """
-    with open_regular(path, limit) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:  # it grew after the check
-        raise NotRegularFile(f"larger than {_size(limit)}")
-    return data
-
-
-def regular_file_sha256(path: str | Path, limit: int | None = None) -> str:
-    """Returns the hex sha256 of a regular file of at most ``limit`` bytes (default
-    ``HASH_MAX_BYTES``).
-
-    Raises:
-        NotRegularFile: not a regular file (``/dev/zero`` would hash forever), or too large.
-        OSError: it cannot be read.
-    """
-    limit = HASH_MAX_BYTES if limit is None else limit
-    digest, total = hashlib.sha256(), 0
-    with open_regular(path, limit) as f:
-        while block := f.read(1 << 20):
-            total += len(block)
-            if total > limit:  # it grew after the check
-                raise NotRegularFile(f"larger than {_size(limit)}")
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_whole(value: Any, low: int) -> bool:
@@ -423,7 +355,7 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
 def _weights_state(path: str) -> tuple[str | None, str | None]:
     """Returns (sha256, None) of a weights file, or (None, why it was not hashed)."""
     try:
-        return regular_file_sha256(path), None
+        return file_sha256(path, HASH_MAX_BYTES), None
     except (FileNotFoundError, NotADirectoryError):
         return None, "the file is gone"
     except NotRegularFile as e:

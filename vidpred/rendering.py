@@ -7,7 +7,6 @@ weights, how well it did) that ``vidpred gallery`` reads.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -20,14 +19,13 @@ import numpy as np
 import torch
 
 from .cache import read_video_cached
-from .checkpoint import write_temp
+from .checkpoint import metrics_log_path
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError, shown
 from .flow import flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
-from .outputs import check_output_path, claim_output
+from .outputs import check_output_path, claim_output, file_sha256, write_temp
 from .predict import Predictor, quantize, to_uint8
-from .training import metrics_log_path
 from .video import MAX_FRAME_PIXELS, Mp4Writer, max_decoded_bytes, read_video
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
@@ -376,18 +374,6 @@ def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
     return canvas
 
 
-def file_sha256(path: Path) -> str | None:
-    """Returns the hex sha256 of a file, or None if it cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def read_training_log(weights: str | Path | None) -> list[dict[str, Any]]:
     """Returns the per-epoch rows of the JSONL log beside a checkpoint ([] if there is none)."""
     if weights is None:
@@ -455,6 +441,13 @@ def _temp_or_error(path: Path, write) -> Path:
         return write_temp(path, write)
     except OSError as e:
         raise OutputError(f"{path}: could not write it ({e.strerror or e})") from e
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:  # unreadable, gone, or no longer a regular file: not recorded
+        return None
 
 
 def render(
@@ -607,7 +600,7 @@ def render(
                 "gif": gif_path(out).name if gif else None,
                 "clip": str(clip.resolve()),
                 "weights": str(weights) if weights else None,
-                "weights_sha256": file_sha256(weights) if weights else None,
+                "weights_sha256": _sha256_or_none(weights) if weights else None,
                 "training_log": read_training_log(weights),
                 "frames": written,
                 "fps": video.fps,
