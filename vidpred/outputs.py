@@ -28,7 +28,7 @@ from .errors import OutputError
 
 def is_shipped(path: str | Path) -> bool:
     """Returns whether ``path`` (after following links) is one of vidpred's shipped files."""
-    # Imported here: weights.py writes its state file through this module.
+    # Imported here, not at the top: weights.py imports this module (to write its state file).
     from .weights import SHIPPED_FILES, SHIPPED_FOLDER
 
     resolved = Path(path).resolve()

@@ -485,7 +485,8 @@ RENDER_METHODS = ("model", "copy_last", "flow")
 
 def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSettings) -> int:
     """Returns the first frame with ground truth that a render shows: the first whose
-    prediction has ``horizon`` steps of room after the model's ``history`` frames.
+    prediction has ``horizon`` steps of room after the model's ``history`` frames (past the
+    clip's ``count`` frames when a short clip shows only frames past its end).
 
     Raises:
         VidpredError: the clip's ``count`` frames are too few to show anything.
@@ -558,14 +559,14 @@ def compose_truth(
         frames: uint8 RGB (T, H, W, 3) tensor of the whole video (for the frame numbers).
     """
     names, horizon = settings.panels, settings.horizon
-    shown = quantize(batch.predicted).cpu().numpy()  # uint8 RGB (B, H, W, 3)
+    predicted = quantize(batch.predicted).cpu().numpy()  # uint8 RGB (B, H, W, 3)
     flow = quantize(batch.flow).numpy() if "flow" in names else [None] * len(batch.targets)
     return [
         compose_frame(frame_panels(
-            names, predicted=shown[i], copy=frames[t - horizon].numpy(), actual=frames[t].numpy(),
-            when=f"{_steps(horizon)} ahead", psnr_model=scores.model[i],
-            psnr_copy=scores.copy_last[i], frame_text=f"frame {t + 1}/{len(frames)}",
-            flow=flow[i], psnr_flow=scores.flow[i],
+            names, predicted=predicted[i], copy=frames[t - horizon].numpy(),
+            actual=frames[t].numpy(), when=f"{_steps(horizon)} ahead",
+            psnr_model=scores.model[i], psnr_copy=scores.copy_last[i],
+            frame_text=f"frame {t + 1}/{len(frames)}", flow=flow[i], psnr_flow=scores.flow[i],
         ), settings.scale)
         for i, t in enumerate(batch.targets)
     ]
@@ -749,13 +750,13 @@ def render(
         size = size or predictor.data_config.size
         video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
         first = first_shown_frame(clip, video.num_frames, predictor.history, settings)
-        total = video.num_frames - first + extend
+        targets = list(range(first, video.num_frames))
+        total = len(targets) + extend
         check_render_size(clip, video.frames.shape[1:3], len(settings.panels), scale, total, gif)
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
         metrics = {m: MetricAccumulator() for m in RENDER_METHODS}
         batches = itertools.chain(
-            truth_frames(predictor, frames, list(range(first, len(frames))), settings, metrics,
-                         batch_size),
+            truth_frames(predictor, frames, targets, settings, metrics, batch_size),
             past_end_frames(predictor, frames, settings),
         )
         with Mp4Writer(out, video.fps) as writer:
