@@ -1,57 +1,111 @@
-"""Where render's time goes: render frames/s with one stage at a time taken out, next to
-model-only inference, on the bench's clip (generated shapes, 640x360, 30 fps, working size
-96) and a freshly initialised default model (default precision unless --precision).
+"""Where render's time goes, stage by stage, on the bench's clip (generated shapes, 640x360,
+30 fps, working size 96) and a freshly initialised default model (default precision unless
+--precision).
 
     python benchmarks/render_breakdown.py [--reps 3] [--frames 96] [--precision auto|fp32|bf16]
 
-Rows (median frames/s over the repetitions, which run alternated so that a slow spell of a
-busy machine hits every row alike):
-- inference: ``Predictor.predict_frames`` on frames already in memory (the bench's number);
-- render: ``vidpred.render`` end to end, decoding the clip (no cache), as ``vidpred bench``;
-- without SSIM / without compositing / without H.264 encoding: the same render with that
-  stage replaced by a no-op (SSIM returns zeros, compositing returns one fixed frame, the
-  encoder discards frames), to read off what each stage costs;
-- from the decode cache: the same render reading an already cached clip.
-The no-op rows exist only here, by patching module attributes; the product never skips them.
+Each repetition runs ``vidpred.render`` end to end (decoding the clip, no cache, as
+``vidpred bench``), then drives the same steps that render chains (``vidpred.rendering``:
+``truth_frames`` is rollout -> with_baselines -> score -> compose_truth, then the mp4
+writer) one at a time over the same clip, timing each. Repetitions alternate so that a slow
+spell of a busy machine hits every row alike. Rows (median over the repetitions, in ms per
+shown frame and as a share of the end-to-end render):
+- decode: ``read_video`` of the clip at the working size; from the decode cache:
+  ``read_video_cached`` of the clip already cached (what render reads by default);
+- inference: ``Predictor.rollout`` (one step: the model alone);
+- baselines: ``with_baselines`` (the real frames and the flow baseline);
+- metrics: ``score`` (PSNR, SSIM and MAE of the model and both baselines);
+- compositing: ``compose_truth`` (panels, captions, readouts, upscaling);
+- H.264 encoding: ``Mp4Writer.write`` of every frame, then ``finish`` (ffmpeg ends and the
+  file is decoded once to check it);
+- stages: the sum of the stages above, without the cache row;
+- render: ``vidpred.render`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from vidpred.bench import CLIP_FPS, inference_fps
+from vidpred.bench import CLIP_FPS
+from vidpred.cache import read_video_cached
 from vidpred.data import DataConfig
+from vidpred.metrics import MetricAccumulator
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
+from vidpred.rendering import (
+    RENDER_METHODS,
+    RenderSettings,
+    compose_truth,
+    first_shown_frame,
+    render,
+    score,
+    with_baselines,
+)
 from vidpred.synthetic import generate
-from vidpred.video import read_video, write_mp4
+from vidpred.video import Mp4Writer, read_video, write_mp4
 
-# The modules, not the functions that vidpred/__init__ exports under the same names.
-render_module = importlib.import_module("vidpred.rendering")
-metrics_module = importlib.import_module("vidpred.metrics")
+STAGES = ("decode", "inference", "baselines", "metrics", "compositing", "H.264 encoding")
 
 
-class DiscardingWriter:
-    """Stands in for Mp4Writer: counts frames, encodes nothing."""
+class Stopwatch:
+    """Adds up the seconds spent in each named block."""
 
-    def __init__(self, *args, **kwargs):
-        self.frames_written = 0
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
 
-    def __enter__(self):
-        return self
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
 
-    def __exit__(self, *exc):
-        return False
 
-    def write(self, frame):
-        self.frames_written += 1
+def time_stages(
+    clip: Path, predictor: Predictor, out: Path, cache_dir: Path
+) -> tuple[dict[str, float], int]:
+    """Returns (seconds in each stage, frames shown) of one render of ``clip``, its steps
+    called one at a time as ``vidpred.rendering.render`` chains them (default settings)."""
+    watch, settings = Stopwatch(), RenderSettings()
+    size = predictor.data_config.size
+    with watch("decode"):
+        video = read_video(clip, size)
+    with watch("from the decode cache"):
+        read_video_cached(clip, size, cache_dir)
+    frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
+    first = first_shown_frame(clip, len(frames), predictor.history, settings)
+    origins = [t - settings.horizon for t in range(first, len(frames))]
+    metrics = {m: MetricAccumulator() for m in RENDER_METHODS}
+    rollouts = predictor.rollout(frames, origins, settings.horizon)
+    with Mp4Writer(out, video.fps) as writer:
+        while True:
+            with watch("inference"):
+                rollout = next(rollouts, None)
+            if rollout is None:
+                break
+            chunk, preds = rollout
+            with watch("baselines"):
+                batch = with_baselines(frames, chunk, preds[:, -1], settings.horizon)
+            with watch("metrics"):
+                scores = score(batch, metrics)
+            with watch("compositing"):
+                images = compose_truth(batch, scores, frames, settings)
+            with watch("H.264 encoding"):
+                for image in images:
+                    writer.write(image)
+        with watch("H.264 encoding"):
+            writer.finish()
+    return dict(watch.seconds), len(origins)
 
 
 def main() -> None:
@@ -68,48 +122,26 @@ def main() -> None:
         STResNet(model_config).eval(), model_config, data_config, torch.device("cpu"),
         precision=args.precision,
     )
-    frames = read_video(clip, data_config.size).frames
-    shown = len(frames) - predictor.history
-    one_frame = render_module.compose_frame(
-        render_module.frame_panels(
-            render_module.DEFAULT_PANELS, predicted=frames[0], copy=frames[0], actual=frames[1],
-            when="1 step ahead", psnr_model=0.0, psnr_copy=0.0,
-        ),
-        2,
-    )
-    # (row, {module attribute to patch: stand-in}, read through the decode cache)
-    rows = [
-        ("render", {}, False),
-        ("without SSIM", {(metrics_module, "ssim"): lambda p, t: torch.zeros(len(p))}, False),
-        ("without compositing",
-         {(render_module, "compose_frame"): lambda p, s=1: one_frame}, False),
-        ("without H.264 encoding", {(render_module, "Mp4Writer"): DiscardingWriter}, False),
-        ("from the decode cache", {}, True),
-    ]
     cache_dir = tmp / "cache"
-    render_module.render(clip, predictor, tmp / "warm.mp4", cache_dir=cache_dir)  # warm-up
-    fps: dict[str, list[float]] = {"inference": []}
+    render(clip, predictor, tmp / "warm.mp4", cache_dir=cache_dir)  # warm-up; fills the cache
+    runs: dict[str, list[float]] = defaultdict(list)  # ms per shown frame, one per repetition
     for _ in range(args.reps):
-        fps["inference"].append(inference_fps(predictor, frames, 8)[0])
-        for name, patches, cached in rows:
-            originals = {key: getattr(*key) for key in patches}
-            for (module, attr), stand_in in patches.items():
-                setattr(module, attr, stand_in)
-            try:
-                start = time.perf_counter()
-                render_module.render(
-                    clip, predictor, tmp / "out.mp4", cache=cached, cache_dir=cache_dir, force=True
-                )
-                fps.setdefault(name, []).append(shown / (time.perf_counter() - start))
-            finally:
-                for (module, attr), original in originals.items():
-                    setattr(module, attr, original)
-    infer = statistics.median(fps["inference"])
-    print(f"{'row':26s} {'frames/s':>9s} {'/ inference':>12s}   runs")
-    for name, values in fps.items():
-        median = statistics.median(values)
-        runs = " ".join(f"{v:.0f}" for v in values)
-        print(f"{name:26s} {median:9.1f} {median / infer:12.0%}   {runs}")
+        start = time.perf_counter()
+        render(clip, predictor, tmp / "out.mp4", cache=False, force=True)
+        render_s = time.perf_counter() - start
+        seconds, shown = time_stages(clip, predictor, tmp / "stages.mp4", cache_dir)
+        seconds["stages"] = sum(seconds[name] for name in STAGES)
+        seconds["render"] = render_s
+        for name, value in seconds.items():
+            runs[name].append(1000 * value / shown)
+    rows = [*STAGES, "from the decode cache", "stages", "render"]
+    whole = statistics.median(runs["render"])
+    print(f"{shown} frames shown per render; ms per shown frame, median of {args.reps}")
+    print(f"{'row':24s} {'ms/frame':>9s} {'frames/s':>9s} {'/ render':>9s}   runs")
+    for name in rows:
+        median = statistics.median(runs[name])
+        each = " ".join(f"{v:.1f}" for v in runs[name])
+        print(f"{name:24s} {median:9.2f} {1000 / median:9.1f} {median / whole:9.0%}   {each}")
 
 
 if __name__ == "__main__":

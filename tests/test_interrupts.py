@@ -15,14 +15,15 @@ import pytest
 import torch
 from conftest import moving_square, subprocess_env, write_lossless
 
-from vidpred.checkpoint import atomic_write_bytes, load_checkpoint
+from vidpred.checkpoint import load_checkpoint, metrics_log_path
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import OutputError, TrainingError
 from vidpred.model import ModelConfig
+from vidpred.outputs import atomic_write_bytes
 from vidpred.predict import Predictor
 from vidpred.rendering import render
-from vidpred.training import TrainConfig, metrics_log_path, train
+from vidpred.training import TrainConfig, train
 
 TINY = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
 

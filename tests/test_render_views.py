@@ -325,7 +325,7 @@ def test_sidecar_records_weights_and_their_training_log(tmp_path, trained_checkp
     import hashlib
     import json
 
-    from vidpred.training import metrics_log_path
+    from vidpred.checkpoint import metrics_log_path
 
     clip = write_lossless(tmp_path / "clip.avi", moving_square(8, 32, 32))
     out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4")

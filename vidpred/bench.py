@@ -40,11 +40,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from .cache import read_video_cached
 from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .model import ModelConfig, STResNet
-from .precision import use_bf16, use_channels_last
+from .precision import resolve_device, to_device_float, use_bf16, use_channels_last
 from .predict import Predictor
 from .rendering import render
 from .synthetic import generate
-from .training import TrainConfig, resolve_device, to_device_float, train
+from .training import TrainConfig, train
 from .video import read_video, write_mp4
 
 log = logging.getLogger(__name__)

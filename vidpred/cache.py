@@ -18,7 +18,6 @@ else ``~/.cache/vidpred``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import shown
+from .outputs import atomic_write_bytes, remove_temp, temp_path
 from .video import Decoder, Video, read_video
 
 log = logging.getLogger(__name__)
@@ -76,24 +76,6 @@ def _entry_stem(path: Path, size: int | None) -> tuple[str, str, dict]:
     state_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     prefix = f"{path_hash}-{size if size is not None else 'native'}-"
     return prefix, prefix + state_hash, key
-
-
-def _discard(tmp: Path) -> None:
-    """Removes a temp file if there is one (its folder may not even exist)."""
-    with contextlib.suppress(OSError):
-        tmp.unlink()
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Calls ``write(file)`` on a temp file beside ``path`` and renames it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        _discard(tmp)
-        raise
 
 
 # Every frames file starts with an .npy header of this many bytes (a multiple of 64, as NumPy
@@ -198,7 +180,7 @@ def read_video_cached(
     if cached is not None:
         return cached
     npy = folder / f"{stem}.npy"
-    tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
+    tmp = temp_path(npy)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with Decoder(path, size) as decoder, open(tmp, "wb") as f:
@@ -219,17 +201,19 @@ def read_video_cached(
             return Video(path=path, frames=frames, fps=fps, source_size=decoder.source_size)
         # Frames first, sidecar last: the sidecar is what makes an entry count.
         os.replace(tmp, npy)
-        _atomic_write(folder / f"{stem}.json", lambda f: f.write(json.dumps(meta).encode()))
+        # No fsync: an entry lost to a power cut is simply decoded again.
+        sidecar = json.dumps(meta).encode()
+        atomic_write_bytes(folder / f"{stem}.json", lambda f: f.write(sidecar), fsync=False)
         _remove_stale(folder, prefix, stem)
     except OSError as e:
-        _discard(tmp)
+        remove_temp(tmp)
         log.warning(
             "%s: could not write the decode cache in %s (%s); using it uncached",
             shown(path), shown(folder), e.strerror or e,
         )
         return read_video(path, size)
     except BaseException:
-        _discard(tmp)
+        remove_temp(tmp)
         raise
     return _load_entry(folder, stem, key, path) or read_video(path, size)
 
@@ -267,27 +251,24 @@ def read_flows_cached(
         pass
     if not (folder / f"{stem}.json").exists():  # only beside a current frames entry
         return video_flows(video.frames)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(npy_header(expected, np.dtype(np.float32).str))
-            for t, flow in enumerate(iter_video_flows(video.frames)):
-                f.write(np.ascontiguousarray(flow).data)
-                if t % RELEASE_EVERY == RELEASE_EVERY - 1:
-                    release_pages(video.frames)
+
+    def write_flows(f) -> None:
+        f.write(npy_header(expected, np.dtype(np.float32).str))
+        for t, flow in enumerate(iter_video_flows(video.frames)):
+            f.write(np.ascontiguousarray(flow).data)
+            if t % RELEASE_EVERY == RELEASE_EVERY - 1:
+                release_pages(video.frames)
         release_pages(video.frames)
-        os.replace(tmp, file)
+
+    try:  # no fsync: flows lost to a power cut are simply computed again
+        atomic_write_bytes(file, write_flows, fsync=False)
         return np.load(file, mmap_mode="r")
     except OSError as e:
-        _discard(tmp)
         log.warning(
             "%s: could not cache its flows in %s (%s); computing them in memory",
             shown(video.path), shown(folder), e.strerror or e,
         )
         return video_flows(video.frames)
-    except BaseException:
-        _discard(tmp)
-        raise
 
 
 def _entry_files(folder: Path) -> list[Path]:

@@ -4,13 +4,13 @@ A checkpoint is a dict of plain types and tensors:
     format, version, model_config, data_config, train_config, model, optimizer, schedule,
     step, epoch, best, history (per-epoch metrics)
 so that the file alone rebuilds its model. Loading uses ``torch.load(weights_only=True)``,
-which refuses any pickle that would construct arbitrary objects or run code.
+which refuses any pickle that would construct arbitrary objects or run code. Training keeps
+a per-epoch JSONL log beside each checkpoint (``metrics_log_path``).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import re
 import reprlib
@@ -25,6 +25,7 @@ import torch
 from .data import DataConfig
 from .errors import CheckpointError, OutputError
 from .model import BASE_FLOWS, HEADS, LEGACY_MODEL_FIELDS, NORMS, ModelConfig, STResNet
+from .outputs import atomic_write_bytes
 from .precision import PRECISIONS
 
 FORMAT = "vidpred-checkpoint"
@@ -32,50 +33,9 @@ VERSION = 1
 REQUIRED_KEYS = ("format", "version", "model_config", "data_config", "model")
 
 
-def write_temp(path: Path, write) -> Path:
-    """Calls ``write(file)`` on a hidden temp file beside ``path`` and fsyncs it; returns the
-    temp file, for the caller to rename over ``path``. On any failure the temp file is removed.
-
-    Raises:
-        OSError: the write failed; its ``filename`` is ``path``, so the message names the file.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno is not None and not e.filename:
-            # f.write's own errors (a full disk) name no file; the user needs to know which.
-            raise OSError(e.errno, e.strerror, str(path)) from e
-        raise
-    return tmp
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Calls ``write(file)`` on a temp file beside ``path``, fsyncs it, then renames it over ``path``.
-
-    A crash at any point leaves the previous file intact (or no file), never a partial one.
-    """
-    path = Path(path)
-    tmp = write_temp(path, write)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    # Make the rename itself durable.
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+def metrics_log_path(checkpoint: str | Path) -> Path:
+    """Returns the per-epoch JSONL log that sits beside a checkpoint."""
+    return Path(checkpoint).with_suffix(".jsonl")
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

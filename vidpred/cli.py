@@ -10,9 +10,9 @@ import contextlib
 import json
 import logging
 import math
-import signal
 import os
 import shlex
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -546,12 +546,13 @@ def _flag_value(value) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, metrics_log_path
     from .data import DataConfig, WindowDataset, load_flows, load_videos
     from .distributed import env_world, process_group
     from .model import ModelConfig, STResNet, count_parameters
     from .outputs import check_output_path, claim_output
-    from .training import TrainConfig, continue_config, metrics_log_path, resolve_device, train
+    from .precision import resolve_device
+    from .training import TrainConfig, continue_config, train
     from .video import VIDEO_EXTENSIONS
     from .weights import record_latest
 

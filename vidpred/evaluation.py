@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,51 @@ def first_horizon_target(num_frames: int, history: int, tail: float, horizon: in
     """Returns the first target of an N-step rollout evaluation: as ``first_target``, but
     late enough that its origin t-N still has the model's inputs (and linear's two frames)."""
     return max(math.floor(num_frames * (1.0 - tail)), horizon + max(history - 1, 1))
+
+
+def needed_frames(history: int, horizon: int | None) -> int:
+    """Returns how many frames a video needs to be evaluated: one target after the model's
+    inputs and linear's two frames, and with ``horizon`` one N-step target.
+
+    Raises:
+        ValueError: ``horizon`` is below 1.
+    """
+    needed = max(history, 2) + 1
+    if horizon is not None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        needed = max(needed, horizon + max(history - 1, 1) + 1)
+    return needed
+
+
+def evaluate_one_step(
+    frames: torch.Tensor,
+    predictor: Predictor,
+    targets: list[int],
+    batch_size: int = 8,
+    after_chunk: Callable[[], None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Returns the one-step metrics {"model", "copy_last", "linear", "flow"} on ``targets``.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+        targets: target indices, each >= ``first_target``.
+        after_chunk: called after each batch of targets is scored.
+    """
+    acc = {m: MetricAccumulator() for m in METHODS}
+    for chunk, _inputs, pred in predictor.predict_frames(frames, targets, batch_size):
+        index = torch.tensor(chunk)
+        # Baselines come from the real frames, independent of the model's input layout.
+        truth, last, previous = (
+            frames_to_tensor(frames[index - lag]).to(pred.device) for lag in (0, 1, 2)
+        )  # each (B, 3, H, W)
+        acc["model"].add(pred, truth)
+        acc["copy_last"].add(last, truth)
+        acc["linear"].add(linear_extrapolation(last, previous), truth)
+        acc["flow"].add(predict_flow(frames, chunk).to(pred.device), truth)
+        if after_chunk:
+            after_chunk()
+    return {m: acc[m].summary() for m in METHODS}
 
 
 def evaluate_horizon(
@@ -103,50 +149,36 @@ def evaluate(
     Returns:
         {"weights", "size", "tail", "videos": [{"path", "targets", "model", "copy_last",
         "linear", "flow"}], "mean": {"model", "copy_last", "linear", "flow"}}; each method's
-        value is {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video also has
-        "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear", "flow"}, ...],
-        and the result has "horizon": the same list averaged over videos.
+        value is {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video
+        also has "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear",
+        "flow"}, ...], and the result has "horizon": the same list averaged over videos.
     """
     size = size or predictor.data_config.size
     history = predictor.history
-    min_frames = max(history, 2) + 1
-    if horizon is not None:
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least 1, got {horizon}")
-        min_frames = max(min_frames, horizon + max(history - 1, 1) + 1)
-    videos = load_videos(list(paths), size, min_frames=min_frames, cache=cache, cache_dir=cache_dir)
+    needed = needed_frames(history, horizon)
+    videos = load_videos(list(paths), size, min_frames=needed, cache=cache, cache_dir=cache_dir)
     results = []
     for video in videos:
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
         targets = list(range(first_target(video.num_frames, history, tail), video.num_frames))
         if on_video:
             on_video(str(video.path), len(targets))
-        acc = {m: MetricAccumulator() for m in METHODS}
-        for chunk, _inputs, pred in predictor.predict_frames(frames, targets, batch_size):
-            index = torch.tensor(chunk)
-            # Baselines come from the real frames, independent of the model's input layout.
-            truth, last, previous = (
-                frames_to_tensor(frames[index - lag]).to(pred.device) for lag in (0, 1, 2)
-            )  # each (B, 3, H, W)
-            acc["model"].add(pred, truth)
-            acc["copy_last"].add(last, truth)
-            acc["linear"].add(linear_extrapolation(last, previous), truth)
-            acc["flow"].add(predict_flow(frames, chunk).to(pred.device), truth)
-            # A cached video is a map: drop the pages this chunk read, or a pass over a
-            # folder would leave all of it resident (they come back from the page cache).
-            release_pages(video.frames)
         if not targets:
             continue
-        results.append(
-            {"path": str(video.path), "targets": len(targets), **{m: acc[m].summary() for m in METHODS}}
-        )
+        # A cached video is a map: drop the pages each batch read, or a pass over a folder
+        # would leave all of it resident (they come back from the page cache).
+        release = functools.partial(release_pages, video.frames)
+        results.append({
+            "path": str(video.path),
+            "targets": len(targets),
+            **evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release),
+        })
         if horizon is not None:
             first = first_horizon_target(video.num_frames, history, tail, horizon)
             steps = list(range(first, video.num_frames))
             results[-1]["horizon_targets"] = len(steps)
             results[-1]["horizon"] = evaluate_horizon(
-                frames, predictor, steps, horizon, batch_size,
-                after_chunk=lambda: release_pages(video.frames),  # noqa: B023 (called at once)
+                frames, predictor, steps, horizon, batch_size, after_chunk=release
             )
     summary = {
         "weights": str(predictor.weights) if predictor.weights else None,
@@ -156,8 +188,13 @@ def evaluate(
         "mean": {m: mean_of([r[m] for r in results]) for m in METHODS},
     }
     if horizon is not None:
-        summary["horizon"] = [
-            {"step": k + 1, **{m: mean_of([r["horizon"][k][m] for r in results]) for m in METHODS}}
-            for k in range(horizon)
-        ]
+        summary["horizon"] = mean_horizon(results, horizon)
     return summary
+
+
+def mean_horizon(results: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:
+    """Returns the per-step rollout metrics of ``evaluate``'s videos averaged over them."""
+    return [
+        {"step": k + 1, **{m: mean_of([r["horizon"][k][m] for r in results]) for m in METHODS}}
+        for k in range(horizon)
+    ]

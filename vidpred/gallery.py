@@ -8,26 +8,30 @@ disk (file://); ``serve`` is only a convenience.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 import logging
 import math
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from .checkpoint import atomic_write_bytes
 from .errors import OutputError, VidpredError
-from .outputs import claim_output
+from .outputs import (
+    NotRegularFile,
+    atomic_write_bytes,
+    claim_output,
+    file_sha256,
+    open_regular,
+    read_regular,
+)
 from .rendering import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 
 log = logging.getLogger(__name__)
@@ -114,78 +118,6 @@ def _href(name: str) -> str:
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-class NotRegularFile(OSError):
-    """A path names a FIFO, a device, a folder or a socket, or is over a size cap."""
-
-
-def open_regular(path: str | Path, limit: int | None = None, *, follow: bool = True) -> BinaryIO:
-    """Returns ``path`` opened for reading in binary, if it is a regular file (of at most
-    ``limit`` bytes).
-
-    A FIFO would block a read forever and ``/dev/zero`` never ends, so only regular files are
-    opened: checked before opening (opening some devices has effects), and again on the open
-    descriptor in case the path was swapped in between (O_NONBLOCK: a FIFO put there does not
-    block the open). With ``follow=False`` a symbolic link as the last component is refused.
-
-    Raises:
-        NotRegularFile: not a regular file, or larger than ``limit``.
-        OSError: it cannot be opened (missing, permissions, a link with ``follow=False``).
-    """
-    _check_regular(os.stat(path), limit)
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
-    f = os.fdopen(os.open(path, flags), "rb")
-    try:
-        _check_regular(os.fstat(f.fileno()), limit)
-    except BaseException:
-        f.close()
-        raise
-    return f
-
-
-def _size(n: int) -> str:
-    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
-
-
-def _check_regular(st: os.stat_result, limit: int | None) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise NotRegularFile("not a regular file")
-    if limit is not None and st.st_size > limit:
-        raise NotRegularFile(f"larger than {_size(limit)}")
-
-
-def read_regular(path: str | Path, limit: int) -> bytes:
-    """Returns the bytes of a regular file of at most ``limit`` bytes (see ``open_regular``).
-
-    Raises:
-        NotRegularFile: not a regular file, or larger than ``limit``.
-        OSError: it cannot be read (missing, permissions).
-    """
-    with open_regular(path, limit) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:  # it grew after the check
-        raise NotRegularFile(f"larger than {_size(limit)}")
-    return data
-
-
-def regular_file_sha256(path: str | Path, limit: int | None = None) -> str:
-    """Returns the hex sha256 of a regular file of at most ``limit`` bytes (default
-    ``HASH_MAX_BYTES``).
-
-    Raises:
-        NotRegularFile: not a regular file (``/dev/zero`` would hash forever), or too large.
-        OSError: it cannot be read.
-    """
-    limit = HASH_MAX_BYTES if limit is None else limit
-    digest, total = hashlib.sha256(), 0
-    with open_regular(path, limit) as f:
-        while block := f.read(1 << 20):
-            total += len(block)
-            if total > limit:  # it grew after the check
-                raise NotRegularFile(f"larger than {_size(limit)}")
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_whole(value: Any, low: int) -> bool:
@@ -331,6 +263,13 @@ def find_renders(folder: str | Path) -> list[Render]:
     return renders
 
 
+# A chart line: (name, points (step, value), colour, stroke-dasharray or "").
+Series = tuple[str, list[tuple[float, float]], str, str]
+# Pixels around a chart's plot area: room for the y labels, the legend and the x labels.
+CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM = 46, 10, 22, 26
+CHART_TEXT = 'font-size="10" fill="#55554f" font-family="system-ui, sans-serif"'
+
+
 def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int = 150) -> str:
     """Returns an inline SVG line chart of a training log ("" when there is nothing to plot).
 
@@ -338,6 +277,27 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     have ``val_psnr_flow``; older logs lack it) per epoch against the step where the log has
     them, else the training loss.
     """
+    lines, unit = _curve_series(rows)
+    if not lines:
+        return ""
+    plot = _Plot.around(lines, width, height)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" class="curve">',
+        f"<title>{_esc(unit)} per epoch</title>",
+        f'<rect x="{plot.left}" y="{plot.top}" width="{plot.width}" height="{plot.height}" '
+        'fill="#fafaf7" stroke="#d0d0c8"/>',
+        *_axis_labels(plot, unit, height),
+        *_series_marks(lines, plot),
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
+def _curve_series(rows: list[dict[str, Any]]) -> tuple[list[Series], str]:
+    """Returns the lines of a training log's chart that have points, and their unit:
+    validation PSNR of the model and the baselines, or the training loss if the log has no
+    validation PSNR."""
 
     def series(key: str) -> list[tuple[float, float]]:
         return [
@@ -357,73 +317,96 @@ def training_curve_svg(rows: list[dict[str, Any]], width: int = 380, height: int
     if not lines[0][1]:
         lines = [("train loss", series("train_loss"), "#c2410c", "")]
         unit = "training loss"
-    lines = [line for line in lines if line[1]]
-    if not lines:
-        return ""
-    xs = [x for _, pts, _, _ in lines for x, _ in pts]
-    ys = [y for _, pts, _, _ in lines for _, y in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.05, 0.5)
-    y0, y1 = y0 - pad, y1 + pad
-    left, right, top, bottom = 46, 10, 22, 26
-    plot_w, plot_h = width - left - right, height - top - bottom
+    return [line for line in lines if line[1]], unit
 
-    def px(x: float, y: float) -> str:
+
+@dataclass(frozen=True)
+class _Plot:
+    """A chart's plot area in SVG pixels and the data range it shows (x: steps; y: values,
+    padded so that no line runs along the frame)."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    x0: float  # x0..x1: the steps, widened to 2 when there is one
+    x1: float
+    y0: float  # y0..y1: the values, with ``pad`` added on each side
+    y1: float
+    pad: float
+    steps: tuple[float, float]  # the first and last step logged
+
+    @classmethod
+    def around(cls, lines: list[Series], width: int, height: int) -> _Plot:
+        """Returns the plot area of a ``width`` x ``height`` chart of ``lines``."""
+        xs = [x for _, pts, _, _ in lines for x, _ in pts]
+        ys = [y for _, pts, _, _ in lines for _, y in pts]
+        x0, x1 = min(xs), max(xs)
+        y0, y1 = min(ys), max(ys)
+        if x1 == x0:
+            x0, x1 = x0 - 1, x1 + 1
+        pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.05, 0.5)
+        return cls(
+            CHART_LEFT, CHART_TOP, width - CHART_LEFT - CHART_RIGHT,
+            height - CHART_TOP - CHART_BOTTOM, x0, x1, y0 - pad, y1 + pad, pad,
+            (min(xs), max(xs)),
+        )
+
+    def px(self, x: float, y: float) -> str:
+        """Returns the point (x, y) of the data as "px,py" in the SVG."""
         return (
-            f"{left + (x - x0) / (x1 - x0) * plot_w:.1f},"
-            f"{top + (1 - (y - y0) / (y1 - y0)) * plot_h:.1f}"
+            f"{self.left + (x - self.x0) / (self.x1 - self.x0) * self.width:.1f},"
+            f"{self.top + (1 - (y - self.y0) / (self.y1 - self.y0)) * self.height:.1f}"
         )
 
+
+def _axis_labels(plot: _Plot, unit: str, height: int) -> list[str]:
+    """Returns the SVG texts around the plot area: the highest and lowest value, the first
+    and last step, and the unit."""
+    left, top, right = plot.left, plot.top, plot.left + plot.width
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" class="curve">',
-        f"<title>{_esc(unit)} per epoch</title>",
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafaf7" '
-        'stroke="#d0d0c8"/>',
+        f'<text x="{left - 4}" y="{anchor_y}" text-anchor="end" {CHART_TEXT}>{value:.4g}</text>'
+        for value, anchor_y in ((plot.y1 - plot.pad, top + 10),
+                                (plot.y0 + plot.pad, top + plot.height - 2))
     ]
-    style = 'font-size="10" fill="#55554f" font-family="system-ui, sans-serif"'
-    for value, anchor_y in ((y1 - pad, top + 10), (y0 + pad, top + plot_h - 2)):
-        parts.append(
-            f'<text x="{left - 4}" y="{anchor_y}" text-anchor="end" {style}>{value:.4g}</text>'
-        )
-    parts.append(f'<text x="{left}" y="{height - 8}" {style}>step {min(xs):.0f}</text>')
-    parts.append(
-        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end" {style}>'
-        f"step {max(xs):.0f}</text>"
-    )
-    parts.append(
-        f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle" '
-        f"{style}>{_esc(unit)}</text>"
-    )
-    legend_x = left
+    first, last = plot.steps
+    return parts + [
+        f'<text x="{left}" y="{height - 8}" {CHART_TEXT}>step {first:.0f}</text>',
+        f'<text x="{right}" y="{height - 8}" text-anchor="end" {CHART_TEXT}>step {last:.0f}</text>',
+        f'<text x="{left + plot.width / 2}" y="{height - 8}" text-anchor="middle" '
+        f"{CHART_TEXT}>{_esc(unit)}</text>",
+    ]
+
+
+def _series_marks(lines: list[Series], plot: _Plot) -> list[str]:
+    """Returns the SVG of each line (with a dot per point when there are few) and of its
+    legend entry above the plot area."""
+    parts = []
+    legend_x = plot.left
     for name, pts, color, dash in lines:
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        points = " ".join(px(x, y) for x, y in pts)
+        points = " ".join(plot.px(x, y) for x, y in pts)
         parts.append(
             f'<polyline class="series" data-series="{_esc(name)}" points="{points}" '
             f'fill="none" stroke="{color}" stroke-width="2"{dash_attr}/>'
         )
         if len(pts) <= 40:
             for x, y in pts:
-                cx, cy = px(x, y).split(",")
+                cx, cy = plot.px(x, y).split(",")
                 parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
         parts.append(
             f'<line x1="{legend_x}" y1="12" x2="{legend_x + 16}" y2="12" '
             f'stroke="{color}" stroke-width="2"{dash_attr}/>'
         )
-        parts.append(f'<text x="{legend_x + 20}" y="15" {style}>{_esc(name)}</text>')
+        parts.append(f'<text x="{legend_x + 20}" y="15" {CHART_TEXT}>{_esc(name)}</text>')
         legend_x += 28 + 7 * len(name)
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts
 
 
 def _weights_state(path: str) -> tuple[str | None, str | None]:
     """Returns (sha256, None) of a weights file, or (None, why it was not hashed)."""
     try:
-        return regular_file_sha256(path), None
+        return file_sha256(path, HASH_MAX_BYTES), None
     except (FileNotFoundError, NotADirectoryError):
         return None, "the file is gone"
     except NotRegularFile as e:
@@ -452,81 +435,103 @@ def _weights_note(meta: dict[str, Any], states: dict[str, tuple[str | None, str 
 
 
 def _section(render: Render, states: dict[str, tuple[str | None, str | None]]) -> str:
+    """Returns the page's section for one render: its video, metrics, facts and training
+    curve (``states`` caches the weights files' hashes across sections)."""
     mp4, meta = render.video, render.meta
     video = (
         f'<video src="{_href(mp4.name)}" controls muted loop playsinline preload="auto" '
         f'title="{_esc(mp4.name)}"></video>'
     )
     if meta is None:
-        side = f"<code>{_esc(sidecar_path(mp4).name)}</code>"
-        why = (
-            f"Metadata not shown: the sidecar {side} is unusable ({_esc(render.problem)})."
-            if render.problem
-            else f"No metadata: this mp4 has no vidpred sidecar ({side})."
-        )
-        return (
-            f'<section class="render"><h2>{_esc(mp4.name)}</h2><div class="row">{video}'
-            f'<div class="facts"><p>{why}</p></div></div></section>'
-        )
+        return _bare_section(render, video)
     horizon, extend = meta.get("horizon") or 1, meta.get("extend") or 0
     tags = [f"{horizon} step{'s' if horizon != 1 else ''} ahead"]
     if extend:
         tags.append(f"+{extend} frames past the end")
     title = Path(meta.get("clip") or mp4.name).name
-    metrics = meta.get("metrics") or {}
+    table = _metrics_html(meta.get("metrics") or {}, tags[0])
+    trained, curve = _training_html(meta.get("training_log") or [])
+    facts = _facts_html(meta, mp4, trained, _weights_note(meta, states))
+    tag_html = "".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags)
+    return (
+        f'<section class="render" data-video="{_esc(mp4.name)}"><h2>{_esc(title)}{tag_html}'
+        f'</h2><div class="row">{video}<div class="facts">{table}{facts}{curve}</div></div>'
+        "</section>"
+    )
+
+
+def _bare_section(render: Render, video: str) -> str:
+    """Returns the section of a render without usable metadata: its video and why."""
+    mp4 = render.video
+    side = f"<code>{_esc(sidecar_path(mp4).name)}</code>"
+    why = (
+        f"Metadata not shown: the sidecar {side} is unusable ({_esc(render.problem)})."
+        if render.problem
+        else f"No metadata: this mp4 has no vidpred sidecar ({side})."
+    )
+    return (
+        f'<section class="render"><h2>{_esc(mp4.name)}</h2><div class="row">{video}'
+        f'<div class="facts"><p>{why}</p></div></div></section>'
+    )
+
+
+def _metrics_html(metrics: dict[str, Any], ahead: str) -> str:
+    """Returns the metrics table of a render and the model's gain over the baselines
+    (``ahead``: how many steps ahead, e.g. "1 step ahead")."""
     model, copy, flow = metrics.get("model"), metrics.get("copy_last"), metrics.get("flow")
-    if model and copy:
-        gain = model["psnr"] - copy["psnr"]
-        table = (
-            "<table class='metrics'><tr><th></th><th>PSNR dB</th><th>SSIM</th><th>MAE</th></tr>"
-            + "".join(
-                f"<tr><td>{name}</td><td class='psnr' data-method='{key}'>{_fmt(m['psnr'])}</td>"
-                f"<td>{_fmt(m['ssim'], 4)}</td><td>{_fmt(m['mae'], 4)}</td></tr>"
-                for name, key in METHODS
-                if (m := metrics.get(key))
-            )
-            + "</table>"
-            f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs copy-last: "
-            f"{gain:+.2f} dB over {metrics.get('frames') or 0} frames, "
-            f"{tags[0]}</p>"
+    if not (model and copy):
+        return "<p>No metrics: no rendered frame has ground truth.</p>"
+    gain = model["psnr"] - copy["psnr"]
+    table = (
+        "<table class='metrics'><tr><th></th><th>PSNR dB</th><th>SSIM</th><th>MAE</th></tr>"
+        + "".join(
+            f"<tr><td>{name}</td><td class='psnr' data-method='{key}'>{_fmt(m['psnr'])}</td>"
+            f"<td>{_fmt(m['ssim'], 4)}</td><td>{_fmt(m['mae'], 4)}</td></tr>"
+            for name, key in METHODS
+            if (m := metrics.get(key))
         )
-        if flow:
-            gain = model["psnr"] - flow["psnr"]
-            table += (
-                f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs flow baseline: "
-                f"{gain:+.2f} dB</p>"
-            )
-    else:
-        table = "<p>No metrics: no rendered frame has ground truth.</p>"
-    log_rows = meta.get("training_log") or []
+        + "</table>"
+        f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs copy-last: "
+        f"{gain:+.2f} dB over {metrics.get('frames') or 0} frames, "
+        f"{ahead}</p>"
+    )
+    if flow:
+        gain = model["psnr"] - flow["psnr"]
+        table += (
+            f"<p class='gain {'good' if gain > 0 else 'bad'}'>model vs flow baseline: "
+            f"{gain:+.2f} dB</p>"
+        )
+    return table
+
+
+def _training_html(log_rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """Returns (how long the weights trained, in words; the HTML figure of their training
+    curve, or "") from the training log a sidecar holds."""
     chart = training_curve_svg(log_rows)
-    if chart:
-        last = log_rows[-1]
-        trained = f"{last.get('step') or 0} steps, {len(log_rows)} logged epochs"
-        curve = (
-            f"<figure>{chart}<figcaption>training curve of these weights "
-            "(from the log beside the checkpoint, as it was at render time)</figcaption>"
-            "</figure>"
-        )
-    else:
-        trained = "unknown (no training log beside the weights)"
-        curve = ""
+    if not chart:
+        return "unknown (no training log beside the weights)", ""
+    last = log_rows[-1]
+    trained = f"{last.get('step') or 0} steps, {len(log_rows)} logged epochs"
+    curve = (
+        f"<figure>{chart}<figcaption>training curve of these weights "
+        "(from the log beside the checkpoint, as it was at render time)</figcaption>"
+        "</figure>"
+    )
+    return trained, curve
+
+
+def _facts_html(meta: dict[str, Any], mp4: Path, trained: str, weights_note: str) -> str:
+    """Returns the list of a render's facts: weights, training, clip, settings, date."""
     panels = ", ".join(meta.get("panels") or [])
     extra = f" · <a href='{_href(meta['gif'])}'>GIF</a>" if meta.get("gif") else ""
-    facts = (
-        f"<dl><dt>weights</dt><dd>{_weights_note(meta, states)}</dd>"
+    return (
+        f"<dl><dt>weights</dt><dd>{weights_note}</dd>"
         f"<dt>trained</dt><dd>{_esc(trained)}</dd>"
         f"<dt>clip</dt><dd><code>{_esc(meta.get('clip') or '?')}</code></dd>"
         f"<dt>render</dt><dd>{meta.get('frames') or 0} frames at {_fmt(meta.get('fps'), 3)} "
         f"fps, panels {_esc(panels)}, scale {_esc(meta.get('scale') or '?')} · "
         f"<a href='{_href(sidecar_path(mp4).name)}'>metadata</a>{extra}</dd>"
         f"<dt>made</dt><dd>{_esc(meta.get('created') or '?')}</dd></dl>"
-    )
-    tag_html = "".join(f"<span class='tag'>{_esc(t)}</span>" for t in tags)
-    return (
-        f'<section class="render" data-video="{_esc(mp4.name)}"><h2>{_esc(title)}{tag_html}'
-        f'</h2><div class="row">{video}<div class="facts">{table}{facts}{curve}</div></div>'
-        "</section>"
     )
 
 

@@ -1,32 +1,36 @@
-"""Output paths: checked before any work, and claimed so that two runs never write one file.
+"""Files: outputs checked and claimed before any work, written atomically, read safely, hashed.
 
 Every command that writes a named file (a checkpoint, a render, generated clips) first checks
 the path (``check_output_path``) and then claims it for the rest of the run
 (``claim_output``): a second vidpred that names the same output is refused at its start
 instead of both running to the end and one silently replacing the other's result.
+
+Files are written to a hidden temp file beside their target and renamed over it
+(``atomic_write_bytes``, ``write_temp``), so a crash or a full disk leaves the previous file
+or none, never a partial one. Files vidpred did not write (sidecars, weights, a page in the
+way) are read only if they are regular files (``open_regular``): a FIFO would block a read
+forever and ``/dev/zero`` never ends.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError
-from .weights import DEFAULT_WEIGHTS
-
-# The files vidpred ships in its own weights/ folder. No command ever writes them: they are
-# what every user without a trained model renders with. (Other files in that folder are the
-# user's: `vidpred train` run from the repo root writes weights/<folder>.pt there.)
-SHIPPED_FOLDER = DEFAULT_WEIGHTS.parent
-SHIPPED_FILES = (DEFAULT_WEIGHTS.name, DEFAULT_WEIGHTS.with_suffix(".jsonl").name, "README.md")
 
 
 def is_shipped(path: str | Path) -> bool:
     """Returns whether ``path`` (after following links) is one of vidpred's shipped files."""
+    # Imported here, not at the top: weights.py imports this module (to write its state file).
+    from .weights import SHIPPED_FILES, SHIPPED_FOLDER
+
     resolved = Path(path).resolve()
     return resolved.parent == SHIPPED_FOLDER.resolve() and resolved.name in SHIPPED_FILES
 
@@ -175,3 +179,154 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def temp_path(path: str | Path, *, keep_suffix: bool = False) -> Path:
+    """Returns the hidden temp file that is written before it is renamed over ``path``:
+    ``.<name>.<pid>.tmp``, or with ``keep_suffix`` ``.<stem>.<pid>.tmp<suffix>`` (a render's
+    temp file is still an .mp4 by its name).
+
+    Beside the target, so that the rename stays on one file system and is atomic; with the
+    PID, so that two processes (torchrun ranks) never write the same temp file.
+    """
+    path = Path(path)
+    if keep_suffix:
+        return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_temp(tmp: str | Path) -> None:
+    """Removes a temp file if there is one. Never raises (its folder may be gone): it runs
+    while another error is on its way up, which must be the one the user sees."""
+    with suppress(OSError):
+        Path(tmp).unlink()
+
+
+def write_temp(
+    path: str | Path, write: Callable[[BinaryIO], object], *, fsync: bool = True
+) -> Path:
+    """Calls ``write(file)`` on the temp file beside ``path`` (``temp_path``), fsyncs it
+    unless ``fsync`` is False, and returns it, for the caller to rename over ``path``. On any
+    failure the temp file is removed.
+
+    Raises:
+        OSError: the write failed; its ``filename`` is ``path``, so the message names the file.
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException as e:
+        remove_temp(tmp)
+        if isinstance(e, OSError) and e.errno is not None and not e.filename:
+            # f.write's own errors (a full disk) name no file; the user needs to know which.
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
+    return tmp
+
+
+def atomic_write_bytes(
+    path: str | Path, write: Callable[[BinaryIO], object], *, fsync: bool = True
+) -> None:
+    """Calls ``write(file)`` on a temp file beside ``path``, fsyncs it, then renames it over
+    ``path`` and fsyncs the folder, so that the rename itself is durable.
+
+    A crash at any point leaves the previous file intact (or no file), never a partial one.
+    ``fsync=False`` skips both fsyncs, for files that are cheap to make again (the decode
+    cache): the rename is still atomic, but a power cut may lose the new file.
+    """
+    path = Path(path)
+    tmp = write_temp(path, write, fsync=fsync)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        remove_temp(tmp)
+        raise
+    if fsync:
+        _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flushes a folder's entries to disk (a rename into it); best effort."""
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+class NotRegularFile(OSError):
+    """A path names a FIFO, a device, a folder or a socket, or is over a size cap."""
+
+
+def open_regular(path: str | Path, limit: int | None = None, *, follow: bool = True) -> BinaryIO:
+    """Returns ``path`` opened for reading in binary, if it is a regular file (of at most
+    ``limit`` bytes).
+
+    A FIFO would block a read forever and ``/dev/zero`` never ends, so only regular files are
+    opened: checked before opening (opening some devices has effects), and again on the open
+    descriptor in case the path was swapped in between (O_NONBLOCK: a FIFO put there does not
+    block the open). With ``follow=False`` a symbolic link as the last component is refused.
+
+    Raises:
+        NotRegularFile: not a regular file, or larger than ``limit``.
+        OSError: it cannot be opened (missing, permissions, a link with ``follow=False``).
+    """
+    _check_regular(os.stat(path), limit)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    f = os.fdopen(os.open(path, flags), "rb")
+    try:
+        _check_regular(os.fstat(f.fileno()), limit)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _check_regular(st: os.stat_result, limit: int | None) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile("not a regular file")
+    if limit is not None and st.st_size > limit:
+        raise NotRegularFile(f"larger than {_size(limit)}")
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """Returns the bytes of a regular file of at most ``limit`` bytes (see ``open_regular``).
+
+    Raises:
+        NotRegularFile: not a regular file, or larger than ``limit``.
+        OSError: it cannot be read (missing, permissions).
+    """
+    with open_regular(path, limit) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew after the check
+        raise NotRegularFile(f"larger than {_size(limit)}")
+    return data
+
+
+def file_sha256(path: str | Path, limit: int | None = None) -> str:
+    """Returns the hex sha256 of a regular file (of at most ``limit`` bytes, if given).
+
+    Raises:
+        NotRegularFile: not a regular file (``/dev/zero`` would hash forever), or too large.
+        OSError: it cannot be read.
+    """
+    digest, total = hashlib.sha256(), 0
+    with open_regular(path, limit) as f:
+        while block := f.read(1 << 20):
+            total += len(block)
+            if limit is not None and total > limit:  # it grew after the check
+                raise NotRegularFile(f"larger than {_size(limit)}")
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,4 +1,7 @@
-"""Which arithmetic runs fast on this device: bf16 autocast and the channels-last layout.
+"""The device that runs the model, and the arithmetic that is fast on it.
+
+The device is resolved once (``resolve_device``); uint8 batches reach it as float through
+``to_device_float``.
 
 bf16 autocast runs convolutions in bfloat16 where the hardware has bf16 matrix units, and
 keeps the weights, the optimizer, batch norm and the loss in float32. Measured on this
@@ -14,9 +17,39 @@ import contextlib
 import functools
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .errors import VidpredError
+
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Returns the torch device for 'auto' | 'cpu' | 'cuda' ('auto' picks CUDA when present)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VidpredError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+def to_device_float(
+    batch: torch.Tensor, device: torch.device, channels_last: bool = False
+) -> torch.Tensor:
+    """uint8 (B, C, H, W) on the CPU -> float32 [0, 1] (B, C, H, W) on ``device``.
+
+    On CUDA the uint8 batch goes through pinned memory with a non-blocking copy and becomes
+    float on the GPU: a quarter of the bytes over the bus, and the copy overlaps the GPU.
+    On the CPU NumPy converts it, on this thread: torch would hand the few hundred thousand
+    elements to its thread pool, which costs 15-20 ms instead of 0.2 ms when other processes
+    keep the cores busy (measured on 2 cores). Both divide in float32: the same bits.
+    """
+    if device.type == "cuda":
+        batch = batch.pin_memory().to(device, non_blocking=True).float().div_(255.0)
+    else:
+        batch = torch.from_numpy(np.divide(batch.numpy(), np.float32(255.0), dtype=np.float32))
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
 @functools.cache

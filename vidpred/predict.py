@@ -14,8 +14,7 @@ from .data import DataConfig, stack_windows, windows_to_inputs
 from .errors import VidpredError
 from .flow import base_flows, pair_flows
 from .model import ModelConfig, Motion, STResNet
-from .precision import autocast, use_bf16, use_channels_last
-from .training import resolve_device
+from .precision import autocast, resolve_device, use_bf16, use_channels_last
 from .video import max_decoded_bytes
 
 

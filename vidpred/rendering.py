@@ -7,10 +7,11 @@ weights, how well it did) that ``vidpred gallery`` reads.
 from __future__ import annotations
 
 import functools
-import hashlib
+import itertools
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,15 +21,14 @@ import numpy as np
 import torch
 
 from .cache import read_video_cached
-from .checkpoint import write_temp
+from .checkpoint import metrics_log_path
 from .data import frames_to_tensor
 from .errors import OutputError, VidpredError, shown
 from .flow import flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
-from .outputs import check_output_path, claim_output
+from .outputs import check_output_path, claim_output, file_sha256, write_temp
 from .predict import Predictor, quantize, to_uint8
-from .training import metrics_log_path
-from .video import MAX_FRAME_PIXELS, Mp4Writer, max_decoded_bytes, read_video
+from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
 FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
@@ -185,6 +185,15 @@ def check_render_path(out: str | Path) -> Path:
             f"{out}: a render is an H.264 mp4; name it .mp4 (its .json and .gif sit beside it)"
         )
     return out
+
+
+def check_render_outputs(
+    out: Path, gif: bool, *, force: bool, inputs: tuple[Path, ...]
+) -> None:
+    """Raises OutputError unless a render's mp4 ``out``, its sidecar and (with ``gif``) its
+    GIF may all be written (``check_output_path``)."""
+    for path in [out, sidecar_path(out)] + ([gif_path(out)] if gif else []):
+        check_output_path(path, force=force, inputs=inputs)
 
 
 def sidecar_path(render_path: str | Path) -> Path:
@@ -376,18 +385,6 @@ def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
     return canvas
 
 
-def file_sha256(path: Path) -> str | None:
-    """Returns the hex sha256 of a file, or None if it cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def read_training_log(weights: str | Path | None) -> list[dict[str, Any]]:
     """Returns the per-epoch rows of the JSONL log beside a checkpoint ([] if there is none)."""
     if weights is None:
@@ -457,6 +454,238 @@ def _temp_or_error(path: Path, write) -> Path:
         raise OutputError(f"{path}: could not write it ({e.strerror or e})") from e
 
 
+@dataclass(frozen=True)
+class RenderSettings:
+    """What a render draws: ``render``'s options, checked.
+
+    Raises:
+        VidpredError: an option is out of range.
+    """
+
+    panels: tuple[str, ...] = DEFAULT_PANELS  # names from PANELS, in order (parse_panels)
+    scale: int = 2  # integer upscaling of the panels for viewing
+    horizon: int = 1  # N: how many steps ahead each shown prediction is
+    extend: int = 0  # how many frames to predict past the last real frame
+    # Also a looping GIF beside the mp4 (gif_path). Its frames are held in memory until the
+    # end, so keep GIFs to short clips.
+    gif: bool = False
+
+    def __post_init__(self):
+        if self.scale < 1:
+            raise VidpredError("--scale must be at least 1")
+        if self.horizon < 1:
+            raise VidpredError("--horizon must be at least 1")
+        if self.extend < 0:
+            raise VidpredError("--extend must be 0 or more")
+
+
+# The methods a render scores over the frames that have ground truth.
+RENDER_METHODS = ("model", "copy_last", "flow")
+
+
+def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSettings) -> int:
+    """Returns the first frame with ground truth that a render shows: the first whose
+    prediction has ``horizon`` steps of room after the model's ``history`` frames (past the
+    clip's ``count`` frames when a short clip shows only frames past its end).
+
+    Raises:
+        VidpredError: the clip's ``count`` frames are too few to show anything.
+    """
+    horizon, extend = settings.horizon, settings.extend
+    first = history - 1 + horizon
+    if count < history or (not extend and count <= first):
+        need = history if extend else first + 1
+        raise VidpredError(
+            f"{clip}: {count} frames; the model needs at least {need}"
+            + (f" for --horizon {horizon}" if horizon > 1 and not extend else "")
+        )
+    return first
+
+
+class TruthBatch(NamedTuple):
+    """One model batch of shown frames t that have ground truth; tensors float [0, 1]
+    (B, 3, H, W), all on the model's device except ``flow`` (on the CPU)."""
+
+    targets: list[int]  # the frames t shown
+    predicted: torch.Tensor  # the model's prediction of t from the real frames up to t - N
+    truth: torch.Tensor  # frame t
+    copy: torch.Tensor  # frame t - N: the copy-last baseline
+    flow: torch.Tensor  # the flow baseline carried N steps from frame t - N
+
+
+def with_baselines(
+    frames: torch.Tensor, origins: list[int], predicted: torch.Tensor, horizon: int
+) -> TruthBatch:
+    """Returns the batch of frames o + horizon for each origin o, with the model's
+    ``predicted`` frames (float [0, 1] (B, 3, H, W)), the real ones and both baselines.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+    """
+    origin = torch.tensor(origins)
+    return TruthBatch(
+        targets=[o + horizon for o in origins],
+        predicted=predicted,
+        truth=frames_to_tensor(frames[origin + horizon]).to(predicted.device),
+        copy=frames_to_tensor(frames[origin]).to(predicted.device),
+        flow=flow_baseline(frames, origins, horizon)[:, -1],
+    )
+
+
+class Scores(NamedTuple):
+    """Per-frame PSNR in dB of one TruthBatch."""
+
+    model: list[float]
+    copy_last: list[float]
+    flow: list[float]
+
+
+def score(batch: TruthBatch, metrics: dict[str, MetricAccumulator]) -> Scores:
+    """Adds a batch to the running ``metrics`` (keyed by RENDER_METHODS); returns the
+    PSNR of each of its frames, for the readouts."""
+    return Scores(
+        model=metrics["model"].add(batch.predicted, batch.truth),
+        copy_last=metrics["copy_last"].add(batch.copy, batch.truth),
+        flow=metrics["flow"].add(batch.flow.to(batch.truth.device), batch.truth),
+    )
+
+
+def compose_truth(
+    batch: TruthBatch, scores: Scores, frames: torch.Tensor, settings: RenderSettings
+) -> list[np.ndarray]:
+    """Returns the output frames, uint8 RGB, of a scored batch: its panels side by side.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of the whole video (for the frame numbers).
+    """
+    names, horizon = settings.panels, settings.horizon
+    predicted = quantize(batch.predicted).cpu().numpy()  # uint8 RGB (B, H, W, 3)
+    flow = quantize(batch.flow).numpy() if "flow" in names else [None] * len(batch.targets)
+    return [
+        compose_frame(frame_panels(
+            names, predicted=predicted[i], copy=frames[t - horizon].numpy(),
+            actual=frames[t].numpy(), when=f"{_steps(horizon)} ahead",
+            psnr_model=scores.model[i], psnr_copy=scores.copy_last[i],
+            frame_text=f"frame {t + 1}/{len(frames)}", flow=flow[i], psnr_flow=scores.flow[i],
+        ), settings.scale)
+        for i, t in enumerate(batch.targets)
+    ]
+
+
+def truth_frames(
+    predictor: Predictor,
+    frames: torch.Tensor,
+    targets: list[int],
+    settings: RenderSettings,
+    metrics: dict[str, MetricAccumulator],
+    batch_size: int = 8,
+) -> Iterator[list[np.ndarray]]:
+    """Yields, one model batch at a time, the output frames of ``targets`` (frames with
+    ground truth), scoring them into ``metrics`` on the way.
+
+    The steps, each callable on its own (``benchmarks/render_breakdown.py`` times them):
+    ``Predictor.rollout``, ``with_baselines``, ``score``, ``compose_truth``.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+        targets: frames to show, each >= ``first_shown_frame``.
+    """
+    origins = [t - settings.horizon for t in targets]
+    for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size):
+        batch = with_baselines(frames, chunk, preds[:, -1], settings.horizon)
+        yield compose_truth(batch, score(batch, metrics), frames, settings)
+
+
+def past_end_frames(
+    predictor: Predictor, frames: torch.Tensor, settings: RenderSettings
+) -> Iterator[list[np.ndarray]]:
+    """Yields the ``settings.extend`` output frames past the end of the clip, one per list.
+
+    Their actual panel shows the last real frame greyed; the flow panel, like copy-last's,
+    shows the baseline carried on from the last real frame (with no ground truth it is
+    computed only to be shown). Both are streamed frame by frame, so memory does not grow
+    with ``extend``.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+    """
+    names, extend = settings.panels, settings.extend
+    last = frames[-1].numpy()
+    flows = flow_extension(frames, extend) if "flow" in names else None
+    for k, pred in enumerate(predictor.extend(frames, extend), 1):
+        yield [compose_frame(frame_panels(
+            names, predicted=to_uint8(pred), copy=last, actual=None,
+            when=f"{_steps(k)} past end", flow=next(flows) if flows is not None else None,
+        ), settings.scale)]
+
+
+def write_frames(
+    writer: Mp4Writer,
+    batches: Iterable[list[np.ndarray]],
+    total: int,
+    on_progress: Callable[[int, int], None] | None = None,
+    keep: bool = False,
+) -> list[np.ndarray]:
+    """Writes batches of uint8 RGB (H, W, 3) frames to ``writer``, calling ``on_progress``
+    with (frames done, ``total``) after each batch; returns the frames if ``keep`` (for a
+    GIF), else []."""
+    kept: list[np.ndarray] = []
+    done = 0
+    for batch in batches:
+        for frame in batch:
+            writer.write(frame)
+        if keep:
+            kept += batch
+        done += len(batch)
+        if on_progress:
+            on_progress(done, total)
+    return kept
+
+
+def render_metadata(
+    clip: Path,
+    out: Path,
+    predictor: Predictor,
+    video: Video,
+    settings: RenderSettings,
+    first: int,
+    written: int,
+    metrics: dict[str, MetricAccumulator],
+) -> dict[str, Any]:
+    """Returns what a render's sidecar records: the settings, the weights and their training
+    log, and the mean metrics over the frames with ground truth (None where not finite)."""
+    weights = predictor.weights.resolve() if predictor.weights else None
+    return {
+        "video": out.name,
+        "gif": gif_path(out).name if settings.gif else None,
+        "clip": str(clip.resolve()),
+        "weights": str(weights) if weights else None,
+        "weights_sha256": _sha256_or_none(weights) if weights else None,
+        "training_log": read_training_log(weights),
+        "frames": written,
+        "fps": video.fps,
+        "duration_s": written / video.fps,
+        "size": list(video.frames.shape[1:3]),
+        "scale": settings.scale,
+        "panels": list(settings.panels),
+        "horizon": settings.horizon,
+        "extend": settings.extend,
+        "first_frame": first,
+        "metrics": {
+            "frames": metrics["model"].count,
+            **{m: _finite(metrics[m].summary()) for m in RENDER_METHODS},
+        },
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:  # unreadable, gone, or no longer a regular file: not recorded
+        return None
+
+
 def render(
     clip: str | Path,
     predictor: Predictor,
@@ -479,29 +708,24 @@ def render(
 
     The predicted panel of frame t is the model's ``horizon``-step-ahead prediction of t,
     made from the real frames up to t - horizon only (its own predictions fed back in
-    between); horizon 1 is the plain next-frame prediction. Frames past the end are
-    predicted from the clip's last K frames; their actual panel shows the last real frame,
-    greyed. The video keeps the source's fps. A JSON sidecar (``sidecar_path``) records
-    the settings, the weights and their training log, and the mean metrics of the model,
-    of copy-last and of the flow baseline (``flow_baseline``: carried N steps from the same
-    real frames as the model) over the frames that have ground truth.
+    between). Frames past the end are predicted from the clip's last K frames; their actual
+    panel shows the last real frame, greyed. The video keeps the source's fps. A JSON sidecar
+    (``sidecar_path``) records the settings, the weights and their training log, and the
+    mean metrics of the model, of copy-last and of the flow baseline (``flow_baseline``)
+    over the frames that have ground truth (``render_metadata``).
 
     Args:
         clip: the input video (never modified or overwritten).
         predictor: the model.
         out: output mp4; default renders/<clip>.pred.mp4.
         size: working size (shorter side); None = the checkpoint's.
-        scale: integer upscaling of the panels for viewing.
-        horizon: N: how many steps ahead each shown prediction is.
-        extend: how many frames to predict past the last real frame.
-        panels: which panels, in order: names from PANELS, or a comma-separated string.
-        gif: also write a looping GIF beside the mp4 (``gif_path``); its frames are
-            held in memory until the end, so keep GIFs to short clips.
+        scale, horizon, extend, panels, gif: what to draw (see ``RenderSettings``); panels
+            may also be a comma-separated string.
         force: overwrite existing outputs.
         batch_size: frames predicted per model call.
         on_progress: called with (frames done, frames total).
-        cache: read the clip through the decode cache (``vidpred.cache``).
-        cache_dir: the cache folder; None = the default.
+        cache, cache_dir: read the clip through the decode cache (``vidpred.cache``) in
+            ``cache_dir`` (None = the default folder), or decode it directly.
 
     Raises:
         VideoError: the clip cannot be read.
@@ -511,24 +735,13 @@ def render(
             then the previous render, sidecar and GIF are left as they were).
     """
     clip = Path(clip)
-    names = parse_panels(panels)
-    if scale < 1:
-        raise VidpredError("--scale must be at least 1")
-    if horizon < 1:
-        raise VidpredError("--horizon must be at least 1")
-    if extend < 0:
-        raise VidpredError("--extend must be 0 or more")
+    settings = RenderSettings(parse_panels(panels), scale, horizon, extend, gif)
     if out is None:
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(out)
-    outputs = [out, sidecar_path(out)] + ([gif_path(out)] if gif else [])
     inputs = (clip, *filter(None, [predictor.weights]))
-
-    def check_outputs() -> None:
-        for path in outputs:
-            check_output_path(path, force=force, inputs=inputs)
-
+    check_outputs = functools.partial(check_render_outputs, out, gif, force=force, inputs=inputs)
     check_outputs()
     check_render_path(out)
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
@@ -536,96 +749,21 @@ def render(
     with claim_output(out, check=check_outputs):
         size = size or predictor.data_config.size
         video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
-        history = predictor.history
-        count = video.num_frames
-        first = history - 1 + horizon  # first frame whose prediction has `horizon` steps of room
-        if count < history or (not extend and count <= first):
-            need = history if extend else first + 1
-            raise VidpredError(
-                f"{clip}: {count} frames; the model needs at least {need}"
-                + (f" for --horizon {horizon}" if horizon > 1 and not extend else "")
-            )
-        frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
-        targets = list(range(first, count))
+        first = first_shown_frame(clip, video.num_frames, predictor.history, settings)
+        targets = list(range(first, video.num_frames))
         total = len(targets) + extend
-        check_render_size(clip, video.frames.shape[1:3], len(names), scale, total, gif)
-        when = f"{_steps(horizon)} ahead"
-        acc = {"model": MetricAccumulator(), "copy_last": MetricAccumulator(),
-               "flow": MetricAccumulator()}
-        kept: list[np.ndarray] = []
-        done = 0
-
-        def emit(frame: np.ndarray) -> None:
-            writer.write(frame)
-            if gif:
-                kept.append(frame)
-
+        check_render_size(clip, video.frames.shape[1:3], len(settings.panels), scale, total, gif)
+        frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
+        metrics = {m: MetricAccumulator() for m in RENDER_METHODS}
+        batches = itertools.chain(
+            truth_frames(predictor, frames, targets, settings, metrics, batch_size),
+            past_end_frames(predictor, frames, settings),
+        )
         with Mp4Writer(out, video.fps) as writer:
-            origins = [t - horizon for t in targets]
-            for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
-                pred = preds[:, -1]  # (B, 3, H, W) float [0, 1]: frame o + horizon
-                origin = torch.tensor(chunk)
-                truth = frames_to_tensor(frames[origin + horizon]).to(pred.device)
-                copy = frames_to_tensor(frames[origin]).to(pred.device)
-                flow = flow_baseline(frames, chunk, horizon)[:, -1]  # (B, 3, H, W) float [0, 1]
-                psnr_model = acc["model"].add(pred, truth)
-                psnr_copy = acc["copy_last"].add(copy, truth)
-                psnr_flow = acc["flow"].add(flow.to(pred.device), truth)
-                shown = quantize(pred).cpu().numpy()  # uint8 RGB (B, H, W, 3)
-                flow_shown = quantize(flow).numpy() if "flow" in names else [None] * len(chunk)
-                for i, o in enumerate(chunk):
-                    t = o + horizon
-                    emit(compose_frame(frame_panels(
-                        names, predicted=shown[i], copy=video.frames[o], actual=video.frames[t],
-                        when=when, psnr_model=psnr_model[i], psnr_copy=psnr_copy[i],
-                        frame_text=f"frame {t + 1}/{count}", flow=flow_shown[i],
-                        psnr_flow=psnr_flow[i],
-                    ), scale))
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, total)
-            if extend:
-                last = video.frames[count - 1]
-                # Past the end the flow panel, like copy-last's, shows the baseline carried on
-                # from the last real frame; with no ground truth it is computed only to be shown.
-                # Both are streamed frame by frame: memory does not grow with --extend.
-                flow_frames = flow_extension(frames, extend) if "flow" in names else None
-                for k, pred in enumerate(predictor.extend(frames, extend), 1):
-                    emit(compose_frame(frame_panels(
-                        names, predicted=to_uint8(pred), copy=last, actual=None,
-                        when=f"{_steps(k)} past end",
-                        flow=next(flow_frames) if flow_frames is not None else None,
-                    ), scale))
-                    done += 1
-                    if on_progress:
-                        on_progress(done, total)
+            kept = write_frames(writer, batches, total, on_progress, keep=gif)
             written = writer.frames_written
             writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
-            weights = predictor.weights.resolve() if predictor.weights else None
-            meta = {
-                "video": out.name,
-                "gif": gif_path(out).name if gif else None,
-                "clip": str(clip.resolve()),
-                "weights": str(weights) if weights else None,
-                "weights_sha256": file_sha256(weights) if weights else None,
-                "training_log": read_training_log(weights),
-                "frames": written,
-                "fps": video.fps,
-                "duration_s": written / video.fps,
-                "size": list(video.frames.shape[1:3]),
-                "scale": scale,
-                "panels": list(names),
-                "horizon": horizon,
-                "extend": extend,
-                "first_frame": first,
-                "metrics": {
-                    "frames": acc["model"].count,
-                    "model": _finite(acc["model"].summary()),
-                    "copy_last": _finite(acc["copy_last"].summary()),
-                    "flow": _finite(acc["flow"].summary()),
-                },
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
+            meta = render_metadata(clip, out, predictor, video, settings, first, written, metrics)
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
             if gif:

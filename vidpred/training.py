@@ -17,11 +17,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .checkpoint import atomic_write_bytes, model_from_checkpoint, save_checkpoint
+from .checkpoint import metrics_log_path, model_from_checkpoint, save_checkpoint
 from .data import DataConfig, WindowDataset, stack_windows
 from .distributed import World, all_mean, barrier, current_world, rank_device
 from .errors import (
@@ -34,7 +33,15 @@ from .errors import (
 from .flow import flow_extrapolation
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
-from .precision import PRECISIONS, autocast, use_bf16, use_channels_last
+from .outputs import atomic_write_bytes
+from .precision import (
+    PRECISIONS,
+    autocast,
+    resolve_device,
+    to_device_float,
+    use_bf16,
+    use_channels_last,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +100,6 @@ class TrainConfig:
 
 # What a TrainConfig field meant before it existed: resuming an older run keeps its behaviour.
 LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64}
-
-
-def resolve_device(name: str) -> torch.device:
-    """Returns the torch device for 'auto' | 'cpu' | 'cuda' ('auto' picks CUDA when present)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VidpredError("--device cuda: no CUDA device is available")
-    return torch.device(name)
 
 
 def lr_factor(step: int, progress: float, config: TrainConfig) -> float:
@@ -210,11 +208,6 @@ def _write_history(path: Path, history: list[dict]) -> None:
             f"{path}: could not write the training log ({e.strerror or e}); the previous one, "
             f"if any, is unchanged"
         ) from e
-
-
-def metrics_log_path(checkpoint: str | Path) -> Path:
-    """Returns the per-epoch JSONL log that sits beside a checkpoint."""
-    return Path(checkpoint).with_suffix(".jsonl")
 
 
 def train(
@@ -476,24 +469,6 @@ def train(
 def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Returns a CPU copy of a model's state dict, for checkpoints."""
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def to_device_float(
-    batch: torch.Tensor, device: torch.device, channels_last: bool = False
-) -> torch.Tensor:
-    """uint8 (B, C, H, W) on the CPU -> float32 [0, 1] (B, C, H, W) on ``device``.
-
-    On CUDA the uint8 batch goes through pinned memory with a non-blocking copy and becomes
-    float on the GPU: a quarter of the bytes over the bus, and the copy overlaps the GPU.
-    On the CPU NumPy converts it, on this thread: torch would hand the few hundred thousand
-    elements to its thread pool, which costs 15-20 ms instead of 0.2 ms when other processes
-    keep the cores busy (measured on 2 cores). Both divide in float32: the same bits.
-    """
-    if device.type == "cuda":
-        batch = batch.pin_memory().to(device, non_blocking=True).float().div_(255.0)
-    else:
-        batch = torch.from_numpy(np.divide(batch.numpy(), np.float32(255.0), dtype=np.float32))
-    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
 def _wrap_for_training(

@@ -31,7 +31,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import OutputError, VideoError, VidpredError, shown  # noqa: E402
-from .outputs import check_output_path  # noqa: E402, F401  (used from here by vidpred.synthetic)
+from .outputs import remove_temp, temp_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -627,7 +627,7 @@ class Mp4Writer:
         self.fps = fps
         self.quality = quality
         self.frames_written = 0
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        self._tmp = temp_path(self.path, keep_suffix=True)  # .<stem>.<pid>.tmp.mp4
         self._process: subprocess.Popen | None = None
         self._stderr = bytearray()
         self._stderr_reader: threading.Thread | None = None
@@ -737,9 +737,9 @@ class Mp4Writer:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._wait()
-        self._tmp.unlink(missing_ok=True)
+        remove_temp(self._tmp)
         for tmp, _ in self._companions:
-            tmp.unlink(missing_ok=True)
+            remove_temp(tmp)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:

@@ -11,10 +11,17 @@ import os
 from pathlib import Path
 
 from .errors import CheckpointError
+from .outputs import atomic_write_bytes
 
 # weights/ sits beside the package folder in the repo, so an editable install
 # (`pip install -e .`) finds it from any working directory.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default.pt"
+
+# The files vidpred ships in its own weights/ folder. No command ever writes them: they are
+# what every user without a trained model renders with. (Other files in that folder are the
+# user's: `vidpred train` run from the repo root writes weights/<folder>.pt there.)
+SHIPPED_FOLDER = DEFAULT_WEIGHTS.parent
+SHIPPED_FILES = (DEFAULT_WEIGHTS.name, DEFAULT_WEIGHTS.with_suffix(".jsonl").name, "README.md")
 
 
 def state_dir() -> Path:
@@ -31,12 +38,11 @@ def _latest_file() -> Path:
 
 def record_latest(checkpoint: str | Path) -> None:
     """Remembers ``checkpoint`` as the newest one written by ``vidpred train``."""
-    folder = state_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".latest.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"path": str(Path(checkpoint).resolve())}))
-        os.replace(tmp, _latest_file())
+        text = json.dumps({"path": str(Path(checkpoint).resolve())}).encode()
+        state_dir().mkdir(parents=True, exist_ok=True)
+        # No fsync: losing this file to a power cut only forgets which checkpoint was newest.
+        atomic_write_bytes(_latest_file(), lambda f: f.write(text), fsync=False)
     except OSError:
         pass  # remembering is a convenience; never fail a training run over it
 

@@ -72,7 +72,8 @@ def write_clips(
     Raises:
         OutputError: a clip exists already and ``force`` is not set.
     """
-    from ..video import check_output_path, write_mp4
+    from ..outputs import check_output_path
+    from ..video import write_mp4
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
