@@ -9,11 +9,12 @@ import copy
 import json
 import logging
 import math
+import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,13 @@ from .errors import (
 from .flow import flow_extrapolation
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
+from .options import flag, is_option, kept_on_resume, not_an_option, option
 from .precision import PRECISIONS, autocast, use_bf16, use_channels_last
 
 log = logging.getLogger(__name__)
 
 LOSSES = ("l1", "mse", "huber")
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when present
 # Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
 # (about 1-2 levels of 255), below the errors that motion makes.
 HUBER_BETA = 0.02
@@ -51,26 +54,49 @@ RELEASE_PAGES_EVERY = 32
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train; stored in every checkpoint. Training stops at the first limit reached."""
+    """How to train; stored in every checkpoint. Training stops at the first limit reached.
 
-    epochs: int | None = None  # passes over the training windows
-    steps: int | None = None  # optimizer steps
-    time_limit: float | None = None  # minutes of wall-clock time, validation included
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    min_lr_fraction: float = 0.05  # the cosine ends at this fraction of lr, not at zero
-    loss: str = "l1"  # L1 measured 1.65 dB better than MSE on natural video (FINDINGS.md)
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto | fp32 | bf16: bf16 autocast where it is fast (precision.py)
-    val_max: int = 256  # validation targets per epoch, spread evenly over the held-out part
-    # Decay of the exponential moving average of the weights that checkpoints hold for
-    # inference (0 = off: the last step's weights). It smooths out the last steps' noise,
-    # so the weights a user gets do not depend on where the time limit cut.
-    ema: float = 0.999
+    A resumed run keeps every field but the stop limits, the device and the precision
+    (``may_change_on_resume``), so it continues exactly as the run would have gone on.
+    """
+
+    epochs: int | None = option(
+        None, "passes over the training windows", may_change_on_resume=True
+    )
+    steps: int | None = option(None, "optimizer steps", may_change_on_resume=True)
+    time_limit: float | None = option(
+        None, "wall-clock budget, validation included", metavar="MINUTES",
+        may_change_on_resume=True,
+    )
+    batch_size: int = option(8, "global batch; torchrun splits it evenly among processes")
+    lr: float = option(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = not_an_option(1e-4)
+    warmup_steps: int = not_an_option(100)
+    min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
+    # L1 measured 1.65 dB better than MSE on natural video (FINDINGS.md).
+    loss: str = option("l1", "training loss (huber: smooth L1)", choices=LOSSES)
+    grad_clip: float = not_an_option(1.0)
+    seed: int = option(0, "seeds the initial weights and the order of the training data")
+    device: str = option(
+        "auto", "auto: CUDA when present, else the CPU", choices=DEVICES,
+        may_change_on_resume=True,
+    )
+    precision: str = option(
+        "auto",
+        "model arithmetic; auto = bf16 autocast where it is fast (CUDA, or a CPU with AMX), "
+        "else fp32",
+        choices=PRECISIONS,
+        may_change_on_resume=True,
+    )
+    val_max: int = not_an_option(256)  # validation targets per epoch, spread evenly
+    # It smooths out the last steps' noise, so the weights a user gets do not depend on
+    # where the time limit cut.
+    ema: float = option(
+        0.999,
+        "checkpoints hold the exponential moving average of the weights with this decay "
+        "(0 = the last step's weights)",
+        metavar="DECAY",
+    )
 
     def __post_init__(self):
         if self.epochs is None and self.steps is None and self.time_limit is None:
@@ -83,8 +109,8 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1 and lr > 0")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError("device must be auto, cpu or cuda")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         if not 0.0 <= self.ema < 1.0:
@@ -235,12 +261,14 @@ def train(
 
     Args:
         data: the training/validation windows.
-        model_config: the model to build (ignored in favour of the checkpoint's on resume).
+        model_config: the model to build (with ``init``: ignored for the checkpoint's).
         data_config: stored in the checkpoint so inference uses the same working size.
         config: limits, optimiser and loss settings.
         out: checkpoint path, rewritten atomically after every epoch and at the end.
         sources: the video paths trained on, stored for ``--resume``.
-        resume: a loaded checkpoint to continue from (model, optimizer, schedule, data order).
+        resume: a loaded checkpoint to continue from (model, optimizer, schedule, data order);
+            the configurations must keep its settings but the stop limits, device and
+            precision (``check_resume``).
         init: a loaded checkpoint whose model (configuration and weights) training starts
             from, with a fresh optimizer and schedule: fine-tuning.
         on_step: called after each step with step, progress, loss, lr, samples_per_s.
@@ -265,6 +293,9 @@ def train(
             f"--batch-size {config.batch_size} is the global batch and must divide evenly "
             f"among the {world.size} processes"
         )
+    if resume is not None:
+        check_resume(resume, {**asdict(data_config), **asdict(model_config), **asdict(config)})
+    model_config = starting_model_config(model_config, init)
     torch.manual_seed(config.seed)
     model = STResNet(model_config)
     optimizer_state = None
@@ -274,10 +305,8 @@ def train(
     history: list[dict] = []
     if init is not None:
         model = model_from_checkpoint(init)
-        model_config = init["model_config"]
     if resume is not None:
         model = model_from_checkpoint(resume)
-        model_config = resume["model_config"]
         optimizer_state = resume.get("optimizer")
         step, epoch = int(resume.get("step", 0)), int(resume.get("epoch", 0))
         step_in_epoch = int(resume.get("step_in_epoch", 0))
@@ -517,8 +546,69 @@ def _wrap_for_training(
     return net
 
 
-def continue_config(stored: dict[str, Any], **overrides: Any) -> TrainConfig:
-    """Returns the stored TrainConfig of a checkpoint with the given non-None fields replaced."""
-    config = TrainConfig(**{**LEGACY_TRAIN_FIELDS, **stored})
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return replace(config, **changes) if changes else config
+def stored_train_config(resume: dict[str, Any]) -> TrainConfig:
+    """Returns the TrainConfig a loaded checkpoint was trained with; fields it predates read
+    as what they meant then (LEGACY_TRAIN_FIELDS), so a resumed run keeps its behaviour.
+
+    Raises:
+        CheckpointError: it stores none, or one this vidpred cannot read.
+    """
+    where = resume.get("path", "checkpoint")
+    stored = resume.get("train_config")
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{where}: cannot resume: it has no train_config")
+    try:
+        return TrainConfig(**{**LEGACY_TRAIN_FIELDS, **stored})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: cannot resume: bad train_config ({e})") from e
+
+
+def check_resume(resume: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Raises unless a run can continue from the loaded checkpoint ``resume`` with
+    ``settings`` (configuration field name -> value; fields not named are not checked):
+    where it stopped (it holds the optimizer state), and with each setting that a resumed run
+    keeps (``vidpred.options.kept_on_resume``) as it was.
+
+    Raises:
+        CheckpointError: the checkpoint holds no usable train_config or no optimizer state
+            (saved for inference).
+        VidpredError: settings differ from the checkpoint's; the message names each. Ignoring
+            them instead would leave the user believing they applied.
+    """
+    where = resume.get("path", "checkpoint")
+    stored = (resume["data_config"], resume["model_config"], stored_train_config(resume))
+    if not resume.get("optimizer"):
+        # Without its optimizer state (a copy saved for inference, like the shipped weights)
+        # the run would silently not continue as it would have gone on.
+        raise CheckpointError(
+            f"{where}: cannot resume: it holds no optimizer state (weights saved for "
+            f"inference), so the run cannot continue where it stopped; to train on from "
+            f"its weights, fine-tune: vidpred train FOLDER --init "
+            f"{shlex.quote(str(where))} --out NEW.pt"
+        )
+    changed = [
+        f"{flag(f) if is_option(f) else f.name} {_shown(settings[f.name])} "
+        f"(it has {_shown(getattr(kept, f.name))})"
+        for kept in stored
+        for f in fields(kept)
+        if f.name in settings and kept_on_resume(f) and settings[f.name] != getattr(kept, f.name)
+    ]
+    if changed:
+        raise VidpredError(
+            f"{where}: --resume continues that run with its own settings, so it cannot "
+            f"change {'; '.join(changed)}. To train on from these weights with new settings, "
+            f"start a new run with --init {where}"
+        )
+
+
+def _shown(value: Any) -> str:
+    """Returns a setting as the command line writes it: on/off for a switch."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def starting_model_config(model_config: ModelConfig, init: dict[str, Any] | None) -> ModelConfig:
+    """Returns the architecture a new run trains: that of the checkpoint ``init`` it
+    fine-tunes from (its weights fit no other), else ``model_config``."""
+    return init["model_config"] if init is not None else model_config
