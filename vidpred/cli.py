@@ -238,7 +238,8 @@ def _add_train(sub) -> None:
         f"(default: {DEFAULT_EPOCHS} epochs).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("folder", nargs="*", type=Path, help="video files or folders (optional with --resume)")
+    p.add_argument("folder", nargs="*", type=Path,
+                   help="video files or folders (optional with --resume)")
     _add_config_options(p.add_argument_group("data"), DataConfig)
     _add_config_options(p.add_argument_group("model"), ModelConfig)
     g = p.add_argument_group("training")
@@ -247,7 +248,8 @@ def _add_train(sub) -> None:
                    help="train through torch.compile (slow first steps)")
     _add_cache_options(p)
     g = p.add_argument_group("output")
-    g.add_argument("--out", type=Path, default=None, help="checkpoint path (default weights/<folder name>.pt)")
+    g.add_argument("--out", type=Path, default=None,
+                   help="checkpoint path (default weights/<folder name>.pt)")
     g.add_argument("--force", action="store_true", help="overwrite an existing --out")
     g.add_argument("--resume", type=Path, default=None,
                    help="continue training from this checkpoint, with its settings")

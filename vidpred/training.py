@@ -688,7 +688,7 @@ def train(
         data.ensure_flows()
     trainer = _Trainer(
         data=data, model_config=model_config, data_config=data_config, config=config, run=run,
-        net=_wrap_for_training(run.model, device, world, compile_model), world=world,
+        net=wrap_for_training(run.model, device, world, compile_model), world=world,
         device=device, limits=Limits.of(config, data.steps_per_epoch(config.batch_size)),
         out=out, sources=list(sources or []), on_step=on_step, on_epoch=on_epoch,
     )
@@ -724,7 +724,7 @@ def to_device_float(
     return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
 
 
-def _wrap_for_training(
+def wrap_for_training(
     model: torch.nn.Module, device: torch.device, world: World, compile_model: bool
 ) -> torch.nn.Module:
     """Returns the module the training step calls: ``model`` under DDP and/or torch.compile.
