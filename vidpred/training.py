@@ -399,13 +399,15 @@ class RunState:
         sources: list[str],
     ) -> dict[str, Any]:
         """Returns the checkpoint of the run so far (vidpred.checkpoint.save_checkpoint)."""
-        averaged = {"train_model": state_of(self.model), "ema_updates": self.average.updates}
+        averaged = {}
+        if self.average is not None:  # "model" is the average; the trained weights go here
+            averaged = {"train_model": state_of(self.model), "ema_updates": self.average.updates}
         return {
             "model_config": model_config.to_dict(),
             "data_config": data_config.to_dict(),
             "train_config": asdict(config),
             "model": state_of(self.inference_model),
-            **(averaged if self.average else {}),
+            **averaged,
             "optimizer": self.optimizer.state_dict(),
             "schedule": {"elapsed_s": self.clock.elapsed(), "total_steps": total_steps or 0},
             "step": self.step,
