@@ -54,3 +54,24 @@ def test_quick_bench_prints_one_json_object_with_every_number(capsys):
         result["train_flops_per_sample"] * result["train_samples_per_s_loader"] / 1e9,
     )
     assert result["quick"] is True and result["device"] == "cpu"
+
+
+def test_in_memory_training_times_the_trainers_own_step(monkeypatch, square_folder):
+    """The bench once timed its own copy of the step: another lr, and no weight average."""
+    from vidpred import training
+    from vidpred.bench import train_memory_samples_per_s
+    from vidpred.data import DataConfig, WindowDataset, load_videos
+
+    updates = []
+    update = training.WeightAverage.update
+
+    def counted(self, model):
+        updates.append(1)
+        update(self, model)
+
+    monkeypatch.setattr(training.WeightAverage, "update", counted)
+    videos = load_videos(square_folder, 32, 5)
+    data = WindowDataset(videos, QUICK.model.input_offsets(), DataConfig(size=32, crop=16))
+    config = training.TrainConfig(steps=3, batch_size=4, device="cpu")
+    assert train_memory_samples_per_s(data, QUICK.model, config, warmup=1) > 0
+    assert len(updates) == 3  # the trainer's step keeps the weight average checkpoints hold

@@ -1,6 +1,7 @@
 """Checkpoints are data, not code, and a broken one is named for what is wrong with it."""
 
 import pickle
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import CheckpointError
 from vidpred.model import ModelConfig
 from vidpred.predict import Predictor
-from vidpred.training import TrainConfig, train
+from vidpred.training import stored_train_config, train
 
 
 class Payload:
@@ -184,7 +185,7 @@ def test_resume_with_an_optimizer_state_that_does_not_fit(
             data,
             model_config,
             data_config,
-            TrainConfig(steps=25, device="cpu"),
+            replace(stored_train_config(resume), steps=25, device="cpu"),
             tmp_path / "m.pt",
             resume=resume,
         )

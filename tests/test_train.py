@@ -55,7 +55,8 @@ def test_metrics_log_sits_beside_the_checkpoint(trained_checkpoint):
 def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path, square_folder, signum):
     model_config = ModelConfig(frames=4, width=8, depth=1)
     data_config = DataConfig(size=32, val_fraction=0.2, crop=16)
-    data = WindowDataset(load_videos(square_folder, 32, 5), model_config.input_offsets(), data_config)
+    videos = load_videos(square_folder, 32, 5)
+    data = WindowDataset(videos, model_config.input_offsets(), data_config)
     config = TrainConfig(steps=14, batch_size=4, warmup_steps=3, device="cpu", seed=3)
     full = train(data, model_config, data_config, config, tmp_path / "full.pt")
 
@@ -93,3 +94,34 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, square_folder, trained_chec
         if "running_" in key or "num_batches_tracked" in key:
             continue  # batch-norm statistics move with the data even at lr ~0
         assert torch.allclose(value, result["model"][key], atol=1e-5), key
+
+
+def test_resume_through_the_library_refuses_settings_the_run_keeps(
+    tmp_path, square_folder, trained_checkpoint
+):
+    """The rule `vidpred train --resume` follows is the trainer's: only the stop limits, the
+    device and the precision may change."""
+    from dataclasses import replace
+
+    from vidpred.errors import CheckpointError, VidpredError
+    from vidpred.training import stored_train_config
+
+    resume = load_checkpoint(trained_checkpoint)
+    model_config, data_config = resume["model_config"], resume["data_config"]
+    videos = load_videos(square_folder, 32, 5)
+    data = WindowDataset(videos, model_config.input_offsets(), data_config)
+    stored = stored_train_config(resume)
+    changes = [
+        ((model_config, data_config, replace(stored, lr=0.01, warmup_steps=7)),
+         ["--lr 0.01 (it has 0.003)", "warmup_steps 7 (it has 5)"]),
+        ((replace(model_config, stem=False), replace(data_config, size=48), stored),
+         ["--stem off (it has on)", "--size 48 (it has 32)"]),
+    ]
+    for configs, named in changes:
+        with pytest.raises(VidpredError, match="cannot change") as error:
+            train(data, *configs, tmp_path / "m.pt", resume=resume)
+        assert all(text in str(error.value) for text in named), str(error.value)
+    inference_only = {k: v for k, v in resume.items() if k != "optimizer"}
+    with pytest.raises(CheckpointError, match="holds no optimizer state"):
+        train(data, model_config, data_config, stored, tmp_path / "m.pt", resume=inference_only)
+    assert not (tmp_path / "m.pt").exists()

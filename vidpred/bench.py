@@ -7,7 +7,8 @@ Measures, on a clip it generates itself (bouncing shapes, 640x360 at 30 fps):
 - the default model's training FLOPs per sample, counted by ``FlopCounterMode`` on one
   forward + backward (not estimated from layer shapes);
 - training samples/s through the real trainer and loader (decode cache warm, as every epoch
-  after the first decode sees it) and through a bare loop over batches already in memory;
+  after the first decode sees it), and of the trainer's own step (``train_step``, with its
+  optimizer, loss, clipping and weight average) over batches already in memory;
 - decode frames/s of raw OpenCV, of the reader (resize + RGB) and of the decode cache;
 - render frames/s end to end (decode, predict, compose, encode) and model-only inference
   frames/s on frames already in memory;
@@ -27,7 +28,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,20 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .cache import read_video_cached
 from .data import DataConfig, WindowDataset, load_flows, load_videos
+from .distributed import current_world
 from .model import ModelConfig, STResNet
-from .precision import resolve_device, to_device_float, use_bf16, use_channels_last
+from .precision import resolve_device, use_bf16
 from .predict import Predictor
 from .rendering import render
 from .synthetic import generate
-from .training import TrainConfig, train
+from .training import (
+    RunState,
+    TrainConfig,
+    load_batch,
+    train,
+    train_step,
+    wrap_for_training,
+)
 from .video import read_video, write_mp4
 
 log = logging.getLogger(__name__)
@@ -133,65 +142,51 @@ def train_flops_per_sample(model_config: ModelConfig, crop: int, batch_size: int
     return counter.get_total_flops() / batch_size
 
 
+def _bench_step_config(data: WindowDataset, sizes: BenchSizes, device: str) -> TrainConfig:
+    """Returns the trainer's defaults for the timed steps: warm-up and timed steps within
+    one epoch, so no validation falls among them (and only 2 targets at its end)."""
+    steps = min(sizes.warmup_steps + sizes.timed_steps, data.steps_per_epoch(sizes.batch_size))
+    return TrainConfig(steps=steps, batch_size=sizes.batch_size, device=device, val_max=2)
+
+
 def train_memory_samples_per_s(
     data: WindowDataset,
     model_config: ModelConfig,
-    batch_size: int,
-    device: torch.device,
+    config: TrainConfig,
     *,
     warmup: int,
-    timed: int,
-    bf16: bool,
     compile_model: bool = False,
 ) -> float:
-    """Returns samples/s of a bare training loop over batches already on the device.
-
-    The step is the trainer's (AdamW, L1, gradient clipping, bf16 autocast where asked,
-    channels-last where the trainer uses it), without its loader, schedule or bookkeeping:
-    the compute-only reference.
-    """
-    torch.manual_seed(0)
-    model = STResNet(model_config).to(device).train()
-    channels_last = use_channels_last(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if compile_model else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    plan = data.epoch_plan(0, 0)
-    steps = min(warmup + timed, data.steps_per_epoch(batch_size))
-    batches = []
-    for s in range(steps):
-        inputs, targets = data.train_batch_uint8(plan, s, batch_size)
-        flows = None
-        if model_config.uses_flow:
-            flows = data.train_batch_flows(plan, s, batch_size).to(device)
-        inputs, targets = (to_device_float(t, device, channels_last) for t in (inputs, targets))
-        batches.append((inputs, targets, flows))
+    """Returns samples/s of the trainer's step (``vidpred.training.train_step``) over the
+    first ``config.steps`` batches of an epoch, already on the device: the compute-only
+    reference, without the loader, schedule or bookkeeping. The first ``warmup`` steps are
+    not timed."""
+    device = resolve_device(config.device)
+    run = RunState.start(model_config, config, device)
+    net = wrap_for_training(run.model, device, current_world(), compile_model)
+    bf16 = use_bf16(config.precision, device)
+    plan = data.epoch_plan(config.seed, 0)
+    batches = [
+        load_batch(data, plan, s, config.batch_size, device, flows=model_config.uses_flow)
+        for s in range(config.steps)
+    ]
     times = []
-    for inputs, targets, flows in batches:
+    for batch in batches:
         _sync(device)
         t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.l1_loss(net(inputs, flows).float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        loss.item()
+        train_step(run, net, batch, config, bf16)  # returns the loss: waits for the device
         times.append(time.perf_counter() - t0)
-    return batch_size / statistics.median(times[warmup:] or times)
+    return config.batch_size / statistics.median(times[warmup:] or times)
 
 
 def train_loader_samples_per_s(
     data: WindowDataset,
     model_config: ModelConfig,
     data_config: DataConfig,
-    batch_size: int,
-    device: str,
+    config: TrainConfig,
     out: Path,
     *,
     warmup: int,
-    timed: int,
     compile_model: bool = False,
 ) -> float:
     """Returns samples/s of the real trainer (``train``) reading batches through the loader.
@@ -200,8 +195,6 @@ def train_loader_samples_per_s(
     the batch, the copy to the device, the schedule and the bookkeeping.
     """
     stamps: list[float] = []
-    steps = min(warmup + timed, data.steps_per_epoch(batch_size))
-    config = TrainConfig(steps=steps, batch_size=batch_size, device=device, val_max=2)
     train(
         data,
         model_config,
@@ -212,7 +205,7 @@ def train_loader_samples_per_s(
         compile_model=compile_model,
     )
     steps_s = np.diff(stamps)[max(0, warmup - 1) :]
-    return batch_size / float(np.median(steps_s))
+    return config.batch_size / float(np.median(steps_s))
 
 
 def decode_fps(clip: Path, size: int, cache_dir: Path, reps: int = 2) -> dict[str, float]:
@@ -246,15 +239,13 @@ def decode_fps(clip: Path, size: int, cache_dir: Path, reps: int = 2) -> dict[st
 
 
 def loader_ms_per_batch(data: WindowDataset, batch_size: int, device: torch.device) -> float:
-    """Returns the median milliseconds to build one training batch and put it on the device."""
+    """Returns the median milliseconds to build one training batch and put it on the device,
+    as the trainer does (``vidpred.training.load_batch``)."""
     plan = data.epoch_plan(1, 0)
     times = []
     for step in range(data.steps_per_epoch(batch_size)):
         t0 = time.perf_counter()
-        for t in data.train_batch_uint8(plan, step, batch_size):
-            to_device_float(t, device, device.type == "cuda")
-        if data.flows is not None:
-            data.train_batch_flows(plan, step, batch_size).to(device)
+        load_batch(data, plan, step, batch_size, device, flows=data.flows is not None)
         _sync(device)
         times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times)
@@ -303,6 +294,126 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
+def measure_peaks(device: torch.device, sizes: BenchSizes, bf16: bool) -> dict[str, float]:
+    """Returns the fp32 matmul peak, and the bf16 one where bf16 is the default here."""
+    result = {"matmul_gflops": matmul_gflops(device, sizes.matmul, sizes.matmul_reps)}
+    if bf16:
+        result["matmul_gflops_bf16"] = matmul_gflops(
+            device, sizes.matmul, sizes.matmul_reps, torch.bfloat16
+        )
+    return result
+
+
+def _bench_data(clip: Path, sizes: BenchSizes, cache_dir: Path) -> WindowDataset:
+    """Returns the training windows of ``clip``, read as `vidpred train` reads them."""
+    videos = load_videos(clip, sizes.data.size, sizes.model.history + 1, cache_dir=cache_dir)
+    flows = None
+    if sizes.model.uses_flow:  # from the cache, as `vidpred train` reads them
+        flows = load_flows(videos, sizes.data.size, cache_dir=cache_dir)
+    return WindowDataset(videos, sizes.model.input_offsets(), sizes.data, flows)
+
+
+def measure_training(
+    data: WindowDataset,
+    sizes: BenchSizes,
+    device: str,
+    out: Path,
+    *,
+    bf16: bool,
+    compile_model: bool,
+    stage: Callable[[str], None],
+) -> dict[str, float]:
+    """Returns training samples/s of the trainer's step on batches in memory (in the default
+    precision, and in fp32 beside it where that is bf16) and of the real trainer through the
+    loader, and the loader's milliseconds per batch."""
+    config = _bench_step_config(data, sizes, device)
+    runs = [("train_samples_per_s_memory", "auto", "training on in-memory batches")]
+    if bf16:
+        runs.append(("train_samples_per_s_memory_fp32", "fp32", "in-memory batches, fp32"))
+    result = {}
+    for key, precision, label in runs:
+        stage(label)
+        result[key] = train_memory_samples_per_s(
+            data, sizes.model, replace(config, precision=precision),
+            warmup=sizes.warmup_steps, compile_model=compile_model,
+        )
+    stage("training through the loader")
+    result["train_samples_per_s_loader"] = train_loader_samples_per_s(
+        data, sizes.model, sizes.data, config, out,
+        warmup=sizes.warmup_steps, compile_model=compile_model,
+    )
+    result["loader_ms_per_batch"] = loader_ms_per_batch(
+        data, sizes.batch_size, resolve_device(device)
+    )
+    return result
+
+
+def training_ratios(result: dict[str, Any]) -> dict[str, float]:
+    """Returns how training compares: loader against in-memory batches, and the achieved
+    GFLOP/s against the matmul peaks (like against like: bf16 training against the bf16
+    peak, fp32 against fp32)."""
+    flops = result["train_flops_per_sample"]
+    ratios = {
+        "loader_vs_memory": (
+            result["train_samples_per_s_loader"] / result["train_samples_per_s_memory"]
+        ),
+        "train_gflops": flops * result["train_samples_per_s_loader"] / 1e9,
+    }
+    ratios["train_fraction_of_matmul"] = ratios["train_gflops"] / result["matmul_gflops"]
+    if "matmul_gflops_bf16" in result:
+        ratios["train_fraction_of_matmul_bf16"] = (
+            ratios["train_gflops"] / result["matmul_gflops_bf16"]
+        )
+        fp32_gflops = flops * result["train_samples_per_s_memory_fp32"] / 1e9
+        ratios["train_fp32_fraction_of_matmul"] = fp32_gflops / result["matmul_gflops"]
+    return ratios
+
+
+def measure_render(
+    clip: Path, sizes: BenchSizes, device: torch.device, out: Path, bf16: bool
+) -> dict[str, Any]:
+    """Returns model-only inference and end-to-end render frames/s and CPU ms per frame of
+    an untrained default model on ``clip``: the medians of ``sizes.render_reps`` runs."""
+    model = STResNet(sizes.model).eval().to(device)
+    predictor = Predictor(model, sizes.model, sizes.data, device)
+    fp32 = Predictor(model, sizes.model, sizes.data, device, precision="fp32") if bf16 else None
+    frames = read_video(clip, sizes.data.size).frames
+    # Alternated, so a slow spell of a busy machine hits both sides of the ratio alike.
+    runs = [
+        _render_run(clip, predictor, fp32, frames, out, sizes.batch_size)
+        for _ in range(sizes.render_reps)
+    ]
+    result: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    result["source_fps"] = CLIP_FPS
+    result["working_size"] = list(frames.shape[1:3])
+    return result
+
+
+def _render_run(
+    clip: Path,
+    predictor: Predictor,
+    fp32: Predictor | None,
+    frames: np.ndarray,
+    out: Path,
+    batch_size: int,
+) -> dict[str, float]:
+    """Returns one run's inference and render numbers (see ``measure_render``)."""
+    fps, cpu_ms = inference_fps(predictor, frames, batch_size)
+    run = {"infer_fps": fps, "infer_cpu_ms_per_frame": cpu_ms}
+    if fp32:
+        run["infer_fps_fp32"] = inference_fps(fp32, frames, batch_size)[0]
+    _sync(predictor.device)
+    cpu = CpuClock()
+    render(clip, predictor, out, cache=False, batch_size=batch_size, force=True)
+    wall, own, encoder = cpu.read()
+    targets = len(frames) - predictor.history
+    run["render_fps"] = targets / wall
+    run["render_vs_infer"] = run["render_fps"] / run["infer_fps"]
+    run["render_cpu_ms_per_frame"] = 1000 * own / targets
+    run["encode_cpu_ms_per_frame"] = 1000 * encoder / targets
+    return run
+
+
 def run_bench(
     *,
     quick: bool = False,
@@ -321,27 +432,18 @@ def run_bench(
     sizes = QUICK if quick else FULL
     dev = resolve_device(device)
     stage = on_stage or (lambda _: None)
-    result: dict[str, Any] = {"device": str(dev), "quick": quick, "compile": compile_model}
+    # bf16 autocast is what training and inference use by default where it is fast
+    # (vidpred.precision); fp32 is measured beside it, as the reference.
+    bf16 = use_bf16("auto", dev)
+    result: dict[str, Any] = {"device": str(dev), "quick": quick, "compile": compile_model,
+                              "bf16": bf16}
+    stage("matmul peaks")
+    result.update(measure_peaks(dev, sizes, bf16))
+    stage("counting training FLOPs")
+    result["train_flops_per_sample"] = train_flops_per_sample(sizes.model, sizes.data.crop)
     with tempfile.TemporaryDirectory(prefix="vidpred-bench-") as tmp:
         tmp = Path(tmp)
-        cache_dir = tmp / "cache"
-
-        # bf16 autocast is what training and inference use by default where it is fast
-        # (vidpred.precision); fp32 is measured beside it, as the reference.
-        bf16 = use_bf16("auto", dev)
-        result["bf16"] = bf16
-        stage("fp32 matmul peak")
-        result["matmul_gflops"] = matmul_gflops(dev, sizes.matmul, sizes.matmul_reps)
-        if bf16:
-            stage("bf16 matmul peak")
-            result["matmul_gflops_bf16"] = matmul_gflops(
-                dev, sizes.matmul, sizes.matmul_reps, torch.bfloat16
-            )
-
-        stage("counting training FLOPs")
-        result["train_flops_per_sample"] = train_flops_per_sample(sizes.model, sizes.data.crop)
-
-        stage("generating the clip")
+        stage("generating the clips")
         h, w = sizes.clip_hw
         clip = write_mp4(
             tmp / "clip.mp4", generate("shapes", sizes.clip_frames, h, w, seed=0), CLIP_FPS
@@ -349,97 +451,14 @@ def run_bench(
         render_clip = write_mp4(
             tmp / "render.mp4", generate("shapes", sizes.render_frames, h, w, seed=1), CLIP_FPS
         )
-
         stage("decoding")
-        result.update(decode_fps(clip, sizes.data.size, cache_dir))
-
-        videos = load_videos(clip, sizes.data.size, sizes.model.history + 1, cache_dir=cache_dir)
-        flows = None
-        if sizes.model.uses_flow:  # from the cache, as `vidpred train` reads them
-            flows = load_flows(videos, sizes.data.size, cache_dir=cache_dir)
-        data = WindowDataset(videos, sizes.model.input_offsets(), sizes.data, flows)
-        # The default precision, then fp32 beside it where the default is bf16.
-        runs = [("train_samples_per_s_memory", bf16, "training on in-memory batches")]
-        if bf16:
-            runs.append(("train_samples_per_s_memory_fp32", False, "in-memory batches, fp32"))
-        for key, use_bf16_here, label in runs:
-            stage(label)
-            result[key] = train_memory_samples_per_s(
-                data,
-                sizes.model,
-                sizes.batch_size,
-                dev,
-                warmup=sizes.warmup_steps,
-                timed=sizes.timed_steps,
-                bf16=use_bf16_here,
-                compile_model=compile_model,
-            )
-
-        stage("training through the loader")
-        result["train_samples_per_s_loader"] = train_loader_samples_per_s(
-            data,
-            sizes.model,
-            sizes.data,
-            sizes.batch_size,
-            device,
-            tmp / "bench.pt",
-            warmup=sizes.warmup_steps,
-            timed=sizes.timed_steps,
-            compile_model=compile_model,
-        )
-        result["loader_ms_per_batch"] = loader_ms_per_batch(data, sizes.batch_size, dev)
-        result["loader_vs_memory"] = (
-            result["train_samples_per_s_loader"] / result["train_samples_per_s_memory"]
-        )
-        result["train_gflops"] = (
-            result["train_flops_per_sample"] * result["train_samples_per_s_loader"] / 1e9
-        )
-        result["train_fraction_of_matmul"] = result["train_gflops"] / result["matmul_gflops"]
-        if bf16:
-            # Like against like: bf16 training against the bf16 peak, fp32 against fp32.
-            result["train_fraction_of_matmul_bf16"] = (
-                result["train_gflops"] / result["matmul_gflops_bf16"]
-            )
-            result["train_fp32_fraction_of_matmul"] = (
-                result["train_flops_per_sample"]
-                * result["train_samples_per_s_memory_fp32"]
-                / 1e9
-                / result["matmul_gflops"]
-            )
-
+        result.update(decode_fps(clip, sizes.data.size, tmp / "cache"))
+        data = _bench_data(clip, sizes, tmp / "cache")
+        result.update(measure_training(data, sizes, device, tmp / "bench.pt", bf16=bf16,
+                                       compile_model=compile_model, stage=stage))
+        result.update(training_ratios(result))
         stage("inference and render")
-        model = STResNet(sizes.model).eval().to(dev)
-        predictor = Predictor(model, sizes.model, sizes.data, dev)
-        fp32 = Predictor(model, sizes.model, sizes.data, dev, precision="fp32") if bf16 else None
-        frames = read_video(render_clip, sizes.data.size).frames
-        targets = len(frames) - predictor.history
-        runs = []
-        # Alternated, so a slow spell of a busy machine hits both sides of the ratio alike.
-        for _ in range(sizes.render_reps):
-            fps, cpu_ms = inference_fps(predictor, frames, sizes.batch_size)
-            run = {"infer_fps": fps, "infer_cpu_ms_per_frame": cpu_ms}
-            if fp32:
-                run["infer_fps_fp32"] = inference_fps(fp32, frames, sizes.batch_size)[0]
-            _sync(dev)
-            cpu = CpuClock()
-            render(
-                render_clip,
-                predictor,
-                tmp / "render.pred.mp4",
-                cache=False,
-                batch_size=sizes.batch_size,
-                force=True,
-            )
-            wall, own, encoder = cpu.read()
-            run["render_fps"] = targets / wall
-            run["render_vs_infer"] = run["render_fps"] / run["infer_fps"]
-            run["render_cpu_ms_per_frame"] = 1000 * own / targets
-            run["encode_cpu_ms_per_frame"] = 1000 * encoder / targets
-            runs.append(run)
-        for key in runs[0]:
-            result[key] = statistics.median(run[key] for run in runs)
-        result["source_fps"] = CLIP_FPS
-        result["working_size"] = list(frames.shape[1:3])
+        result.update(measure_render(render_clip, sizes, dev, tmp / "render.pred.mp4", bf16))
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 

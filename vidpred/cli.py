@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
 import math
 import os
-import shlex
 import signal
 import sys
 import threading
+import typing
 from pathlib import Path
 
 from rich.console import Console
@@ -28,7 +30,6 @@ from rich.progress import (
 from rich.table import Table
 
 from .errors import (
-    CheckpointError,
     OutputError,
     TrainingInterrupted,
     VidpredError,
@@ -36,15 +37,20 @@ from .errors import (
     shown,
 )
 
+if typing.TYPE_CHECKING:  # for annotations; the commands import what they use
+    from .data import DataConfig, WindowDataset
+    from .model import ModelConfig
+    from .training import TrainConfig
+
 # Used when none of --epochs/--steps/--time-limit is given.
 DEFAULT_EPOCHS = 10
 
-# Training crop side when --crop is not given, shrunk to the frames when --size is smaller.
-DEFAULT_CROP = 64
+# --period-frames/--trend-frames when only --period/--trend is given.
+DEFAULT_BRANCH_FRAMES = 2
 
-# --size bounds: DataConfig's minimum, and a maximum above any camera's shorter side (4K is
-# 2160) that stops a typo from upscaling every frame into an out-of-memory kill.
-MIN_SIZE, MAX_SIZE = 8, 4096
+# --size at most: above any camera's shorter side (4K is 2160), it stops a typo from
+# upscaling every frame into an out-of-memory kill. (The least is DataConfig's MIN_SIZE.)
+MAX_SIZE = 4096
 
 # soft_wrap: never break paths across lines (users copy them).
 stderr = Console(stderr=True, soft_wrap=True)
@@ -72,6 +78,8 @@ def positive_float(text: str) -> float:
 
 
 def frame_size(text: str) -> int:
+    from .data import MIN_SIZE
+
     value = int(text)
     if not MIN_SIZE <= value <= MAX_SIZE:
         raise argparse.ArgumentTypeError(f"must be {MIN_SIZE} to {MAX_SIZE} px, got {text}")
@@ -168,13 +176,59 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
                    help="decode every video afresh; write no cache")
 
 
-def _add_train(sub) -> None:
-    from .checkpoint import MODEL_FIELDS
-    from .model import BASE_FLOWS, NORMS, ModelConfig
-    from .training import TrainConfig
+# How `train` reads the numbers of the data and training settings: each check names the
+# option and what it takes. (The model's sizes are read by _model_size_parser.)
+TRAIN_NUMBERS = {
+    "size": frame_size,
+    "crop": crop_size,
+    "val_fraction": fraction,
+    "epochs": positive_int,
+    "steps": positive_int,
+    "time_limit": positive_float,
+    "batch_size": positive_int,
+    "lr": positive_float,
+    "seed": seed_value,
+    "ema": fraction,
+}
 
-    def bounded(parse, field: str):
-        return at_most(parse, MODEL_FIELDS[field].high)
+
+def _model_size_parser(name: str):
+    """Returns the argparse type of a model size: an integer within what a checkpoint may
+    hold (vidpred.checkpoint.MODEL_FIELDS)."""
+    from .checkpoint import MODEL_FIELDS
+
+    allowed = MODEL_FIELDS[name]
+    return at_most(positive_int if allowed.low >= 1 else non_negative_int, allowed.high)
+
+
+def _add_config_options(group, config_class, names: tuple[str, ...] | None = None) -> None:
+    """Adds to ``group`` an option for each field of the config dataclass ``config_class``
+    that is one (all, or those in ``names``), with the field's default, choices and help
+    (vidpred.options)."""
+    from .options import flag, is_option
+
+    types = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        if not is_option(field) or (names is not None and field.name not in names):
+            continue
+        meta = field.metadata
+        if types[field.name] is bool:
+            how = {"action": argparse.BooleanOptionalAction}
+        elif "choices" in meta:
+            how = {"choices": meta["choices"]}
+        else:
+            how = {"type": TRAIN_NUMBERS.get(field.name) or _model_size_parser(field.name)}
+        if "metavar" in meta:
+            how["metavar"] = meta["metavar"]
+        group.add_argument(
+            flag(field), dest=field.name, default=field.default, help=meta["help"], **how
+        )
+
+
+def _add_train(sub) -> None:
+    from .data import DataConfig
+    from .model import ModelConfig
+    from .training import TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -184,65 +238,25 @@ def _add_train(sub) -> None:
         f"(default: {DEFAULT_EPOCHS} epochs).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("folder", nargs="*", type=Path, help="video files or folders (optional with --resume)")
-    g = p.add_argument_group("data")
-    g.add_argument("--frames", type=bounded(positive_int, "frames"), default=4, help="K: past frames stacked as input")
-    g.add_argument("--size", type=frame_size, default=96, help="shorter side of the working size, px")
-    g.add_argument("--crop", type=crop_size, default=argparse.SUPPRESS,
-                   help=f"training crop side, px; 0 = full frames (default: {DEFAULT_CROP}, or less to fit --size)")
-    g.add_argument("--val-fraction", type=fraction, default=0.2, help="last fraction of each video held out")
-    g = p.add_argument_group("model")
-    g.add_argument("--width", type=bounded(positive_int, "width"), default=64,
-                   help="channels per branch")
-    g.add_argument("--depth", type=bounded(non_negative_int, "depth"), default=6,
-                   help="residual units per branch")
-    g.add_argument("--stem", action=argparse.BooleanOptionalAction, default=True,
-                   help="space-to-depth stem: the trunk runs at half resolution (4x less compute)")
-    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
-                   help="normalisation (--norm) in the residual units")
-    g.add_argument("--norm", choices=NORMS, default=ModelConfig.norm,
-                   help="batch: BatchNorm (running statistics at inference); group: GroupNorm "
-                   "(the same statistics in training and inference)")
-    g.add_argument("--final-norm", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --batch-norm: normalise before the trunk's last ReLU too "
-                   "(without it that ReLU can die and freeze the model at copy-last)")
-    g.add_argument("--head", choices=("residual", "warp"), default="warp",
-                   help="residual: last frame + residual; warp: last frame warped along a predicted flow + residual")
-    g.add_argument("--base-flow", choices=BASE_FLOWS, default=ModelConfig.base_flow,
-                   help="with --head warp: dis starts the warp from the classical DIS optical flow "
-                   "(the untrained model equals the flow baseline); none starts from zero flow "
-                   "(copy-last)")
-    g.add_argument("--blend", action=argparse.BooleanOptionalAction, default=ModelConfig.blend,
-                   help="with --head warp: a learned per-pixel blend between the warped and the "
-                   "unmoved last frame (learns where not to move)")
-    g.add_argument("--period", type=bounded(non_negative_int, "period"), default=0, help="period branch spacing in frames (0 = off)")
-    g.add_argument("--period-frames", type=bounded(non_negative_int, "period_frames"), default=None, help="frames the period branch sees (default 2 when --period is set)")
-    g.add_argument("--trend", type=bounded(non_negative_int, "trend"), default=0, help="trend branch spacing in frames (0 = off)")
-    g.add_argument("--trend-frames", type=bounded(non_negative_int, "trend_frames"), default=None, help="frames the trend branch sees (default 2 when --trend is set)")
+    p.add_argument("folder", nargs="*", type=Path,
+                   help="video files or folders (optional with --resume)")
+    _add_config_options(p.add_argument_group("data"), DataConfig)
+    _add_config_options(p.add_argument_group("model"), ModelConfig)
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=positive_int, default=None, help="passes over the training windows")
-    g.add_argument("--steps", type=positive_int, default=None, help="optimizer steps")
-    g.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES", help="wall-clock budget")
-    g.add_argument("--batch-size", type=positive_int, default=8,
-                   help="global batch; torchrun splits it evenly among processes")
-    g.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (AdamW)")
-    g.add_argument("--loss", choices=("l1", "mse", "huber"), default="l1")
-    g.add_argument("--ema", type=fraction, default=TrainConfig.ema, metavar="DECAY",
-                   help="checkpoints hold the exponential moving average of the weights with "
-                   "this decay (0 = the last step's weights)")
-    g.add_argument("--seed", type=seed_value, default=0, help=f"0 to {MAX_SEED}")
-    _add_device_options(g)
+    _add_config_options(g, TrainConfig)
     g.add_argument("--compile", action="store_true",
                    help="train through torch.compile (slow first steps)")
     _add_cache_options(p)
     g = p.add_argument_group("output")
-    g.add_argument("--out", type=Path, default=None, help="checkpoint path (default weights/<folder name>.pt)")
+    g.add_argument("--out", type=Path, default=None,
+                   help="checkpoint path (default weights/<folder name>.pt)")
     g.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    g.add_argument("--resume", type=Path, default=None, help="continue training from this checkpoint")
+    g.add_argument("--resume", type=Path, default=None,
+                   help="continue training from this checkpoint, with its settings")
     g.add_argument("--init", type=Path, default=None,
                    help="start from this checkpoint's model (its architecture and weights; "
                    "fresh optimizer and schedule): fine-tuning")
-    p.set_defaults(func=cmd_train, parser=p)  # parser: for errors found after parsing
+    p.set_defaults(func=cmd_train)
 
 
 def _add_generate(sub) -> None:
@@ -322,10 +336,10 @@ def _add_render(sub) -> None:
 
 
 def _add_device_options(p) -> None:
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
-                   help="model arithmetic; auto (the default) = bf16 autocast where it is fast "
-                   "(CUDA, or a CPU with AMX), else fp32")
+    """Adds --device and --precision, as `train` has them."""
+    from .training import TrainConfig
+
+    _add_config_options(p, TrainConfig, names=("device", "precision"))
 
 
 def _add_render_views(p) -> None:
@@ -400,6 +414,8 @@ def _add_cache(sub) -> None:
 
 
 def _add_bench(sub) -> None:
+    from .training import TrainConfig
+
     p = sub.add_parser(
         "bench",
         help="measure training, decoding and rendering speed on this machine",
@@ -410,7 +426,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes, seconds: checks the plumbing only")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_config_options(p, TrainConfig, names=("device",))  # as `train` has it
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.set_defaults(func=cmd_bench)
 
@@ -435,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
 _NOT_GIVEN = object()
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Returns the parser of ``command``. (argparse has no public API for this; ``_actions``
+    has been stable since Python 3.2.)"""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices[command]
+
+
 def given_options(
     parser: argparse.ArgumentParser, argv: list[str] | None, command: str
 ) -> set[str]:
@@ -442,12 +465,10 @@ def given_options(
 
     argparse fills every missing option with its default, so its namespace cannot tell
     "--size 96" from no --size at all; parsing again with every default of the subcommand
-    replaced by a marker can. (argparse has no public API for this; ``_actions`` has been
-    stable since Python 3.2.)
+    replaced by a marker can.
     """
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    sub = subparsers.choices[command]
-    options = [a for a in sub._actions if a.option_strings and a.dest != "help"]
+    options = [a for a in _subparser(parser, command)._actions
+               if a.option_strings and a.dest != "help"]
     saved = [a.default for a in options]
     try:
         for action in options:
@@ -459,27 +480,45 @@ def given_options(
     return {a.dest for a in options if getattr(marked, a.dest, _NOT_GIVEN) is not _NOT_GIVEN}
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Exits with an argparse error for options that are each valid but make no sense together,
-    and fills in the defaults that depend on other options."""
-    if args.command != "train" or args.resume is not None:
-        return  # a resumed run takes these from its checkpoint
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Returns the parsed command line; ``given`` holds the options it sets explicitly.
+
+    ``given`` is the one record of what the user asked for: a resumed run changes only
+    those settings, and a new run fills some defaults from other options. Exits with a usage
+    error for options that are each valid but make no sense together.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.given = given_options(parser, argv, args.command)
+    if args.command == "train" and args.resume is None:  # a resumed run keeps its own
+        problem = _fill_new_run_defaults(args)
+        if problem:
+            _subparser(parser, "train").error(problem)
+    return args
+
+
+def _fill_new_run_defaults(args: argparse.Namespace) -> str | None:
+    """Fills the defaults of `train` that depend on other options; returns the usage error
+    of options that contradict each other, if any."""
     from .video import working_size
 
-    parser = args.parser
     shorter = working_size(args.size, args.size, args.size)[0]  # every frame's, at --size
-    if "crop" not in args:
-        args.crop = min(DEFAULT_CROP, shorter)
+    if "crop" not in args.given:
+        args.crop = min(args.crop, shorter)
     if args.crop > shorter:
-        parser.error(
-            f"argument --crop: {args.crop} is larger than the frames' shorter side at "
-            f"--size {args.size} ({shorter} px)"
-        )
+        return (f"argument --crop: {args.crop} is larger than the frames' shorter side at "
+                f"--size {args.size} ({shorter} px)")
     for name in ("period", "trend"):
-        if getattr(args, f"{name}_frames") and not getattr(args, name):
-            parser.error(f"argument --{name}-frames: needs --{name}")
-        if getattr(args, name) and getattr(args, f"{name}_frames") == 0:
-            parser.error(f"argument --{name}-frames: must be positive with --{name}")
+        spacing, frames = getattr(args, name), getattr(args, f"{name}_frames")
+        if f"{name}_frames" not in args.given:
+            setattr(args, f"{name}_frames", DEFAULT_BRANCH_FRAMES if spacing else 0)
+        elif frames and not spacing:
+            return f"argument --{name}-frames: needs --{name}"
+        elif spacing and frames == 0:
+            return f"argument --{name}-frames: must be positive with --{name}"
+    if not args.given & {"epochs", "steps", "time_limit"}:
+        args.epochs = DEFAULT_EPOCHS
+    return None
 
 
 def _progress(transient: bool = False, disable: bool = False) -> Progress:
@@ -496,174 +535,155 @@ def _progress(transient: bool = False, disable: bool = False) -> Progress:
     )
 
 
-def _load_predictor(weights: Path | None, device: str, precision: str | None, quiet: bool):
+def _load_predictor(weights: Path | None, device: str, precision: str, quiet: bool):
     from .predict import Predictor
     from .weights import resolve_weights
 
     path, why = resolve_weights(weights)
-    predictor = Predictor.from_checkpoint(path, device, precision or "auto")
+    predictor = Predictor.from_checkpoint(path, device, precision)
     if not quiet:
         stderr.print(f"weights: {shown(path)} ({why})", markup=False, highlight=False)
     return predictor
 
 
-# Options of `train` that a resumed run takes from its checkpoint, by where it keeps them.
-# The rest (--epochs/--steps/--time-limit, --precision, --device, --compile, the cache and
-# output options, the folders) may change between runs.
-RESUME_KEEPS = {
-    "data_config": ("size", "val_fraction", "crop"),
-    "model_config": ("frames", "width", "depth", "stem", "batch_norm", "norm", "final_norm",
-                     "head", "base_flow", "blend", "period", "period_frames", "trend", "trend_frames"),
-    "train_config": ("batch_size", "lr", "loss", "seed", "ema"),
-}
+@dataclasses.dataclass
+class TrainPlan:
+    """What one `vidpred train` does: its settings, the videos it reads, the checkpoint it
+    writes, and the one it continues or fine-tunes from, if any."""
+
+    model_config: ModelConfig
+    data_config: DataConfig
+    config: TrainConfig
+    sources: list[Path]  # video files and folders
+    out: Path  # the checkpoint it writes, with its JSONL log beside it
+    resume: dict | None = None  # the loaded checkpoint it continues
+    init: dict | None = None  # the loaded checkpoint whose model it fine-tunes
+    in_place: bool = False  # a resumed run that rewrites its own checkpoint and log
+
+    def inputs(self) -> list[Path]:
+        """Returns the files and folders it reads: never written, even with --force."""
+        started_from = [] if self.in_place else [self.resume, self.init]
+        return [*self.sources, *(ckpt["path"] for ckpt in started_from if ckpt is not None)]
 
 
-def refuse_resume_changes(args: argparse.Namespace, resume: dict) -> None:
-    """Raises VidpredError if the command line of a resumed run sets a data, model or
-    training option to another value than its checkpoint's: a resumed run continues the
-    same run, so silently ignoring the option would leave the user believing it applied."""
-    changed = []
-    for where, names in RESUME_KEEPS.items():
-        stored = resume.get(where)
-        for name in names:
-            if name not in args.given:
-                continue
-            value = stored.get(name) if isinstance(stored, dict) else getattr(stored, name, None)
-            given = getattr(args, name)
-            if given != value:
-                flag = "--" + name.replace("_", "-")
-                changed.append(f"{flag} {_flag_value(given)} (it has {_flag_value(value)})")
-    if changed:
-        raise VidpredError(
-            f"{args.resume}: --resume continues that run with its own settings, so it cannot "
-            f"change {'; '.join(changed)}. To train on from these weights with new settings, "
-            f"start a new run with --init {args.resume}"
-        )
+def _config_from_args(config_class, args: argparse.Namespace, base=None):
+    """Returns a ``config_class`` from the values of its options in ``args``; with ``base``,
+    base's values with only the options the user gave replaced."""
+    from .options import is_option
+
+    names = [f.name for f in dataclasses.fields(config_class) if is_option(f)]
+    try:
+        if base is None:
+            return config_class(**{name: getattr(args, name) for name in names})
+        return dataclasses.replace(base, **{n: getattr(args, n) for n in names if n in args.given})
+    except ValueError as e:  # options that are each valid but not together
+        raise VidpredError(str(e)) from e
 
 
-def _flag_value(value) -> str:
-    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+def new_run_plan(args: argparse.Namespace) -> TrainPlan:
+    """Returns the plan of a new run, or one fine-tuning the model of --init."""
+    from .checkpoint import load_checkpoint
+    from .data import DataConfig
+    from .model import ModelConfig
+    from .training import TrainConfig, starting_model_config
 
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint, metrics_log_path
-    from .data import DataConfig, WindowDataset, load_flows, load_videos
-    from .distributed import env_world, process_group
-    from .model import ModelConfig, STResNet, count_parameters
-    from .outputs import check_output_path, claim_output
-    from .precision import resolve_device
-    from .training import TrainConfig, continue_config, train
-    from .video import VIDEO_EXTENSIONS
-    from .weights import record_latest
-
-    world = env_world()  # under torchrun, only rank 0 talks to the user
-    resume = load_checkpoint(args.resume) if args.resume else None
+    if not args.folder:
+        raise VidpredError("name a folder of videos: vidpred train FOLDER")
     init = load_checkpoint(args.init) if args.init else None
-    if resume is not None and init is not None:
-        raise VidpredError("--resume and --init cannot be combined")
-    if resume is not None:
-        model_config, data_config = resume["model_config"], resume["data_config"]
-        refuse_resume_changes(args, resume)
-        sources = [Path(s) for s in args.folder] or [Path(s) for s in resume.get("sources", [])]
-        if not sources:
-            raise VidpredError(f"{args.resume}: no video folder stored; name it: vidpred train FOLDER --resume ...")
-        stored = resume.get("train_config")
-        if not isinstance(stored, dict):
-            raise CheckpointError(f"{args.resume}: cannot resume: it has no train_config")
-        try:
-            config = continue_config(
-                stored, epochs=args.epochs, steps=args.steps, time_limit=args.time_limit,
-                precision=args.precision, device=args.device if "device" in args.given else None,
-            )
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"{args.resume}: cannot resume: bad train_config ({e})") from e
-        if not resume.get("optimizer"):
-            # Resume promises to continue the run exactly; without its optimizer state (a
-            # copy saved for inference, like the shipped weights) it would silently not.
-            raise CheckpointError(
-                f"{args.resume}: cannot resume: it holds no optimizer state (weights saved for "
-                f"inference), so the run cannot continue where it stopped; to train on from "
-                f"its weights, fine-tune: vidpred train FOLDER --init "
-                f"{shlex.quote(str(args.resume))} --out NEW.pt"
-            )
-        out = args.out or args.resume
-        in_place = out.resolve() == args.resume.resolve()
-    else:
-        if not args.folder:
-            raise VidpredError("name a folder of videos: vidpred train FOLDER")
-        sources = list(args.folder)
-        try:
-            model_config = ModelConfig(
-                frames=args.frames, width=args.width, depth=args.depth, stem=args.stem,
-                batch_norm=args.batch_norm, final_norm=args.final_norm, head=args.head,
-                norm=args.norm, base_flow=args.base_flow, blend=args.blend,
-                period=args.period,
-                period_frames=args.period_frames if args.period_frames is not None else (2 if args.period else 0),
-                trend=args.trend,
-                trend_frames=args.trend_frames if args.trend_frames is not None else (2 if args.trend else 0),
-            )
-            data_config = DataConfig(size=args.size, val_fraction=args.val_fraction, crop=args.crop)
-            limits = (args.epochs, args.steps, args.time_limit)
-            config = TrainConfig(
-                epochs=args.epochs if any(limits) else DEFAULT_EPOCHS, steps=args.steps,
-                time_limit=args.time_limit, batch_size=args.batch_size, lr=args.lr,
-                loss=args.loss, seed=args.seed, device=args.device, ema=args.ema,
-                precision=args.precision or "auto",
-            )
-        except ValueError as e:
-            raise VidpredError(str(e)) from e
-        if init is not None:
-            model_config = init["model_config"]  # fine-tuning keeps the architecture
-        first = sources[0].resolve()
-        out = args.out or Path("weights") / f"{first.stem if first.is_file() else first.name}.pt"
-        if args.out is None:
-            try:
-                out.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from e
-        in_place = False
-    # The checkpoints a run starts from are inputs too: never written, even with --force.
-    inputs = (*sources, *([] if in_place else filter(None, [args.resume, args.init])))
+    model_config = starting_model_config(_config_from_args(ModelConfig, args), init)
+    data_config = _config_from_args(DataConfig, args)
+    config = _config_from_args(TrainConfig, args)
+    out = args.out or _default_checkpoint_path(args.folder[0])
+    return TrainPlan(model_config, data_config, config, list(args.folder), out, init=init)
 
-    def check_outputs() -> None:
-        for path in (out, metrics_log_path(out)):  # the checkpoint and its JSONL log
-            # A resumed run rewrites its own checkpoint and log: they may exist.
-            check_output_path(path, force=args.force or in_place, inputs=inputs)
 
-    check_outputs()
+def _default_checkpoint_path(source: Path) -> Path:
+    """Returns weights/<name of the first video or folder>.pt, making the folder."""
+    source = source.resolve()
+    out = Path("weights") / f"{source.stem if source.is_file() else source.name}.pt"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from e
+    return out
+
+
+def resumed_run_plan(args: argparse.Namespace) -> TrainPlan:
+    """Returns the plan of a run that continues the checkpoint of --resume, with its settings:
+    options that would change one it keeps are refused (vidpred.training.check_resume)."""
+    from .checkpoint import load_checkpoint
+    from .data import DataConfig
+    from .model import ModelConfig
+    from .training import TrainConfig, check_resume, stored_train_config
+
+    resume = load_checkpoint(args.resume)
+    sources = list(args.folder) or [Path(s) for s in resume.get("sources", [])]
+    if not sources:
+        raise VidpredError(
+            f"{args.resume}: no video folder stored; name it: vidpred train FOLDER --resume ..."
+        )
+    # Before building anything from them: the options as given, against the checkpoint's.
+    check_resume(resume, {name: getattr(args, name) for name in args.given})
+    model_config = _config_from_args(ModelConfig, args, resume["model_config"])
+    data_config = _config_from_args(DataConfig, args, resume["data_config"])
+    config = _config_from_args(TrainConfig, args, stored_train_config(resume))
+    out = args.out or args.resume
+    in_place = out.resolve() == args.resume.resolve()
+    return TrainPlan(model_config, data_config, config, sources, out, resume, in_place=in_place)
+
+
+def _check_checkpoint_path(plan: TrainPlan, force: bool) -> None:
+    """Raises OutputError if the run may not write its checkpoint or log where it would."""
+    from .checkpoint import metrics_log_path
+    from .outputs import check_output_path
+    from .video import VIDEO_EXTENSIONS
+
+    out, log = plan.out, metrics_log_path(plan.out)
+    for path in (out, log):
+        # A resumed run rewrites its own checkpoint and log: they may exist.
+        check_output_path(path, force=force or plan.in_place, inputs=plan.inputs())
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         raise OutputError(f"{out}: a checkpoint path must not end in {out.suffix} (use .pt)")
-    if metrics_log_path(out) == out:  # each epoch's log would replace the checkpoint
+    if log == out:  # each epoch's log would replace the checkpoint
         raise OutputError(
             f"{out}: a checkpoint path must not end in .jsonl: its per-epoch log is written "
             f"beside it under that name (use .pt)"
         )
-    if world.is_main:  # only rank 0 writes; a second run naming this --out is refused
-        args.claims.enter_context(claim_output(out, check=check_outputs))
 
-    videos = load_videos(
-        sources, data_config.size, min_frames=model_config.history + 1,
-        cache=not args.no_cache, cache_dir=args.cache_dir,
-    )
+
+def _training_data(plan: TrainPlan, args: argparse.Namespace) -> WindowDataset:
+    """Returns the windows of the plan's videos, with the base flows when the model uses them."""
+    from .data import WindowDataset, load_flows, load_videos
+
+    size, cache = plan.data_config.size, not args.no_cache
+    videos = load_videos(plan.sources, size, min_frames=plan.model_config.history + 1,
+                         cache=cache, cache_dir=args.cache_dir)
     flows = None
-    if model_config.uses_flow:  # computed once per video, then read from the decode cache
-        flows = load_flows(
-            videos, data_config.size, cache=not args.no_cache, cache_dir=args.cache_dir
-        )
-    data = WindowDataset(videos, model_config.input_offsets(), data_config, flows)
-    if not args.quiet and world.is_main:
-        stderr.print(
-            f"{len(videos)} videos, {len(data.train_windows)} training / {len(data.val_windows)} "
-            f"validation windows; model {count_parameters(STResNet(model_config)):,} parameters; "
-            f"checkpoint -> {shown(out)}",
-            markup=False,
-        )
-        start = "the classical DIS flow (flow baseline)" if model_config.uses_flow else "copy-last"
-        holds = (f"an exponential moving average of the weights (decay {config.ema})"
-                 if config.ema else "the last step's weights")
-        stderr.print(f"training starts at {start}; the checkpoint holds {holds}", markup=False)
+    if plan.model_config.uses_flow:  # computed once per video, then read from the decode cache
+        flows = load_flows(videos, size, cache=cache, cache_dir=args.cache_dir)
+    return WindowDataset(videos, plan.model_config.input_offsets(), plan.data_config, flows)
 
-    progress = _progress(disable=not world.is_main)
+
+def _announce(plan: TrainPlan, data: WindowDataset) -> None:
+    """Prints what the run trains on, and from where it starts."""
+    from .model import STResNet, count_parameters
+
+    parameters = count_parameters(STResNet(plan.model_config))
+    stderr.print(
+        f"{len(data.videos)} videos, {len(data.train_windows)} training / "
+        f"{len(data.val_windows)} validation windows; model {parameters:,} parameters; "
+        f"checkpoint -> {shown(plan.out)}",
+        markup=False,
+    )
+    uses_flow, ema = plan.model_config.uses_flow, plan.config.ema
+    start = "the classical DIS flow (flow baseline)" if uses_flow else "copy-last"
+    holds = (f"an exponential moving average of the weights (decay {ema})"
+             if ema else "the last step's weights")
+    stderr.print(f"training starts at {start}; the checkpoint holds {holds}", markup=False)
+
+
+def _train_reporters(progress: Progress):
+    """Returns the (on_step, on_epoch) callbacks that show training on ``progress``."""
     task = progress.add_task("train", total=1.0, info="")
 
     def on_step(s: dict) -> None:
@@ -673,30 +693,55 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
 
     def on_epoch(row: dict) -> None:
-        if "val_psnr" in row:
-            gain = row["val_psnr"] - row["val_psnr_copy_last"]
-            over_flow = row["val_psnr"] - row["val_psnr_flow"]
+        if "val_psnr" not in row:
             progress.console.print(
-                f"epoch {row['epoch']}: val PSNR model {row['val_psnr']:.2f} dB, "
-                f"copy-last {row['val_psnr_copy_last']:.2f} dB ({gain:+.2f}), "
-                f"flow {row['val_psnr_flow']:.2f} dB ({over_flow:+.2f}), "
-                f"train loss {row['train_loss']:.4f}, {row['samples_per_s']:.1f} samples/s"
+                f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} (no validation set)"
             )
-        else:
-            progress.console.print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} (no validation set)")
+            return
+        gain = row["val_psnr"] - row["val_psnr_copy_last"]
+        over_flow = row["val_psnr"] - row["val_psnr_flow"]
+        progress.console.print(
+            f"epoch {row['epoch']}: val PSNR model {row['val_psnr']:.2f} dB, "
+            f"copy-last {row['val_psnr_copy_last']:.2f} dB ({gain:+.2f}), "
+            f"flow {row['val_psnr_flow']:.2f} dB ({over_flow:+.2f}), "
+            f"train loss {row['train_loss']:.4f}, {row['samples_per_s']:.1f} samples/s"
+        )
 
-    with process_group(resolve_device(config.device).type), progress:
+    return on_step, on_epoch
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .distributed import env_world, process_group
+    from .outputs import claim_output
+    from .precision import resolve_device
+    from .training import train
+    from .weights import record_latest
+
+    if args.resume is not None and args.init is not None:
+        raise VidpredError("--resume and --init cannot be combined")
+    plan = resumed_run_plan(args) if args.resume is not None else new_run_plan(args)
+    _check_checkpoint_path(plan, args.force)
+    world = env_world()  # under torchrun, only rank 0 talks to the user and writes
+    if world.is_main:  # a second run naming this --out is refused
+        check = functools.partial(_check_checkpoint_path, plan, args.force)
+        args.claims.enter_context(claim_output(plan.out, check=check))
+    data = _training_data(plan, args)
+    if not args.quiet and world.is_main:
+        _announce(plan, data)
+    progress = _progress(disable=not world.is_main)
+    on_step, on_epoch = _train_reporters(progress)
+    with process_group(resolve_device(plan.config.device).type), progress:
         try:
             train(
-                data, model_config, data_config, config, out,
-                sources=[str(s.resolve()) for s in sources], resume=resume, init=init,
-                on_step=on_step, on_epoch=on_epoch, compile_model=args.compile,
+                data, plan.model_config, plan.data_config, plan.config, plan.out,
+                sources=[str(s.resolve()) for s in plan.sources], resume=plan.resume,
+                init=plan.init, on_step=on_step, on_epoch=on_epoch, compile_model=args.compile,
             )
         finally:
-            if out.exists() and world.is_main:
-                record_latest(out)
+            if plan.out.exists() and world.is_main:
+                record_latest(plan.out)
     if world.is_main:
-        print_path(out)
+        print_path(plan.out)
     return 0
 
 
@@ -867,10 +912,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.given = given_options(parser, argv, args.command)
-    check_args(args)
+    args = parse_args(argv)
     # Under torchrun every rank runs this; only rank 0 logs anything short of an error.
     other_rank = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(

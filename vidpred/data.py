@@ -20,6 +20,7 @@ import torch
 
 from .cache import read_flows_cached, read_video_cached, release_pages
 from .errors import VideoError, VidpredError, shown
+from .options import option
 from .video import DecodeCapError, Video, gather_videos, read_video
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,23 @@ MAX_BATCH_BYTES = 10**9
 LAP_SHIFT = (0.6180339887498949, 0.3819660112501051)
 
 
+MIN_SIZE = 8  # the smallest working size, px (and the smallest --size)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """How videos become samples; stored in every checkpoint."""
 
-    size: int = 96  # shorter side of the working size, in pixels
-    val_fraction: float = 0.2  # last fraction of each video held out for validation
-    crop: int = 64  # side of the square random training crops; 0 = full frames
+    size: int = option(96, "shorter side of the working size, px")
+    val_fraction: float = option(0.2, "last fraction of each video held out for validation")
+    crop: int = option(
+        64, "side of the square random training crops, px; 0 = full frames (the default "
+        "shrinks to fit a smaller --size)"
+    )
 
     def __post_init__(self):
-        if self.size < 8:
-            raise ValueError("size must be at least 8 pixels")
+        if self.size < MIN_SIZE:
+            raise ValueError(f"size must be at least {MIN_SIZE} pixels")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
         if self.crop < 0 or self.crop % 4:

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .options import option
+
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
 HEADS = ("residual", "warp")
 BASE_FLOWS = ("none", "dis")
@@ -58,33 +60,58 @@ class ModelConfig:
     # Defaults chosen by measurement (README, "Choosing the defaults"): the stem makes the
     # model 3.6x faster to train and 5x faster to run than the full-resolution 64x4 seed
     # model, which buys more training in a CPU budget and real-time rendering.
-    frames: int = 4  # K: closeness frames, the most recent ones
-    width: int = 64  # channels in each branch's trunk
-    depth: int = 6  # residual units per branch
-    stem: bool = True  # space-to-depth by 2 before the trunk, depth-to-space after
-    batch_norm: bool = True  # normalisation in the residual units (+2.3 to +3.4 dB, README)
-    # Which normalisation: "batch" (BatchNorm2d, running statistics at inference) or "group"
-    # (GroupNorm, per-sample statistics: the same in training and inference). With the flow
-    # start and the weight average, batch norm measured ahead on natural footage (README,
-    # Ablation: +0.49 against +0.25 dB over the flow baseline, 3 seeds) and passes the
-    # brightness/contrast test (tests/test_flow.py) that running statistics once failed.
-    norm: str = "batch"
-    # With batch norm: also normalise the trunk's output before its last ReLU (pre-activation
-    # ResNets end that way). Without it that ReLU died in every run we checked: all inputs
-    # negative, so no gradient reached the trunk again and the model froze at copy-last.
-    final_norm: bool = True
-    period: int = 0  # spacing in frames of the period branch; 0 = off
-    period_frames: int = 0  # how many frames the period branch sees
-    trend: int = 0  # spacing in frames of the trend branch; 0 = off
-    trend_frames: int = 0  # how many frames the trend branch sees
-    head: str = "warp"  # residual: last + residual; warp: warp(last, flow) + residual
-    # With the warp head: "dis" starts the warp from the classical DIS flow (vidpred.flow),
-    # "none" from zero flow (the untrained model is then copy-last).
-    base_flow: str = "dis"
-    # With the warp head: also predict, per pixel, how much of the warp to apply (1 = the
-    # warped frame, 0 = the last frame unmoved, up to 2 = twice the change), starting at 1. Where a frame repeats or
-    # the flow is wrong, not moving is the better guess, and a blend learns that directly.
-    blend: bool = True
+    frames: int = option(4, "K: past frames stacked as input (the closeness branch)")
+    width: int = option(64, "channels per branch")
+    depth: int = option(6, "residual units per branch")
+    stem: bool = option(
+        True, "space-to-depth stem: the trunk runs at half resolution (4x less compute)"
+    )
+    # Normalisation in the residual units: +2.3 to +3.4 dB (README).
+    batch_norm: bool = option(True, "normalisation (--norm) in the residual units")
+    # With the flow start and the weight average, batch norm measured ahead on natural
+    # footage (README, Ablation: +0.49 against +0.25 dB over the flow baseline, 3 seeds) and
+    # passes the brightness/contrast test (tests/test_flow.py) that running statistics once
+    # failed.
+    norm: str = option(
+        "batch",
+        "batch: BatchNorm (running statistics at inference); group: GroupNorm "
+        "(the same statistics in training and inference)",
+        choices=NORMS,
+    )
+    # Pre-activation ResNets end with a normalisation before the last ReLU. Without it that
+    # ReLU died in every run we checked: all inputs negative, so no gradient reached the
+    # trunk again and the model froze at copy-last.
+    final_norm: bool = option(
+        True,
+        "with --batch-norm: normalise before the trunk's last ReLU too "
+        "(without it that ReLU can die and freeze the model at copy-last)",
+    )
+    period: int = option(0, "period branch spacing in frames (0 = off)")
+    period_frames: int = option(0, "frames the period branch sees (2 when --period is set)")
+    trend: int = option(0, "trend branch spacing in frames (0 = off)")
+    trend_frames: int = option(0, "frames the trend branch sees (2 when --trend is set)")
+    head: str = option(
+        "warp",
+        "residual: last frame + residual; warp: last frame warped along a predicted flow "
+        "+ residual",
+        choices=HEADS,
+    )
+    # The classical flow is vidpred.flow's.
+    base_flow: str = option(
+        "dis",
+        "with --head warp: dis starts the warp from the classical DIS optical flow "
+        "(the untrained model equals the flow baseline); none starts from zero flow "
+        "(copy-last)",
+        choices=BASE_FLOWS,
+    )
+    # Where a frame repeats or the flow is wrong, not moving is the better guess, and a
+    # blend learns that directly: 1 = the warped frame, 0 = the last frame unmoved, up to
+    # 2 = twice the change; it starts at 1.
+    blend: bool = option(
+        True,
+        "with --head warp: a learned per-pixel blend between the warped and the unmoved "
+        "last frame (learns where not to move)",
+    )
 
     def __post_init__(self):
         if self.head not in HEADS:

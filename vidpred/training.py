@@ -9,13 +9,14 @@ import copy
 import json
 import logging
 import math
+import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.nn import functional as F
@@ -33,6 +34,7 @@ from .errors import (
 from .flow import flow_extrapolation
 from .metrics import copy_last, psnr
 from .model import ModelConfig, STResNet
+from .options import flag, is_option, kept_on_resume, not_an_option, option
 from .outputs import atomic_write_bytes
 from .precision import (
     PRECISIONS,
@@ -46,6 +48,7 @@ from .precision import (
 log = logging.getLogger(__name__)
 
 LOSSES = ("l1", "mse", "huber")
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when present
 # Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
 # (about 1-2 levels of 255), below the errors that motion makes.
 HUBER_BETA = 0.02
@@ -58,26 +61,49 @@ RELEASE_PAGES_EVERY = 32
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train; stored in every checkpoint. Training stops at the first limit reached."""
+    """How to train; stored in every checkpoint. Training stops at the first limit reached.
 
-    epochs: int | None = None  # passes over the training windows
-    steps: int | None = None  # optimizer steps
-    time_limit: float | None = None  # minutes of wall-clock time, validation included
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    min_lr_fraction: float = 0.05  # the cosine ends at this fraction of lr, not at zero
-    loss: str = "l1"  # L1 measured 1.65 dB better than MSE on natural video (FINDINGS.md)
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto | fp32 | bf16: bf16 autocast where it is fast (precision.py)
-    val_max: int = 256  # validation targets per epoch, spread evenly over the held-out part
-    # Decay of the exponential moving average of the weights that checkpoints hold for
-    # inference (0 = off: the last step's weights). It smooths out the last steps' noise,
-    # so the weights a user gets do not depend on where the time limit cut.
-    ema: float = 0.999
+    A resumed run keeps every field but the stop limits, the device and the precision
+    (``may_change_on_resume``), so it continues exactly as the run would have gone on.
+    """
+
+    epochs: int | None = option(
+        None, "passes over the training windows", may_change_on_resume=True
+    )
+    steps: int | None = option(None, "optimizer steps", may_change_on_resume=True)
+    time_limit: float | None = option(
+        None, "wall-clock budget, validation included", metavar="MINUTES",
+        may_change_on_resume=True,
+    )
+    batch_size: int = option(8, "global batch; torchrun splits it evenly among processes")
+    lr: float = option(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = not_an_option(1e-4)
+    warmup_steps: int = not_an_option(100)
+    min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
+    # L1 measured 1.65 dB better than MSE on natural video (FINDINGS.md).
+    loss: str = option("l1", "training loss (huber: smooth L1)", choices=LOSSES)
+    grad_clip: float = not_an_option(1.0)
+    seed: int = option(0, "seeds the initial weights and the order of the training data")
+    device: str = option(
+        "auto", "auto: CUDA when present, else the CPU", choices=DEVICES,
+        may_change_on_resume=True,
+    )
+    precision: str = option(
+        "auto",
+        "model arithmetic; auto = bf16 autocast where it is fast (CUDA, or a CPU with AMX), "
+        "else fp32",
+        choices=PRECISIONS,
+        may_change_on_resume=True,
+    )
+    val_max: int = not_an_option(256)  # validation targets per epoch, spread evenly
+    # It smooths out the last steps' noise, so the weights a user gets do not depend on
+    # where the time limit cut.
+    ema: float = option(
+        0.999,
+        "checkpoints hold the exponential moving average of the weights with this decay "
+        "(0 = the last step's weights)",
+        metavar="DECAY",
+    )
 
     def __post_init__(self):
         if self.epochs is None and self.steps is None and self.time_limit is None:
@@ -90,8 +116,8 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1 and lr > 0")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError("device must be auto, cpu or cuda")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         if not 0.0 <= self.ema < 1.0:
@@ -103,7 +129,8 @@ LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64}
 
 
 def lr_factor(step: int, progress: float, config: TrainConfig) -> float:
-    """Returns the multiplier of the base lr: linear warm-up, then cosine down to min_lr_fraction."""
+    """Returns the multiplier of the base lr: linear warm-up, then a cosine down to
+    min_lr_fraction."""
     warmup = min(1.0, (step + 1) / max(1, config.warmup_steps))
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return warmup * (config.min_lr_fraction + (1.0 - config.min_lr_fraction) * cosine)
@@ -210,6 +237,391 @@ def _write_history(path: Path, history: list[dict]) -> None:
         ) from e
 
 
+class Batch(NamedTuple):
+    """One process's share of a training batch, on the device (channels-last where the model
+    is): inputs float32 [0, 1] (b, 3N, c, c), targets float32 [0, 1] (b, 3, c, c), and the
+    base flows float32 (b, 2, c, c) in pixels, or None for a model without a base flow."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    flows: torch.Tensor | None
+
+
+def load_batch(
+    data: WindowDataset,
+    plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    step_in_epoch: int,
+    batch_size: int,
+    device: torch.device,
+    *,
+    flows: bool,
+    world: World | None = None,
+) -> Batch:
+    """Returns this process's share of the epoch ``plan``'s batch ``step_in_epoch`` (of the
+    global ``batch_size``), with the base flows if ``flows``, on ``device``."""
+    rank, size = (world.rank, world.size) if world else (0, 1)
+    channels_last = use_channels_last(device)
+    inputs, targets = data.train_batch_uint8(plan, step_in_epoch, batch_size, rank=rank,
+                                             world_size=size)
+    base_flows = None
+    if flows:
+        base_flows = data.train_batch_flows(
+            plan, step_in_epoch, batch_size, rank=rank, world_size=size
+        ).to(device)
+        if channels_last:
+            base_flows = base_flows.contiguous(memory_format=torch.channels_last)
+    return Batch(
+        to_device_float(inputs, device, channels_last),
+        to_device_float(targets, device, channels_last),
+        base_flows,
+    )
+
+
+def compute_loss(name: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Returns the training loss ``name`` (one of LOSSES) of a prediction, a 0-dim tensor."""
+    if name == "l1":
+        return F.l1_loss(prediction, target)
+    if name == "mse":
+        return F.mse_loss(prediction, target)
+    return F.smooth_l1_loss(prediction, target, beta=HUBER_BETA)
+
+
+class RunClock:
+    """Seconds a run has trained, over all the processes that resumed it.
+
+    Under torchrun the ranks' clocks drift apart; the parts of the schedule that depend on
+    time (lr, time limit) then use the ranks' mean, which the trainer exchanges every step
+    into ``agreed``, so that they all take the same decisions.
+    """
+
+    def __init__(self, before: float, shared: bool):
+        self.before = before  # seconds the run trained before this process took it over
+        self.start = time.monotonic()
+        self.agreed: float | None = before if shared else None
+
+    def local(self) -> float:
+        """Returns the seconds by this process's clock."""
+        return self.before + time.monotonic() - self.start
+
+    def elapsed(self) -> float:
+        """Returns the seconds the schedule goes by: the agreed ones under torchrun."""
+        return self.agreed if self.agreed is not None else self.local()
+
+
+@dataclass
+class RunState:
+    """All that a run changes as it trains; with the configurations it makes a checkpoint
+    (``to_checkpoint``), and a checkpoint rebuilds it (``start``), so an interrupted run
+    resumes as if it had never stopped."""
+
+    model: STResNet  # the weights being trained, on the device
+    optimizer: torch.optim.Optimizer
+    average: WeightAverage | None  # the weights inference gets; None with ema 0
+    clock: RunClock
+    step: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+    best: dict[str, float] = field(default_factory=dict)  # the best validation so far
+    history: list[dict] = field(default_factory=list)  # one row per epoch, as logged
+
+    @classmethod
+    def start(
+        cls,
+        model_config: ModelConfig,
+        config: TrainConfig,
+        device: torch.device,
+        *,
+        resume: dict[str, Any] | None = None,
+        init: dict[str, Any] | None = None,
+        shared_clock: bool = False,
+    ) -> RunState:
+        """Returns the state of a new run of ``model_config`` (with ``init``'s weights when
+        given) or of the run that the loaded checkpoint ``resume`` continues, on ``device``.
+
+        Raises:
+            CheckpointError: the stored weights or optimizer state do not fit the model.
+        """
+        torch.manual_seed(config.seed)  # the initial weights
+        source = resume if resume is not None else init
+        model = STResNet(model_config) if source is None else model_from_checkpoint(source)
+        if resume is not None and "train_model" in resume:  # "model" holds the average
+            model.load_state_dict(resume["train_model"])
+        model.to(device).train()
+        if use_channels_last(device):
+            model.to(memory_format=torch.channels_last)
+        trained_s = float(resume.get("schedule", {}).get("elapsed_s", 0.0)) if resume else 0.0
+        run = cls(
+            model=model,
+            optimizer=torch.optim.AdamW(
+                model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            ),
+            average=WeightAverage(model, config.ema) if config.ema else None,
+            clock=RunClock(trained_s, shared_clock),
+        )
+        if resume is not None:
+            run._continue(resume)
+        return run
+
+    def _continue(self, resume: dict[str, Any]) -> None:
+        """Takes the counters, the weight average and the optimizer state from ``resume``."""
+        self.step, self.epoch = int(resume.get("step", 0)), int(resume.get("epoch", 0))
+        self.step_in_epoch = int(resume.get("step_in_epoch", 0))
+        self.best = dict(resume.get("best", {}))
+        self.history = list(resume.get("history", []))
+        if self.average is not None and "train_model" in resume:
+            self.average.model.load_state_dict(resume["model"])
+            self.average.updates = int(resume.get("ema_updates", self.step))
+        try:
+            self.optimizer.load_state_dict(resume["optimizer"])
+        except (ValueError, KeyError, TypeError) as e:
+            where = resume.get("path", "checkpoint")
+            raise CheckpointError(f"{where}: optimizer state does not fit the model ({e})") from e
+
+    @property
+    def inference_model(self) -> STResNet:
+        """Returns the weights a checkpoint gives inference: the average when there is one."""
+        return self.average.model if self.average else self.model
+
+    def to_checkpoint(
+        self,
+        model_config: ModelConfig,
+        data_config: DataConfig,
+        config: TrainConfig,
+        *,
+        total_steps: int | None,
+        sources: list[str],
+    ) -> dict[str, Any]:
+        """Returns the checkpoint of the run so far (vidpred.checkpoint.save_checkpoint)."""
+        averaged = {}
+        if self.average is not None:  # "model" is the average; the trained weights go here
+            averaged = {"train_model": state_of(self.model), "ema_updates": self.average.updates}
+        return {
+            "model_config": model_config.to_dict(),
+            "data_config": data_config.to_dict(),
+            "train_config": asdict(config),
+            "model": state_of(self.inference_model),
+            **averaged,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": {"elapsed_s": self.clock.elapsed(), "total_steps": total_steps or 0},
+            "step": self.step,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "best": self.best,
+            "history": self.history,
+            "sources": list(sources),
+        }
+
+
+def train_step(
+    run: RunState, net: torch.nn.Module, batch: Batch, config: TrainConfig, bf16: bool
+) -> float:
+    """Runs one optimizer step of ``run`` on ``batch`` and returns its loss (this process's).
+
+    The step of ``train`` and of ``vidpred bench``: the forward pass under bf16 autocast if
+    ``bf16`` (the loss in float32), backward, gradient clipping at ``config.grad_clip``,
+    AdamW at the lr the schedule set, then the weight average. ``net`` is ``run.model`` or
+    that model wrapped for training (DDP, torch.compile).
+    """
+    with autocast(batch.inputs.device, bf16):
+        loss = compute_loss(config.loss, net(batch.inputs, batch.flows).float(), batch.targets)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+    run.optimizer.step()
+    if run.average is not None:
+        run.average.update(run.model)
+    return loss.item()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Where a run stops: at the first of a step count (epochs count as their steps) and a
+    time limit."""
+
+    steps_per_epoch: int
+    total_steps: int | None
+    time_limit_s: float | None
+
+    @classmethod
+    def of(cls, config: TrainConfig, steps_per_epoch: int) -> Limits:
+        counts = [s for s in (config.steps, config.epochs and config.epochs * steps_per_epoch) if s]
+        time_limit_s = config.time_limit * 60 if config.time_limit else None
+        return cls(steps_per_epoch, min(counts) if counts else None, time_limit_s)
+
+    def progress(self, step: int, elapsed: float) -> float:
+        """Returns how far the run is towards the nearest limit, 1 at it."""
+        fractions = []
+        if self.total_steps:
+            fractions.append(step / self.total_steps)
+        if self.time_limit_s:
+            fractions.append(elapsed / self.time_limit_s)
+        return max(fractions)
+
+    def reached(self, step: int, elapsed: float) -> bool:
+        return (self.total_steps is not None and step >= self.total_steps) or (
+            self.time_limit_s is not None and elapsed >= self.time_limit_s
+        )
+
+
+class _EpochMeter:
+    """The mean training loss and the samples/s of one epoch so far."""
+
+    def __init__(self):
+        self.start, self.loss_sum, self.steps, self.samples = time.monotonic(), 0.0, 0, 0
+
+    def add(self, loss: float, samples: int) -> None:
+        self.loss_sum += loss
+        self.steps += 1
+        self.samples += samples
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(1, self.steps)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / max(1e-9, time.monotonic() - self.start)
+
+
+@dataclass
+class _Trainer:
+    """One process's part in a run: the fixed context of its steps (data, device,
+    configurations, where the checkpoint goes) around the RunState they change."""
+
+    data: WindowDataset
+    model_config: ModelConfig
+    data_config: DataConfig
+    config: TrainConfig
+    run: RunState
+    net: torch.nn.Module  # run.model, wrapped for training (DDP, torch.compile)
+    world: World
+    device: torch.device
+    limits: Limits
+    out: Path
+    sources: list[str]
+    on_step: Callable[[dict[str, float]], None] | None
+    on_epoch: Callable[[dict[str, float]], None] | None
+
+    def __post_init__(self):
+        self.bf16 = use_bf16(self.config.precision, self.device)
+
+    def finished(self) -> bool:
+        return self.limits.reached(self.run.step, self.run.clock.elapsed())
+
+    def progress(self) -> float:
+        return self.limits.progress(self.run.step, self.run.clock.elapsed())
+
+    def train_epoch(self, stop: _StopRequests) -> None:
+        """Trains to the end of the epoch or to the first limit; validates and saves at either."""
+        run = self.run
+        plan = self.data.epoch_plan(self.config.seed, run.epoch)
+        meter = _EpochMeter()
+        while run.step_in_epoch < self.limits.steps_per_epoch and not self.finished():
+            self.step(plan, meter, stop)
+        epoch_done = run.step_in_epoch >= self.limits.steps_per_epoch
+        if epoch_done or self.finished():
+            self.end_epoch(meter)
+        if epoch_done:
+            run.epoch, run.step_in_epoch = run.epoch + 1, 0
+
+    def step(self, plan, meter: _EpochMeter, stop: _StopRequests) -> None:
+        """One step of the schedule: lr, batch, train_step, then the bookkeeping.
+
+        Raises:
+            TrainingError: the loss became non-finite (nothing is saved).
+            TrainingInterrupted: a stop was requested; the checkpoint was saved first.
+        """
+        run, config = self.run, self.config
+        lr = config.lr * lr_factor(run.step, self.progress(), config)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        batch = load_batch(self.data, plan, run.step_in_epoch, config.batch_size, self.device,
+                           flows=self.model_config.uses_flow, world=self.world)
+        loss = train_step(run, self.net, batch, config, self.bf16)
+        loss, ranks_stop = self._agree(loss, stop)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} at step {run.step}; {self._kept()}; try a lower --lr"
+            )
+        run.step, run.step_in_epoch = run.step + 1, run.step_in_epoch + 1
+        if run.step % RELEASE_PAGES_EVERY == 0:
+            self.data.release_pages()
+        meter.add(loss, len(batch.inputs) * self.world.size)
+        if self.on_step and self.world.is_main:
+            self.on_step({"step": run.step, "epoch": run.epoch,
+                          "progress": min(1.0, self.progress()), "loss": loss, "lr": lr,
+                          "samples_per_s": meter.samples_per_s})
+        # In one process, a signal during the step or on_step counts too.
+        if ranks_stop if self.world.size > 1 else stop.signal is not None:
+            if self.world.is_main:
+                save_checkpoint(self.out, self.checkpoint())
+            if self.world.size > 1:
+                barrier()  # no rank exits (making torchrun stop the rest) before the save
+            raise TrainingInterrupted(self.out, run.step)
+
+    def _agree(self, loss: float, stop: _StopRequests) -> tuple[float, bool]:
+        """Returns the step's loss and whether any rank asked to stop: under torchrun the
+        ranks' mean loss and their stop requests, in one exchange a step that also agrees
+        the clock; in one process its own loss and False."""
+        if self.world.size == 1:
+            return loss, False
+        clock = self.run.clock
+        loss, votes, clock.agreed = all_mean(
+            [loss, float(stop.signal is not None), clock.local()], self.device
+        )
+        return loss, votes > 0
+
+    def end_epoch(self, meter: _EpochMeter) -> None:
+        """Validates, saves the checkpoint and its log, and reports the epoch (rank 0)."""
+        if not self.world.is_main:
+            return
+        run = self.run
+        row = {
+            "epoch": run.epoch,
+            "step": run.step,
+            "elapsed_s": round(run.clock.elapsed(), 2),
+            "train_loss": meter.mean_loss,
+            "lr": run.optimizer.param_groups[0]["lr"],
+            "samples_per_s": meter.samples_per_s,
+            **validate(run.inference_model, self.data, self.device, self.config.val_max,
+                       bf16=self.bf16),
+        }
+        run.history.append(row)
+        if "val_psnr" in row and row["val_psnr"] >= run.best.get("val_psnr", -math.inf):
+            run.best.update(
+                val_psnr=row["val_psnr"], val_psnr_copy_last=row["val_psnr_copy_last"],
+                val_psnr_flow=row["val_psnr_flow"], step=run.step,
+            )
+        save_checkpoint(self.out, self.checkpoint())
+        _write_history(metrics_log_path(self.out), run.history)
+        if self.on_epoch:
+            self.on_epoch(row)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Returns the run's checkpoint.
+
+        Raises:
+            TrainingError: the weights are non-finite (a step whose update alone overflowed,
+                which the loss check misses): such weights are never saved.
+        """
+        weights = self.run.model.named_parameters()
+        bad = [name for name, p in weights if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingError(
+                f"the weights became non-finite ({bad[0]}) at step {self.run.step}; "
+                f"{self._kept()}; try a lower --lr"
+            )
+        return self.run.to_checkpoint(
+            self.model_config, self.data_config, self.config,
+            total_steps=self.limits.total_steps, sources=self.sources,
+        )
+
+    def _kept(self) -> str:
+        if self.out.exists():
+            return f"stopped without saving; the last good checkpoint is {self.out}"
+        return "stopped; no checkpoint was written"
+
+
 def train(
     data: WindowDataset,
     model_config: ModelConfig,
@@ -228,12 +640,14 @@ def train(
 
     Args:
         data: the training/validation windows.
-        model_config: the model to build (ignored in favour of the checkpoint's on resume).
+        model_config: the model to build (with ``init``: ignored for the checkpoint's).
         data_config: stored in the checkpoint so inference uses the same working size.
         config: limits, optimiser and loss settings.
         out: checkpoint path, rewritten atomically after every epoch and at the end.
         sources: the video paths trained on, stored for ``--resume``.
-        resume: a loaded checkpoint to continue from (model, optimizer, schedule, data order).
+        resume: a loaded checkpoint to continue from (model, optimizer, schedule, data order);
+            the configurations must keep its settings but the stop limits, device and
+            precision (``check_resume``).
         init: a loaded checkpoint whose model (configuration and weights) training starts
             from, with a fresh optimizer and schedule: fine-tuning.
         on_step: called after each step with step, progress, loss, lr, samples_per_s.
@@ -247,6 +661,7 @@ def train(
     log, and calls ``on_step``/``on_epoch``.
 
     Raises:
+        VidpredError, CheckpointError: ``resume`` cannot continue with these settings.
         TrainingInterrupted: SIGINT/SIGTERM arrived; a resumable checkpoint was written first.
         TrainingError: the loss became non-finite; the previous checkpoint is left untouched.
     """
@@ -258,209 +673,24 @@ def train(
             f"--batch-size {config.batch_size} is the global batch and must divide evenly "
             f"among the {world.size} processes"
         )
-    torch.manual_seed(config.seed)
-    model = STResNet(model_config)
-    optimizer_state = None
-    step = epoch = step_in_epoch = 0
-    elapsed_before = 0.0
-    best: dict[str, float] = {}
-    history: list[dict] = []
-    if init is not None:
-        model = model_from_checkpoint(init)
-        model_config = init["model_config"]
     if resume is not None:
-        model = model_from_checkpoint(resume)
-        model_config = resume["model_config"]
-        optimizer_state = resume.get("optimizer")
-        step, epoch = int(resume.get("step", 0)), int(resume.get("epoch", 0))
-        step_in_epoch = int(resume.get("step_in_epoch", 0))
-        elapsed_before = float(resume.get("schedule", {}).get("elapsed_s", 0.0))
-        best = dict(resume.get("best", {}))
-        history = list(resume.get("history", []))
-        if "train_model" in resume:  # the averaged weights are in "model"; these are trained
-            model.load_state_dict(resume["train_model"])
-    model.to(device).train()
-    channels_last = use_channels_last(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net = _wrap_for_training(model, device, world, compile_model)
-    average = WeightAverage(model, config.ema) if config.ema else None
-    if average is not None and resume is not None and "train_model" in resume:
-        average.model.load_state_dict(resume["model"])
-        average.updates = int(resume.get("ema_updates", step))
+        check_resume(resume, {**asdict(data_config), **asdict(model_config), **asdict(config)})
+    model_config = starting_model_config(model_config, init)
+    run = RunState.start(
+        model_config, config, device, resume=resume, init=init, shared_clock=world.size > 1
+    )
     if model_config.uses_flow:
         data.ensure_flows()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if optimizer_state is not None:
-        try:
-            optimizer.load_state_dict(optimizer_state)
-        except (ValueError, KeyError, TypeError) as e:
-            where = resume.get("path", "checkpoint")
-            raise CheckpointError(f"{where}: optimizer state does not fit the model ({e})") from e
-    bf16 = use_bf16(config.precision, device)
-    loss_fn = {
-        "l1": F.l1_loss,
-        "mse": F.mse_loss,
-        "huber": lambda pred, target: F.smooth_l1_loss(pred, target, beta=HUBER_BETA),
-    }[config.loss]
-
-    steps_per_epoch = data.steps_per_epoch(config.batch_size)
-    limits = [s for s in (config.steps, config.epochs and config.epochs * steps_per_epoch) if s]
-    total_steps = min(limits) if limits else None
-    time_limit_s = config.time_limit * 60 if config.time_limit else None
-    start = time.monotonic()
-    # Under torchrun the ranks' clocks drift apart; the time-dependent parts of the schedule
-    # (lr, time limit) then use the ranks' mean, exchanged every step, so they all agree.
-    synced_elapsed = elapsed_before if world.size > 1 else None
-
-    def elapsed() -> float:
-        if synced_elapsed is not None:
-            return synced_elapsed
-        return elapsed_before + time.monotonic() - start
-
-    def progress() -> float:
-        fractions = []
-        if total_steps:
-            fractions.append(step / total_steps)
-        if time_limit_s:
-            fractions.append(elapsed() / time_limit_s)
-        return max(fractions)
-
-    def payload() -> dict[str, Any]:
-        # The loss check misses a step whose update alone overflows; never save such weights.
-        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-        if bad:
-            raise TrainingError(
-                f"the weights became non-finite ({bad[0]}) at step {step}; {kept()}; "
-                f"try a lower --lr"
-            )
-        return {
-            "model_config": model_config.to_dict(),
-            "data_config": data_config.to_dict(),
-            "train_config": asdict(config),
-            # "model" is what inference loads: the average when there is one.
-            "model": state_of(inference_model()),
-            **({"train_model": state_of(model), "ema_updates": average.updates} if average else {}),
-            "optimizer": optimizer.state_dict(),
-            "schedule": {"elapsed_s": elapsed(), "total_steps": total_steps or 0},
-            "step": step,
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "best": best,
-            "history": history,
-            "sources": list(sources or []),
-        }
-
-    def inference_model() -> STResNet:
-        return average.model if average else model
-
-    def kept() -> str:
-        if out.exists():
-            return f"stopped without saving; the last good checkpoint is {out}"
-        return "stopped; no checkpoint was written"
-
-    def end_epoch(train_loss: float, samples_per_s: float) -> None:
-        if not world.is_main:
-            return
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "elapsed_s": round(elapsed(), 2),
-            "train_loss": train_loss,
-            "lr": optimizer.param_groups[0]["lr"],
-            "samples_per_s": samples_per_s,
-            **validate(inference_model(), data, device, config.val_max, bf16=bf16),
-        }
-        history.append(row)
-        if "val_psnr" in row and row["val_psnr"] >= best.get("val_psnr", -math.inf):
-            best.update(
-                val_psnr=row["val_psnr"], val_psnr_copy_last=row["val_psnr_copy_last"],
-                val_psnr_flow=row["val_psnr_flow"], step=step,
-            )
-        save_checkpoint(out, payload())
-        _write_history(metrics_log_path(out), history)
-        if on_epoch:
-            on_epoch(row)
-
-    def finished() -> bool:
-        return (total_steps is not None and step >= total_steps) or (
-            time_limit_s is not None and elapsed() >= time_limit_s
-        )
-
+    trainer = _Trainer(
+        data=data, model_config=model_config, data_config=data_config, config=config, run=run,
+        net=wrap_for_training(run.model, device, world, compile_model), world=world,
+        device=device, limits=Limits.of(config, data.steps_per_epoch(config.batch_size)),
+        out=out, sources=list(sources or []), on_step=on_step, on_epoch=on_epoch,
+    )
     with _StopRequests() as stop:
-        while not finished():
-            plan = data.epoch_plan(config.seed, epoch)
-            loss_sum, loss_count = 0.0, 0
-            epoch_start, epoch_samples = time.monotonic(), 0
-            while step_in_epoch < steps_per_epoch and not finished():
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * lr_factor(step, progress(), config)
-                inputs, targets = data.train_batch_uint8(
-                    plan, step_in_epoch, config.batch_size, rank=world.rank, world_size=world.size
-                )
-                inputs = to_device_float(inputs, device, channels_last)
-                targets = to_device_float(targets, device, channels_last)
-                flows = None
-                if model_config.uses_flow:
-                    flows = data.train_batch_flows(
-                        plan, step_in_epoch, config.batch_size, rank=world.rank, world_size=world.size
-                    ).to(device)
-                    if channels_last:
-                        flows = flows.contiguous(memory_format=torch.channels_last)
-                with autocast(device, bf16):
-                    loss = loss_fn(net(inputs, flows).float(), targets)
-                loss_value = loss.item()
-                stop_requested = stop.signal is not None
-                if world.size > 1:
-                    # One exchange per step: the global loss, any rank's stop request, the clock.
-                    now = elapsed_before + time.monotonic() - start
-                    loss_value, stop_votes, synced_elapsed = all_mean(
-                        [loss_value, float(stop_requested), now], device
-                    )
-                    stop_requested = stop_votes > 0
-                if not math.isfinite(loss_value):
-                    raise TrainingError(
-                        f"the loss became {loss_value} at step {step}; {kept()}; try a lower --lr"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                if average is not None:
-                    average.update(model)
-                step += 1
-                if step % RELEASE_PAGES_EVERY == 0:
-                    data.release_pages()
-                step_in_epoch += 1
-                loss_sum += loss_value
-                loss_count += 1
-                epoch_samples += len(inputs) * world.size
-                samples_per_s = epoch_samples / max(1e-9, time.monotonic() - epoch_start)
-                if on_step and world.is_main:
-                    on_step(
-                        {
-                            "step": step,
-                            "epoch": epoch,
-                            "progress": min(1.0, progress()),
-                            "loss": loss_value,
-                            "lr": optimizer.param_groups[0]["lr"],
-                            "samples_per_s": samples_per_s,
-                        }
-                    )
-                if world.size == 1:
-                    stop_requested = stop.signal is not None  # a signal during the step counts too
-                if stop_requested:
-                    if world.is_main:
-                        save_checkpoint(out, payload())
-                    if world.size > 1:
-                        barrier()  # no rank exits (making torchrun stop the rest) before the save
-                    raise TrainingInterrupted(out, step)
-            if step_in_epoch >= steps_per_epoch or finished():
-                end_epoch(loss_sum / max(1, loss_count), epoch_samples / max(1e-9, time.monotonic() - epoch_start))
-                if step_in_epoch >= steps_per_epoch:
-                    epoch += 1
-                    step_in_epoch = 0
-    final = payload()
+        while not trainer.finished():
+            trainer.train_epoch(stop)
+    final = trainer.checkpoint()
     if world.is_main:
         save_checkpoint(out, final)
     return final
@@ -471,7 +701,7 @@ def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def _wrap_for_training(
+def wrap_for_training(
     model: torch.nn.Module, device: torch.device, world: World, compile_model: bool
 ) -> torch.nn.Module:
     """Returns the module the training step calls: ``model`` under DDP and/or torch.compile.
@@ -492,8 +722,69 @@ def _wrap_for_training(
     return net
 
 
-def continue_config(stored: dict[str, Any], **overrides: Any) -> TrainConfig:
-    """Returns the stored TrainConfig of a checkpoint with the given non-None fields replaced."""
-    config = TrainConfig(**{**LEGACY_TRAIN_FIELDS, **stored})
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return replace(config, **changes) if changes else config
+def stored_train_config(resume: dict[str, Any]) -> TrainConfig:
+    """Returns the TrainConfig a loaded checkpoint was trained with; fields it predates read
+    as what they meant then (LEGACY_TRAIN_FIELDS), so a resumed run keeps its behaviour.
+
+    Raises:
+        CheckpointError: it stores none, or one this vidpred cannot read.
+    """
+    where = resume.get("path", "checkpoint")
+    stored = resume.get("train_config")
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{where}: cannot resume: it has no train_config")
+    try:
+        return TrainConfig(**{**LEGACY_TRAIN_FIELDS, **stored})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: cannot resume: bad train_config ({e})") from e
+
+
+def check_resume(resume: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Raises unless a run can continue from the loaded checkpoint ``resume`` with
+    ``settings`` (configuration field name -> value; fields not named are not checked):
+    where it stopped (it holds the optimizer state), and with each setting that a resumed run
+    keeps (``vidpred.options.kept_on_resume``) as it was.
+
+    Raises:
+        CheckpointError: the checkpoint holds no usable train_config or no optimizer state
+            (saved for inference).
+        VidpredError: settings differ from the checkpoint's; the message names each. Ignoring
+            them instead would leave the user believing they applied.
+    """
+    where = resume.get("path", "checkpoint")
+    stored = (resume["data_config"], resume["model_config"], stored_train_config(resume))
+    if not resume.get("optimizer"):
+        # Without its optimizer state (a copy saved for inference, like the shipped weights)
+        # the run would silently not continue as it would have gone on.
+        raise CheckpointError(
+            f"{where}: cannot resume: it holds no optimizer state (weights saved for "
+            f"inference), so the run cannot continue where it stopped; to train on from "
+            f"its weights, fine-tune: vidpred train FOLDER --init "
+            f"{shlex.quote(str(where))} --out NEW.pt"
+        )
+    changed = [
+        f"{flag(f) if is_option(f) else f.name} {_shown(settings[f.name])} "
+        f"(it has {_shown(getattr(kept, f.name))})"
+        for kept in stored
+        for f in fields(kept)
+        if f.name in settings and kept_on_resume(f) and settings[f.name] != getattr(kept, f.name)
+    ]
+    if changed:
+        raise VidpredError(
+            f"{where}: --resume continues that run with its own settings, so it cannot "
+            f"change {'; '.join(changed)}. To train on from these weights with new settings, "
+            f"start a new run with --init {where}"
+        )
+
+
+def _shown(value: Any) -> str:
+    """Returns a setting as the command line writes it: on/off for a switch."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def starting_model_config(model_config: ModelConfig, init: dict[str, Any] | None) -> ModelConfig:
+    """Returns the architecture a new run trains: that of the checkpoint ``init`` it
+    fine-tunes from (its weights fit no other), else ``model_config``."""
+    return init["model_config"] if init is not None else model_config

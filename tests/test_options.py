@@ -1,0 +1,50 @@
+"""Every setting is declared once, on its configuration dataclass: `vidpred train` builds an
+option from each field that is one, with the field's default, choices and help."""
+
+import dataclasses
+
+import pytest
+
+from vidpred.cli import DEFAULT_EPOCHS, _subparser, build_parser, new_run_plan, parse_args
+from vidpred.data import DataConfig
+from vidpred.model import ModelConfig
+from vidpred.options import flag, is_option
+from vidpred.training import TrainConfig
+
+
+@pytest.mark.parametrize("config_class", [ModelConfig, DataConfig, TrainConfig])
+def test_every_config_field_is_an_option_of_train_with_its_default(config_class):
+    options = {action.dest: action for action in _subparser(build_parser(), "train")._actions}
+    for field in dataclasses.fields(config_class):
+        # A field that is deliberately not an option says so (options.not_an_option).
+        assert "option" in field.metadata, f"{field.name}: neither option() nor not_an_option()"
+        if not is_option(field):
+            assert field.name not in options, field.name
+            continue
+        action = options.get(field.name)
+        assert action is not None, f"{field.name}: no option of `vidpred train` sets it"
+        assert action.option_strings[0] == flag(field)
+        assert action.default == field.default, field.name
+        assert action.help == field.metadata["help"]
+        assert action.choices == field.metadata.get("choices"), field.name
+
+
+def test_train_without_options_trains_the_dataclasses_defaults(tmp_path):
+    plan = new_run_plan(parse_args(["train", str(tmp_path), "--out", str(tmp_path / "m.pt")]))
+    assert plan.model_config == ModelConfig()
+    assert plan.data_config == DataConfig()
+    assert plan.config == TrainConfig(epochs=DEFAULT_EPOCHS)  # a run needs a limit
+
+
+def test_options_reach_their_fields(tmp_path):
+    args = parse_args([
+        "train", str(tmp_path), "--out", str(tmp_path / "m.pt"), "--no-final-norm",
+        "--norm", "group", "--period", "3", "--size", "32", "--loss", "mse", "--ema", "0",
+        "--time-limit", "2.5",
+    ])
+    plan = new_run_plan(args)
+    assert (plan.model_config.final_norm, plan.model_config.norm) == (False, "group")
+    assert (plan.model_config.period, plan.model_config.period_frames) == (3, 2)
+    assert plan.data_config == DataConfig(size=32, crop=32)  # the default crop fits --size
+    assert (plan.config.loss, plan.config.ema) == ("mse", 0.0)
+    assert (plan.config.time_limit, plan.config.epochs) == (2.5, None)  # no default epochs
