@@ -31,9 +31,13 @@ def main(folder: str) -> None:
             # at the same offset in t-1.
             flow = cv2.calcOpticalFlowFarneback(last, older, None, 0.5, 3, 15, 3, 5, 1.2, 0)
             gx, gy = np.meshgrid(np.arange(last.shape[1]), np.arange(last.shape[0]))
-            warped = cv2.remap(frames[t - 1], (gx + flow[..., 0]).astype(np.float32),
-                               (gy + flow[..., 1]).astype(np.float32), cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+            warped = cv2.remap(
+                frames[t - 1],
+                (gx + flow[..., 0]).astype(np.float32),
+                (gy + flow[..., 1]).astype(np.float32),
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
             scores["copy_last"].append(psnr(frames[t - 1], frames[t]))
             scores["flow"].append(psnr(warped, frames[t]))
             scores["blend"].append(psnr(0.5 * warped + 0.5 * frames[t - 1], frames[t]))

@@ -4,7 +4,10 @@ model configurations: the measurement behind the default width/depth/stem.
     python benchmarks/model_speed.py
 """
 
-import time, torch
+import time
+
+import torch
+
 from vidpred.model import ModelConfig, STResNet, count_parameters
 
 torch.manual_seed(0)
@@ -40,7 +43,9 @@ def bench(cfg):
             m(xi)
             ts.append(time.perf_counter() - t)
     print(
-        f"{cfg.width:3d} w {cfg.depth} d stem={cfg.stem!s:5} head={cfg.head:8} params={count_parameters(m):7d} train {train_sps:6.1f} samples/s  infer96x128 {8 / min(ts):6.1f} fps",
+        f"{cfg.width:3d} w {cfg.depth} d stem={cfg.stem!s:5} head={cfg.head:8} "
+        f"params={count_parameters(m):7d} train {train_sps:6.1f} samples/s  "
+        f"infer96x128 {8 / min(ts):6.1f} fps",
         flush=True,
     )
 

@@ -66,8 +66,9 @@ def score(predictor: Predictor, path: str, max_side: int | None) -> dict[str, fl
         add("model flow", apply_motion(last, motion), truth)
         if base is not None:
             big = resize_motion(motion, size)
-            correction = resize_motion(type(motion)(residual=motion.residual,
-                                                    flow=motion.flow - base), size).flow
+            correction = resize_motion(
+                type(motion)(residual=motion.residual, flow=motion.flow - base), size
+            ).flow
             big.flow = native_base + correction
             add("native base", compose(last, big), truth)
     return {name: statistics.fmean(values) for name, values in results.items()}

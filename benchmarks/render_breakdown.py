@@ -119,7 +119,10 @@ def main() -> None:
     clip = write_mp4(tmp / "clip.mp4", generate("shapes", args.frames, 360, 640, seed=1), CLIP_FPS)
     model_config, data_config = ModelConfig(), DataConfig()
     predictor = Predictor(
-        STResNet(model_config).eval(), model_config, data_config, torch.device("cpu"),
+        STResNet(model_config).eval(),
+        model_config,
+        data_config,
+        torch.device("cpu"),
         precision=args.precision,
     )
     cache_dir = tmp / "cache"

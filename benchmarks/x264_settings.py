@@ -32,11 +32,16 @@ SETTINGS = {
     "veryfast preset (before)": ["-preset", "veryfast"],
     "ultrafast preset": ["-preset", "ultrafast"],
     "veryfast, subme 0, diamond search, no partitions": [
-        "-preset", "veryfast", "-x264-params", "subme=0:me=dia:partitions=none",
+        "-preset",
+        "veryfast",
+        "-x264-params",
+        "subme=0:me=dia:partitions=none",
     ],
     "ultrafast + CABAC, 3 B-frames, mbtree, deblock": [
-        "-preset", "ultrafast",
-        "-x264-params", "cabac=1:bframes=3:mbtree=1:rc-lookahead=10:deblock=1",
+        "-preset",
+        "ultrafast",
+        "-x264-params",
+        "cabac=1:bframes=3:mbtree=1:rc-lookahead=10:deblock=1",
     ],
     "vidpred.video.X264_OPTIONS (now)": X264_OPTIONS,
 }
@@ -52,11 +57,21 @@ def render_frames(weights: str) -> list[np.ndarray]:
         origins = list(range(predictor.history - 1, len(frames) - 1))
         for chunk, preds in predictor.rollout(torch.from_numpy(frames), origins, 1):
             for o, shown in zip(chunk, quantize(preds[:, 0]).numpy(), strict=True):
-                frames_out.append(compose_frame(frame_panels(
-                    DEFAULT_PANELS, predicted=shown, copy=frames[o], actual=frames[o + 1],
-                    when="1 step ahead", psnr_model=30.0, psnr_copy=29.0,
-                    frame_text=f"frame {o + 2}/{len(frames)}",
-                ), 2))
+                frames_out.append(
+                    compose_frame(
+                        frame_panels(
+                            DEFAULT_PANELS,
+                            predicted=shown,
+                            copy=frames[o],
+                            actual=frames[o + 1],
+                            when="1 step ahead",
+                            psnr_model=30.0,
+                            psnr_copy=29.0,
+                            frame_text=f"frame {o + 2}/{len(frames)}",
+                        ),
+                        2,
+                    )
+                )
     return frames_out
 
 
@@ -65,8 +80,14 @@ def encode(frames: list[np.ndarray], path: Path, options: list[str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     h, w = frames[0].shape[:2]
     writer = imageio_ffmpeg.write_frames(
-        str(path), (w, h), fps=30, codec="libx264", pix_fmt_out="yuv420p", quality=8,
-        macro_block_size=1, output_params=["-movflags", "+faststart", *options],
+        str(path),
+        (w, h),
+        fps=30,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=8,
+        macro_block_size=1,
+        output_params=["-movflags", "+faststart", *options],
         ffmpeg_log_level="error",
     )
     writer.send(None)
@@ -91,8 +112,10 @@ def main() -> None:
         cpu = statistics.median(encode(frames, out, options) for _ in range(args.reps))
         mse = np.mean((read_video(out).frames.astype(np.float32) - sent) ** 2)
         psnr = 10 * np.log10(255.0**2 / mse)
-        print(f"{name:52s} {1000 * cpu / len(frames):12.2f} {out.stat().st_size // 1024:6d} "
-              f"{psnr:8.2f}")
+        print(
+            f"{name:52s} {1000 * cpu / len(frames):12.2f} {out.stat().st_size // 1024:6d} "
+            f"{psnr:8.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -28,12 +28,14 @@ def subprocess_env() -> dict[str, str]:
     user's real state or cache. (A module-level copy, taken at import, did.)"""
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+        ),
     }
 
 
 def write_lossless(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
-    """Writes uint8 RGB (T, H, W, 3) frames to a lossless FFV1 .avi, so tests can compare exactly."""
+    """Writes uint8 RGB (T, H, W, 3) frames to a lossless FFV1 .avi (tests compare exactly)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames.shape[1:3]
@@ -46,8 +48,13 @@ def write_lossless(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
 
 
 def moving_square(
-    num_frames: int = 40, height: int = 32, width: int = 32, speed: int = 2, side: int = 8,
-    color: tuple[int, int, int] = (230, 60, 40), background: int = 20,
+    num_frames: int = 40,
+    height: int = 32,
+    width: int = 32,
+    speed: int = 2,
+    side: int = 8,
+    color: tuple[int, int, int] = (230, 60, 40),
+    background: int = 20,
 ) -> np.ndarray:
     """Returns uint8 RGB (T, H, W, 3): a square moving right by ``speed`` px per frame, wrapping."""
     frames = np.full((num_frames, height, width, 3), background, dtype=np.uint8)
@@ -146,8 +153,13 @@ def trained_checkpoint(tmp_path_factory, square_folder) -> Path:
     data_config = DataConfig(size=32, val_fraction=0.2, crop=0)
     videos = load_videos(square_folder, data_config.size, model_config.history + 1)
     data = WindowDataset(videos, model_config.input_offsets(), data_config)
-    train(data, model_config, data_config,
-          TrainConfig(steps=20, batch_size=4, lr=3e-3, warmup_steps=5, device="cpu"), out)
+    train(
+        data,
+        model_config,
+        data_config,
+        TrainConfig(steps=20, batch_size=4, lr=3e-3, warmup_steps=5, device="cpu"),
+        out,
+    )
     return out
 
 
@@ -220,8 +232,9 @@ print(json.dumps([readable, results]))
 """
 
 
-def run_cli_process(calls: list[list], *, timeout: int = 900, probe: Path | None = None,
-                    preexec_fn=None) -> tuple[bool | None, list[tuple[int, str, str]]]:
+def run_cli_process(
+    calls: list[list], *, timeout: int = 900, probe: Path | None = None, preexec_fn=None
+) -> tuple[bool | None, list[tuple[int, str, str]]]:
     """Returns (is ``probe`` readable in the subprocess, [(exit code, stderr, stdout)] of each
     `vidpred ARGV` in ``calls``), all run in one subprocess: a segfault or a hang fails the
     test, not the test run. Arguments may be bytes (names that are not UTF-8).
@@ -232,8 +245,12 @@ def run_cli_process(calls: list[list], *, timeout: int = 900, probe: Path | None
     argvs = [[os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in call] for call in calls]
     result = subprocess.run(
         [sys.executable, "-c", _CLI_RUNNER, json.dumps(argvs), *([str(probe)] if probe else [])],
-        capture_output=True, text=True, errors="surrogateescape", timeout=timeout,
-        env=subprocess_env(), preexec_fn=preexec_fn,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        timeout=timeout,
+        env=subprocess_env(),
+        preexec_fn=preexec_fn,
     )
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-3000:]}"
     readable, results = json.loads(result.stdout.splitlines()[-1])

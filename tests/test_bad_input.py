@@ -183,8 +183,9 @@ def test_only_short_videos_is_an_error(tmp_path, capsys, caplog):
     # Several: each is a warning, and the error sums them up.
     write_lossless(tmp_path / "short2.avi", moving_square(4))
     with caplog.at_level(logging.WARNING):
-        assert_one_line_error(cli(capsys, "train", tmp_path, *TINY),
-                              "no usable video (each needs at least 5 frames)")
+        assert_one_line_error(
+            cli(capsys, "train", tmp_path, *TINY), "no usable video (each needs at least 5 frames)"
+        )
     assert "short.avi" in caplog.text and "short2.avi" in caplog.text
 
 
@@ -351,6 +352,7 @@ def test_outputs_never_overwrite_inputs_or_folders(
     )
     assert clip.read_bytes() == before and weights.read_bytes() == trained_checkpoint.read_bytes()
 
+
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
 
@@ -367,7 +369,9 @@ def run_with_file_permissions(calls: list[list], probe: Path) -> list:
     as_root = os.geteuid() == 0
     try:
         readable, results = run_cli_process(
-            calls, timeout=300, probe=probe,
+            calls,
+            timeout=300,
+            probe=probe,
             preexec_fn=_drop_permission_override if as_root else None,
         )
     except subprocess.SubprocessError as e:

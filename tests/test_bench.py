@@ -38,7 +38,9 @@ def conv_training_flops(config: ModelConfig, side: int) -> int:
 
 
 def test_flops_are_counted_not_guessed():
-    plain = ModelConfig(width=64, depth=4, stem=False, head="residual", batch_norm=False)  # the formula's model
+    plain = ModelConfig(
+        width=64, depth=4, stem=False, head="residual", batch_norm=False
+    )  # the formula's model
     assert train_flops_per_sample(plain, 64) == conv_training_flops(plain, 64)
 
 

@@ -25,7 +25,9 @@ needs_chromium = pytest.mark.skipif(
 
 
 def test_launch_flags_are_the_ones_the_issue_asks_for():
-    wanted = "headless no-sandbox disable-gpu disable-background-networking disable-component-update"
+    wanted = (
+        "headless no-sandbox disable-gpu disable-background-networking disable-component-update"
+    )
     assert {f"--{flag}" for flag in wanted.split()} | {"--disable-sync", "--no-first-run"} == set(
         CHROMIUM_FLAGS
     )
@@ -40,8 +42,14 @@ def test_gallery_videos_load_and_play_in_headless_chromium(tmp_path, trained_che
     b = write_lossless(tmp_path / "b.avi", moving_square(20, 32, 48, speed=3), fps=25)
     with one_torch_thread():
         render(a, predictor, renders / "a.pred.mp4")
-        render(b, predictor, renders / "b.pred.mp4", horizon=3, extend=4,
-               panels="actual,predicted,error,copy_last")
+        render(
+            b,
+            predictor,
+            renders / "b.pred.mp4",
+            horizon=3,
+            extend=4,
+            panels="actual,predicted,error,copy_last",
+        )
     index = write_gallery(renders)
     # $VIDPRED_SCREENSHOT_DIR keeps the screenshot (e.g. as a CI artifact).
     shots = Path(os.environ.get("VIDPRED_SCREENSHOT_DIR") or tmp_path)

@@ -92,8 +92,8 @@ def test_every_row_of_a_batch_is_a_real_window(tmp_path, crop, seed):
     plan = data.epoch_plan(seed, 0)
     inputs, targets = data.train_batch_uint8(plan, 0, 12)
     rows = np.concatenate(
-        [inputs.numpy().reshape(12, len(offsets), 3, *inputs.shape[-2:]),
-         targets.numpy()[:, None]], 1,
+        [inputs.numpy().reshape(12, len(offsets), 3, *inputs.shape[-2:]), targets.numpy()[:, None]],
+        1,
     )  # (12, N+1, 3, c, c)
     side = crop or 32
     seen = set()
@@ -133,8 +133,10 @@ def test_a_batch_too_big_for_memory_is_refused_before_training(tmp_path, capsys,
     )
     assert not out.exists()
     monkeypatch.setattr(vidpred.data, "MAX_BATCH_BYTES", 10**9)
-    assert cli(capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000",
-               *TINY)[0] == 0
+    assert (
+        cli(capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000", *TINY)[0]
+        == 0
+    )
 
 
 # --- item 7: pixels per frame, decoded bytes, checkpoint fields, --extend ----------------
@@ -160,7 +162,15 @@ def test_size_4096_on_a_small_clip_is_refused_not_killed(tmp_path, capsys):
     with pytest.raises(VideoError, match=r"small.avi: .* 6144x4096 at working size 4096"):
         read_video(clip, 4096, max_frames=1)
     code, lines = cli(
-        capsys, "train", clip, "--size", "4096", "--steps", "1", "--out", tmp_path / "m.pt",
+        capsys,
+        "train",
+        clip,
+        "--size",
+        "4096",
+        "--steps",
+        "1",
+        "--out",
+        tmp_path / "m.pt",
         *TINY,
     )
     assert code == 1 and len(lines) == 1, lines
@@ -206,8 +216,9 @@ def test_no_cache_videos_together_must_fit_the_cap(tmp_path, capsys, monkeypatch
     args = ["train", tmp_path / "v", "--size", "64", "--steps", "1", *TINY]
     code, lines = cli(capsys, *args, "--no-cache", "--out", tmp_path / "n.pt")
     assert code == 1 and len(lines) == 1, lines
-    assert "c.avi: its 40 frames of 64x64 would take 0.0 GB decoded on top of the 0.0 GB" \
-        in lines[0]
+    assert (
+        "c.avi: its 40 frames of 64x64 would take 0.0 GB decoded on top of the 0.0 GB" in lines[0]
+    )
     assert "without --no-cache the videos are memory-mapped" in lines[0]
     assert cli(capsys, *args, "--out", tmp_path / "c.pt")[0] == 0
 
@@ -223,8 +234,12 @@ def test_the_default_decode_cap_is_half_the_memory(monkeypatch):
 
 @pytest.mark.parametrize(
     "section, field, value",
-    [("data_config", "size", 100_000), ("model_config", "width", 200_000),
-     ("model_config", "depth", 1001), ("data_config", "crop", -4)],
+    [
+        ("data_config", "size", 100_000),
+        ("model_config", "width", 200_000),
+        ("model_config", "depth", 1001),
+        ("data_config", "crop", -4),
+    ],
 )
 def test_checkpoint_sizes_out_of_range_are_refused_naming_the_field(
     tmp_path, capsys, trained_checkpoint, section, field, value
@@ -245,17 +260,20 @@ def test_weights_that_do_not_fit_a_large_configuration_are_refused_before_buildi
 ):
     """A configuration within range but far larger than its stored weights (4096 channels:
     7 GB of parameters) is compared on the meta device, never built."""
-    bad = crafted(tmp_path, trained_checkpoint, "wide.pt",
-                  lambda c: c["model_config"].update(width=4096, depth=6))
+    bad = crafted(
+        tmp_path,
+        trained_checkpoint,
+        "wide.pt",
+        lambda c: c["model_config"].update(width=4096, depth=6),
+    )
     with pytest.raises(CheckpointError, match="weights do not match the model configuration"):
         load_checkpoint(bad)
 
 
-def test_views_that_claim_a_large_model_from_a_tiny_file_are_refused(
-    tmp_path, trained_checkpoint
-):
+def test_views_that_claim_a_large_model_from_a_tiny_file_are_refused(tmp_path, trained_checkpoint):
     """Weights of the right shapes but stored as zero-stride views of one number: a few KB
     that would configure (and make vidpred allocate) a 1.7 GB model."""
+
     def inflate(c):
         c["model_config"].update(width=2048, depth=6)
         with torch.device("meta"):
@@ -286,14 +304,26 @@ def test_a_batch_or_horizon_too_big_for_memory_is_refused_before_the_model_runs(
     refused from an estimate before anything is allocated (here against a 0.1 GB cap)."""
     clip = write_lossless(tmp_path / "clip.avi", moving_square(40, 256, 256))
     monkeypatch.setenv("VIDPRED_MAX_DECODED_GB", "0.1")
-    code, lines = cli(capsys, "render", clip, "--weights", trained_checkpoint, "--size", "256",
-                      "--batch-size", "100000", "--out", tmp_path / "r.mp4")
+    code, lines = cli(
+        capsys,
+        "render",
+        clip,
+        "--weights",
+        trained_checkpoint,
+        "--size",
+        "256",
+        "--batch-size",
+        "100000",
+        "--out",
+        tmp_path / "r.mp4",
+    )
     assert code == 1 and len(lines) == 1, lines
     # all 36 targets of the clip in one call (40 frames, the first 4 are the model's inputs)
     assert lines[0].startswith("vidpred: error: --batch-size 36 at 256x256 would take about")
     assert not (tmp_path / "r.mp4").exists()
-    code, lines = cli(capsys, "eval", clip, "--weights", trained_checkpoint, "--size", "256",
-                      "--horizon", "30")
+    code, lines = cli(
+        capsys, "eval", clip, "--weights", trained_checkpoint, "--size", "256", "--horizon", "30"
+    )
     assert code == 1 and len(lines) == 1, lines
     assert "--batch-size 8 with --horizon 30 at 256x256 would take about" in lines[0]
 
@@ -304,15 +334,40 @@ def test_a_render_scale_too_big_for_a_frame_is_one_line_before_drawing(
     """--scale 1000 asked cv2 for 96000-pixel-wide panels: an allocation traceback (or the
     OOM killer) after the model had run."""
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12, 32, 32))
-    code, lines = cli(capsys, "render", clip, "--weights", trained_checkpoint, "--size", "32",
-                      "--scale", "1000", "--out", tmp_path / "r.mp4")
+    code, lines = cli(
+        capsys,
+        "render",
+        clip,
+        "--weights",
+        trained_checkpoint,
+        "--size",
+        "32",
+        "--scale",
+        "1000",
+        "--out",
+        tmp_path / "r.mp4",
+    )
     assert code == 1 and len(lines) == 1, lines
     assert "3 panels of 32x32 at --scale 1000 make 96008x" in lines[0]
     assert "use a smaller --scale or --size" in lines[0]
     assert not (tmp_path / "r.mp4").exists()
     # the largest scale that fits still renders
-    assert cli(capsys, "render", clip, "--weights", trained_checkpoint, "--size", "32",
-               "--scale", "8", "--out", tmp_path / "ok.mp4")[0] == 0
+    assert (
+        cli(
+            capsys,
+            "render",
+            clip,
+            "--weights",
+            trained_checkpoint,
+            "--size",
+            "32",
+            "--scale",
+            "8",
+            "--out",
+            tmp_path / "ok.mp4",
+        )[0]
+        == 0
+    )
 
 
 def test_a_gif_too_big_for_memory_is_refused_before_drawing(
@@ -358,8 +413,19 @@ def test_extend_streams_its_predictions_instead_of_keeping_them(
     monkeypatch.setattr(Predictor, "forward", counting_forward)
     monkeypatch.setattr(Mp4Writer, "write", counting_write)
     clip = write_lossless(tmp_path / "clip.avi", moving_square(8))
-    code, lines = cli(capsys, "render", clip, "--weights", trained_checkpoint, "--extend", "300",
-                      "--panels", "predicted,flow", "--out", tmp_path / "r.mp4")
+    code, lines = cli(
+        capsys,
+        "render",
+        clip,
+        "--weights",
+        trained_checkpoint,
+        "--extend",
+        "300",
+        "--panels",
+        "predicted,flow",
+        "--out",
+        tmp_path / "r.mp4",
+    )
     assert code == 0, lines
     assert cv2.VideoCapture(str(tmp_path / "r.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 4 + 300
     assert most <= 3, f"{most} predictions held at once"
@@ -388,8 +454,12 @@ def _rezip_deflated(src: Path, dst: Path) -> None:
 def test_a_compression_bomb_is_refused_before_it_inflates(tmp_path, capsys, trained_checkpoint):
     """A checkpoint whose extra record deflates from about 64 KB to 64 MB (the issue's was
     1 MB to 1 GiB) is refused from the zip directory: torch never inflates it."""
-    plain = crafted(tmp_path, trained_checkpoint, "plain.pt",
-                    lambda c: c.update(padding=torch.zeros(16 * 2**20)))
+    plain = crafted(
+        tmp_path,
+        trained_checkpoint,
+        "plain.pt",
+        lambda c: c.update(padding=torch.zeros(16 * 2**20)),
+    )
     bomb = tmp_path / "bomb.pt"
     _rezip_deflated(plain, bomb)
     plain.unlink()
@@ -458,13 +528,15 @@ CRAFTED = [
 
 
 @pytest.mark.parametrize(
-    "where, value, named", CRAFTED,
+    "where, value, named",
+    CRAFTED,
     ids=[".".join(w[:12] for w in where) + "=" + repr(v)[:12] for where, v, _ in CRAFTED],
 )
 def test_resume_from_a_crafted_checkpoint_names_the_field(
     tmp_path, capsys, trained_checkpoint, square_folder, where, value, named
 ):
     """frames=4.5, seed="x" and best=[1] gave tracebacks; now every field is checked on load."""
+
     def change(c):
         if len(where) == 1:
             c[where[0]] = value
@@ -473,8 +545,9 @@ def test_resume_from_a_crafted_checkpoint_names_the_field(
 
     bad = crafted(tmp_path, trained_checkpoint, "crafted.pt", change)
     before = bad.read_bytes()
-    code, lines = cli(capsys, "train", "--resume", bad, square_folder, "--steps", "30",
-                      "--out", tmp_path / "m.pt")
+    code, lines = cli(
+        capsys, "train", "--resume", bad, square_folder, "--steps", "30", "--out", tmp_path / "m.pt"
+    )
     assert code == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"vidpred: error: {bad}: {named}"), lines[0]
     assert len(lines[0]) < 400  # a long stored value is shown shortened
@@ -489,8 +562,12 @@ def test_optimizer_moments_of_the_wrong_shape_are_refused(tmp_path, trained_chec
 
     with pytest.raises(CheckpointError, match="optimizer state does not fit the model"):
         load_checkpoint(crafted(tmp_path, trained_checkpoint, "opt.pt", wrong))
-    bad = crafted(tmp_path, trained_checkpoint, "betas.pt",
-                  lambda c: c["optimizer"]["param_groups"][0].update(betas="x"))
+    bad = crafted(
+        tmp_path,
+        trained_checkpoint,
+        "betas.pt",
+        lambda c: c["optimizer"]["param_groups"][0].update(betas="x"),
+    )
     with pytest.raises(CheckpointError, match="optimizer setting 'betas'"):
         load_checkpoint(bad)
 
@@ -519,20 +596,21 @@ def test_checkpoints_that_vidpred_writes_pass_every_check(tmp_path, trained_chec
 def test_train_seed_beyond_64_bits_is_an_option_error(capsys):
     line = usage_error(capsys, "train", "clips", "--seed", "18446744073709551616")
     assert line == (
-        "vidpred train: error: argument --seed: must be 0 to 4294967295, "
-        "got 18446744073709551616"
+        "vidpred train: error: argument --seed: must be 0 to 4294967295, got 18446744073709551616"
     )
 
 
 @pytest.mark.parametrize(
     "option, value, message",
-    [("--width", "200000", "must be at most 4096"), ("--depth", "100000", "must be at most 1000"),
-     ("--frames", "5000", "must be at most 1000"), ("--frames", "0", "must be a positive integer"),
-     ("--period", "10000000", "must be at most 100000")],
+    [
+        ("--width", "200000", "must be at most 4096"),
+        ("--depth", "100000", "must be at most 1000"),
+        ("--frames", "5000", "must be at most 1000"),
+        ("--frames", "0", "must be a positive integer"),
+        ("--period", "10000000", "must be at most 100000"),
+    ],
 )
-def test_train_model_options_stay_within_what_a_checkpoint_may_hold(
-    capsys, option, value, message
-):
+def test_train_model_options_stay_within_what_a_checkpoint_may_hold(capsys, option, value, message):
     """--width 200000 built a model of 1.4 TB of weights (an allocation traceback); the CLI
     now takes only what load_checkpoint accepts back."""
     line = usage_error(capsys, "train", "clips", option, value)
@@ -557,8 +635,17 @@ def test_generate_options_are_checked_by_argparse(tmp_path, capsys, args, named)
 
 
 def test_generate_refuses_a_clip_too_big_for_memory(tmp_path, capsys):
-    code, lines = cli(capsys, "generate", tmp_path / "gen", "--length", "100000",
-                      "--height", "1024", "--width", "1024")
+    code, lines = cli(
+        capsys,
+        "generate",
+        tmp_path / "gen",
+        "--length",
+        "100000",
+        "--height",
+        "1024",
+        "--width",
+        "1024",
+    )
     assert code == 1 and len(lines) == 1
     assert lines[0].startswith(
         "vidpred: error: --length 100000 at 1024x1024 would take 314.6 GB in memory per clip"

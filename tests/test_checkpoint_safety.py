@@ -213,17 +213,54 @@ def test_resume_refuses_settings_it_would_otherwise_ignore(tmp_path, square_fold
     others is one clear error (naming each, and --init as the way to change them), while
     the same values, the stop limits and --device are accepted."""
     out = tmp_path / "m.pt"
-    assert main(["-q", "train", str(square_folder), "--steps", "2", "--out", str(out),
-                 "--size", "32", "--width", "8", "--depth", "1", "--precision", "fp32"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                str(square_folder),
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+                "--size",
+                "32",
+                "--width",
+                "8",
+                "--depth",
+                "1",
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 0
+    )
     before = out.read_bytes()
     capsys.readouterr()
-    code = main(["-q", "train", "--resume", str(out), "--steps", "4",
-                 "--size", "48", "--lr", "0.01", "--no-stem"])
+    code = main(
+        [
+            "-q",
+            "train",
+            "--resume",
+            str(out),
+            "--steps",
+            "4",
+            "--size",
+            "48",
+            "--lr",
+            "0.01",
+            "--no-stem",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "--size 48 (it has 32)" in err and "--lr 0.01 (it has 0.001)" in err
     assert "--stem off (it has on)" in err and f"--init {out}" in err
     assert out.read_bytes() == before  # nothing trained, nothing written
-    assert main(["-q", "train", "--resume", str(out), "--steps", "3", "--size", "32",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            ["-q", "train", "--resume", str(out), "--steps", "3", "--size", "32", "--device", "cpu"]
+        )
+        == 0
+    )
     assert load_checkpoint(out)["step"] == 3

@@ -5,9 +5,7 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import moving_square, write_lossless
-
 
 # With cwd elsewhere, `-m vidpred` would import an installed vidpred, not this checkout's.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +15,10 @@ def run(*args, cwd=None, env=None):
     path = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "vidpred", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
         timeout=300,
     )
 
@@ -26,7 +27,11 @@ def assert_one_line_error(result, *words):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     # Informational lines (which weights were used) may come first; the error is one line.
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("weights: ")]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not line.startswith("weights: ")
+    ]
     assert len(lines) == 1, result.stderr
     for word in words:
         assert word in lines[0], lines[0]
@@ -59,19 +64,39 @@ def test_file_that_is_not_a_video(tmp_path, trained_checkpoint):
 def test_weights_that_are_not_a_checkpoint(tmp_path, square_folder):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(os.urandom(256))
-    assert_one_line_error(run("eval", square_folder, "--weights", bad), "bad.pt", "not a vidpred checkpoint")
+    assert_one_line_error(
+        run("eval", square_folder, "--weights", bad), "bad.pt", "not a vidpred checkpoint"
+    )
 
 
 def test_nonsense_option_names_the_option(square_folder):
     result = run("train", square_folder, "--frames", "0")
-    assert result.returncode == 2 and "--frames" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2 and "--frames" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 def test_train_then_render_uses_the_new_weights(tmp_path, square_folder):
     """The user's path: train on a folder, then render without --weights."""
     home = {"VIDPRED_HOME": str(tmp_path / "home")}
-    result = run("train", square_folder, "--size", "32", "--crop", "16", "--width", "8",
-                 "--depth", "1", "--steps", "4", "--batch-size", "4", cwd=tmp_path, env=home)
+    result = run(
+        "train",
+        square_folder,
+        "--size",
+        "32",
+        "--crop",
+        "16",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        cwd=tmp_path,
+        env=home,
+    )
     assert result.returncode == 0, result.stderr
     checkpoint = tmp_path / "weights" / f"{square_folder.name}.pt"
     assert checkpoint.is_file() and result.stdout.strip().endswith(f"{square_folder.name}.pt")
@@ -91,28 +116,66 @@ def test_train_never_overwrites_another_runs_log(tmp_path, square_folder):
     """A new checkpoint name whose .jsonl log exists (another run's) needs --force too."""
     log = tmp_path / "m.jsonl"
     log.write_text('{"epoch": 0, "val_psnr": 30.0}\n')
-    args = ("train", square_folder, "--size", "32", "--crop", "16", "--width", "8", "--depth", "1",
-            "--steps", "2", "--batch-size", "4", "--out", tmp_path / "m.pt")
+    args = (
+        "train",
+        square_folder,
+        "--size",
+        "32",
+        "--crop",
+        "16",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        tmp_path / "m.pt",
+    )
     assert_one_line_error(run(*args), "m.jsonl", "already exists", "--force")
-    assert log.read_text() == '{"epoch": 0, "val_psnr": 30.0}\n' and not (tmp_path / "m.pt").exists()
+    assert (
+        log.read_text() == '{"epoch": 0, "val_psnr": 30.0}\n' and not (tmp_path / "m.pt").exists()
+    )
     assert run(*args, "--force").returncode == 0
     assert (tmp_path / "m.pt").is_file() and '"val_psnr": 30.0' not in log.read_text()
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "weights", "default.pt")),
-                    reason="weights/default.pt is not built yet")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "weights", "default.pt")),
+    reason="weights/default.pt is not built yet",
+)
 def test_render_with_shipped_default_weights_from_any_folder(tmp_path):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12, 64, 64))
-    result = run("render", clip, "--out", tmp_path / "r.mp4", cwd=tmp_path,
-                 env={"VIDPRED_HOME": str(tmp_path / "empty_home")})
+    result = run(
+        "render",
+        clip,
+        "--out",
+        tmp_path / "r.mp4",
+        cwd=tmp_path,
+        env={"VIDPRED_HOME": str(tmp_path / "empty_home")},
+    )
     assert result.returncode == 0, result.stderr
     assert "shipped default weights" in result.stderr
     assert (tmp_path / "r.mp4").stat().st_size > 0
 
 
 def test_generate_writes_playable_training_clips(tmp_path):
-    result = run("generate", tmp_path / "gen", "--kind", "natural", "--count", "2", "--length", "20",
-                 "--height", "48", "--width", "64")
+    result = run(
+        "generate",
+        tmp_path / "gen",
+        "--kind",
+        "natural",
+        "--count",
+        "2",
+        "--length",
+        "20",
+        "--height",
+        "48",
+        "--width",
+        "64",
+    )
     assert result.returncode == 0, result.stderr
     from vidpred.video import read_video
 

@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import torch
-
 from conftest import frame_index_video, write_lossless
+
 from vidpred.data import DataConfig, WindowDataset, load_videos, stack_window, validation_start
 
 
@@ -86,7 +86,7 @@ def test_period_and_trend_windows_stay_inside_the_video_and_before_validation(tm
     plan = data.epoch_plan(seed=0, epoch=0)
     for step in range(data.steps_per_epoch(2)):
         inputs, targets = data.train_batch(plan, step, 2)
-        for x, y in zip(inputs, targets):
+        for x, y in zip(inputs, targets, strict=True):
             indices = [_index_of(x[i : i + 3]) for i in range(0, x.shape[0], 3)]
             target = _index_of(y)
             assert target < boundary

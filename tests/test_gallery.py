@@ -51,8 +51,14 @@ def renders(tmp_path_factory, trained_checkpoint) -> Path:
     right = write_lossless(clips / "right.avi", moving_square(16, 32, 48, speed=3), fps=8)
     with one_torch_thread():
         render(left, predictor, folder / "left.pred.mp4")
-        render(right, predictor, folder / "right.pred.mp4", horizon=2, gif=True,
-               panels="actual,predicted,error,copy_last,flow")
+        render(
+            right,
+            predictor,
+            folder / "right.pred.mp4",
+            horizon=2,
+            gif=True,
+            panels="actual,predicted,error,copy_last,flow",
+        )
     return folder
 
 

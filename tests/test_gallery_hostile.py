@@ -38,10 +38,22 @@ def sidecar_fields(weights: Path) -> dict:
         "weights": str(weights),
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "training_log": [
-            {"epoch": 1, "step": 10, "train_loss": 0.5, "val_psnr": 25.0,
-             "val_psnr_copy_last": 24.0, "val_psnr_flow": 24.5},
-            {"epoch": 2, "step": 20, "train_loss": 0.4, "val_psnr": 27.0,
-             "val_psnr_copy_last": 24.0, "val_psnr_flow": 24.5},
+            {
+                "epoch": 1,
+                "step": 10,
+                "train_loss": 0.5,
+                "val_psnr": 25.0,
+                "val_psnr_copy_last": 24.0,
+                "val_psnr_flow": 24.5,
+            },
+            {
+                "epoch": 2,
+                "step": 20,
+                "train_loss": 0.4,
+                "val_psnr": 27.0,
+                "val_psnr_copy_last": 24.0,
+                "val_psnr_flow": 24.5,
+            },
         ],
         "frames": 12,
         "fps": 25.0,
@@ -52,8 +64,12 @@ def sidecar_fields(weights: Path) -> dict:
         "horizon": 1,
         "extend": 0,
         "first_frame": 4,
-        "metrics": {"frames": 8, "model": summary,
-                    "copy_last": {**summary, "psnr": 28.0}, "flow": {**summary, "psnr": 29.0}},
+        "metrics": {
+            "frames": 8,
+            "model": summary,
+            "copy_last": {**summary, "psnr": 28.0},
+            "flow": {**summary, "psnr": 29.0},
+        },
         "created": "2025-01-01T00:00:00+00:00",
     }
 
@@ -93,8 +109,13 @@ def run_vidpred(*args, cwd: Path) -> subprocess.CompletedProcess:
         resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
     return subprocess.run(
-        [sys.executable, "-m", "vidpred", *args], cwd=cwd, env=subprocess_env(),
-        capture_output=True, text=True, errors="backslashreplace", timeout=TIMEOUT_S,
+        [sys.executable, "-m", "vidpred", *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=TIMEOUT_S,
         preexec_fn=cap_memory,
     )
 
@@ -143,9 +164,18 @@ def test_a_sidecar_field_of_the_wrong_type_skips_that_sidecar_with_a_warning(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("horizon", 0), ("extend", -1), ("fps", 0), ("fps", float("nan")), ("scale", -2),
-     ("frames", True), ("gif", "../../secret.gif"), ("gif", "//evil.example/x.gif"),
-     ("weights", "a\0b"), ("version", 99)],
+    [
+        ("horizon", 0),
+        ("extend", -1),
+        ("fps", 0),
+        ("fps", float("nan")),
+        ("scale", -2),
+        ("frames", True),
+        ("gif", "../../secret.gif"),
+        ("gif", "//evil.example/x.gif"),
+        ("weights", "a\0b"),
+        ("version", 99),
+    ],
 )
 def test_a_sidecar_field_out_of_range_skips_that_sidecar(tmp_path, weights, field, value, caplog):
     folder = tmp_path / "g"
@@ -196,7 +226,8 @@ def test_special_files_as_sidecars_or_weights_neither_hang_nor_exhaust_memory(tm
     warnings = done.stderr.strip().splitlines()
     assert sorted(warnings) == [
         f"vidpred: warning: skipping g/{name}.json: not a regular file; "
-        "its render is shown without metadata" for name in ("fifo", "zero")
+        "its render is shown without metadata"
+        for name in ("fifo", "zero")
     ]
     by_name = sections((folder / "index.html").read_text())
     assert len(by_name) == 5 and "data-method='model'>30.50<" in by_name["good.mp4"]
@@ -212,9 +243,7 @@ def test_weights_over_the_hash_cap_are_not_read(tmp_path, weights, monkeypatch):
     assert "not checked: larger than" in page and "has changed" not in page
 
 
-def test_a_fifo_or_device_where_index_html_belongs_neither_hangs_nor_is_trusted(
-    tmp_path, weights
-):
+def test_a_fifo_or_device_where_index_html_belongs_neither_hangs_nor_is_trusted(tmp_path, weights):
     folder = tmp_path / "g"
     add_render(folder, "a", weights)
     os.mkfifo(folder / "index.html")
@@ -268,9 +297,7 @@ def test_a_file_named_as_the_folder_or_a_failed_write_is_one_clear_error(
     )
 
 
-def test_a_second_gallery_of_the_same_folder_is_refused_while_one_writes(
-    tmp_path, weights, capsys
-):
+def test_a_second_gallery_of_the_same_folder_is_refused_while_one_writes(tmp_path, weights, capsys):
     """index.html was the one output not claimed: two gallery runs (say, one per render
     script) raced on the page."""
     from vidpred.outputs import claim_output
@@ -318,8 +345,9 @@ def served(tmp_path, weights):
         server.server_close()
 
 
-def get(port: int, path: str, host: str | None = None, headers: dict | None = None,
-        method: str = "GET") -> tuple[int, dict, bytes]:
+def get(
+    port: int, path: str, host: str | None = None, headers: dict | None = None, method: str = "GET"
+) -> tuple[int, dict, bytes]:
     """Returns (status, headers, up to 64 KB of body): a server streaming forever must not
     make the test read forever."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -359,8 +387,14 @@ def test_serve_answers_only_for_this_machine_s_names_on_its_port(served):
     _, port, _ = served
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
         assert get(port, "/a.mp4", host=host)[0] == 200, host
-    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1",
-                 f"localhost.evil.example:{port}", ""):
+    for host in (
+        f"evil.example:{port}",
+        "evil.example",
+        f"127.0.0.1:{port + 1}",
+        "127.0.0.1",
+        f"localhost.evil.example:{port}",
+        "",
+    ):
         status, _, body = get(port, "/a.mp4", host=host)
         assert status in (403, 421) and b"stand-in" not in body, host
     # No Host header at all (HTTP/1.0 as a raw socket would send it).
@@ -382,10 +416,16 @@ def test_serve_never_serves_special_or_hidden_files(served):
 
 @pytest.mark.parametrize(
     "range_header",
-    [pytest.param("bytes=" + "9" * 5000 + "-", id="5000-digit start"),
-     pytest.param("bytes=0-" + "9" * 5000, id="5000-digit end"),
-     pytest.param("bytes=-" + "9" * 5000, id="5000-digit suffix"),
-     "bytes=abc", "bytes=", "bytes=5-2", "bytes 0-5", "=0-5"],
+    [
+        pytest.param("bytes=" + "9" * 5000 + "-", id="5000-digit start"),
+        pytest.param("bytes=0-" + "9" * 5000, id="5000-digit end"),
+        pytest.param("bytes=-" + "9" * 5000, id="5000-digit suffix"),
+        "bytes=abc",
+        "bytes=",
+        "bytes=5-2",
+        "bytes 0-5",
+        "=0-5",
+    ],
 )
 def test_serve_answers_a_malformed_or_huge_range_with_416(served, range_header):
     folder, port, _ = served
@@ -398,8 +438,9 @@ def test_serve_still_answers_good_ranges_and_head(served):
     folder, port, _ = served
     video = (folder / "a.mp4").read_bytes()
     status, headers, body = get(port, "/a.mp4", headers={"Range": "bytes=2-5"})
-    assert status == 206 and body == video[2:6] and headers["Content-Range"].endswith(
-        f"/{len(video)}")
+    assert (
+        status == 206 and body == video[2:6] and headers["Content-Range"].endswith(f"/{len(video)}")
+    )
     status, headers, body = get(port, "/a.mp4", method="HEAD")
     assert status == 200 and body == b"" and headers["Content-Length"] == str(len(video))
     status, _, body = get(port, "/a.mp4", headers={"Range": "items=0-1"})  # another unit
@@ -428,8 +469,12 @@ def test_serve_prints_a_folder_with_brackets_verbatim(tmp_path, weights):
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "vidpred", "gallery", "g[/b]", "--serve", "--port", "0"],
-        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=cap_memory,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=cap_memory,
     )
     watchdog = threading.Timer(TIMEOUT_S, proc.kill)
     watchdog.start()

@@ -24,11 +24,27 @@ def _run(model: STResNet, x: torch.Tensor) -> torch.Tensor:
     [
         ModelConfig(frames=4, width=8, depth=2, base_flow="none"),
         ModelConfig(frames=3, width=8, depth=1, stem=True, batch_norm=True, base_flow="none"),
-        ModelConfig(frames=2, width=8, depth=1, period=5, period_frames=2, trend=9, trend_frames=1,
-                    base_flow="none"),
+        ModelConfig(
+            frames=2,
+            width=8,
+            depth=1,
+            period=5,
+            period_frames=2,
+            trend=9,
+            trend_frames=1,
+            base_flow="none",
+        ),
         ModelConfig(frames=4, width=8, depth=1, head="warp", base_flow="none", norm="batch"),
-        ModelConfig(frames=4, width=8, depth=1, head="warp", stem=True, period=3, period_frames=1,
-                    base_flow="none"),
+        ModelConfig(
+            frames=4,
+            width=8,
+            depth=1,
+            head="warp",
+            stem=True,
+            period=3,
+            period_frames=1,
+            base_flow="none",
+        ),
         ModelConfig(frames=4, width=8, depth=1, head="residual"),
     ],
 )
@@ -52,7 +68,9 @@ def test_output_is_three_channels_in_unit_range_at_any_size():
 
 @pytest.mark.parametrize("head", ["residual", "warp"])
 def test_every_parameter_gets_a_gradient_after_a_few_steps(head):
-    config = ModelConfig(frames=4, width=8, depth=2, batch_norm=True, period=2, period_frames=1, head=head)
+    config = ModelConfig(
+        frames=4, width=8, depth=2, batch_norm=True, period=2, period_frames=1, head=head
+    )
     model = STResNet(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     x = _inputs(config, batch=4)
@@ -87,13 +105,17 @@ def test_predictions_are_causal():
     after = _run(model, stack_window(changed, t, config.input_offsets())[None])
     assert torch.equal(before, after)
     changed[t - 1] = 0  # changing a real input frame does change it
-    assert not torch.equal(before, _run(model, stack_window(changed, t, config.input_offsets())[None]))
+    assert not torch.equal(
+        before, _run(model, stack_window(changed, t, config.input_offsets())[None])
+    )
 
 
 def test_offsets_and_history():
     config = ModelConfig(frames=4, period=6, period_frames=2, trend=10, trend_frames=2)
     assert config.branch_offsets() == {
-        "trend": [-20, -10], "period": [-12, -6], "closeness": [-4, -3, -2, -1],
+        "trend": [-20, -10],
+        "period": [-12, -6],
+        "closeness": [-4, -3, -2, -1],
     }
     assert config.input_offsets()[-1] == -1  # the newest frame comes last
     assert config.history == 20
@@ -110,7 +132,9 @@ def test_warp_moves_content_by_the_flow():
     flow[:, 0] = 2.0  # sample two pixels to the right: content moves left
     assert torch.allclose(warp(image, flow)[..., :-2], image[..., 2:])
     flow[:, 0], flow[:, 1] = 0.0, 0.5  # halfway between rows
-    assert torch.allclose(warp(image, flow)[..., :-1, :], (image[..., 1:, :] + image[..., :-1, :]) / 2)
+    assert torch.allclose(
+        warp(image, flow)[..., :-1, :], (image[..., 1:, :] + image[..., :-1, :]) / 2
+    )
 
 
 def _assert_old_checkpoint_loads_as_it_was(tmp_path, old: ModelConfig, missing_field: str) -> None:
@@ -124,8 +148,14 @@ def _assert_old_checkpoint_loads_as_it_was(tmp_path, old: ModelConfig, missing_f
         torch.nn.init.normal_(p, std=0.05)
     stored = old.to_dict()
     del stored[missing_field]
-    save_checkpoint(tmp_path / "old.pt", {"model_config": stored, "data_config": DataConfig().to_dict(),
-                                          "model": model.state_dict()})
+    save_checkpoint(
+        tmp_path / "old.pt",
+        {
+            "model_config": stored,
+            "data_config": DataConfig().to_dict(),
+            "model": model.state_dict(),
+        },
+    )
     loaded = model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"))
     assert loaded.config == old
     x = _inputs(old)
@@ -143,8 +173,15 @@ def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
 def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
     """Batch-norm checkpoints written before ``final_norm`` existed have no BN before the last
     ReLU; they must load and predict exactly as they did."""
-    old = ModelConfig(frames=4, width=8, depth=1, batch_norm=True, final_norm=False,
-                      norm="batch", base_flow="none")
+    old = ModelConfig(
+        frames=4,
+        width=8,
+        depth=1,
+        batch_norm=True,
+        final_norm=False,
+        norm="batch",
+        base_flow="none",
+    )
     _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm")
 
 
@@ -191,7 +228,9 @@ def test_period_and_trend_off_is_the_closeness_only_model():
 
 
 def test_fusion_works_at_any_frame_size():
-    config = ModelConfig(frames=2, width=8, depth=1, period=3, period_frames=1, trend=5, trend_frames=1)
+    config = ModelConfig(
+        frames=2, width=8, depth=1, period=3, period_frames=1, trend=5, trend_frames=1
+    )
     model = STResNet(config)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)

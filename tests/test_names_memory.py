@@ -48,8 +48,10 @@ def run(*calls: list, timeout: int = 900) -> list[tuple[int, list[str], str]]:
     run one after another in one subprocess: a segfault or a hang (a FIFO opened) fails the
     test, not the test run. Arguments may be bytes (names that are not UTF-8)."""
     _, results = run_cli_process(list(calls), timeout=timeout)
-    return [(code, [line for line in err.splitlines() if line.strip()], out)
-            for code, err, out in results]
+    return [
+        (code, [line for line in err.splitlines() if line.strip()], out)
+        for code, err, out in results
+    ]
 
 
 def bytes_path(folder: Path, name: bytes) -> bytes:
@@ -130,8 +132,13 @@ def test_shown_is_what_bash_reads_back():
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("no bash")
-    names = [b"plain [1] \xc3\xbc.mp4", b"caf\xe9.mp4", b"new\nline.mp4", b"it's a\\b\t\x1b.mp4",
-             b"sep\xe2\x80\xa8.mp4"]
+    names = [
+        b"plain [1] \xc3\xbc.mp4",
+        b"caf\xe9.mp4",
+        b"new\nline.mp4",
+        b"it's a\\b\t\x1b.mp4",
+        b"sep\xe2\x80\xa8.mp4",
+    ]
     for name in names:
         text = shown(name)
         assert text.isprintable()
@@ -197,8 +204,9 @@ def test_a_fifo_named_as_a_video_is_called_a_fifo_and_never_blocks(fifo, trained
         read_video(fifo)
     weights = ["--weights", trained_checkpoint]
     # In a subprocess with a timeout: opening the FIFO would block until a writer comes.
-    for code, lines, _ in run(["render", fifo, *weights], ["eval", fifo, *weights],
-                              ["train", fifo, *TINY], timeout=600):
+    for code, lines, _ in run(
+        ["render", fifo, *weights], ["eval", fifo, *weights], ["train", fifo, *TINY], timeout=600
+    ):
         assert code == 1, lines
         assert lines[-1].startswith(f"vidpred: error: {fifo}: a FIFO (named pipe), not a video")
 
@@ -220,7 +228,8 @@ def test_devices_and_fifos_in_a_folder_are_skipped_with_what_they_are(
     assert f"skipping {zero}: a character device, not a video file" in caplog.messages
     # Named alone: what it is, not "Not a directory" or "no such file".
     assert cli(capsys, "train", zero, *TINY) == (
-        1, [f"vidpred: error: {zero}: a character device, not a video file or folder"]
+        1,
+        [f"vidpred: error: {zero}: a character device, not a video file or folder"],
     )
     code, lines = cli(capsys, "render", zero)
     assert (code, lines[-1]) == (1, f"vidpred: error: {zero}: a character device, not a video file")
@@ -256,8 +265,13 @@ def peak_growth(script: str, *args: str) -> dict:
         "def grown():\n"
         "    return (kb('VmHWM:') - START) / 1024\n"
     )
-    result = subprocess.run([sys.executable, "-c", prelude + script, *args], capture_output=True,
-                            text=True, timeout=300, env=subprocess_env())
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -269,14 +283,16 @@ def test_decoding_peaks_at_one_copy_of_the_frames_and_the_cache_at_almost_none(t
     decoded_mb = 80 * 512 * 512 * 3 / 2**20
     memory = peak_growth(
         "v = read_video(sys.argv[1], 512)\n"
-        "print(json.dumps({'grown': grown(), 'shape': list(v.frames.shape)}))", str(clip)
+        "print(json.dumps({'grown': grown(), 'shape': list(v.frames.shape)}))",
+        str(clip),
     )
     assert memory["shape"] == [80, 512, 512, 3]
     assert memory["grown"] < 1.25 * decoded_mb, memory
     cached = peak_growth(
         "v = read_video_cached(sys.argv[1], 512, sys.argv[2])\n"
         "print(json.dumps({'grown': grown(), 'kind': type(v.frames).__name__}))",
-        str(clip), str(tmp_path / "cache"),
+        str(clip),
+        str(tmp_path / "cache"),
     )
     assert cached["kind"] == "memmap" and cached["grown"] < 0.5 * decoded_mb, cached
     np.testing.assert_array_equal(
@@ -317,11 +333,15 @@ def test_training_reads_memory_maps_and_its_batches_are_the_decoded_frames(tmp_p
     plain = WindowDataset(in_memory, offsets, config, [np.array(f) for f in flows])
     plan = mapped.epoch_plan(seed=3, epoch=0)
     for step in range(mapped.steps_per_epoch(4)):
-        for got, want in zip(mapped.train_batch_uint8(plan, step, 4),
-                             plain.train_batch_uint8(plan, step, 4), strict=True):
+        for got, want in zip(
+            mapped.train_batch_uint8(plan, step, 4),
+            plain.train_batch_uint8(plan, step, 4),
+            strict=True,
+        ):
             assert torch.equal(got, want)
-        assert torch.equal(mapped.train_batch_flows(plan, step, 4),
-                           plain.train_batch_flows(plan, step, 4))
+        assert torch.equal(
+            mapped.train_batch_flows(plan, step, 4), plain.train_batch_flows(plan, step, 4)
+        )
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")

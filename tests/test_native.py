@@ -32,11 +32,18 @@ def panning_clip(frames: int, height: int, width: int, seed: int = 0) -> np.ndar
     big = rng.random((height + frames * MOTION[1] + 16, width + frames * MOTION[0] + 16, 3))
     texture = cv2.GaussianBlur(big.astype(np.float32), (0, 0), 1.5)
     texture = (texture - texture.min()) / (texture.max() - texture.min())
-    return np.stack([
-        (255 * texture[8 + t * MOTION[1] : 8 + t * MOTION[1] + height,
-                       8 + t * MOTION[0] : 8 + t * MOTION[0] + width][::-1, ::-1]).round()
-        for t in range(frames)
-    ]).astype(np.uint8)  # reversed window: the content moves by +MOTION
+    return np.stack(
+        [
+            (
+                255
+                * texture[
+                    8 + t * MOTION[1] : 8 + t * MOTION[1] + height,
+                    8 + t * MOTION[0] : 8 + t * MOTION[0] + width,
+                ][::-1, ::-1]
+            ).round()
+            for t in range(frames)
+        ]
+    ).astype(np.uint8)  # reversed window: the content moves by +MOTION
 
 
 def working(frames: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -58,8 +65,11 @@ def test_the_models_motion_applied_at_native_size_recovers_the_pan_and_beats_cop
         last = frames_to_tensor(native[[t - 1 for t in targets]])
         truth = frames_to_tensor(native[targets])
         predicted = apply_motion(last, motion)
-        upscaled = F.interpolate(compose(frames_to_tensor(small[[t - 1 for t in targets]]), motion),
-                                 size=(192, 288), mode="bicubic").clamp(0, 1)
+        upscaled = F.interpolate(
+            compose(frames_to_tensor(small[[t - 1 for t in targets]]), motion),
+            size=(192, 288),
+            mode="bicubic",
+        ).clamp(0, 1)
     # The warp samples the last frame at p + flow: the flow of a pan by +MOTION is -MOTION.
     interior = big.flow[:, :, 32:-32, 32:-32]
     assert interior[:, 0].median().item() == pytest.approx(-MOTION[0], abs=0.3)
@@ -70,8 +80,9 @@ def test_the_models_motion_applied_at_native_size_recovers_the_pan_and_beats_cop
 
 
 def test_resizing_motion_scales_the_flow_per_axis_and_keeps_a_same_size_motion():
-    motion = Motion(residual=torch.zeros(1, 3, 4, 6), flow=torch.ones(1, 2, 4, 6),
-                    blend=torch.zeros(1, 1, 4, 6))
+    motion = Motion(
+        residual=torch.zeros(1, 3, 4, 6), flow=torch.ones(1, 2, 4, 6), blend=torch.zeros(1, 1, 4, 6)
+    )
     assert resize_motion(motion, (4, 6)) is motion
     big = resize_motion(motion, (12, 12))  # height x3, width x2
     assert big.flow.shape == (1, 2, 12, 12) and big.blend.shape == (1, 1, 12, 12)
@@ -94,8 +105,9 @@ def test_streamed_batches_are_what_the_whole_clip_in_memory_gives(tmp_path):
     predicted once, from the right frames, whatever the batch size."""
     clip = write_lossless(tmp_path / "pan.avi", panning_clip(13, 96, 144))
     model = STResNet(ModelConfig()).eval()
-    predictor = Predictor(model, model.config, DataConfig(size=48), torch.device("cpu"),
-                          precision="fp32")
+    predictor = Predictor(
+        model, model.config, DataConfig(size=48), torch.device("cpu"), precision="fp32"
+    )
     native = torch.from_numpy(read_video(clip).frames)
     small = torch.from_numpy(read_video(clip, 48).frames)
     pairs = list(decode_pairs(clip, 48, None))

@@ -37,11 +37,27 @@ def test_train_without_options_trains_the_dataclasses_defaults(tmp_path):
 
 
 def test_options_reach_their_fields(tmp_path):
-    args = parse_args([
-        "train", str(tmp_path), "--out", str(tmp_path / "m.pt"), "--no-final-norm",
-        "--norm", "group", "--period", "3", "--size", "32", "--loss", "mse", "--ema", "0",
-        "--time-limit", "2.5",
-    ])
+    args = parse_args(
+        [
+            "train",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--no-final-norm",
+            "--norm",
+            "group",
+            "--period",
+            "3",
+            "--size",
+            "32",
+            "--loss",
+            "mse",
+            "--ema",
+            "0",
+            "--time-limit",
+            "2.5",
+        ]
+    )
     plan = new_run_plan(args)
     assert (plan.model_config.final_norm, plan.model_config.norm) == (False, "group")
     assert (plan.model_config.period, plan.model_config.period_frames) == (3, 2)

@@ -82,9 +82,21 @@ def test_render_under_a_file_size_limit_keeps_the_good_render(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     result = subprocess.run(
-        vidpred("-q", "render", noise_clip, "--weights", trained_checkpoint, "--out",
-                good_render, "--force", "--no-cache"),
-        capture_output=True, text=True, env=subprocess_env(), preexec_fn=limit_file_size,
+        vidpred(
+            "-q",
+            "render",
+            noise_clip,
+            "--weights",
+            trained_checkpoint,
+            "--out",
+            good_render,
+            "--force",
+            "--no-cache",
+        ),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        preexec_fn=limit_file_size,
         timeout=300,
     )
     assert result.returncode == 1, result.stderr
@@ -100,8 +112,14 @@ def _can_mount_tmpfs(folder: Path) -> bool:
     if shutil.which("unshare") is None:
         return False
     probe = subprocess.run(
-        ["unshare", "--mount", "--map-root-user", "sh", "-c",
-         f"mount -t tmpfs -o size=64k tmpfs '{folder}'"],
+        [
+            "unshare",
+            "--mount",
+            "--map-root-user",
+            "sh",
+            "-c",
+            f"mount -t tmpfs -o size=64k tmpfs '{folder}'",
+        ],
         capture_output=True,
     )
     return probe.returncode == 0
@@ -133,12 +151,21 @@ def test_full_disk_during_render_keeps_the_good_render(
         pytest.skip("cannot mount a tmpfs here (needs unshare and user namespaces, or root)")
     used = sum(p.stat().st_size for p in good_render.parent.iterdir())
     size_kb = -(-used // 4096) * 4 + 8 + free_kb  # the two files' pages, slack, the free room
-    env = {**subprocess_env(), "SIZE": f"{size_kb}k", "SMALL": str(small),
-           "GOOD": str(good_render.parent), "PYTHON": sys.executable, "CLIP": str(noise_clip),
-           "WEIGHTS": str(trained_checkpoint)}
+    env = {
+        **subprocess_env(),
+        "SIZE": f"{size_kb}k",
+        "SMALL": str(small),
+        "GOOD": str(good_render.parent),
+        "PYTHON": sys.executable,
+        "CLIP": str(noise_clip),
+        "WEIGHTS": str(trained_checkpoint),
+    }
     result = subprocess.run(
         ["unshare", "--mount", "--map-root-user", "sh", "-c", FULL_DISK],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     out = small / "r.mp4"
     errors = [line for line in result.stderr.splitlines() if line.startswith("vidpred")]
@@ -176,11 +203,14 @@ esac
 """
 
 
-@pytest.mark.parametrize("fake, reason", [
-    ("full", "No space left on device"),
-    ("garbage", "the written file does not decode ("),  # then ffmpeg's words for it
-    ("short", "the written file decodes to 2 of the 8 frames sent"),
-])
+@pytest.mark.parametrize(
+    "fake, reason",
+    [
+        ("full", "No space left on device"),
+        ("garbage", "the written file does not decode ("),  # then ffmpeg's words for it
+        ("short", "the written file decodes to 2 of the 8 frames sent"),
+    ],
+)
 def test_a_failing_ffmpeg_never_replaces_the_render(
     tmp_path, capsys, monkeypatch, good_render, noise_clip, trained_checkpoint, fake, reason
 ):
@@ -197,8 +227,17 @@ def test_a_failing_ffmpeg_never_replaces_the_render(
         clip = write_lossless(tmp_path / "short.avi", moving_square(12))
     else:
         clip = noise_clip
-    code, lines = cli(capsys, "render", clip, "--weights", trained_checkpoint,
-                      "--out", good_render, "--force", "--no-cache")
+    code, lines = cli(
+        capsys,
+        "render",
+        clip,
+        "--weights",
+        trained_checkpoint,
+        "--out",
+        good_render,
+        "--force",
+        "--no-cache",
+    )
     assert code == 1 and len(lines) == 1
     prefix = f"vidpred: error: {good_render}: could not write the video: "
     assert lines[0].startswith(prefix + reason), lines
@@ -228,8 +267,16 @@ def test_a_failing_gif_leaves_the_render_its_gif_and_sidecar_as_they_were(
 
     out = tmp_path / "renders" / "r.mp4"
     out.parent.mkdir()
-    args = ["render", noise_clip, "--weights", trained_checkpoint, "--out", out, "--gif",
-            "--no-cache"]
+    args = [
+        "render",
+        noise_clip,
+        "--weights",
+        trained_checkpoint,
+        "--out",
+        out,
+        "--gif",
+        "--no-cache",
+    ]
     assert cli(capsys, *args)[0] == 0
     before = {p: digest(p) for p in out.parent.iterdir()}
     assert sorted(p.name for p in before) == ["r.gif", "r.json", "r.mp4"]
@@ -241,7 +288,8 @@ def test_a_failing_gif_leaves_the_render_its_gif_and_sidecar_as_they_were(
     code, lines = cli(capsys, *args, "--force")
     gif = out.with_suffix(".gif")
     assert (code, lines) == (
-        1, [f"vidpred: error: {gif}: could not write it (No space left on device)"]
+        1,
+        [f"vidpred: error: {gif}: could not write it (No space left on device)"],
     )
     assert {p: digest(p) for p in out.parent.iterdir()} == before
 
@@ -253,10 +301,13 @@ def test_render_output_must_be_an_mp4(tmp_path, capsys, name):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12))
     out = tmp_path / name
     code, lines = cli(capsys, "render", clip, "--weights", tmp_path / "missing.pt", "--out", out)
-    assert (code, lines) == (1, [
-        f"vidpred: error: {out}: a render is an H.264 mp4; name it .mp4 "
-        f"(its .json and .gif sit beside it)"
-    ])
+    assert (code, lines) == (
+        1,
+        [
+            f"vidpred: error: {out}: a render is an H.264 mp4; name it .mp4 "
+            f"(its .json and .gif sit beside it)"
+        ],
+    )
     assert listing(tmp_path) == ["clip.avi"]
 
 
@@ -276,7 +327,10 @@ def hold(path, lock=None) -> subprocess.Popen:
     """Starts a process that claims ``path``; returns once it holds the claim."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(path), *([str(lock)] if lock else [])],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=subprocess_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
     )
     assert holder.stdout.readline() == "held\n"
     return holder
@@ -300,17 +354,35 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
     out = tmp_path / "same.pt"
     first = subprocess.Popen(
         vidpred("train", square_folder, *TINY, "--steps", "100000", "--seed", "1", "--out", out),
-        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "first.err", "w"),  # a file: a pipe could fill and stop it
     )
     try:
         wait_for(out.exists, first)  # its first epoch ended with a checkpoint
-        code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "2", "--seed", "2",
-                          "--lr", "5e-4", "--out", out, "--force")
-        assert (code, lines) == (1, [
-            f"vidpred: error: {out}: another vidpred (PID {first.pid}) is writing it; wait for "
-            f"it to finish or choose another output"
-        ])
+        code, lines = cli(
+            capsys,
+            "train",
+            square_folder,
+            *TINY,
+            "--steps",
+            "2",
+            "--seed",
+            "2",
+            "--lr",
+            "5e-4",
+            "--out",
+            out,
+            "--force",
+        )
+        assert (code, lines) == (
+            1,
+            [
+                f"vidpred: error: {out}: another vidpred (PID {first.pid}) is writing it; wait for "
+                f"it to finish or choose another output"
+            ],
+        )
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=300)
@@ -321,19 +393,20 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
     assert not lock_path(out).exists()  # released when the first run ended
 
 
-def test_render_to_an_output_another_run_claims_is_refused(
-    tmp_path, capsys, trained_checkpoint
-):
+def test_render_to_an_output_another_run_claims_is_refused(tmp_path, capsys, trained_checkpoint):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12))
     out = tmp_path / "r.mp4"
     args = ["render", clip, "--weights", trained_checkpoint, "--out", out, "--no-cache"]
     holder = hold(out)
     try:
         code, lines = cli(capsys, *args, "--force")
-        assert (code, lines) == (1, [
-            f"vidpred: error: {out}: another vidpred (PID {holder.pid}) is writing it; wait "
-            f"for it to finish or choose another output"
-        ])
+        assert (code, lines) == (
+            1,
+            [
+                f"vidpred: error: {out}: another vidpred (PID {holder.pid}) is writing it; wait "
+                f"for it to finish or choose another output"
+            ],
+        )
         assert listing(tmp_path) == [".r.mp4.lock", "clip.avi"]
     finally:
         holder.kill()  # like kill -9: the lock file stays, the lock goes with the process
@@ -346,8 +419,7 @@ def test_render_to_an_output_another_run_claims_is_refused(
 def test_generate_into_a_folder_another_generate_writes_is_refused(tmp_path, capsys):
     folder = tmp_path / "gen"
     folder.mkdir()
-    args = ["generate", folder, "--count", "1", "--length", "3", "--height", "16",
-            "--width", "16"]
+    args = ["generate", folder, "--count", "1", "--length", "3", "--height", "16", "--width", "16"]
     holder = hold(folder, lock=folder / ".vidpred-generate.lock")
     try:
         code, lines = cli(capsys, *args)
@@ -420,8 +492,17 @@ def test_resume_from_the_shipped_weights_is_refused(
         f"its weights, fine-tune: vidpred train FOLDER --init {DEFAULT_WEIGHTS} --out NEW.pt"
     ]
     # Not with a new --out either: the optimizer would still start fresh without a word.
-    code, lines = cli(capsys, "train", square_folder, "--resume", DEFAULT_WEIGHTS, "--steps", "1",
-                      "--out", tmp_path / "new.pt")
+    code, lines = cli(
+        capsys,
+        "train",
+        square_folder,
+        "--resume",
+        DEFAULT_WEIGHTS,
+        "--steps",
+        "1",
+        "--out",
+        tmp_path / "new.pt",
+    )
     assert code == 1 and "holds no optimizer state" in lines[0]
     assert listing(tmp_path) == []
 
@@ -432,24 +513,41 @@ def test_no_command_writes_the_shipped_weights(
 ):
     """Not even with --force (a train --out x.jsonl writes its checkpoint and log there)."""
     out = DEFAULT_WEIGHTS.parent / name
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out,
-                      "--force")
-    assert (code, lines) == (1, [
-        f"vidpred: error: {out}: refusing to overwrite vidpred's shipped weights; name another "
-        f"output (--out)"
-    ])
+    code, lines = cli(
+        capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out, "--force"
+    )
+    assert (code, lines) == (
+        1,
+        [
+            f"vidpred: error: {out}: refusing to overwrite vidpred's shipped weights; name another "
+            f"output (--out)"
+        ],
+    )
     # Through a link too: the path is resolved.
     link = tmp_path / "link.pt"
     link.symlink_to(out)
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", link,
-                      "--force")
-    assert code == 1 and lines[0].endswith("refusing to overwrite vidpred's shipped weights; "
-                                           "name another output (--out)")
+    code, lines = cli(
+        capsys, "train", square_folder, *TINY, "--steps", "1", "--out", link, "--force"
+    )
+    assert code == 1 and lines[0].endswith(
+        "refusing to overwrite vidpred's shipped weights; name another output (--out)"
+    )
     # Fine-tuning from them into them: refused as an input first.
-    code, lines = cli(capsys, "train", square_folder, "--steps", "1", "--init", DEFAULT_WEIGHTS,
-                      "--out", DEFAULT_WEIGHTS, "--force")
+    code, lines = cli(
+        capsys,
+        "train",
+        square_folder,
+        "--steps",
+        "1",
+        "--init",
+        DEFAULT_WEIGHTS,
+        "--out",
+        DEFAULT_WEIGHTS,
+        "--force",
+    )
     assert (code, lines) == (
-        1, [f"vidpred: error: {DEFAULT_WEIGHTS}: refusing to overwrite an input file"]
+        1,
+        [f"vidpred: error: {DEFAULT_WEIGHTS}: refusing to overwrite an input file"],
     )
 
 
@@ -471,8 +569,19 @@ def test_a_run_never_overwrites_the_checkpoint_it_starts_from(
     """--init (and --resume with another --out) read a checkpoint: it is an input."""
     start = tmp_path / "start.pt"
     start.write_bytes(trained_checkpoint.read_bytes())
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--init", start,
-                      "--out", start, "--force")
+    code, lines = cli(
+        capsys,
+        "train",
+        square_folder,
+        *TINY,
+        "--steps",
+        "1",
+        "--init",
+        start,
+        "--out",
+        start,
+        "--force",
+    )
     assert (code, lines) == (1, [f"vidpred: error: {start}: refusing to overwrite an input file"])
     assert start.read_bytes() == trained_checkpoint.read_bytes()
 
@@ -524,11 +633,13 @@ def test_an_output_that_is_a_device_or_fifo_is_refused(tmp_path, capsys, square_
     stands in for the device here."""
     fifo = tmp_path / "out.pt"
     os.mkfifo(fifo)
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", fifo,
-                      "--force")
-    assert (code, lines) == (1, [
-        f"vidpred: error: {fifo}: is not a regular file (a device, FIFO or socket); name a file"
-    ])
+    code, lines = cli(
+        capsys, "train", square_folder, *TINY, "--steps", "1", "--out", fifo, "--force"
+    )
+    assert (code, lines) == (
+        1,
+        [f"vidpred: error: {fifo}: is not a regular file (a device, FIFO or socket); name a file"],
+    )
     assert fifo.is_fifo() and listing(tmp_path) == ["out.pt"]
 
 
@@ -538,10 +649,13 @@ def test_an_output_name_too_long_for_its_temp_files_fails_at_start(tmp_path, cap
     longest = os.pathconf(tmp_path, "PC_NAME_MAX") - 13  # 242 on most file systems
     out = tmp_path / ("a" * (longest - 2) + ".pt")
     code, lines = cli(capsys, "train", tmp_path / "missing", "--out", out)
-    assert (code, lines) == (1, [
-        f"vidpred: error: {out}: the file name is too long for its temp and lock files beside "
-        f"it (at most {longest} bytes here)"
-    ])
+    assert (code, lines) == (
+        1,
+        [
+            f"vidpred: error: {out}: the file name is too long for its temp and lock files beside "
+            f"it (at most {longest} bytes here)"
+        ],
+    )
     assert listing(tmp_path) == []
 
 
@@ -549,8 +663,11 @@ def test_a_checkpoint_named_like_its_own_log_is_refused(tmp_path, capsys, square
     """train --out m.jsonl: each epoch's log would have replaced the checkpoint."""
     out = tmp_path / "m.jsonl"
     code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
-    assert (code, lines) == (1, [
-        f"vidpred: error: {out}: a checkpoint path must not end in .jsonl: its per-epoch log "
-        f"is written beside it under that name (use .pt)"
-    ])
+    assert (code, lines) == (
+        1,
+        [
+            f"vidpred: error: {out}: a checkpoint path must not end in .jsonl: its per-epoch log "
+            f"is written beside it under that name (use .pt)"
+        ],
+    )
     assert listing(tmp_path) == []

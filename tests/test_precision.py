@@ -37,8 +37,17 @@ def test_bf16_predictions_are_float32_and_close_to_fp32(trained_checkpoint, squa
 def test_eval_precision_flag_changes_psnr_by_a_hair(trained_checkpoint, square_folder, capsys):
     psnr = {}
     for precision in ("fp32", "bf16"):
-        code = main(["eval", str(square_folder), "--weights", str(trained_checkpoint),
-                     "--json", "--precision", precision])
+        code = main(
+            [
+                "eval",
+                str(square_folder),
+                "--weights",
+                str(trained_checkpoint),
+                "--json",
+                "--precision",
+                precision,
+            ]
+        )
         assert code == 0
         psnr[precision] = json.loads(capsys.readouterr().out)["mean"]["model"]["psnr"]
     assert psnr["bf16"] == pytest.approx(psnr["fp32"], abs=0.1)
@@ -47,8 +56,23 @@ def test_eval_precision_flag_changes_psnr_by_a_hair(trained_checkpoint, square_f
 def test_train_stores_the_precision_and_resume_keeps_it(tmp_path, square_folder):
     out = tmp_path / "m.pt"
     common = ["--size", "32", "--crop", "16", "--width", "8", "--depth", "1"]
-    assert main(["-q", "train", str(square_folder), "--steps", "3", "--out", str(out),
-                 "--precision", "fp32", *common]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                str(square_folder),
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--precision",
+                "fp32",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert load_checkpoint(out)["train_config"]["precision"] == "fp32"
     assert main(["-q", "train", "--resume", str(out), "--steps", "5"]) == 0
     resumed = load_checkpoint(out)

@@ -3,8 +3,8 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from conftest import moving_square, write_lossless
+
 from vidpred.cli import main
 from vidpred.errors import OutputError
 from vidpred.evaluation import evaluate
@@ -71,7 +71,9 @@ def test_eval_tail_selects_the_last_fraction(tmp_path, trained_checkpoint):
     assert result["videos"][0]["targets"] == 8  # targets 32..39
 
 
-def test_eval_json_is_one_object_with_the_documented_keys(tmp_path, square_folder, trained_checkpoint, capsys):
+def test_eval_json_is_one_object_with_the_documented_keys(
+    tmp_path, square_folder, trained_checkpoint, capsys
+):
     assert main(["eval", str(square_folder), "--weights", str(trained_checkpoint), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["weights"] == str(trained_checkpoint)

@@ -1,6 +1,5 @@
 """What a render shows: rollouts, frames past the end, panels, readouts, GIF and sidecar."""
 
-
 import cv2
 import numpy as np
 import pytest
@@ -39,11 +38,13 @@ def shown(monkeypatch):
 
     def spy(names, **kwargs):
         panels = real(names, **kwargs)
-        frames.append({
-            **kwargs,
-            "captions": [panel.caption for panel in panels],
-            "images": [panel.image for panel in panels],
-        })
+        frames.append(
+            {
+                **kwargs,
+                "captions": [panel.caption for panel in panels],
+                "images": [panel.image for panel in panels],
+            }
+        )
         return panels
 
     monkeypatch.setattr(render_module, "frame_panels", spy)
@@ -53,7 +54,8 @@ def shown(monkeypatch):
 def panel_image(frame: dict, caption_start: str) -> np.ndarray:
     """Returns the image of the one panel of a recorded frame whose caption starts so."""
     [image] = [
-        image for caption, image in zip(frame["captions"], frame["images"], strict=True)
+        image
+        for caption, image in zip(frame["captions"], frame["images"], strict=True)
         if caption.startswith(caption_start)
     ]
     return image
@@ -124,7 +126,10 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
     clip = write_lossless(tmp_path / "clip.avi", frames, fps=10)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     out = render(
-        clip, predictor, tmp_path / "r.mp4", extend=5,
+        clip,
+        predictor,
+        tmp_path / "r.mp4",
+        extend=5,
         panels="actual,predicted,error,copy_last,flow",
     )
     assert read_video(out).num_frames == (12 - 4) + 5
@@ -204,14 +209,22 @@ def test_psnr_readouts_are_per_frame_psnr_of_model_and_copy_last(
 def test_flow_panel_and_metrics_are_the_one_step_flow_baseline(tmp_path, trained_checkpoint, shown):
     frames = moving_square(10, 32, 32, speed=2)
     clip = write_lossless(tmp_path / "clip.avi", frames)
-    out = render(clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4",
-                 panels="actual,predicted,flow", scale=1)
+    out = render(
+        clip,
+        Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+        tmp_path / "r.mp4",
+        panels="actual,predicted,flow",
+        scale=1,
+    )
     targets = list(range(4, 10))
     expected = predict_flow(frames, targets)  # (T', 3, H, W), computed here independently
     x = frames.astype(np.float64) / 255.0
     for i, (frame, t) in enumerate(zip(shown, targets, strict=True)):
-        assert frame["captions"] == ["actual", "predicted, 1 step ahead",
-                                     "flow baseline (DIS), 1 step ahead"]
+        assert frame["captions"] == [
+            "actual",
+            "predicted, 1 step ahead",
+            "flow baseline (DIS), 1 step ahead",
+        ]
         assert np.array_equal(panel_image(frame, "flow"), quantize(expected[i]).numpy())
         psnr = mean_psnr(expected[i : i + 1].permute(0, 2, 3, 1).numpy(), x[t : t + 1])
         assert frame["psnr_flow"] == pytest.approx(psnr, abs=1e-3)
@@ -262,17 +275,28 @@ def test_flow_baseline_from_the_first_frame_stays_still_and_reads_no_later_frame
 def test_predicted_readout_names_the_flow_baseline_and_fits_the_default_panel():
     image = np.zeros((96, 172, 3), np.uint8)
     panels = render_module.frame_panels(
-        ("predicted", "flow"), predicted=image, copy=image, actual=image, flow=image,
-        when="1 step ahead", psnr_model=27.43, psnr_copy=25.52, psnr_flow=26.14,
+        ("predicted", "flow"),
+        predicted=image,
+        copy=image,
+        actual=image,
+        flow=image,
+        when="1 step ahead",
+        psnr_model=27.43,
+        psnr_copy=25.52,
+        psnr_flow=26.14,
     )
     assert panels[0].readout[0] == "PSNR 27.4 dB, copy-last 25.5, flow 26.1"
     assert panels[1].readout[0] == "PSNR 26.1 dB"
     # At the default size and scale (96 x 172, 2x) the whole readout is shown...
-    assert np.array_equal(render_module.text_strip(2 * 172, panels[0].readout),
-                          render_module.text_strip(2 * 172, panels[0].readout[0]))
+    assert np.array_equal(
+        render_module.text_strip(2 * 172, panels[0].readout),
+        render_module.text_strip(2 * 172, panels[0].readout[0]),
+    )
     # ...and a narrow panel falls back to a shorter form that still names the flow baseline.
-    assert np.array_equal(render_module.text_strip(140, panels[0].readout),
-                          render_module.text_strip(140, "27.4 dB | copy 25.5 | flow 26.1"))
+    assert np.array_equal(
+        render_module.text_strip(140, panels[0].readout),
+        render_module.text_strip(140, "27.4 dB | copy 25.5 | flow 26.1"),
+    )
 
 
 def test_error_heatmap_is_dark_for_no_error_and_saturates_at_the_scale():
@@ -290,8 +314,14 @@ def test_upscaled_frame_shows_model_pixels_and_readouts_drawn_at_full_width():
     rng = np.random.default_rng(0)
     actual, predicted = rng.integers(0, 256, (2, 12, 40, 3), dtype=np.uint8)
     panels = render_module.frame_panels(
-        ("actual", "predicted"), predicted=predicted, copy=actual, actual=actual,
-        when="1 step ahead", psnr_model=31.0, psnr_copy=30.0, frame_text="frame 5/9",
+        ("actual", "predicted"),
+        predicted=predicted,
+        copy=actual,
+        actual=actual,
+        when="1 step ahead",
+        psnr_model=31.0,
+        psnr_copy=30.0,
+        frame_text="frame 5/9",
     )
     frame = render_module.compose_frame(panels, scale=2)
     assert frame.shape == (LABEL_HEIGHT + 24 + FOOTER_HEIGHT, 2 * 80 + GAP, 3)
@@ -300,8 +330,11 @@ def test_upscaled_frame_shows_model_pixels_and_readouts_drawn_at_full_width():
     assert np.array_equal(image[:, 80 + GAP :], predicted.repeat(2, axis=0).repeat(2, axis=1))
     footer = frame[LABEL_HEIGHT + 24 :, :80]
     assert np.array_equal(footer, render_module.text_strip(80, "frame 5/9"))
-    stretched = cv2.resize(render_module.text_strip(40, "frame 5/9"), (80, FOOTER_HEIGHT),
-                           interpolation=cv2.INTER_NEAREST)
+    stretched = cv2.resize(
+        render_module.text_strip(40, "frame 5/9"),
+        (80, FOOTER_HEIGHT),
+        interpolation=cv2.INTER_NEAREST,
+    )
     assert not np.array_equal(footer, stretched)
 
 

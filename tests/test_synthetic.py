@@ -110,8 +110,11 @@ def test_frame_cadences_hold_frames_the_way_converted_footage_does() -> None:
 def test_a_repeated_natural_frame_differs_from_the_last_by_noise_only() -> None:
     from vidpred.synthetic import _frame_cadence
 
-    seed = next(s for s in range(100)
-                if list(_frame_cadence(np.random.default_rng([s, 1]), 4)) == [0, 0, 2, 2])
+    seed = next(
+        s
+        for s in range(100)
+        if list(_frame_cadence(np.random.default_rng([s, 1]), 4)) == [0, 0, 2, 2]
+    )
     frames = natural_motion(4, H, W, seed).astype(np.int16)
     held = np.abs(frames[1] - frames[0]).mean()  # same scene, fresh sensor noise
     moved = np.abs(frames[2] - frames[1]).mean()  # two frames' worth of motion

@@ -4,8 +4,8 @@ import signal
 
 import pytest
 import torch
-
 from conftest import moving_square, write_lossless
+
 from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import TrainingInterrupted
@@ -24,8 +24,13 @@ def test_short_training_beats_copy_last_by_a_wide_margin(tmp_path):
     out = tmp_path / "square.pt"
     # MSE: on one sharp square L1 learns far slower (measured: +2.5 dB after 300 steps vs
     # +11 dB with MSE after 150), and this test is about the trainer, not the loss.
-    train(data, model_config, data_config,
-          TrainConfig(steps=150, batch_size=8, lr=3e-3, warmup_steps=10, loss="mse", device="cpu"), out)
+    train(
+        data,
+        model_config,
+        data_config,
+        TrainConfig(steps=150, batch_size=8, lr=3e-3, warmup_steps=10, loss="mse", device="cpu"),
+        out,
+    )
     result = evaluate([folder], Predictor.from_checkpoint(out, "cpu"), tail=0.25)
     model, copy = result["mean"]["model"]["psnr"], result["mean"]["copy_last"]["psnr"]
     assert model > copy + 6.0, (model, copy)
@@ -46,7 +51,10 @@ def test_checkpoint_round_trips_to_identical_outputs(trained_checkpoint):
 
 
 def test_metrics_log_sits_beside_the_checkpoint(trained_checkpoint):
-    rows = [json.loads(line) for line in trained_checkpoint.with_suffix(".jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in trained_checkpoint.with_suffix(".jsonl").read_text().splitlines()
+    ]
     assert rows and rows[-1]["step"] == 20
     assert {"val_psnr", "val_psnr_copy_last", "train_loss", "samples_per_s"} <= rows[-1].keys()
 
@@ -65,7 +73,14 @@ def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path, square_
             os.kill(os.getpid(), signum)  # what Ctrl-C or `kill` does
 
     with pytest.raises(TrainingInterrupted, match="--resume"):
-        train(data, model_config, data_config, config, tmp_path / "part.pt", on_step=interrupt_at_step_6)
+        train(
+            data,
+            model_config,
+            data_config,
+            config,
+            tmp_path / "part.pt",
+            on_step=interrupt_at_step_6,
+        )
     saved = load_checkpoint(tmp_path / "part.pt")
     assert saved["step"] == 6
     rest = train(data, model_config, data_config, config, tmp_path / "part.pt", resume=saved)
@@ -84,10 +99,18 @@ def test_trainer_refuses_no_limit():
 def test_init_fine_tunes_from_a_checkpoint(tmp_path, square_folder, trained_checkpoint):
     init = load_checkpoint(trained_checkpoint)
     data_config = DataConfig(size=32, val_fraction=0.2, crop=16)
-    data = WindowDataset(load_videos(square_folder, 32, 5), init["model_config"].input_offsets(), data_config)
+    data = WindowDataset(
+        load_videos(square_folder, 32, 5), init["model_config"].input_offsets(), data_config
+    )
     other = ModelConfig(frames=4, width=8, depth=1)  # ignored: --init keeps the architecture
-    result = train(data, other, data_config, TrainConfig(steps=2, lr=1e-9, device="cpu"),
-                   tmp_path / "ft.pt", init=init)
+    result = train(
+        data,
+        other,
+        data_config,
+        TrainConfig(steps=2, lr=1e-9, device="cpu"),
+        tmp_path / "ft.pt",
+        init=init,
+    )
     assert result["model_config"] == init["model_config"].to_dict()
     assert result["step"] == 2  # a fresh schedule, not the init's step count
     for key, value in init["model"].items():
@@ -112,10 +135,14 @@ def test_resume_through_the_library_refuses_settings_the_run_keeps(
     data = WindowDataset(videos, model_config.input_offsets(), data_config)
     stored = stored_train_config(resume)
     changes = [
-        ((model_config, data_config, replace(stored, lr=0.01, warmup_steps=7)),
-         ["--lr 0.01 (it has 0.003)", "warmup_steps 7 (it has 5)"]),
-        ((replace(model_config, stem=False), replace(data_config, size=48), stored),
-         ["--stem off (it has on)", "--size 48 (it has 32)"]),
+        (
+            (model_config, data_config, replace(stored, lr=0.01, warmup_steps=7)),
+            ["--lr 0.01 (it has 0.003)", "warmup_steps 7 (it has 5)"],
+        ),
+        (
+            (replace(model_config, stem=False), replace(data_config, size=48), stored),
+            ["--stem off (it has on)", "--size 48 (it has 32)"],
+        ),
     ]
     for configs, named in changes:
         with pytest.raises(VidpredError, match="cannot change") as error:

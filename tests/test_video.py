@@ -3,8 +3,8 @@ import logging
 import cv2
 import numpy as np
 import pytest
-
 from conftest import frame_index_video, moving_square, write_lossless
+
 from vidpred.errors import VideoError
 from vidpred.video import find_videos, read_video, working_size, write_mp4
 
@@ -41,7 +41,9 @@ def test_working_size_rounds_to_multiple_of_four():
 
 def test_grayscale_video_becomes_rgb(tmp_path):
     path = tmp_path / "gray.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, (16, 16), isColor=False)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, (16, 16), isColor=False
+    )
     for value in (10, 90, 170):
         writer.write(np.full((16, 16), value, np.uint8))
     writer.release()

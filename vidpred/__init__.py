@@ -14,8 +14,22 @@ from .training import TrainConfig, train
 from .video import find_videos, read_video, write_mp4
 
 __all__ = [
-    "CheckpointError", "DataConfig", "ModelConfig", "OutputError", "Predictor", "STResNet",
-    "TrainConfig", "VideoError", "VidpredError", "WindowDataset", "evaluate", "find_videos",
-    "load_videos", "read_video", "render", "train", "write_mp4",
+    "CheckpointError",
+    "DataConfig",
+    "ModelConfig",
+    "OutputError",
+    "Predictor",
+    "STResNet",
+    "TrainConfig",
+    "VideoError",
+    "VidpredError",
+    "WindowDataset",
+    "evaluate",
+    "find_videos",
+    "load_videos",
+    "read_video",
+    "render",
+    "train",
+    "write_mp4",
 ]
 __version__ = "0.1.0"

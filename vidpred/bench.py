@@ -268,9 +268,7 @@ class CpuClock:
         return tuple(b - a for a, b in zip(self._start, self._now(), strict=True))
 
 
-def inference_fps(
-    predictor: Predictor, frames: np.ndarray, batch_size: int
-) -> tuple[float, float]:
+def inference_fps(predictor: Predictor, frames: np.ndarray, batch_size: int) -> tuple[float, float]:
     """Returns (frames/s, CPU ms/frame of this process) of batched model inference on
     frames already in memory."""
     tensor = torch.from_numpy(np.ascontiguousarray(frames))
@@ -334,13 +332,21 @@ def measure_training(
     for key, precision, label in runs:
         stage(label)
         result[key] = train_memory_samples_per_s(
-            data, sizes.model, replace(config, precision=precision),
-            warmup=sizes.warmup_steps, compile_model=compile_model,
+            data,
+            sizes.model,
+            replace(config, precision=precision),
+            warmup=sizes.warmup_steps,
+            compile_model=compile_model,
         )
     stage("training through the loader")
     result["train_samples_per_s_loader"] = train_loader_samples_per_s(
-        data, sizes.model, sizes.data, config, out,
-        warmup=sizes.warmup_steps, compile_model=compile_model,
+        data,
+        sizes.model,
+        sizes.data,
+        config,
+        out,
+        warmup=sizes.warmup_steps,
+        compile_model=compile_model,
     )
     result["loader_ms_per_batch"] = loader_ms_per_batch(
         data, sizes.batch_size, resolve_device(device)
@@ -435,8 +441,12 @@ def run_bench(
     # bf16 autocast is what training and inference use by default where it is fast
     # (vidpred.precision); fp32 is measured beside it, as the reference.
     bf16 = use_bf16("auto", dev)
-    result: dict[str, Any] = {"device": str(dev), "quick": quick, "compile": compile_model,
-                              "bf16": bf16}
+    result: dict[str, Any] = {
+        "device": str(dev),
+        "quick": quick,
+        "compile": compile_model,
+        "bf16": bf16,
+    }
     stage("matmul peaks")
     result.update(measure_peaks(dev, sizes, bf16))
     stage("counting training FLOPs")
@@ -454,8 +464,17 @@ def run_bench(
         stage("decoding")
         result.update(decode_fps(clip, sizes.data.size, tmp / "cache"))
         data = _bench_data(clip, sizes, tmp / "cache")
-        result.update(measure_training(data, sizes, device, tmp / "bench.pt", bf16=bf16,
-                                       compile_model=compile_model, stage=stage))
+        result.update(
+            measure_training(
+                data,
+                sizes,
+                device,
+                tmp / "bench.pt",
+                bf16=bf16,
+                compile_model=compile_model,
+                stage=stage,
+            )
+        )
         result.update(training_ratios(result))
         stage("inference and render")
         result.update(measure_render(render_clip, sizes, dev, tmp / "render.pred.mp4", bf16))

@@ -187,7 +187,10 @@ def read_video_cached(
             shape = _decode_to_file(decoder, f)
             fps = decoder.finish()  # raises for no frames or a still image
         meta = {
-            "key": key, "shape": list(shape), "fps": fps, "source_size": list(decoder.source_size)
+            "key": key,
+            "shape": list(shape),
+            "fps": fps,
+            "source_size": list(decoder.source_size),
         }
         try:
             changed = _entry_stem(path, size)[1] != stem
@@ -209,7 +212,9 @@ def read_video_cached(
         remove_temp(tmp)
         log.warning(
             "%s: could not write the decode cache in %s (%s); using it uncached",
-            shown(path), shown(folder), e.strerror or e,
+            shown(path),
+            shown(folder),
+            e.strerror or e,
         )
         return read_video(path, size)
     except BaseException:
@@ -266,7 +271,9 @@ def read_flows_cached(
     except OSError as e:
         log.warning(
             "%s: could not cache its flows in %s (%s); computing them in memory",
-            shown(video.path), shown(folder), e.strerror or e,
+            shown(video.path),
+            shown(folder),
+            e.strerror or e,
         )
         return video_flows(video.frames)
 

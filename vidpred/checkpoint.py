@@ -67,8 +67,18 @@ class _Range:
     """What one stored field may hold: an integer, a real number (finite; ints count too), a
     bool or one of some strings; optionally None; integers and reals within [low, high]."""
 
-    def __init__(self, kind: str, low=None, high=None, *, choices=(), optional=False,
-                 low_open=False, high_open=False, multiple=1):
+    def __init__(
+        self,
+        kind: str,
+        low=None,
+        high=None,
+        *,
+        choices=(),
+        optional=False,
+        low_open=False,
+        high_open=False,
+        multiple=1,
+    ):
         self.kind, self.low, self.high, self.choices = kind, low, high, tuple(choices)
         self.optional, self.multiple = optional, multiple
         self.low_open, self.high_open = low_open, high_open
@@ -346,8 +356,13 @@ def _check_weights(ckpt: dict, path: Path) -> None:
     # AdamW's per-parameter state is indexed by the parameters' order in the model; its
     # moments must have their parameter's shape, or the first step fails mid-training.
     shapes = [p.shape for p in meta.parameters()]
-    moments = [v for values in state.values() if isinstance(values, dict)
-               for v in values.values() if isinstance(v, torch.Tensor)]
+    moments = [
+        v
+        for values in state.values()
+        if isinstance(values, dict)
+        for v in values.values()
+        if isinstance(v, torch.Tensor)
+    ]
     _check_stored_data(moments, path, "optimizer")
     for index, values in state.items():
         if not (isinstance(index, int) and 0 <= index < len(shapes) and isinstance(values, dict)):
@@ -364,9 +379,9 @@ def _check_weights(ckpt: dict, path: Path) -> None:
             ok = (
                 all(_plain_number(v) and math.isfinite(v) for v in value)
                 if isinstance(value, list | tuple)
-                else value is None or isinstance(value, bool) or (
-                    _plain_number(value) and math.isfinite(value)
-                )
+                else value is None
+                or isinstance(value, bool)
+                or (_plain_number(value) and math.isfinite(value))
             )
             if not ok:
                 raise CheckpointError(
@@ -392,7 +407,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such weights file")
     _check_archive(path)
     try:
-        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them anyway
+        with (
+            warnings.catch_warnings()
+        ):  # torch warns about foreign pickle protocols; we refuse them anyway
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -422,7 +439,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
-    ckpt["model_config"] = _config_from_dict(ModelConfig, ckpt["model_config"], path, "model_config")
+    ckpt["model_config"] = _config_from_dict(
+        ModelConfig, ckpt["model_config"], path, "model_config"
+    )
     ckpt["data_config"] = _config_from_dict(DataConfig, ckpt["data_config"], path, "data_config")
     _check_training_state(ckpt, path)
     _check_weights(ckpt, path)

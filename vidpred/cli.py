@@ -170,10 +170,15 @@ def clip_count(text: str) -> int:
 
 def _add_cache_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decode cache")
-    g.add_argument("--cache-dir", type=Path, default=None,
-                   help="decode cache folder (None: $VIDPRED_CACHE, else ~/.cache/vidpred)")
-    g.add_argument("--no-cache", action="store_true",
-                   help="decode every video afresh; write no cache")
+    g.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="decode cache folder (None: $VIDPRED_CACHE, else ~/.cache/vidpred)",
+    )
+    g.add_argument(
+        "--no-cache", action="store_true", help="decode every video afresh; write no cache"
+    )
 
 
 # How `train` reads the numbers of the data and training settings: each check names the
@@ -238,24 +243,35 @@ def _add_train(sub) -> None:
         f"(default: {DEFAULT_EPOCHS} epochs).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("folder", nargs="*", type=Path,
-                   help="video files or folders (optional with --resume)")
+    p.add_argument(
+        "folder", nargs="*", type=Path, help="video files or folders (optional with --resume)"
+    )
     _add_config_options(p.add_argument_group("data"), DataConfig)
     _add_config_options(p.add_argument_group("model"), ModelConfig)
     g = p.add_argument_group("training")
     _add_config_options(g, TrainConfig)
-    g.add_argument("--compile", action="store_true",
-                   help="train through torch.compile (slow first steps)")
+    g.add_argument(
+        "--compile", action="store_true", help="train through torch.compile (slow first steps)"
+    )
     _add_cache_options(p)
     g = p.add_argument_group("output")
-    g.add_argument("--out", type=Path, default=None,
-                   help="checkpoint path (default weights/<folder name>.pt)")
+    g.add_argument(
+        "--out", type=Path, default=None, help="checkpoint path (default weights/<folder name>.pt)"
+    )
     g.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    g.add_argument("--resume", type=Path, default=None,
-                   help="continue training from this checkpoint, with its settings")
-    g.add_argument("--init", type=Path, default=None,
-                   help="start from this checkpoint's model (its architecture and weights; "
-                   "fresh optimizer and schedule): fine-tuning")
+    g.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="continue training from this checkpoint, with its settings",
+    )
+    g.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this checkpoint's model (its architecture and weights; "
+        "fresh optimizer and schedule): fine-tuning",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -304,8 +320,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     with _progress(transient=True) as progress:
         progress.add_task("generate", total=None, info=f"{args.count} {args.kind} clips")
         try:
-            paths = write_clips(args.folder, args.kind, args.count, args.length, args.height,
-                                args.width, seed=args.seed, fps=args.fps, force=args.force)
+            paths = write_clips(
+                args.folder,
+                args.kind,
+                args.count,
+                args.length,
+                args.height,
+                args.width,
+                seed=args.seed,
+                fps=args.fps,
+                force=args.force,
+            )
         except ValueError as e:
             raise VidpredError(str(e)) from e
     print(args.folder)
@@ -323,9 +348,18 @@ def _add_render(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("clip", type=Path, help="input video")
-    p.add_argument("--weights", type=Path, default=None, help="checkpoint (default: newest trained, else shipped default)")
-    p.add_argument("--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)")
-    p.add_argument("--size", type=frame_size, default=None, help="working size (default: the checkpoint's)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="checkpoint (default: newest trained, else shipped default)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)"
+    )
+    p.add_argument(
+        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
+    )
     p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
     _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
@@ -344,13 +378,26 @@ def _add_device_options(p) -> None:
 
 def _add_render_views(p) -> None:
     """Options of `render` for rollouts, future frames, panels and GIFs."""
-    p.add_argument("--horizon", type=positive_int, default=1, metavar="N",
-                   help="show N-step-ahead predictions (own predictions fed back in)")
-    p.add_argument("--extend", type=non_negative_int, default=0, metavar="N",
-                   help="append N frames predicted past the last real frame")
-    p.add_argument("--panels", default="actual,predicted,error",
-                   help="comma-separated panels from actual,predicted,error,copy_last,flow "
-                   "(flow: the optical-flow baseline's prediction)")
+    p.add_argument(
+        "--horizon",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="show N-step-ahead predictions (own predictions fed back in)",
+    )
+    p.add_argument(
+        "--extend",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="append N frames predicted past the last real frame",
+    )
+    p.add_argument(
+        "--panels",
+        default="actual,predicted,error",
+        help="comma-separated panels from actual,predicted,error,copy_last,flow "
+        "(flow: the optical-flow baseline's prediction)",
+    )
     p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
 
 
@@ -364,12 +411,26 @@ def _add_eval(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, help="video files or folders")
-    p.add_argument("--weights", type=Path, default=None, help="checkpoint (default: newest trained, else shipped default)")
-    p.add_argument("--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video")
-    p.add_argument("--size", type=frame_size, default=None, help="working size (default: the checkpoint's)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="checkpoint (default: newest trained, else shipped default)",
+    )
+    p.add_argument(
+        "--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video"
+    )
+    p.add_argument(
+        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
-    p.add_argument("--horizon", type=positive_int, default=None, metavar="N",
-                   help="also score rollouts of 1..N steps (own predictions fed back in)")
+    p.add_argument(
+        "--horizon",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="also score rollouts of 1..N steps (own predictions fed back in)",
+    )
     _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
@@ -392,14 +453,24 @@ def _add_gallery(sub) -> None:
         "it straight from disk, or with --serve.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("renders_dir", nargs="?", type=Path, default=Path("renders"),
-                   metavar="RENDERS_DIR", help="folder of renders")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite an index.html vidpred did not write")
+    p.add_argument(
+        "renders_dir",
+        nargs="?",
+        type=Path,
+        default=Path("renders"),
+        metavar="RENDERS_DIR",
+        help="folder of renders",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite an index.html vidpred did not write"
+    )
     p.add_argument("--serve", action="store_true", help="then serve the folder on localhost")
-    p.add_argument("--port", type=port_number, default=8000,
-                   help="port for --serve (0: any free port)")
+    p.add_argument(
+        "--port", type=port_number, default=8000, help="port for --serve (0: any free port)"
+    )
     p.set_defaults(func=cmd_gallery)
+
+
 def _add_cache(sub) -> None:
     p = sub.add_parser(
         "cache",
@@ -408,8 +479,12 @@ def _add_cache(sub) -> None:
         "later runs read the cache. Without --clear, show where it is and how big it is.",
     )
     p.add_argument("--clear", action="store_true", help="remove every cached video")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)",
+    )
     p.set_defaults(func=cmd_cache)
 
 
@@ -424,8 +499,9 @@ def _add_bench(sub) -> None:
         "on a generated clip. Takes about a minute or two on a 2-core CPU.",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes, seconds: checks the plumbing only")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes, seconds: checks the plumbing only"
+    )
     _add_config_options(p, TrainConfig, names=("device",))  # as `train` has it
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.set_defaults(func=cmd_bench)
@@ -467,8 +543,9 @@ def given_options(
     "--size 96" from no --size at all; parsing again with every default of the subcommand
     replaced by a marker can.
     """
-    options = [a for a in _subparser(parser, command)._actions
-               if a.option_strings and a.dest != "help"]
+    options = [
+        a for a in _subparser(parser, command)._actions if a.option_strings and a.dest != "help"
+    ]
     saved = [a.default for a in options]
     try:
         for action in options:
@@ -506,8 +583,10 @@ def _fill_new_run_defaults(args: argparse.Namespace) -> str | None:
     if "crop" not in args.given:
         args.crop = min(args.crop, shorter)
     if args.crop > shorter:
-        return (f"argument --crop: {args.crop} is larger than the frames' shorter side at "
-                f"--size {args.size} ({shorter} px)")
+        return (
+            f"argument --crop: {args.crop} is larger than the frames' shorter side at "
+            f"--size {args.size} ({shorter} px)"
+        )
     for name in ("period", "trend"):
         spacing, frames = getattr(args, name), getattr(args, f"{name}_frames")
         if f"{name}_frames" not in args.given:
@@ -656,8 +735,13 @@ def _training_data(plan: TrainPlan, args: argparse.Namespace) -> WindowDataset:
     from .data import WindowDataset, load_flows, load_videos
 
     size, cache = plan.data_config.size, not args.no_cache
-    videos = load_videos(plan.sources, size, min_frames=plan.model_config.history + 1,
-                         cache=cache, cache_dir=args.cache_dir)
+    videos = load_videos(
+        plan.sources,
+        size,
+        min_frames=plan.model_config.history + 1,
+        cache=cache,
+        cache_dir=args.cache_dir,
+    )
     flows = None
     if plan.model_config.uses_flow:  # computed once per video, then read from the decode cache
         flows = load_flows(videos, size, cache=cache, cache_dir=args.cache_dir)
@@ -677,8 +761,11 @@ def _announce(plan: TrainPlan, data: WindowDataset) -> None:
     )
     uses_flow, ema = plan.model_config.uses_flow, plan.config.ema
     start = "the classical DIS flow (flow baseline)" if uses_flow else "copy-last"
-    holds = (f"an exponential moving average of the weights (decay {ema})"
-             if ema else "the last step's weights")
+    holds = (
+        f"an exponential moving average of the weights (decay {ema})"
+        if ema
+        else "the last step's weights"
+    )
     stderr.print(f"training starts at {start}; the checkpoint holds {holds}", markup=False)
 
 
@@ -688,7 +775,8 @@ def _train_reporters(progress: Progress):
 
     def on_step(s: dict) -> None:
         progress.update(
-            task, completed=s["progress"],
+            task,
+            completed=s["progress"],
             info=f"step {s['step']}  loss {s['loss']:.4f}  {s['samples_per_s']:.1f} samples/s",
         )
 
@@ -733,9 +821,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     with process_group(resolve_device(plan.config.device).type), progress:
         try:
             train(
-                data, plan.model_config, plan.data_config, plan.config, plan.out,
-                sources=[str(s.resolve()) for s in plan.sources], resume=plan.resume,
-                init=plan.init, on_step=on_step, on_epoch=on_epoch, compile_model=args.compile,
+                data,
+                plan.model_config,
+                plan.data_config,
+                plan.config,
+                plan.out,
+                sources=[str(s.resolve()) for s in plan.sources],
+                resume=plan.resume,
+                init=plan.init,
+                on_step=on_step,
+                on_epoch=on_epoch,
+                compile_model=args.compile,
             )
         finally:
             if plan.out.exists() and world.is_main:
@@ -762,9 +858,17 @@ def cmd_render(args: argparse.Namespace) -> int:
             progress.update(task, completed=done, total=total, info=f"{done}/{total} frames")
 
         out = render(
-            args.clip, predictor, args.out, size=args.size, scale=args.scale,
-            force=args.force, on_progress=on_progress, batch_size=args.batch_size,
-            cache=not args.no_cache, cache_dir=args.cache_dir, **views,
+            args.clip,
+            predictor,
+            args.out,
+            size=args.size,
+            scale=args.scale,
+            force=args.force,
+            on_progress=on_progress,
+            batch_size=args.batch_size,
+            cache=not args.no_cache,
+            cache_dir=args.cache_dir,
+            **views,
         )
     print_path(out)
     return 0
@@ -773,8 +877,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _render_views(args: argparse.Namespace) -> dict:
     from .rendering import parse_panels
 
-    return {"horizon": args.horizon, "extend": args.extend, "panels": parse_panels(args.panels),
-            "gif": args.gif}
+    return {
+        "horizon": args.horizon,
+        "extend": args.extend,
+        "panels": parse_panels(args.panels),
+        "gif": args.gif,
+    }
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -788,8 +896,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             progress.update(task, info=f"{Path(path).name} ({targets} targets)")
 
         result = evaluate(
-            args.paths, predictor, tail=args.tail, size=args.size, horizon=args.horizon,
-            on_video=on_video, batch_size=args.batch_size, cache=not args.no_cache,
+            args.paths,
+            predictor,
+            tail=args.tail,
+            size=args.size,
+            horizon=args.horizon,
+            on_video=on_video,
+            batch_size=args.batch_size,
+            cache=not args.no_cache,
             cache_dir=args.cache_dir,
         )
     if args.json:
@@ -805,9 +919,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for i, method in enumerate(METHODS):
             m = values[method]
             table.add_row(
-                name if i == 0 else "", targets if i == 0 else "", method,
-                f"{m['psnr']:.2f}", f"{m['psnr_median']:.2f}", f"{m['ssim']:.4f}",
-                f"{m['mae']:.5f}", f"{m['mse']:.6f}",
+                name if i == 0 else "",
+                targets if i == 0 else "",
+                method,
+                f"{m['psnr']:.2f}",
+                f"{m['psnr_median']:.2f}",
+                f"{m['ssim']:.4f}",
+                f"{m['mae']:.5f}",
+                f"{m['mse']:.6f}",
             )
         table.add_section()
     Console().print(table)
@@ -837,8 +956,11 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         server = serve(args.renders_dir, args.port)
         host, port = server.server_address[:2]
         # markup=False: a folder named like "g[/b]" is a path, not rich markup.
-        stderr.print(f"serving {shown(args.renders_dir)} at http://{host}:{port}/ (Ctrl-C stops)",
-                     markup=False, highlight=False)
+        stderr.print(
+            f"serving {shown(args.renders_dir)} at http://{host}:{port}/ (Ctrl-C stops)",
+            markup=False,
+            highlight=False,
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -870,17 +992,23 @@ class _LineHandler(logging.Handler):
     (rich's log handler wraps long lines at the terminal width, mid-path)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        prefix = f"vidpred: {record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        prefix = (
+            f"vidpred: {record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        )
         # one_line: a control character in a path (a newline) must not split the line.
         text = one_line(prefix + self.format(record))
         stderr.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_stats, clear_cache
 
     if args.clear:
         removed = clear_cache(args.cache_dir)
-        print(f"removed {removed.entries} cached videos ({removed.bytes / 1e6:.1f} MB) "
-              f"from {removed.folder}")
+        print(
+            f"removed {removed.entries} cached videos ({removed.bytes / 1e6:.1f} MB) "
+            f"from {removed.folder}"
+        )
     else:
         stats = cache_stats(args.cache_dir)
         print(f"{stats.folder}: {stats.entries} cached videos, {stats.bytes / 1e6:.1f} MB")
@@ -893,7 +1021,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with _progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("bench", total=None, info="")
         result = run_bench(
-            quick=args.quick, device=args.device, compile_model=args.compile,
+            quick=args.quick,
+            device=args.device,
+            compile_model=args.compile,
             on_stage=lambda text: progress.update(task, info=text),
         )
     if args.json:
@@ -935,7 +1065,9 @@ def main(argv: list[str] | None = None) -> int:
             stderr.print(one_line(f"vidpred: {e}"), highlight=False, soft_wrap=True, markup=False)
         return 130
     except VidpredError as e:
-        stderr.print(one_line(f"vidpred: error: {e}"), highlight=False, soft_wrap=True, markup=False)
+        stderr.print(
+            one_line(f"vidpred: error: {e}"), highlight=False, soft_wrap=True, markup=False
+        )
         return 1
     except KeyboardInterrupt:
         stderr.print("vidpred: interrupted")

@@ -46,8 +46,9 @@ class DataConfig:
     size: int = option(96, "shorter side of the working size, px")
     val_fraction: float = option(0.2, "last fraction of each video held out for validation")
     crop: int = option(
-        64, "side of the square random training crops, px; 0 = full frames (the default "
-        "shrinks to fit a smaller --size)"
+        64,
+        "side of the square random training crops, px; 0 = full frames (the default "
+        "shrinks to fit a smaller --size)",
     )
 
     def __post_init__(self):
@@ -123,8 +124,8 @@ def load_videos(
         raise VideoError(
             f"{where}: no usable video: {len(errors)} could not be used and {short} "
             f"had fewer than {min_frames} frames (the warnings above say which and why)"
-            if short else
-            f"{where}: no usable video: none of the {len(errors)} could be used "
+            if short
+            else f"{where}: no usable video: none of the {len(errors)} could be used "
             "(the warnings above say why)"
         )
     return videos
@@ -251,7 +252,10 @@ class WindowDataset:
             self._warned_repeats = True
             log.warning(
                 "only %d training window%s for --batch-size %d: each batch repeats windows "
-                "(with other crops and flips)", n, "" if n == 1 else "s", batch_size,
+                "(with other crops and flips)",
+                n,
+                "" if n == 1 else "s",
+                batch_size,
             )
         return max(1, n // batch_size)
 
@@ -259,7 +263,11 @@ class WindowDataset:
         """Returns this epoch's (window order, crop positions in [0, 1) (N, 2), flips (N,))."""
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         n = len(self.train_windows)
-        return torch.randperm(n, generator=g), torch.rand(n, 2, generator=g), torch.rand(n, generator=g) < 0.5
+        return (
+            torch.randperm(n, generator=g),
+            torch.rand(n, 2, generator=g),
+            torch.rand(n, generator=g) < 0.5,
+        )
 
     def train_batch(
         self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int
@@ -282,11 +290,17 @@ class WindowDataset:
             from .flow import base_flows
 
             return base_flows(self.frames[video], targets)
-        return torch.from_numpy(np.stack([self.flows[video][t] for t in targets])).permute(0, 3, 1, 2)
+        return torch.from_numpy(np.stack([self.flows[video][t] for t in targets])).permute(
+            0, 3, 1, 2
+        )
 
     def _picks(
-        self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int,
-        rank: int, world_size: int,
+        self,
+        plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        step: int,
+        batch_size: int,
+        rank: int,
+        world_size: int,
     ) -> tuple[list[tuple[int, int]], list[tuple[slice, slice]], np.ndarray]:
         """Returns one rank's share of a step's windows, their crop boxes and flips.
 

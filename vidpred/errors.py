@@ -5,8 +5,14 @@ import shlex
 
 # Control characters that bash's $'...' quoting writes with a letter.
 _NAMED_ESCAPES = {
-    "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
-    "\r": "\\r", "\x1b": "\\E",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\v": "\\v",
+    "\f": "\\f",
+    "\r": "\\r",
+    "\x1b": "\\E",
 }
 
 

@@ -168,11 +168,13 @@ def evaluate(
         # A cached video is a map: drop the pages each batch read, or a pass over a folder
         # would leave all of it resident (they come back from the page cache).
         release = functools.partial(release_pages, video.frames)
-        results.append({
-            "path": str(video.path),
-            "targets": len(targets),
-            **evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release),
-        })
+        results.append(
+            {
+                "path": str(video.path),
+                "targets": len(targets),
+                **evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release),
+            }
+        )
         if horizon is not None:
             first = first_horizon_target(video.num_frames, history, tail, horizon)
             steps = list(range(first, video.num_frames))

@@ -177,35 +177,51 @@ def check_sidecar(meta: Any) -> dict[str, Any]:
     optional("scale", lambda v: _is_number(v) and v > 0, "a positive number")
     for key in ("clip", "created"):
         optional(key, lambda v: isinstance(v, str) and len(v) <= 4096, "a string")
-    optional("weights", lambda v: isinstance(v, str) and 0 < len(v) <= 4096 and "\0" not in v,
-             "a file path")
-    optional("weights_sha256", lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v),
-             "a sha256 (64 hex digits)")
+    optional(
+        "weights",
+        lambda v: isinstance(v, str) and 0 < len(v) <= 4096 and "\0" not in v,
+        "a file path",
+    )
+    optional(
+        "weights_sha256",
+        lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v),
+        "a sha256 (64 hex digits)",
+    )
     optional("gif", _is_name, "a file name beside the render")
-    optional("panels", lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
-             "a list of panel names")
+    optional(
+        "panels",
+        lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+        "a list of panel names",
+    )
 
     def row_ok(row: Any) -> bool:
-        return isinstance(row, dict) and all(
-            row.get(key) is None or _is_number(row[key]) for key in LOG_NUMBERS
-        ) and (row.get("step") is None or _is_whole(row["step"], 0))
+        return (
+            isinstance(row, dict)
+            and all(row.get(key) is None or _is_number(row[key]) for key in LOG_NUMBERS)
+            and (row.get("step") is None or _is_whole(row["step"], 0))
+        )
 
-    optional("training_log", lambda v: isinstance(v, list) and all(map(row_ok, v)),
-             "a list of per-epoch rows with numbers")
+    optional(
+        "training_log",
+        lambda v: isinstance(v, list) and all(map(row_ok, v)),
+        "a list of per-epoch rows with numbers",
+    )
     metrics = meta.get("metrics")
     if metrics is not None:
         if not isinstance(metrics, dict):
             raise bad("metrics", "an object")
         if metrics.get("frames") is not None and not _is_whole(metrics["frames"], 0):
-            raise ValueError(f"'metrics.frames' must be a whole number >= 0, got "
-                             f"{metrics['frames']!r:.60}")
+            raise ValueError(
+                f"'metrics.frames' must be a whole number >= 0, got {metrics['frames']!r:.60}"
+            )
         for _, key in METHODS:
             m = metrics.get(key)
             if m is not None and not (
                 isinstance(m, dict) and all(_is_number(m.get(k)) for k in ("psnr", "ssim", "mae"))
             ):
-                raise ValueError(f"'metrics.{key}' must hold numbers psnr, ssim and mae, got "
-                                 f"{m!r:.60}")
+                raise ValueError(
+                    f"'metrics.{key}' must hold numbers psnr, ssim and mae, got {m!r:.60}"
+                )
     return meta
 
 
@@ -347,8 +363,15 @@ class _Plot:
             x0, x1 = x0 - 1, x1 + 1
         pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.05, 0.5)
         return cls(
-            CHART_LEFT, CHART_TOP, width - CHART_LEFT - CHART_RIGHT,
-            height - CHART_TOP - CHART_BOTTOM, x0, x1, y0 - pad, y1 + pad, pad,
+            CHART_LEFT,
+            CHART_TOP,
+            width - CHART_LEFT - CHART_RIGHT,
+            height - CHART_TOP - CHART_BOTTOM,
+            x0,
+            x1,
+            y0 - pad,
+            y1 + pad,
+            pad,
             (min(xs), max(xs)),
         )
 
@@ -366,8 +389,10 @@ def _axis_labels(plot: _Plot, unit: str, height: int) -> list[str]:
     left, top, right = plot.left, plot.top, plot.left + plot.width
     parts = [
         f'<text x="{left - 4}" y="{anchor_y}" text-anchor="end" {CHART_TEXT}>{value:.4g}</text>'
-        for value, anchor_y in ((plot.y1 - plot.pad, top + 10),
-                                (plot.y0 + plot.pad, top + plot.height - 2))
+        for value, anchor_y in (
+            (plot.y1 - plot.pad, top + 10),
+            (plot.y0 + plot.pad, top + plot.height - 2),
+        )
     ]
     first, last = plot.steps
     return parts + [
@@ -542,9 +567,7 @@ def gallery_html(renders: list[Render], title: str) -> str:
         {p for r in renders if r.meta for p in r.meta.get("panels") or []},
         key=lambda p: list(PANEL_MEANINGS).index(p) if p in PANEL_MEANINGS else 99,
     )
-    legend = "; ".join(
-        f"<b>{_esc(p)}</b>: {_esc(PANEL_MEANINGS.get(p, p))}" for p in shown_panels
-    )
+    legend = "; ".join(f"<b>{_esc(p)}</b>: {_esc(PANEL_MEANINGS.get(p, p))}" for p in shown_panels)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return "\n".join(
         [
@@ -694,7 +717,8 @@ class GalleryRequestHandler(SimpleHTTPRequestHandler):
         host = (self.headers.get("Host") or "").strip().lower()
         if host not in _allowed_hosts(self.server.server_address):
             self.send_error(
-                HTTPStatus.FORBIDDEN, "Host not allowed",
+                HTTPStatus.FORBIDDEN,
+                "Host not allowed",
                 "This server answers only for 127.0.0.1, localhost or [::1] on its port.",
             )
             return None

@@ -47,9 +47,20 @@ FLOW_INPUT_SCALE = 0.1
 # lacks a field is read with these values, never with today's defaults (which were chosen
 # later, by measurement). The first checkpoints predate ``head``; they are residual models.
 LEGACY_MODEL_FIELDS = {
-    "frames": 4, "width": 64, "depth": 4, "stem": False, "batch_norm": False,
-    "period": 0, "period_frames": 0, "trend": 0, "trend_frames": 0, "head": "residual",
-    "final_norm": False, "norm": "batch", "base_flow": "none", "blend": False,
+    "frames": 4,
+    "width": 64,
+    "depth": 4,
+    "stem": False,
+    "batch_norm": False,
+    "period": 0,
+    "period_frames": 0,
+    "trend": 0,
+    "trend_frames": 0,
+    "head": "residual",
+    "final_norm": False,
+    "norm": "batch",
+    "base_flow": "none",
+    "blend": False,
 }
 
 
@@ -176,14 +187,19 @@ def norm_layer(config: ModelConfig, width: int) -> nn.Module:
 
 
 class ResidualUnit(nn.Module):
-    """x + conv(relu(conv(relu(x)))), optionally with batch norm before each ReLU (as in the paper)."""
+    """x + conv(relu(conv(relu(x)))), optionally with batch norm before each ReLU (as in the
+    paper)."""
 
     def __init__(self, width: int, config: ModelConfig):
         super().__init__()
         norm = (lambda: norm_layer(config, width)) if config.batch_norm else nn.Identity
         self.body = nn.Sequential(
-            norm(), nn.ReLU(inplace=False), nn.Conv2d(width, width, 3, padding=1),
-            norm(), nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1),
+            norm(),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(width, width, 3, padding=1),
+            norm(),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +212,9 @@ class Branch(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, config: ModelConfig):
         super().__init__()
         self.head = nn.Conv2d(in_channels, config.width, 3, padding=1)
-        self.units = nn.Sequential(*(ResidualUnit(config.width, config) for _ in range(config.depth)))
+        self.units = nn.Sequential(
+            *(ResidualUnit(config.width, config) for _ in range(config.depth))
+        )
         final_norm = config.batch_norm and config.final_norm
         self.norm = norm_layer(config, config.width) if final_norm else nn.Identity()
         self.tail = nn.Conv2d(config.width, out_channels, 3, padding=1)
@@ -312,7 +330,9 @@ class STResNet(nn.Module):
     def _fused(self, x: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
         """Returns the branches' outputs fused: (B, 3s^2 + flow + blend channels, H/s, W/s)."""
         if self.scale > 1:
-            x = F.pixel_unshuffle(x, self.scale)  # (B, 3N*4, H/2, W/2); frame f -> channels 12f..12f+11
+            x = F.pixel_unshuffle(
+                x, self.scale
+            )  # (B, 3N*4, H/2, W/2); frame f -> channels 12f..12f+11
         per_frame = 3 * self.scale**2
         fused = 0
         start = 0

@@ -76,8 +76,9 @@ class NativeBatch:
     motion: torch.Tensor | None  # the model's flow at native size (B, 2, H, W); None: no warp
 
 
-def decode_pairs(path: str | Path, working: int, max_short_side: int | None
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def decode_pairs(
+    path: str | Path, working: int, max_short_side: int | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yields (native, working) uint8 RGB (H, W, 3) / (h, w, 3) frames of a clip, decoded
     once: the working frame is the native one resized as the decoder resizes (INTER_AREA),
     so with no cap it is the frame ``read_video(path, working)`` gives. Memory holds one
@@ -92,8 +93,11 @@ def decode_pairs(path: str | Path, working: int, max_short_side: int | None
             if target is None:
                 h, w = working_size(*frame.shape[:2], working)
                 target = (w, h)
-            small = frame if (frame.shape[1], frame.shape[0]) == target else cv2.resize(
-                frame, target, interpolation=cv2.INTER_AREA)
+            small = (
+                frame
+                if (frame.shape[1], frame.shape[0]) == target
+                else cv2.resize(frame, target, interpolation=cv2.INTER_AREA)
+            )
             yield frame, small
         decoder.finish()
 
@@ -107,8 +111,9 @@ class NativePrediction(NamedTuple):
     dis: torch.Tensor  # DIS at native size (B, 2, H, W), t-1 -> t-2 (the flow baseline's)
 
 
-def native_motion(predictor: Predictor, small: torch.Tensor, native: torch.Tensor,
-                  targets: list[int]) -> NativePrediction:
+def native_motion(
+    predictor: Predictor, small: torch.Tensor, native: torch.Tensor, targets: list[int]
+) -> NativePrediction:
     """Returns the model's predictions of ``targets`` at native size (and at working size)
     from uint8 RGB frames ``small`` (T, h, w, 3) and ``native`` (T, H, W, 3) of one clip.
 
@@ -128,12 +133,16 @@ def native_motion(predictor: Predictor, small: torch.Tensor, native: torch.Tenso
     big = resize_motion(motion, size)
     if base is not None and motion.flow is not None:
         correction = motion.flow - base.to(device)
-        big = Motion(residual=big.residual, blend=big.blend, flow=dis.to(device)
-                     + resize_motion(Motion(residual=motion.residual, flow=correction), size).flow)
+        big = Motion(
+            residual=big.residual,
+            blend=big.blend,
+            flow=dis.to(device)
+            + resize_motion(Motion(residual=motion.residual, flow=correction), size).flow,
+        )
     working = compose(frames_to_tensor(small[index - 1]).to(device), motion)
-    return NativePrediction(compose(last, big).cpu(), working.cpu(),
-                            None if big.flow is None else big.flow.cpu(), dis)
-
+    return NativePrediction(
+        compose(last, big).cpu(), working.cpu(), None if big.flow is None else big.flow.cpu(), dis
+    )
 
 
 class NativeClip:
@@ -146,8 +155,12 @@ class NativeClip:
         pairs: the clip's (native, working) uint8 RGB frames (``decode_pairs``).
     """
 
-    def __init__(self, predictor: Predictor, pairs: Iterable[tuple[np.ndarray, np.ndarray]],
-                 batch_size: int = 8):
+    def __init__(
+        self,
+        predictor: Predictor,
+        pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+        batch_size: int = 8,
+    ):
         self.predictor, self.pairs, self.batch_size = predictor, iter(pairs), batch_size
         keep = max(predictor.history, 2) + batch_size
         self.native: deque[np.ndarray] = deque(maxlen=keep)
@@ -176,14 +189,17 @@ class NativeClip:
         local = [t - start for t in targets]
         big = torch.from_numpy(np.stack(self.native))
         with torch.inference_mode():
-            pred = native_motion(self.predictor, torch.from_numpy(np.stack(self.small)), big,
-                                 local)
+            pred = native_motion(self.predictor, torch.from_numpy(np.stack(self.small)), big, local)
         index = torch.tensor(local)
         last = frames_to_tensor(big[index - 1])
         return NativeBatch(
-            targets=targets, truth=frames_to_tensor(big[index]), last=last,
-            previous=frames_to_tensor(big[index - 2]), model=pred.native,
-            flow=flow_extrapolation(last, pred.dis), motion=pred.flow,
+            targets=targets,
+            truth=frames_to_tensor(big[index]),
+            last=last,
+            previous=frames_to_tensor(big[index - 2]),
+            model=pred.native,
+            flow=flow_extrapolation(last, pred.dis),
+            motion=pred.flow,
         )
 
     def extend(self, steps: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:

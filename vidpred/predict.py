@@ -72,8 +72,12 @@ class Predictor:
             flows = self._to_device(flows) if self.uses_flow else None
         with autocast(self.device, self.bf16):
             motion = self.model.motion(inputs, flows)
-        return Motion(*(None if part is None else part.float() for part in
-                        (motion.residual, motion.flow, motion.blend)))
+        return Motion(
+            *(
+                None if part is None else part.float()
+                for part in (motion.residual, motion.flow, motion.blend)
+            )
+        )
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda" and batch.device.type == "cpu":
@@ -100,8 +104,9 @@ class Predictor:
         # per rollout step: a uint8 frame fed back, float32 predictions (listed, then stacked)
         # and the flow baseline's rollout beside them in eval
         per_step = height * width * (3 + 4 * 3 * 4)
-        needed = batch * (per_call + (self.history + horizon) * 3 * height * width
-                          + horizon * per_step)
+        needed = batch * (
+            per_call + (self.history + horizon) * 3 * height * width + horizon * per_step
+        )
         limit = max_decoded_bytes()
         if needed > limit:
             what = f"--batch-size {batch}" + (f" with --horizon {horizon}" if horizon > 1 else "")
@@ -145,7 +150,8 @@ class Predictor:
     def predict_frames(
         self, frames: torch.Tensor, targets: list[int], batch_size: int = 8
     ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-        """Yields (target indices, inputs (B, 3N, H, W) on the CPU, predictions (B, 3, H, W)) in batches.
+        """Yields (target indices, inputs (B, 3N, H, W) on the CPU, predictions (B, 3, H, W)),
+        one batch at a time.
 
         Each prediction of frame t uses only real frames before t (t + offsets, offsets < 0).
 

@@ -187,9 +187,7 @@ def check_render_path(out: str | Path) -> Path:
     return out
 
 
-def check_render_outputs(
-    out: Path, gif: bool, *, force: bool, inputs: tuple[Path, ...]
-) -> None:
+def check_render_outputs(out: Path, gif: bool, *, force: bool, inputs: tuple[Path, ...]) -> None:
     """Raises OutputError unless a render's mp4 ``out``, its sidecar and (with ``gif``) its
     GIF may all be written (``check_output_path``)."""
     for path in [out, sidecar_path(out)] + ([gif_path(out)] if gif else []):
@@ -261,13 +259,17 @@ def frame_panels(
             if not truth:
                 readout = ("no ground truth", "no truth")
             elif psnr_flow is None:
-                readout = (f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
-                           f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB")
+                readout = (
+                    f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
+                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}",
+                    f"{psnr_model:.1f} dB",
+                )
             else:  # longest first; narrow panels drop the baselines' words, then the baselines
                 readout = (
                     f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}, flow {psnr_flow:.1f}",
                     f"{psnr_model:.1f} dB | copy {psnr_copy:.1f} | flow {psnr_flow:.1f}",
-                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}", f"{psnr_model:.1f} dB",
+                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}",
+                    f"{psnr_model:.1f} dB",
                 )
             panels.append(Panel(f"predicted, {when}", predicted, readout))
         elif name == "error":
@@ -277,14 +279,20 @@ def frame_panels(
                 blank = np.full(predicted.shape, BACKGROUND, dtype=np.uint8)
                 panels.append(Panel("error: no ground truth", blank))
         elif name == "copy_last":
-            readout = (f"PSNR {psnr_copy:.1f} dB", f"{psnr_copy:.1f} dB") if truth else (
-                "no ground truth", "no truth")
+            readout = (
+                (f"PSNR {psnr_copy:.1f} dB", f"{psnr_copy:.1f} dB")
+                if truth
+                else ("no ground truth", "no truth")
+            )
             panels.append(Panel(f"copy-last, {when}", copy, readout))
         elif name == "flow":
             if flow is None:
                 raise ValueError("the flow panel needs the flow baseline's prediction (flow=)")
-            readout = (f"PSNR {psnr_flow:.1f} dB", f"{psnr_flow:.1f} dB") if truth else (
-                "no ground truth", "no truth")
+            readout = (
+                (f"PSNR {psnr_flow:.1f} dB", f"{psnr_flow:.1f} dB")
+                if truth
+                else ("no ground truth", "no truth")
+            )
             panels.append(Panel(f"flow baseline (DIS), {when}", flow, readout))
         else:
             raise ValueError(f"unknown panel {name!r}")
@@ -338,8 +346,9 @@ def composed_size(h: int, w: int, panels: int, scale: int) -> tuple[int, int]:
     return LABEL_HEIGHT + h * scale + FOOTER_HEIGHT, panels * (w * scale + GAP) - GAP
 
 
-def check_render_size(clip: Path, frame_hw: tuple[int, int], panels: int, scale: int,
-                      frames: int, gif: bool) -> None:
+def check_render_size(
+    clip: Path, frame_hw: tuple[int, int], panels: int, scale: int, frames: int, gif: bool
+) -> None:
     """Raises VidpredError, before anything is drawn, if one composed frame would be over
     MAX_FRAME_PIXELS, or if ``gif`` and the GIF's frames (held in memory until the end, and
     copied once more by the GIF encoder) would be over ``max_decoded_bytes()``."""
@@ -437,9 +446,10 @@ def _gif_temp(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     import imageio.v3 as iio
 
     # GIF delays are whole centiseconds; players round what they cannot show.
-    return _temp_or_error(path, lambda f: iio.imwrite(
-        f, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0
-    ))  # the one copy check_render_size counts
+    return _temp_or_error(
+        path,
+        lambda f: iio.imwrite(f, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0),
+    )  # the one copy check_render_size counts
 
 
 def _temp_or_error(path: Path, write) -> Path:
@@ -562,12 +572,21 @@ def compose_truth(
     predicted = quantize(batch.predicted).cpu().numpy()  # uint8 RGB (B, H, W, 3)
     flow = quantize(batch.flow).numpy() if "flow" in names else [None] * len(batch.targets)
     return [
-        compose_frame(frame_panels(
-            names, predicted=predicted[i], copy=frames[t - horizon].numpy(),
-            actual=frames[t].numpy(), when=f"{_steps(horizon)} ahead",
-            psnr_model=scores.model[i], psnr_copy=scores.copy_last[i],
-            frame_text=f"frame {t + 1}/{len(frames)}", flow=flow[i], psnr_flow=scores.flow[i],
-        ), settings.scale)
+        compose_frame(
+            frame_panels(
+                names,
+                predicted=predicted[i],
+                copy=frames[t - horizon].numpy(),
+                actual=frames[t].numpy(),
+                when=f"{_steps(horizon)} ahead",
+                psnr_model=scores.model[i],
+                psnr_copy=scores.copy_last[i],
+                frame_text=f"frame {t + 1}/{len(frames)}",
+                flow=flow[i],
+                psnr_flow=scores.flow[i],
+            ),
+            settings.scale,
+        )
         for i, t in enumerate(batch.targets)
     ]
 
@@ -613,10 +632,19 @@ def past_end_frames(
     last = frames[-1].numpy()
     flows = flow_extension(frames, extend) if "flow" in names else None
     for k, pred in enumerate(predictor.extend(frames, extend), 1):
-        yield [compose_frame(frame_panels(
-            names, predicted=to_uint8(pred), copy=last, actual=None,
-            when=f"{_steps(k)} past end", flow=next(flows) if flows is not None else None,
-        ), settings.scale)]
+        yield [
+            compose_frame(
+                frame_panels(
+                    names,
+                    predicted=to_uint8(pred),
+                    copy=last,
+                    actual=None,
+                    when=f"{_steps(k)} past end",
+                    flow=next(flows) if flows is not None else None,
+                ),
+                settings.scale,
+            )
+        ]
 
 
 def write_frames(

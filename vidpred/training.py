@@ -67,12 +67,12 @@ class TrainConfig:
     (``may_change_on_resume``), so it continues exactly as the run would have gone on.
     """
 
-    epochs: int | None = option(
-        None, "passes over the training windows", may_change_on_resume=True
-    )
+    epochs: int | None = option(None, "passes over the training windows", may_change_on_resume=True)
     steps: int | None = option(None, "optimizer steps", may_change_on_resume=True)
     time_limit: float | None = option(
-        None, "wall-clock budget, validation included", metavar="MINUTES",
+        None,
+        "wall-clock budget, validation included",
+        metavar="MINUTES",
         may_change_on_resume=True,
     )
     batch_size: int = option(8, "global batch; torchrun splits it evenly among processes")
@@ -85,7 +85,9 @@ class TrainConfig:
     grad_clip: float = not_an_option(1.0)
     seed: int = option(0, "seeds the initial weights and the order of the training data")
     device: str = option(
-        "auto", "auto: CUDA when present, else the CPU", choices=DEVICES,
+        "auto",
+        "auto: CUDA when present, else the CPU",
+        choices=DEVICES,
         may_change_on_resume=True,
     )
     precision: str = option(
@@ -261,8 +263,9 @@ def load_batch(
     global ``batch_size``), with the base flows if ``flows``, on ``device``."""
     rank, size = (world.rank, world.size) if world else (0, 1)
     channels_last = use_channels_last(device)
-    inputs, targets = data.train_batch_uint8(plan, step_in_epoch, batch_size, rank=rank,
-                                             world_size=size)
+    inputs, targets = data.train_batch_uint8(
+        plan, step_in_epoch, batch_size, rank=rank, world_size=size
+    )
     base_flows = None
     if flows:
         base_flows = data.train_batch_flows(
@@ -535,8 +538,15 @@ class _Trainer:
         lr = config.lr * lr_factor(run.step, self.progress(), config)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
-        batch = load_batch(self.data, plan, run.step_in_epoch, config.batch_size, self.device,
-                           flows=self.model_config.uses_flow, world=self.world)
+        batch = load_batch(
+            self.data,
+            plan,
+            run.step_in_epoch,
+            config.batch_size,
+            self.device,
+            flows=self.model_config.uses_flow,
+            world=self.world,
+        )
         loss = train_step(run, self.net, batch, config, self.bf16)
         loss, ranks_stop = self._agree(loss, stop)
         if not math.isfinite(loss):
@@ -548,9 +558,16 @@ class _Trainer:
             self.data.release_pages()
         meter.add(loss, len(batch.inputs) * self.world.size)
         if self.on_step and self.world.is_main:
-            self.on_step({"step": run.step, "epoch": run.epoch,
-                          "progress": min(1.0, self.progress()), "loss": loss, "lr": lr,
-                          "samples_per_s": meter.samples_per_s})
+            self.on_step(
+                {
+                    "step": run.step,
+                    "epoch": run.epoch,
+                    "progress": min(1.0, self.progress()),
+                    "loss": loss,
+                    "lr": lr,
+                    "samples_per_s": meter.samples_per_s,
+                }
+            )
         # In one process, a signal during the step or on_step counts too.
         if ranks_stop if self.world.size > 1 else stop.signal is not None:
             if self.world.is_main:
@@ -583,14 +600,17 @@ class _Trainer:
             "train_loss": meter.mean_loss,
             "lr": run.optimizer.param_groups[0]["lr"],
             "samples_per_s": meter.samples_per_s,
-            **validate(run.inference_model, self.data, self.device, self.config.val_max,
-                       bf16=self.bf16),
+            **validate(
+                run.inference_model, self.data, self.device, self.config.val_max, bf16=self.bf16
+            ),
         }
         run.history.append(row)
         if "val_psnr" in row and row["val_psnr"] >= run.best.get("val_psnr", -math.inf):
             run.best.update(
-                val_psnr=row["val_psnr"], val_psnr_copy_last=row["val_psnr_copy_last"],
-                val_psnr_flow=row["val_psnr_flow"], step=run.step,
+                val_psnr=row["val_psnr"],
+                val_psnr_copy_last=row["val_psnr_copy_last"],
+                val_psnr_flow=row["val_psnr_flow"],
+                step=run.step,
             )
         save_checkpoint(self.out, self.checkpoint())
         _write_history(metrics_log_path(self.out), run.history)
@@ -612,8 +632,11 @@ class _Trainer:
                 f"{self._kept()}; try a lower --lr"
             )
         return self.run.to_checkpoint(
-            self.model_config, self.data_config, self.config,
-            total_steps=self.limits.total_steps, sources=self.sources,
+            self.model_config,
+            self.data_config,
+            self.config,
+            total_steps=self.limits.total_steps,
+            sources=self.sources,
         )
 
     def _kept(self) -> str:
@@ -682,10 +705,19 @@ def train(
     if model_config.uses_flow:
         data.ensure_flows()
     trainer = _Trainer(
-        data=data, model_config=model_config, data_config=data_config, config=config, run=run,
-        net=wrap_for_training(run.model, device, world, compile_model), world=world,
-        device=device, limits=Limits.of(config, data.steps_per_epoch(config.batch_size)),
-        out=out, sources=list(sources or []), on_step=on_step, on_epoch=on_epoch,
+        data=data,
+        model_config=model_config,
+        data_config=data_config,
+        config=config,
+        run=run,
+        net=wrap_for_training(run.model, device, world, compile_model),
+        world=world,
+        device=device,
+        limits=Limits.of(config, data.steps_per_epoch(config.batch_size)),
+        out=out,
+        sources=list(sources or []),
+        on_step=on_step,
+        on_epoch=on_epoch,
     )
     with _StopRequests() as stop:
         while not trainer.finished():
@@ -712,8 +744,10 @@ def wrap_for_training(
     net = model
     if world.size > 1:
         if any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
-            log.warning("--batch-norm under torchrun: batch statistics are per process, so the "
-                        "run no longer matches a single-process one exactly")
+            log.warning(
+                "--batch-norm under torchrun: batch statistics are per process, so the "
+                "run no longer matches a single-process one exactly"
+            )
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )

@@ -35,7 +35,18 @@ from .outputs import remove_temp, temp_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mov",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+)
 
 # Frames are resized so that each side is a multiple of this: the space-to-depth stem halves
 # the frame, and H.264 in yuv420p needs even sides, so 4 serves every model configuration.
@@ -53,7 +64,10 @@ BACKEND = cv2.CAP_FFMPEG
 # FFmpeg happily decodes a still image named .mp4 as a one-frame "video"; these leading bytes
 # let the reader say what the file really is.
 IMAGE_SIGNATURES = {
-    b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
     b"MM\x00*": "TIFF",
 }
 
@@ -92,8 +106,9 @@ def max_decoded_bytes() -> int:
     return int(memory * DECODED_MEMORY_SHARE)
 
 
-def _check_frame_size(path: Path, source: tuple[int, int], target: tuple[int, int],
-                      size: int | None) -> None:
+def _check_frame_size(
+    path: Path, source: tuple[int, int], target: tuple[int, int], size: int | None
+) -> None:
     """Raises VideoError if frames of ``source`` (H, W) become more than MAX_FRAME_PIXELS
     at the working size ``target`` (H, W)."""
     pixels = target[0] * target[1]
@@ -110,10 +125,14 @@ class DecodeCapError(VideoError):
     """A video would take more memory decoded than the cap (``max_decoded_bytes``) allows."""
 
 
-def _too_big(path: Path, frames: int, target: tuple[int, int], limit: int, how: str,
-             held: int = 0) -> DecodeCapError:
-    setting = f"set by {MAX_DECODED_ENV}" if os.environ.get(MAX_DECODED_ENV) else (
-        f"half this machine's memory; {MAX_DECODED_ENV} changes it")
+def _too_big(
+    path: Path, frames: int, target: tuple[int, int], limit: int, how: str, held: int = 0
+) -> DecodeCapError:
+    setting = (
+        f"set by {MAX_DECODED_ENV}"
+        if os.environ.get(MAX_DECODED_ENV)
+        else (f"half this machine's memory; {MAX_DECODED_ENV} changes it")
+    )
     size = f"{frames * target[0] * target[1] * 3 / 1e9:.1f} GB decoded"
     if held:
         return DecodeCapError(
@@ -284,8 +303,11 @@ def gather_videos(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def working_size(height: int, width: int, size: int | None, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
-    """Returns (H, W) with the shorter side near ``size``, aspect kept, both multiples of ``multiple``.
+def working_size(
+    height: int, width: int, size: int | None, multiple: int = SIZE_MULTIPLE
+) -> tuple[int, int]:
+    """Returns (H, W) with the shorter side near ``size``, aspect kept, both multiples of
+    ``multiple``.
 
     ``size=None`` keeps the native size (rounded to the multiple).
     """
@@ -303,7 +325,9 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
     """OpenCV BGR / BGRA / gray (H, W[, C]) -> uint8 RGB (H, W, 3)."""
     if frame.dtype != np.uint8:
         # 16-bit sources: keep the top 8 bits.
-        frame = (frame >> 8).astype(np.uint8) if frame.dtype == np.uint16 else frame.astype(np.uint8)
+        frame = (
+            (frame >> 8).astype(np.uint8) if frame.dtype == np.uint16 else frame.astype(np.uint8)
+        )
     if frame.ndim == 2:
         return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     if frame.shape[2] == 1:
@@ -341,8 +365,13 @@ class Decoder:
             open.
     """
 
-    def __init__(self, path: str | Path, size: int | None = None, max_frames: int | None = None,
-                 held_bytes: int = 0):
+    def __init__(
+        self,
+        path: str | Path,
+        size: int | None = None,
+        max_frames: int | None = None,
+        held_bytes: int = 0,
+    ):
         self.path = Path(path)
         self.size = size
         self.max_frames = max_frames
@@ -353,7 +382,8 @@ class Decoder:
             raise VideoError(f"{shown(self.path)}: not a video OpenCV can read")
         get = self._capture.get
         self.source_size = (
-            _claimed(get(cv2.CAP_PROP_FRAME_HEIGHT)), _claimed(get(cv2.CAP_PROP_FRAME_WIDTH))
+            _claimed(get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            _claimed(get(cv2.CAP_PROP_FRAME_WIDTH)),
         )
         self.metadata_fps = float(get(cv2.CAP_PROP_FPS) or 0.0)
         self.claimed_frames = _claimed(get(cv2.CAP_PROP_FRAME_COUNT))
@@ -367,8 +397,9 @@ class Decoder:
                 expected = working_size(*self.source_size, size)
                 _check_frame_size(self.path, self.source_size, expected, size)
                 if self.held + self.expected_frames * expected[0] * expected[1] * 3 > self.limit:
-                    raise _too_big(self.path, self.expected_frames, expected, self.limit, "its",
-                                   self.held)
+                    raise _too_big(
+                        self.path, self.expected_frames, expected, self.limit, "its", self.held
+                    )
             except VideoError:
                 self._capture.release()
                 raise
@@ -401,8 +432,14 @@ class Decoder:
                 target = working_size(frame.shape[0], frame.shape[1], self.size)
                 _check_frame_size(self.path, frame.shape[:2], target, self.size)
             if self.held + (len(self.timestamps_ms) + 1) * target[0] * target[1] * 3 > self.limit:
-                raise _too_big(self.path, len(self.timestamps_ms) + 1, target, self.limit,
-                               "more than", self.held)
+                raise _too_big(
+                    self.path,
+                    len(self.timestamps_ms) + 1,
+                    target,
+                    self.limit,
+                    "more than",
+                    self.held,
+                )
             if frame.shape[:2] != target:
                 # INTER_AREA averages when shrinking (no aliasing); LINEAR when enlarging.
                 shrink = target[0] < frame.shape[0]
@@ -431,7 +468,9 @@ class Decoder:
         if self.max_frames is None and self.claimed_frames > count:
             log.warning(
                 "%s: the container claims %d frames but only %d decode; using those",
-                shown(self.path), self.claimed_frames, count,
+                shown(self.path),
+                self.claimed_frames,
+                count,
             )
         return _measured_fps(self.timestamps_ms, self.metadata_fps)
 
@@ -519,8 +558,9 @@ def _image_kind(path: Path) -> str | None:
     return next((kind for magic, kind in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
 
 
-def read_video(path: str | Path, size: int | None = None, max_frames: int | None = None,
-               held_bytes: int = 0) -> Video:
+def read_video(
+    path: str | Path, size: int | None = None, max_frames: int | None = None, held_bytes: int = 0
+) -> Video:
     """Returns the decoded video at its working size (shorter side ``size``; None = native).
 
     The frame count is what actually decodes, not what the container claims; a file that
@@ -551,8 +591,10 @@ def read_video(path: str | Path, size: int | None = None, max_frames: int | None
 # about the same bytes at the same fidelity as the veryfast preset for about two thirds
 # of its CPU time; the encoder competes with the model for the cores during a render.
 X264_OPTIONS = [
-    "-preset", "ultrafast",
-    "-x264-params", "cabac=1:bframes=3:mbtree=1:rc-lookahead=10:deblock=1:aq-mode=1",
+    "-preset",
+    "ultrafast",
+    "-x264-params",
+    "cabac=1:bframes=3:mbtree=1:rc-lookahead=10:deblock=1:aq-mode=1",
 ]
 
 
@@ -562,8 +604,16 @@ X264_OPTIONS = [
 # says, and checks both its exit status and the file it wrote.
 
 # The errors a write can meet, as the OS words them: ffmpeg's messages end with one of these.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
-                errno.EIO, errno.ENOENT)
+WRITE_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EIO,
+    errno.ENOENT,
+)
 
 
 def ffmpeg_exe() -> str:
@@ -596,8 +646,22 @@ def decoded_frame_count(path: str | Path) -> int:
         VideoError: ffmpeg cannot open or decode the file; the message is the reason alone.
     """
     result = subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
-         "-f", "null", "-progress", "pipe:1", "-nostats", "-"],
+        [
+            ffmpeg_exe(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+            "-",
+        ],
         capture_output=True,
     )
     if result.returncode != 0:
@@ -642,18 +706,42 @@ class Mp4Writer:
         # imageio-ffmpeg's quality scale, kept so renders look as they always did: 8 -> crf 10.
         crf = int((1 - self.quality / 10.0) * 51)
         command = [
-            ffmpeg_exe(), "-y", "-v", "error",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-            "-r", str(Fraction(self.fps).limit_denominator()), "-i", "-",
-            "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf),
+            ffmpeg_exe(),
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(Fraction(self.fps).limit_denominator()),
+            "-i",
+            "-",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-crf",
+            str(crf),
             # +faststart puts the index first, so browsers start playing at once.
-            "-movflags", "+faststart", *X264_OPTIONS,
-            "-f", "mp4", str(self._tmp),
+            "-movflags",
+            "+faststart",
+            *X264_OPTIONS,
+            "-f",
+            "mp4",
+            str(self._tmp),
         ]
         # Its own session: Ctrl-C reaches vidpred only, which then stops ffmpeg and removes
         # the temp file (ffmpeg stopping on its own would first finish a partial file).
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         self._stderr_reader = threading.Thread(target=self._collect_stderr, daemon=True)
@@ -674,8 +762,10 @@ class Mp4Writer:
             self._size = (h, w)
             self._start(h, w)
         if frame.shape != (*self._size, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"expected uint8 {self._size[0]}x{self._size[1]}x3, got "
-                             f"{frame.dtype} {'x'.join(map(str, frame.shape))}")
+            raise ValueError(
+                f"expected uint8 {self._size[0]}x{self._size[1]}x3, got "
+                f"{frame.dtype} {'x'.join(map(str, frame.shape))}"
+            )
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).data)
         except OSError:  # ffmpeg stopped reading: it has failed, its exit status says why

@@ -63,8 +63,15 @@ def generate(name: str, num_frames: int, height: int, width: int, seed: int) -> 
 
 
 def write_clips(
-    folder: str | Path, name: str, count: int, num_frames: int, height: int, width: int,
-    seed: int = 0, fps: float = 25.0, force: bool = False,
+    folder: str | Path,
+    name: str,
+    count: int,
+    num_frames: int,
+    height: int,
+    width: int,
+    seed: int = 0,
+    fps: float = 25.0,
+    force: bool = False,
 ) -> list[Path]:
     """Writes ``count`` clips of generator ``name`` as H.264 mp4s (seeds seed .. seed+count-1);
     returns their paths. H.264 on purpose: real footage carries compression artefacts too.
