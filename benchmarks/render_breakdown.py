@@ -99,7 +99,7 @@ def time_stages(
             with watch("metrics"):
                 scores = score(batch, metrics)
             with watch("compositing"):
-                images = compose_truth(batch, scores, frames, settings)
+                images = compose_truth(batch, scores, len(frames), settings)
             with watch("H.264 encoding"):
                 for image in images:
                     writer.write(image)

@@ -1,4 +1,7 @@
-"""Predictions at the clip's own resolution (vidpred.native)."""
+"""Predictions at the clip's own resolution (vidpred.native), in render and eval."""
+
+import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -8,6 +11,8 @@ from conftest import write_lossless
 from torch.nn import functional as F
 
 from vidpred.data import DataConfig, frames_to_tensor, stack_windows
+from vidpred.errors import VidpredError
+from vidpred.evaluation import evaluate
 from vidpred.flow import base_flows
 from vidpred.metrics import psnr
 from vidpred.model import ModelConfig, Motion, STResNet, compose
@@ -20,6 +25,7 @@ from vidpred.native import (
     resize_motion,
 )
 from vidpred.predict import Predictor
+from vidpred.rendering import FOOTER_HEIGHT, GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
 from vidpred.video import read_video
 
 # Global motion of the test clip, native pixels per frame (dx, dy).
@@ -124,3 +130,73 @@ def test_streamed_batches_are_what_the_whole_clip_in_memory_gives(tmp_path):
             assert torch.equal(truth, frames_to_tensor(native[6:13]))
             copy = torch.cat([b.last for b in batches])
             assert psnr(streamed, truth).mean() > psnr(copy, truth).mean() + 6
+
+
+# --- render and eval at the clip's own size ------------------------------------------------
+
+
+@pytest.fixture
+def pan_clip(tmp_path) -> Path:
+    """A 96x144 lossless clip panning by MOTION: three times the trained model's 32 px."""
+    return write_lossless(tmp_path / "pan.avi", panning_clip(16, 96, 144))
+
+
+def test_render_draws_native_panels_by_default_and_beats_copy_last(
+    tmp_path, pan_clip, trained_checkpoint
+):
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(pan_clip, predictor, tmp_path / "r.mp4", panels="actual,predicted,motion")
+    meta = read_sidecar(sidecar_path(out))
+    assert meta["resolution"] == "native" and meta["size"] == [96, 144]
+    assert meta["working_size"] == [32, 48] and meta["scale"] == 2  # panels under 200 px
+    height, width = read_video(out).frames.shape[1:3]
+    assert (height, width) == (LABEL_HEIGHT + 2 * 96 + FOOTER_HEIGHT, 3 * 2 * 144 + 2 * GAP)
+    metrics = meta["metrics"]
+    assert metrics["frames"] == 16 - predictor.history
+    assert metrics["model"]["psnr"] > metrics["copy_last"]["psnr"] + 5
+    # The working-size render of the same clip: panels at 32x48, blurrier and worse.
+    working = render(pan_clip, predictor, tmp_path / "w.mp4", resolution="working")
+    assert read_sidecar(sidecar_path(working))["size"] == [32, 48]
+    # --max-side caps the shorter side, aspect kept.
+    capped = render(pan_clip, predictor, tmp_path / "c.mp4", max_side=48, scale=1)
+    assert read_sidecar(sidecar_path(capped))["size"] == [48, 72]
+
+
+def test_native_render_extends_past_the_end(tmp_path, pan_clip, trained_checkpoint):
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    out = render(pan_clip, predictor, tmp_path / "r.mp4", extend=4, panels="predicted,flow")
+    assert read_video(out).num_frames == 16 - predictor.history + 4
+    assert read_sidecar(sidecar_path(out))["frames"] == 16 - predictor.history + 4
+
+
+def test_a_residual_model_renders_at_working_size_and_says_why(tmp_path, pan_clip, caplog):
+    model = STResNet(ModelConfig(frames=2, width=4, depth=1, head="residual")).eval()
+    predictor = Predictor(model, model.config, DataConfig(size=32), torch.device("cpu"))
+    with caplog.at_level(logging.WARNING):
+        out = render(pan_clip, predictor, tmp_path / "r.mp4")
+    assert read_sidecar(sidecar_path(out))["resolution"] == "working"
+    assert "rendering at the working size: a residual-head model" in caplog.text
+    with pytest.raises(VidpredError, match="--panels motion needs a model with a warp head"):
+        render(pan_clip, predictor, tmp_path / "m.mp4", panels="motion")
+
+
+def test_eval_at_native_resolution_scores_full_size_frames(pan_clip, trained_checkpoint):
+    """Its copy-last value against PSNR computed here from the decoded frames alone."""
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
+    result = evaluate([pan_clip], predictor, tail=0.5, resolution="native")
+    working = evaluate([pan_clip], predictor, tail=0.5)
+    assert result["resolution"] == "native" and working["resolution"] == "working"
+    assert set(result) == set(working)
+    video = result["videos"][0]
+    assert set(video) == set(working["videos"][0])
+    assert video["resolution_size"] == [96, 144] and working["videos"][0]["resolution_size"] == [
+        32,
+        48,
+    ]
+    frames = read_video(pan_clip).frames.astype(np.float64) / 255  # (16, 96, 144, 3)
+    targets = range(16 - video["targets"], 16)
+    expected = np.mean(
+        [10 * np.log10(1 / np.mean((frames[t] - frames[t - 1]) ** 2)) for t in targets]
+    )
+    assert video["copy_last"]["psnr"] == pytest.approx(expected, abs=1e-3)
+    assert video["model"]["psnr"] > video["copy_last"]["psnr"] + 5

@@ -360,13 +360,39 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
     )
-    p.add_argument("--scale", type=positive_int, default=2, help="upscale panels for viewing")
+    _add_resolution_options(p, default="native")
+    p.add_argument(
+        "--scale",
+        type=positive_int,
+        default=None,
+        help="upscale panels for viewing (default: 2 for panels under 200 px, else 1)",
+    )
     _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
     p.set_defaults(func=cmd_render)
+
+
+def _add_resolution_options(p, default: str) -> None:
+    """Adds --resolution and --max-side (render and eval)."""
+    from .native import DEFAULT_MAX_SIDE, RESOLUTIONS
+
+    p.add_argument(
+        "--resolution",
+        choices=RESOLUTIONS,
+        default=default,
+        help="native: at the clip's own size (the model's motion applied to the full-size "
+        "frames); working: at the model's working size",
+    )
+    p.add_argument(
+        "--max-side",
+        type=frame_size,
+        default=DEFAULT_MAX_SIDE,
+        metavar="PX",
+        help="at native resolution, shrink clips whose shorter side is larger to this",
+    )
 
 
 def _add_device_options(p) -> None:
@@ -392,11 +418,13 @@ def _add_render_views(p) -> None:
         metavar="N",
         help="append N frames predicted past the last real frame",
     )
+    from .rendering import DEFAULT_PANELS, PANELS
+
     p.add_argument(
         "--panels",
-        default="actual,predicted,error",
-        help="comma-separated panels from actual,predicted,error,copy_last,flow "
-        "(flow: the optical-flow baseline's prediction)",
+        default=",".join(DEFAULT_PANELS),
+        help=f"comma-separated panels from {','.join(PANELS)} (flow: the optical-flow "
+        "baseline's prediction; motion: the flow the model warps the last frame along)",
     )
     p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
 
@@ -431,6 +459,7 @@ def _add_eval(sub) -> None:
         metavar="N",
         help="also score rollouts of 1..N steps (own predictions fed back in)",
     )
+    _add_resolution_options(p, default="working")
     _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
@@ -862,6 +891,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             predictor,
             args.out,
             size=args.size,
+            resolution=args.resolution,
+            max_side=args.max_side,
             scale=args.scale,
             force=args.force,
             on_progress=on_progress,
@@ -901,6 +932,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tail=args.tail,
             size=args.size,
             horizon=args.horizon,
+            resolution=args.resolution,
+            max_side=args.max_side,
             on_video=on_video,
             batch_size=args.batch_size,
             cache=not args.no_cache,

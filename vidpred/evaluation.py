@@ -12,8 +12,10 @@ import torch
 
 from .cache import release_pages
 from .data import frames_to_tensor, load_videos
+from .errors import VidpredError
 from .flow import flow_rollout, predict_flow
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
+from .native import DEFAULT_MAX_SIDE, RESOLUTIONS, NativeClip, decode_pairs, native_frame_size
 from .predict import Predictor
 
 METHODS = ("model", "copy_last", "linear", "flow")
@@ -76,6 +78,30 @@ def evaluate_one_step(
     return {m: acc[m].summary() for m in METHODS}
 
 
+def evaluate_native(
+    path: Path,
+    predictor: Predictor,
+    first: int,
+    size: int,
+    max_side: int | None,
+    batch_size: int = 8,
+) -> tuple[dict[str, dict[str, float]], tuple[int, int]]:
+    """Returns (``evaluate_one_step``'s metrics at the clip's own size, that size (H, W)):
+    targets t >= ``first`` of the clip at ``path``, streamed (``vidpred.native``). The model
+    runs at working ``size`` and its motion is applied to the full-size frames; copy-last,
+    linear extrapolation and the flow baseline (DIS computed at native size) are computed on
+    the full-size frames. ``max_side`` caps the shorter side (None: no cap)."""
+    acc = {m: MetricAccumulator() for m in METHODS}
+    frame_hw = native_frame_size(path, max_side)
+    stream = NativeClip(predictor, decode_pairs(path, size, max_side), batch_size)
+    for batch in stream.batches(first):
+        acc["model"].add(batch.model, batch.truth)
+        acc["copy_last"].add(batch.last, batch.truth)
+        acc["linear"].add(linear_extrapolation(batch.last, batch.previous), batch.truth)
+        acc["flow"].add(batch.flow, batch.truth)
+    return {m: acc[m].summary() for m in METHODS}, frame_hw
+
+
 def evaluate_horizon(
     frames: torch.Tensor,
     predictor: Predictor,
@@ -126,6 +152,8 @@ def evaluate(
     tail: float = 1.0,
     size: int | None = None,
     horizon: int | None = None,
+    resolution: str = "working",
+    max_side: int | None = DEFAULT_MAX_SIDE,
     batch_size: int = 8,
     on_video: Callable[[str, int], None] | None = None,
     cache: bool = True,
@@ -140,20 +168,32 @@ def evaluate(
         tail: evaluate only targets with index >= floor(T * (1 - tail)); 1.0 = all.
         size: working size (shorter side); None = the checkpoint's.
         horizon: N: also score rollouts of 1..N steps (see ``evaluate_horizon``); videos
-            too short to hold one N-step target are skipped with a warning.
+            too short to hold one N-step target are skipped with a warning. Rollouts are
+            scored at the working size whatever ``resolution``.
+        resolution: "working" (every metric at the working size) or "native" (the one-step
+            metrics at each clip's own size, ``evaluate_native``; a warp-head model only).
+        max_side: at native resolution, cap on each clip's shorter side; None = none.
         batch_size: frames predicted per model call.
         on_video: called with (path, number of targets) as each video starts.
         cache: read videos through the decode cache (``vidpred.cache``).
         cache_dir: the cache folder; None = the default.
 
     Returns:
-        {"weights", "size", "tail", "videos": [{"path", "targets", "model", "copy_last",
+        {"weights", "size", "tail", "resolution", "videos": [{"path", "targets",
+        "resolution_size" (H, W the metrics were computed at), "model", "copy_last",
         "linear", "flow"}], "mean": {"model", "copy_last", "linear", "flow"}}; each method's
         value is {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video
         also has "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear",
         "flow"}, ...], and the result has "horizon": the same list averaged over videos.
     """
     size = size or predictor.data_config.size
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    if resolution == "native" and predictor.model_config.head != "warp":
+        raise VidpredError(
+            "--resolution native needs a model with a warp head: a residual-head model "
+            "predicts no motion to apply to full-size frames"
+        )
     history = predictor.history
     needed = needed_frames(history, horizon)
     videos = load_videos(list(paths), size, min_frames=needed, cache=cache, cache_dir=cache_dir)
@@ -168,11 +208,19 @@ def evaluate(
         # A cached video is a map: drop the pages each batch read, or a pass over a folder
         # would leave all of it resident (they come back from the page cache).
         release = functools.partial(release_pages, video.frames)
+        if resolution == "native":
+            scores, frame_hw = evaluate_native(
+                video.path, predictor, targets[0], size, max_side, batch_size
+            )
+        else:
+            scores = evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release)
+            frame_hw = video.frames.shape[1:3]
         results.append(
             {
                 "path": str(video.path),
                 "targets": len(targets),
-                **evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release),
+                "resolution_size": list(frame_hw),
+                **scores,
             }
         )
         if horizon is not None:
@@ -186,6 +234,7 @@ def evaluate(
         "weights": str(predictor.weights) if predictor.weights else None,
         "size": size,
         "tail": tail,
+        "resolution": resolution,
         "videos": results,
         "mean": {m: mean_of([r[m] for r in results]) for m in METHODS},
     }

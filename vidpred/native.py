@@ -26,7 +26,15 @@ from .data import frames_to_tensor, stack_windows
 from .flow import base_flows, flow_extrapolation
 from .model import Motion, compose
 from .predict import Predictor, quantize
-from .video import Decoder, working_size
+from .video import Decoder, read_video, working_size
+
+# Where predictions are drawn and scored: at the clip's own size (the model's motion applied
+# to the full-resolution frames) or at the model's working size.
+RESOLUTIONS = ("native", "working")
+# Native renders and evals shrink clips whose shorter side is larger to this (aspect kept):
+# three render panels of 854x480 make a 2566-pixel-wide video, which browsers decode
+# everywhere, and DIS at native size stays affordable.
+DEFAULT_MAX_SIDE = 480
 
 
 def resize_motion(motion: Motion, size: tuple[int, int]) -> Motion:
@@ -63,6 +71,16 @@ def native_short_side(height: int, width: int, max_short_side: int | None) -> in
     return max_short_side
 
 
+def native_frame_size(path: str | Path, max_short_side: int | None) -> tuple[int, int]:
+    """Returns (H, W) of the frames ``decode_pairs`` yields for a clip (from its container's
+    claim, before anything is decoded)."""
+    with Decoder(path) as probe:
+        source = probe.source_size
+    if min(source) <= 0:  # the container does not say: the first frame does
+        source = read_video(path, None, max_frames=1).frames.shape[1:3]
+    return working_size(*source, native_short_side(*source, max_short_side))
+
+
 @dataclass
 class NativeBatch:
     """Predictions of consecutive target frames at native size, float [0, 1] (B, 3, H, W)."""
@@ -86,6 +104,8 @@ def decode_pairs(
     """
     with Decoder(path) as probe:
         source = probe.source_size
+    if min(source) <= 0:
+        source = read_video(path, None, max_frames=1).frames.shape[1:3]
     size = native_short_side(*source, max_short_side)
     with Decoder(path, size) as decoder:
         target = None

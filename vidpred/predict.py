@@ -13,7 +13,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_windows, windows_to_inputs
 from .errors import VidpredError
 from .flow import base_flows, pair_flows
-from .model import ModelConfig, Motion, STResNet
+from .model import ModelConfig, Motion, STResNet, compose
 from .precision import autocast, resolve_device, use_bf16, use_channels_last
 from .video import max_decoded_bytes
 
@@ -234,6 +234,15 @@ class Predictor:
             frames: uint8 RGB (T, H, W, 3) tensor of one video, T >= ``history``.
             steps: how many frames to predict past the end.
         """
+        for pred, _ in self.extend_with_motion(frames, steps):
+            yield pred
+
+    @torch.inference_mode()
+    def extend_with_motion(
+        self, frames: torch.Tensor, steps: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """``extend``, yielding with each prediction the flow float (2, H, W) the model
+        warped the previous frame along (None for a residual-head model)."""
         history = self.history
         if len(frames) < history:
             raise ValueError(f"need at least {history} frames, got {len(frames)}")
@@ -245,10 +254,12 @@ class Predictor:
             flows = None
             if self.uses_flow:  # from the two newest frames, real or predicted
                 flows = pair_flows(recent[:, history - 1], recent[:, history - 2])
-            pred = self.forward(inputs, flows)  # (1, 3, H, W)
+            motion = self.motion(inputs, flows)
+            # (1, 3, H, W): as forward() computes it, the parts composed
+            pred = compose(windows_to_inputs(recent[:, -1:]).to(motion.residual.device), motion)
             if k + 1 < steps:  # fed back into the next step's input
                 recent = torch.cat([recent[:, 1:], quantize(pred)[:, None]], 1)
-            yield pred[0]
+            yield pred[0], None if motion.flow is None else motion.flow[0]
 
 
 def quantize(frames: torch.Tensor) -> torch.Tensor:

@@ -6,9 +6,11 @@ weights, how well it did) that ``vidpred gallery`` reads.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,13 +24,16 @@ import torch
 
 from .cache import read_video_cached
 from .checkpoint import metrics_log_path
-from .data import frames_to_tensor
+from .data import frames_to_tensor, stack_windows
 from .errors import OutputError, VidpredError, shown
-from .flow import flow_extrapolation, flow_rollout, pair_flows, predict_flow
+from .flow import base_flows, flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
+from .native import DEFAULT_MAX_SIDE, RESOLUTIONS, NativeClip, decode_pairs, native_frame_size
 from .outputs import check_output_path, claim_output, file_sha256, write_temp
 from .predict import Predictor, quantize, to_uint8
 from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
+
+log = logging.getLogger(__name__)
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
 FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
@@ -36,7 +41,7 @@ GAP = 4  # pixels between panels (even)
 BACKGROUND = (24, 24, 24)
 TEXT_COLOR = (235, 235, 235)
 
-PANELS = ("actual", "predicted", "error", "copy_last", "flow")
+PANELS = ("actual", "predicted", "error", "copy_last", "flow", "motion")
 DEFAULT_PANELS = ("actual", "predicted", "error")
 
 # Absolute error (mean over RGB, on [0, 1]) shown at the top of the colour scale; larger
@@ -148,8 +153,8 @@ def greyed(frame: np.ndarray) -> np.ndarray:
 
 
 def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Returns the panel names of "actual,predicted,error,copy_last,flow" (any order, no
-    repeats).
+    """Returns the panel names of "actual,predicted,error,copy_last,flow,motion" (any order,
+    no repeats).
 
     Raises:
         VidpredError: an unknown or repeated name, or none at all.
@@ -212,7 +217,7 @@ class Panel(NamedTuple):
     """One panel of an output frame."""
 
     caption: str  # above the panel
-    image: np.ndarray  # uint8 RGB (H, W, 3) at the working size
+    image: np.ndarray  # uint8 RGB (H, W, 3) at the render's size
     readout: str | tuple[str, ...] = ""  # below it; alternatives longest first (see text_strip)
     scale_bar: bool = False  # below it, the error colour scale instead of a readout
 
@@ -229,6 +234,7 @@ def frame_panels(
     frame_text: str = "",
     flow: np.ndarray | None = None,
     psnr_flow: float | None = None,
+    motion: np.ndarray | None = None,
 ) -> list[Panel]:
     """Returns the panels of one output frame, in the order of ``names``.
 
@@ -245,6 +251,8 @@ def frame_panels(
             real frames as the model's; needed only for the flow panel.
         psnr_flow: PSNR in dB of the flow baseline (with ``actual``); None leaves it out of
             the predicted panel's readout.
+        motion: float (H, W, 2), the flow (dx, dy) in pixels the model warped the last frame
+            along; needed only for the motion panel.
     """
     truth = actual is not None
     panels = []
@@ -294,9 +302,35 @@ def frame_panels(
                 else ("no ground truth", "no truth")
             )
             panels.append(Panel(f"flow baseline (DIS), {when}", flow, readout))
+        elif name == "motion":
+            if motion is None:
+                raise ValueError("the motion panel needs the model's flow (motion=)")
+            image, fastest = motion_image(motion)
+            panels.append(
+                Panel(
+                    "model's motion",
+                    image,
+                    (
+                        f"hue: direction, brightness: speed (max {fastest:.1f} px)",
+                        f"max {fastest:.1f} px",
+                        "",
+                    ),
+                )
+            )
         else:
             raise ValueError(f"unknown panel {name!r}")
     return panels
+
+
+def motion_image(flow: np.ndarray) -> tuple[np.ndarray, float]:
+    """Returns (uint8 RGB (H, W, 3) colour coding of a flow float (H, W, 2), its largest
+    motion in pixels): hue is the direction a pixel's content comes from, brightness its
+    speed relative to that largest one (``torchvision.utils.flow_to_image``)."""
+    from torchvision.utils import flow_to_image
+
+    field = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32)).permute(2, 0, 1)
+    fastest = float(field.square().sum(0).sqrt().max())
+    return flow_to_image(field).permute(1, 2, 0).numpy(), fastest
 
 
 def flow_baseline(frames: torch.Tensor, origins: list[int], horizon: int) -> torch.Tensor:
@@ -487,6 +521,10 @@ class RenderSettings:
             raise VidpredError("--horizon must be at least 1")
         if self.extend < 0:
             raise VidpredError("--extend must be 0 or more")
+        if "motion" in self.panels and self.horizon > 1:
+            raise VidpredError(
+                "--panels motion shows the model's one-step motion: use it with --horizon 1"
+            )
 
 
 # The methods a render scores over the frames that have ground truth.
@@ -514,13 +552,16 @@ def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSett
 
 class TruthBatch(NamedTuple):
     """One model batch of shown frames t that have ground truth; tensors float [0, 1]
-    (B, 3, H, W), all on the model's device except ``flow`` (on the CPU)."""
+    (B, 3, H, W), all on the model's device except ``flow`` and ``motion`` (on the CPU)."""
 
     targets: list[int]  # the frames t shown
     predicted: torch.Tensor  # the model's prediction of t from the real frames up to t - N
     truth: torch.Tensor  # frame t
     copy: torch.Tensor  # frame t - N: the copy-last baseline
     flow: torch.Tensor  # the flow baseline carried N steps from frame t - N
+    # The flow the model warped frame t - 1 along, float (B, 2, H, W); only for the motion
+    # panel (one-step predictions).
+    motion: torch.Tensor | None = None
 
 
 def with_baselines(
@@ -561,29 +602,36 @@ def score(batch: TruthBatch, metrics: dict[str, MetricAccumulator]) -> Scores:
 
 
 def compose_truth(
-    batch: TruthBatch, scores: Scores, frames: torch.Tensor, settings: RenderSettings
+    batch: TruthBatch, scores: Scores, count: int, settings: RenderSettings
 ) -> list[np.ndarray]:
     """Returns the output frames, uint8 RGB, of a scored batch: its panels side by side.
 
     Args:
-        frames: uint8 RGB (T, H, W, 3) tensor of the whole video (for the frame numbers).
+        count: the clip's number of frames (for the frame numbers).
     """
     names, horizon = settings.panels, settings.horizon
-    predicted = quantize(batch.predicted).cpu().numpy()  # uint8 RGB (B, H, W, 3)
-    flow = quantize(batch.flow).numpy() if "flow" in names else [None] * len(batch.targets)
+    nothing = [None] * len(batch.targets)
+
+    def uint8(frames: torch.Tensor) -> np.ndarray:  # float [0, 1] (B, 3, H, W) -> (B, H, W, 3)
+        return quantize(frames).cpu().numpy()
+
+    predicted, copy, actual = uint8(batch.predicted), uint8(batch.copy), uint8(batch.truth)
+    flow = uint8(batch.flow) if "flow" in names else nothing
+    motion = nothing if batch.motion is None else batch.motion.permute(0, 2, 3, 1).numpy()
     return [
         compose_frame(
             frame_panels(
                 names,
                 predicted=predicted[i],
-                copy=frames[t - horizon].numpy(),
-                actual=frames[t].numpy(),
+                copy=copy[i],
+                actual=actual[i],
                 when=f"{_steps(horizon)} ahead",
                 psnr_model=scores.model[i],
                 psnr_copy=scores.copy_last[i],
-                frame_text=f"frame {t + 1}/{len(frames)}",
+                frame_text=f"frame {t + 1}/{count}",
                 flow=flow[i],
                 psnr_flow=scores.flow[i],
+                motion=motion[i],
             ),
             settings.scale,
         )
@@ -612,7 +660,18 @@ def truth_frames(
     origins = [t - settings.horizon for t in targets]
     for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size):
         batch = with_baselines(frames, chunk, preds[:, -1], settings.horizon)
-        yield compose_truth(batch, score(batch, metrics), frames, settings)
+        if "motion" in settings.panels:  # one-step predictions (RenderSettings checks)
+            batch = batch._replace(motion=working_motion(predictor, frames, batch.targets))
+        yield compose_truth(batch, score(batch, metrics), len(frames), settings)
+
+
+def working_motion(predictor: Predictor, frames: torch.Tensor, targets: list[int]) -> torch.Tensor:
+    """Returns the flow float (B, 2, H, W) the model warps frame t - 1 along to predict each
+    target t of uint8 RGB (T, H, W, 3) ``frames`` (a warp-head model)."""
+    inputs = stack_windows(frames, targets, predictor.offsets)
+    flows = base_flows(frames, targets) if predictor.uses_flow else None
+    with torch.inference_mode():
+        return predictor.motion(inputs, flows).flow.cpu()
 
 
 def past_end_frames(
@@ -629,22 +688,96 @@ def past_end_frames(
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
     """
     names, extend = settings.panels, settings.extend
-    last = frames[-1].numpy()
     flows = flow_extension(frames, extend) if "flow" in names else None
-    for k, pred in enumerate(predictor.extend(frames, extend), 1):
+    predictions = (
+        (to_uint8(pred), None if motion is None else motion.permute(1, 2, 0).cpu().numpy())
+        for pred, motion in predictor.extend_with_motion(frames, extend)
+    )
+    yield from compose_past_end(predictions, frames[-1].numpy(), flows, settings)
+
+
+def compose_past_end(
+    predictions: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    last: np.ndarray,
+    flows: Iterator[np.ndarray] | None,
+    settings: RenderSettings,
+) -> Iterator[list[np.ndarray]]:
+    """Yields the output frames past the end, one per list, from the model's
+    (prediction uint8 RGB (H, W, 3), its flow float (H, W, 2) or None), the clip's ``last``
+    real frame and the flow baseline's frames carried on (``flow_extension``; None without
+    a flow panel)."""
+    for k, (predicted, motion) in enumerate(predictions, 1):
         yield [
             compose_frame(
                 frame_panels(
-                    names,
-                    predicted=to_uint8(pred),
+                    settings.panels,
+                    predicted=predicted,
                     copy=last,
                     actual=None,
                     when=f"{_steps(k)} past end",
                     flow=next(flows) if flows is not None else None,
+                    motion=motion,
                 ),
                 settings.scale,
             )
         ]
+
+
+# Panels whose shorter side is below this are shown at twice their size by default.
+SMALL_PANEL = 200
+
+
+def default_scale(frame_hw: tuple[int, int]) -> int:
+    """Returns the panels' default upscaling: 2 for small panels (a 96-pixel working size,
+    a 176x144 clip), else 1."""
+    return 2 if min(frame_hw) < SMALL_PANEL else 1
+
+
+def native_unavailable(predictor: Predictor, settings: RenderSettings) -> str | None:
+    """Returns why ``predictor`` cannot render at native size with ``settings``, or None."""
+    if predictor.model_config.head != "warp":
+        return "a residual-head model predicts no motion to apply to full-size frames"
+    if settings.horizon > 1:
+        return "native renders show one-step predictions (--horizon 1)"
+    return None
+
+
+def native_truth_frames(
+    stream: NativeClip,
+    first: int,
+    count: int,
+    settings: RenderSettings,
+    metrics: dict[str, MetricAccumulator],
+) -> Iterator[list[np.ndarray]]:
+    """``truth_frames`` at the clip's own size: one batch of output frames at a time, from
+    ``stream`` (``vidpred.native``), scored into ``metrics`` on the way.
+
+    Args:
+        first: the first frame shown (``first_shown_frame``).
+        count: the clip's number of frames.
+    """
+    for native in stream.batches(first):
+        batch = TruthBatch(
+            targets=native.targets,
+            predicted=native.model,
+            truth=native.truth,
+            copy=native.last,
+            flow=native.flow,
+            motion=native.motion if "motion" in settings.panels else None,
+        )
+        yield compose_truth(batch, score(batch, metrics), count, settings)
+
+
+def native_past_end_frames(
+    stream: NativeClip, settings: RenderSettings
+) -> Iterator[list[np.ndarray]]:
+    """``past_end_frames`` at the clip's own size; iterate it after ``native_truth_frames``
+    (it continues from the last frames that read)."""
+    if not settings.extend:
+        return
+    last_two = torch.from_numpy(np.stack(list(stream.native)[-2:]))  # uint8 RGB (2, H, W, 3)
+    flows = flow_extension(last_two, settings.extend) if "flow" in settings.panels else None
+    yield from compose_past_end(stream.extend(settings.extend), stream.native[-1], flows, settings)
 
 
 def write_frames(
@@ -679,6 +812,8 @@ def render_metadata(
     first: int,
     written: int,
     metrics: dict[str, MetricAccumulator],
+    size: tuple[int, int],
+    resolution: str,
 ) -> dict[str, Any]:
     """Returns what a render's sidecar records: the settings, the weights and their training
     log, and the mean metrics over the frames with ground truth (None where not finite)."""
@@ -693,7 +828,9 @@ def render_metadata(
         "frames": written,
         "fps": video.fps,
         "duration_s": written / video.fps,
-        "size": list(video.frames.shape[1:3]),
+        "size": list(size),  # (H, W) of each panel
+        "resolution": resolution,
+        "working_size": list(video.frames.shape[1:3]),
         "scale": settings.scale,
         "panels": list(settings.panels),
         "horizon": settings.horizon,
@@ -720,7 +857,9 @@ def render(
     out: str | Path | None = None,
     *,
     size: int | None = None,
-    scale: int = 2,
+    resolution: str = "native",
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    scale: int | None = None,
     horizon: int = 1,
     extend: int = 0,
     panels: str | tuple[str, ...] = DEFAULT_PANELS,
@@ -740,30 +879,49 @@ def render(
     panel shows the last real frame, greyed. The video keeps the source's fps. A JSON sidecar
     (``sidecar_path``) records the settings, the weights and their training log, and the
     mean metrics of the model, of copy-last and of the flow baseline (``flow_baseline``)
-    over the frames that have ground truth (``render_metadata``).
+    over the frames that have ground truth (``render_metadata``), at the render's size.
+
+    With ``resolution="native"`` the panels are at the clip's own size (shorter side at most
+    ``max_side``): the model runs at the working size and its motion is applied to the
+    full-size frames (``vidpred.native``), streamed, so memory does not grow with the clip.
+    Models without a warp head, and ``horizon`` above 1, render at the working size instead,
+    with a warning saying why.
 
     Args:
         clip: the input video (never modified or overwritten).
         predictor: the model.
         out: output mp4; default renders/<clip>.pred.mp4.
         size: working size (shorter side); None = the checkpoint's.
-        scale, horizon, extend, panels, gif: what to draw (see ``RenderSettings``); panels
-            may also be a comma-separated string.
+        resolution: "native" or "working" (RESOLUTIONS).
+        max_side: cap on the shorter side of native panels; None = none.
+        scale: integer upscaling of the panels; None = ``default_scale``.
+        horizon, extend, panels, gif: what to draw (see ``RenderSettings``); panels may also
+            be a comma-separated string.
         force: overwrite existing outputs.
         batch_size: frames predicted per model call.
         on_progress: called with (frames done, frames total).
-        cache, cache_dir: read the clip through the decode cache (``vidpred.cache``) in
-            ``cache_dir`` (None = the default folder), or decode it directly.
+        cache, cache_dir: read the clip at its working size through the decode cache
+            (``vidpred.cache``) in ``cache_dir`` (None = the default folder), or decode it
+            directly.
 
     Raises:
         VideoError: the clip cannot be read.
-        VidpredError: the clip is too short or an option is out of range.
+        VidpredError: the clip is too short, an option is out of range, or the motion panel
+            is asked of a model without a warp head.
         OutputError: an output exists (without ``force``), is the input, is not named .mp4,
             is being written by another vidpred, or cannot be written (a full disk:
             then the previous render, sidecar and GIF are left as they were).
     """
     clip = Path(clip)
-    settings = RenderSettings(parse_panels(panels), scale, horizon, extend, gif)
+    if resolution not in RESOLUTIONS:
+        raise VidpredError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    settings = RenderSettings(parse_panels(panels), 1, horizon, extend, gif)
+    if "motion" in settings.panels and predictor.model_config.head != "warp":
+        raise VidpredError("--panels motion needs a model with a warp head; this one has none")
+    native = resolution == "native"
+    if native and (reason := native_unavailable(predictor, settings)):
+        log.warning("%s: rendering at the working size: %s", shown(clip), reason)
+        native = False
     if out is None:
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -778,20 +936,40 @@ def render(
         size = size or predictor.data_config.size
         video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
         first = first_shown_frame(clip, video.num_frames, predictor.history, settings)
-        targets = list(range(first, video.num_frames))
-        total = len(targets) + extend
-        check_render_size(clip, video.frames.shape[1:3], len(settings.panels), scale, total, gif)
-        frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
+        total = video.num_frames - first + extend
+        frame_hw = native_frame_size(clip, max_side) if native else video.frames.shape[1:3]
+        settings = dataclasses.replace(settings, scale=scale or default_scale(frame_hw))
+        check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator() for m in RENDER_METHODS}
-        batches = itertools.chain(
-            truth_frames(predictor, frames, targets, settings, metrics, batch_size),
-            past_end_frames(predictor, frames, settings),
-        )
+        if native:
+            stream = NativeClip(predictor, decode_pairs(clip, size, max_side), batch_size)
+            batches = itertools.chain(
+                native_truth_frames(stream, first, video.num_frames, settings, metrics),
+                native_past_end_frames(stream, settings),
+            )
+        else:
+            frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
+            targets = list(range(first, video.num_frames))
+            batches = itertools.chain(
+                truth_frames(predictor, frames, targets, settings, metrics, batch_size),
+                past_end_frames(predictor, frames, settings),
+            )
         with Mp4Writer(out, video.fps) as writer:
             kept = write_frames(writer, batches, total, on_progress, keep=gif)
             written = writer.frames_written
             writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
-            meta = render_metadata(clip, out, predictor, video, settings, first, written, metrics)
+            meta = render_metadata(
+                clip,
+                out,
+                predictor,
+                video,
+                settings,
+                first,
+                written,
+                metrics,
+                frame_hw,
+                "native" if native else "working",
+            )
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
             if gif:
