@@ -18,6 +18,7 @@ KEYS = (
     "decode_fps_cache",
     "infer_fps",
     "render_fps",
+    "render_native_fps",
     "peak_rss_mb",
     # beyond the list: where render's time goes
     "render_vs_infer",

@@ -10,7 +10,9 @@ Measures, on a clip it generates itself (bouncing shapes, 640x360 at 30 fps):
   after the first decode sees it), and of the trainer's own step (``train_step``, with its
   optimizer, loss, clipping and weight average) over batches already in memory;
 - decode frames/s of raw OpenCV, of the reader (resize + RGB) and of the decode cache;
-- render frames/s end to end (decode, predict, compose, encode) and model-only inference
+- render frames/s end to end (decode, predict, compose, encode) at the working size, and
+  at a 640x480 clip's own size (``render_native_fps``: the model's motion applied to the
+  full-size frames, DIS at 640x480 for it and the flow baseline), and model-only inference
   frames/s on frames already in memory;
 - peak resident memory of this process.
 
@@ -69,7 +71,8 @@ class BenchSizes:
     matmul_reps: int  # timed repetitions after warm-up (best is kept)
     clip_hw: tuple[int, int]  # generated clip, (H, W) before resizing
     clip_frames: int  # frames of the training/decoding clip
-    render_frames: int  # frames of the (shorter) render clip
+    render_frames: int  # frames of the (shorter) render clips
+    native_hw: tuple[int, int]  # the clip rendered at its own size, (H, W)
     render_reps: int  # inference and render runs, alternated (medians are reported)
     model: ModelConfig
     data: DataConfig
@@ -84,6 +87,7 @@ FULL = BenchSizes(
     clip_hw=(360, 640),
     clip_frames=120,
     render_frames=48,
+    native_hw=(480, 640),
     render_reps=3,
     model=ModelConfig(),
     data=DataConfig(),
@@ -98,6 +102,7 @@ QUICK = BenchSizes(
     clip_hw=(72, 128),
     clip_frames=30,
     render_frames=12,
+    native_hw=(64, 96),
     render_reps=1,
     # the FLOP formula test's model
     model=ModelConfig(width=8, depth=1, stem=False, head="residual", batch_norm=False),
@@ -376,17 +381,23 @@ def training_ratios(result: dict[str, Any]) -> dict[str, float]:
 
 
 def measure_render(
-    clip: Path, sizes: BenchSizes, device: torch.device, out: Path, bf16: bool
+    clip: Path,
+    native_clip: Path,
+    sizes: BenchSizes,
+    device: torch.device,
+    out: Path,
+    bf16: bool,
 ) -> dict[str, Any]:
     """Returns model-only inference and end-to-end render frames/s and CPU ms per frame of
-    an untrained default model on ``clip``: the medians of ``sizes.render_reps`` runs."""
+    an untrained default model on ``clip`` at the working size, and render frames/s of
+    ``native_clip`` at its own size: the medians of ``sizes.render_reps`` runs."""
     model = STResNet(sizes.model).eval().to(device)
     predictor = Predictor(model, sizes.model, sizes.data, device)
     fp32 = Predictor(model, sizes.model, sizes.data, device, precision="fp32") if bf16 else None
     frames = read_video(clip, sizes.data.size).frames
     # Alternated, so a slow spell of a busy machine hits both sides of the ratio alike.
     runs = [
-        _render_run(clip, predictor, fp32, frames, out, sizes.batch_size)
+        _render_run(clip, native_clip, predictor, fp32, frames, out, sizes.batch_size)
         for _ in range(sizes.render_reps)
     ]
     result: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
@@ -397,6 +408,7 @@ def measure_render(
 
 def _render_run(
     clip: Path,
+    native_clip: Path,
     predictor: Predictor,
     fp32: Predictor | None,
     frames: np.ndarray,
@@ -410,13 +422,19 @@ def _render_run(
         run["infer_fps_fp32"] = inference_fps(fp32, frames, batch_size)[0]
     _sync(predictor.device)
     cpu = CpuClock()
-    render(clip, predictor, out, cache=False, batch_size=batch_size, force=True)
+    render(
+        clip, predictor, out, resolution="working", cache=False, batch_size=batch_size, force=True
+    )
     wall, own, encoder = cpu.read()
     targets = len(frames) - predictor.history
     run["render_fps"] = targets / wall
     run["render_vs_infer"] = run["render_fps"] / run["infer_fps"]
     run["render_cpu_ms_per_frame"] = 1000 * own / targets
     run["encode_cpu_ms_per_frame"] = 1000 * encoder / targets
+    _sync(predictor.device)
+    start = time.perf_counter()
+    render(native_clip, predictor, out, cache=False, batch_size=batch_size, force=True)
+    run["render_native_fps"] = targets / (time.perf_counter() - start)
     return run
 
 
@@ -461,6 +479,11 @@ def run_bench(
         render_clip = write_mp4(
             tmp / "render.mp4", generate("shapes", sizes.render_frames, h, w, seed=1), CLIP_FPS
         )
+        native_clip = write_mp4(
+            tmp / "native.mp4",
+            generate("natural", sizes.render_frames, *sizes.native_hw, seed=1),
+            CLIP_FPS,
+        )
         stage("decoding")
         result.update(decode_fps(clip, sizes.data.size, tmp / "cache"))
         data = _bench_data(clip, sizes, tmp / "cache")
@@ -477,7 +500,9 @@ def run_bench(
         )
         result.update(training_ratios(result))
         stage("inference and render")
-        result.update(measure_render(render_clip, sizes, dev, tmp / "render.pred.mp4", bf16))
+        result.update(
+            measure_render(render_clip, native_clip, sizes, dev, tmp / "render.pred.mp4", bf16)
+        )
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
@@ -504,6 +529,7 @@ REPORT = (
     ("infer_cpu_ms_per_frame", "  inference CPU time", "{:.1f} ms/frame"),
     ("infer_fps_fp32", "inference, model only, fp32", "{:.1f} frames/s"),
     ("render_fps", "render, end to end", "{:.1f} frames/s"),
+    ("render_native_fps", "render at 640x480, the clip's own size", "{:.1f} frames/s"),
     ("render_vs_infer", "  render / inference", "{:.1%}"),
     ("render_cpu_ms_per_frame", "  render CPU time, this process", "{:.1f} ms/frame"),
     ("encode_cpu_ms_per_frame", "  render CPU time, H.264 encoder", "{:.1f} ms/frame"),
