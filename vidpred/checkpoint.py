@@ -22,11 +22,12 @@ from typing import Any
 
 import torch
 
-from .data import DataConfig
+from .data import MAX_SIZE, MIN_SIZE, DataConfig
 from .errors import CheckpointError, OutputError
+from .metrics import LOSSES
 from .model import BASE_FLOWS, HEADS, LEGACY_MODEL_FIELDS, NORMS, ModelConfig, STResNet
 from .outputs import atomic_write_bytes
-from .precision import PRECISIONS
+from .precision import DEVICES, PRECISIONS
 
 FORMAT = "vidpred-checkpoint"
 VERSION = 1
@@ -143,9 +144,9 @@ MODEL_FIELDS = {
 }
 DATA_FIELDS = {
     # The CLI's --size bounds: a larger working size only ever upscales into memory trouble.
-    "size": _Range("int", 8, 4096),
+    "size": _Range("int", MIN_SIZE, MAX_SIZE),
     "val_fraction": _Range("real", 0, 1, high_open=True),
-    "crop": _Range("int", 0, 4096, multiple=4),
+    "crop": _Range("int", 0, MAX_SIZE, multiple=4),
 }
 TRAIN_FIELDS = {
     "epochs": _Range("int", 1, _COUNT, optional=True),
@@ -156,11 +157,11 @@ TRAIN_FIELDS = {
     "weight_decay": _Range("real", 0),
     "warmup_steps": _Range("int", 0, _COUNT),
     "min_lr_fraction": _Range("real", 0, 1),
-    "loss": _Range("choice", choices=("l1", "mse", "huber")),
+    "loss": _Range("choice", choices=LOSSES),
     "grad_clip": _Range("real", 0, low_open=True),
     # The data order seeds torch with seed * 1_000_003 + epoch, which must stay in 64 bits.
     "seed": _Range("int", 0, 2**32 - 1),
-    "device": _Range("choice", choices=("auto", "cpu", "cuda")),
+    "device": _Range("choice", choices=DEVICES),
     "precision": _Range("choice", choices=PRECISIONS),
     "val_max": _Range("int", 0, _COUNT),
     "ema": _Range("real", 0, 1, high_open=True),

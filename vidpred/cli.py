@@ -48,10 +48,6 @@ DEFAULT_EPOCHS = 10
 # --period-frames/--trend-frames when only --period/--trend is given.
 DEFAULT_BRANCH_FRAMES = 2
 
-# --size at most: above any camera's shorter side (4K is 2160), it stops a typo from
-# upscaling every frame into an out-of-memory kill. (The least is DataConfig's MIN_SIZE.)
-MAX_SIZE = 4096
-
 # soft_wrap: never break paths across lines (users copy them).
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -78,7 +74,7 @@ def positive_float(text: str) -> float:
 
 
 def frame_size(text: str) -> int:
-    from .data import MIN_SIZE
+    from .data import MAX_SIZE, MIN_SIZE
 
     value = int(text)
     if not MIN_SIZE <= value <= MAX_SIZE:

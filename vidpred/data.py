@@ -37,6 +37,9 @@ LAP_SHIFT = (0.6180339887498949, 0.3819660112501051)
 
 
 MIN_SIZE = 8  # the smallest working size, px (and the smallest --size)
+# The largest --size: above any camera's shorter side (4K is 2160), it stops a typo from
+# upscaling every frame into an out-of-memory kill.
+MAX_SIZE = 4096
 
 
 @dataclass(frozen=True)

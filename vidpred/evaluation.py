@@ -93,6 +93,7 @@ def evaluate_native(
     the full-size frames. ``max_side`` caps the shorter side (None: no cap)."""
     acc = {m: MetricAccumulator() for m in METHODS}
     frame_hw = native_frame_size(path, max_side)
+    predictor.check_memory(batch_size, 0, *frame_hw)
     stream = NativeClip(predictor, decode_pairs(path, size, max_side), batch_size)
     for batch in stream.batches(first):
         acc["model"].add(batch.model, batch.truth)

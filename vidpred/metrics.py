@@ -22,6 +22,10 @@ SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
 
+# The training losses (vidpred.training.compute_loss), named here, beside the metrics they
+# match, so that checkpoint validation can check a stored one without importing the trainer.
+LOSSES = ("l1", "mse", "huber")
+
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Returns per-frame MSE (B,) of float [0, 1] (B, 3, H, W) frames."""

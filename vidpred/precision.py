@@ -23,6 +23,7 @@ import torch
 from .errors import VidpredError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when present
 
 
 def resolve_device(name: str) -> torch.device:

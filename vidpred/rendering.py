@@ -942,6 +942,8 @@ def render(
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator() for m in RENDER_METHODS}
         if native:
+            # Estimated at the full size, where the native batches' frames and flows live.
+            predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
             stream = NativeClip(predictor, decode_pairs(clip, size, max_side), batch_size)
             batches = itertools.chain(
                 native_truth_frames(stream, first, video.num_frames, settings, metrics),

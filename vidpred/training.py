@@ -32,11 +32,12 @@ from .errors import (
     VidpredError,
 )
 from .flow import flow_extrapolation
-from .metrics import copy_last, psnr
+from .metrics import LOSSES, copy_last, psnr
 from .model import ModelConfig, STResNet
 from .options import flag, is_option, kept_on_resume, not_an_option, option
 from .outputs import atomic_write_bytes
 from .precision import (
+    DEVICES,
     PRECISIONS,
     autocast,
     resolve_device,
@@ -47,8 +48,6 @@ from .precision import (
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("l1", "mse", "huber")
-DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when present
 # Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
 # (about 1-2 levels of 255), below the errors that motion makes.
 HUBER_BETA = 0.02
