@@ -188,13 +188,7 @@ def evaluate(
         "flow"}, ...], and the result has "horizon": the same list averaged over videos.
     """
     size = size or predictor.data_config.size
-    if resolution not in RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
-    if resolution == "native" and predictor.model_config.head != "warp":
-        raise VidpredError(
-            "--resolution native needs a model with a warp head: a residual-head model "
-            "predicts no motion to apply to full-size frames"
-        )
+    check_resolution(resolution, predictor)
     history = predictor.history
     needed = needed_frames(history, horizon)
     videos = load_videos(list(paths), size, min_frames=needed, cache=cache, cache_dir=cache_dir)
@@ -216,14 +210,8 @@ def evaluate(
         else:
             scores = evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release)
             frame_hw = video.frames.shape[1:3]
-        results.append(
-            {
-                "path": str(video.path),
-                "targets": len(targets),
-                "resolution_size": list(frame_hw),
-                **scores,
-            }
-        )
+        where = {"path": str(video.path), "targets": len(targets)}
+        results.append({**where, "resolution_size": list(frame_hw), **scores})
         if horizon is not None:
             first = first_horizon_target(video.num_frames, history, tail, horizon)
             steps = list(range(first, video.num_frames))
@@ -242,6 +230,18 @@ def evaluate(
     if horizon is not None:
         summary["horizon"] = mean_horizon(results, horizon)
     return summary
+
+
+def check_resolution(resolution: str, predictor: Predictor) -> None:
+    """Raises ValueError for an unknown ``resolution``, VidpredError for "native" with a
+    model that predicts no motion (a residual head)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    if resolution == "native" and predictor.model_config.head != "warp":
+        raise VidpredError(
+            "--resolution native needs a model with a warp head: a residual-head model "
+            "predicts no motion to apply to full-size frames"
+        )
 
 
 def mean_horizon(results: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:

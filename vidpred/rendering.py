@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import json
 import logging
 import math
@@ -264,21 +263,7 @@ def frame_panels(
                 readout = ("last real frame, greyed", "greyed")
                 panels.append(Panel("actual: clip ended", greyed(copy), readout))
         elif name == "predicted":
-            if not truth:
-                readout = ("no ground truth", "no truth")
-            elif psnr_flow is None:
-                readout = (
-                    f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}",
-                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}",
-                    f"{psnr_model:.1f} dB",
-                )
-            else:  # longest first; narrow panels drop the baselines' words, then the baselines
-                readout = (
-                    f"PSNR {psnr_model:.1f} dB, copy-last {psnr_copy:.1f}, flow {psnr_flow:.1f}",
-                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f} | flow {psnr_flow:.1f}",
-                    f"{psnr_model:.1f} dB | copy {psnr_copy:.1f}",
-                    f"{psnr_model:.1f} dB",
-                )
+            readout = _predicted_readout(psnr_model, psnr_copy, psnr_flow) if truth else NO_TRUTH
             panels.append(Panel(f"predicted, {when}", predicted, readout))
         elif name == "error":
             if truth:
@@ -287,39 +272,50 @@ def frame_panels(
                 blank = np.full(predicted.shape, BACKGROUND, dtype=np.uint8)
                 panels.append(Panel("error: no ground truth", blank))
         elif name == "copy_last":
-            readout = (
-                (f"PSNR {psnr_copy:.1f} dB", f"{psnr_copy:.1f} dB")
-                if truth
-                else ("no ground truth", "no truth")
-            )
-            panels.append(Panel(f"copy-last, {when}", copy, readout))
+            panels.append(Panel(f"copy-last, {when}", copy, _psnr_readout(psnr_copy, truth)))
         elif name == "flow":
             if flow is None:
                 raise ValueError("the flow panel needs the flow baseline's prediction (flow=)")
-            readout = (
-                (f"PSNR {psnr_flow:.1f} dB", f"{psnr_flow:.1f} dB")
-                if truth
-                else ("no ground truth", "no truth")
-            )
+            readout = _psnr_readout(psnr_flow, truth)
             panels.append(Panel(f"flow baseline (DIS), {when}", flow, readout))
         elif name == "motion":
             if motion is None:
                 raise ValueError("the motion panel needs the model's flow (motion=)")
             image, fastest = motion_image(motion)
-            panels.append(
-                Panel(
-                    "model's motion",
-                    image,
-                    (
-                        f"hue: direction, brightness: speed (max {fastest:.1f} px)",
-                        f"max {fastest:.1f} px",
-                        "",
-                    ),
-                )
+            readout = (
+                f"hue: direction, brightness: speed (max {fastest:.1f} px)",
+                f"max {fastest:.1f} px",
+                "",
             )
+            panels.append(Panel("model's motion", image, readout))
         else:
             raise ValueError(f"unknown panel {name!r}")
     return panels
+
+
+NO_TRUTH = ("no ground truth", "no truth")
+
+
+def _psnr_readout(value: float | None, truth: bool) -> tuple[str, ...]:
+    """A baseline panel's readout: its PSNR, longest form first (see ``text_strip``)."""
+    return (f"PSNR {value:.1f} dB", f"{value:.1f} dB") if truth else NO_TRUTH
+
+
+def _predicted_readout(model: float, copy: float, flow: float | None) -> tuple[str, ...]:
+    """The predicted panel's readout, longest first: narrow panels drop the baselines'
+    words, then the baselines."""
+    if flow is None:
+        return (
+            f"PSNR {model:.1f} dB, copy-last {copy:.1f}",
+            f"{model:.1f} dB | copy {copy:.1f}",
+            f"{model:.1f} dB",
+        )
+    return (
+        f"PSNR {model:.1f} dB, copy-last {copy:.1f}, flow {flow:.1f}",
+        f"{model:.1f} dB | copy {copy:.1f} | flow {flow:.1f}",
+        f"{model:.1f} dB | copy {copy:.1f}",
+        f"{model:.1f} dB",
+    )
 
 
 def motion_image(flow: np.ndarray) -> tuple[np.ndarray, float]:
@@ -733,6 +729,53 @@ def default_scale(frame_hw: tuple[int, int]) -> int:
     return 2 if min(frame_hw) < SMALL_PANEL else 1
 
 
+def renders_native(
+    clip: Path, predictor: Predictor, settings: RenderSettings, resolution: str
+) -> bool:
+    """Returns whether a render asked for at ``resolution`` is drawn at native size; warns
+    when native was asked for and cannot be (``native_unavailable``).
+
+    Raises:
+        VidpredError: an unknown resolution, or the motion panel of a model that has none.
+    """
+    if resolution not in RESOLUTIONS:
+        raise VidpredError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    if "motion" in settings.panels and predictor.model_config.head != "warp":
+        raise VidpredError("--panels motion needs a model with a warp head; this one has none")
+    if resolution == "native" and (reason := native_unavailable(predictor, settings)):
+        log.warning("%s: rendering at the working size: %s", shown(clip), reason)
+        return False
+    return resolution == "native"
+
+
+def working_frames(
+    predictor: Predictor,
+    video: Video,
+    first: int,
+    settings: RenderSettings,
+    metrics: dict[str, MetricAccumulator],
+    batch_size: int,
+) -> Iterator[list[np.ndarray]]:
+    """Yields a working-size render's output frames: those with ground truth from
+    ``first`` on (``truth_frames``), then those past the end (``past_end_frames``)."""
+    frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
+    targets = list(range(first, video.num_frames))
+    yield from truth_frames(predictor, frames, targets, settings, metrics, batch_size)
+    yield from past_end_frames(predictor, frames, settings)
+
+
+def native_frames(
+    stream: NativeClip,
+    first: int,
+    count: int,
+    settings: RenderSettings,
+    metrics: dict[str, MetricAccumulator],
+) -> Iterator[list[np.ndarray]]:
+    """``working_frames`` at the clip's own size, from ``stream``."""
+    yield from native_truth_frames(stream, first, count, settings, metrics)
+    yield from native_past_end_frames(stream, settings)
+
+
 def native_unavailable(predictor: Predictor, settings: RenderSettings) -> str | None:
     """Returns why ``predictor`` cannot render at native size with ``settings``, or None."""
     if predictor.model_config.head != "warp":
@@ -873,55 +916,38 @@ def render(
     """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
     frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
 
-    The predicted panel of frame t is the model's ``horizon``-step-ahead prediction of t,
-    made from the real frames up to t - horizon only (its own predictions fed back in
-    between). Frames past the end are predicted from the clip's last K frames; their actual
-    panel shows the last real frame, greyed. The video keeps the source's fps. A JSON sidecar
-    (``sidecar_path``) records the settings, the weights and their training log, and the
-    mean metrics of the model, of copy-last and of the flow baseline (``flow_baseline``)
-    over the frames that have ground truth (``render_metadata``), at the render's size.
-
-    With ``resolution="native"`` the panels are at the clip's own size (shorter side at most
-    ``max_side``): the model runs at the working size and its motion is applied to the
-    full-size frames (``vidpred.native``), streamed, so memory does not grow with the clip.
-    Models without a warp head, and ``horizon`` above 1, render at the working size instead,
-    with a warning saying why.
+    Frame t's prediction is made from the real frames up to t - horizon only (its own
+    predictions fed back in between); frames past the end from the clip's last K frames, with
+    the last real frame greyed as "actual". The video keeps the source's fps. A JSON sidecar
+    (``render_metadata``) records the settings, the weights and the mean metrics of the
+    model, copy-last and the flow baseline over the frames with ground truth, at the size
+    drawn. At ``resolution="native"`` panels are at the clip's own size (shorter side at most
+    ``max_side``; None: no cap): the model's motion applied to the full-size frames, streamed
+    (``vidpred.native``). Residual-head models and ``horizon`` > 1 fall back to the working
+    size, with a warning.
 
     Args:
         clip: the input video (never modified or overwritten).
-        predictor: the model.
         out: output mp4; default renders/<clip>.pred.mp4.
         size: working size (shorter side); None = the checkpoint's.
-        resolution: "native" or "working" (RESOLUTIONS).
-        max_side: cap on the shorter side of native panels; None = none.
         scale: integer upscaling of the panels; None = ``default_scale``.
-        horizon, extend, panels, gif: what to draw (see ``RenderSettings``); panels may also
-            be a comma-separated string.
-        force: overwrite existing outputs.
-        batch_size: frames predicted per model call.
+        horizon, extend, panels, gif: what to draw (``RenderSettings``; panels may be a
+            comma-separated string).
         on_progress: called with (frames done, frames total).
-        cache, cache_dir: read the clip at its working size through the decode cache
-            (``vidpred.cache``) in ``cache_dir`` (None = the default folder), or decode it
-            directly.
+        cache, cache_dir: read the clip's working-size frames through the decode cache
+            (``vidpred.cache``; None = the default folder), or decode them directly.
 
     Raises:
         VideoError: the clip cannot be read.
-        VidpredError: the clip is too short, an option is out of range, or the motion panel
-            is asked of a model without a warp head.
-        OutputError: an output exists (without ``force``), is the input, is not named .mp4,
-            is being written by another vidpred, or cannot be written (a full disk:
-            then the previous render, sidecar and GIF are left as they were).
+        VidpredError: the clip is too short, or an option is out of range or unusable with
+            this model.
+        OutputError: an output exists (without ``force``), is an input, is not named .mp4,
+            is being written by another vidpred, or cannot be written (then the previous
+            render, sidecar and GIF are left as they were).
     """
     clip = Path(clip)
-    if resolution not in RESOLUTIONS:
-        raise VidpredError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
     settings = RenderSettings(parse_panels(panels), 1, horizon, extend, gif)
-    if "motion" in settings.panels and predictor.model_config.head != "warp":
-        raise VidpredError("--panels motion needs a model with a warp head; this one has none")
-    native = resolution == "native"
-    if native and (reason := native_unavailable(predictor, settings)):
-        log.warning("%s: rendering at the working size: %s", shown(clip), reason)
-        native = False
+    native = renders_native(clip, predictor, settings, resolution)
     if out is None:
         out = default_render_path(clip)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -945,32 +971,16 @@ def render(
             # Estimated at the full size, where the native batches' frames and flows live.
             predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
             stream = NativeClip(predictor, decode_pairs(clip, size, max_side), batch_size)
-            batches = itertools.chain(
-                native_truth_frames(stream, first, video.num_frames, settings, metrics),
-                native_past_end_frames(stream, settings),
-            )
+            batches = native_frames(stream, first, video.num_frames, settings, metrics)
         else:
-            frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
-            targets = list(range(first, video.num_frames))
-            batches = itertools.chain(
-                truth_frames(predictor, frames, targets, settings, metrics, batch_size),
-                past_end_frames(predictor, frames, settings),
-            )
+            batches = working_frames(predictor, video, first, settings, metrics, batch_size)
         with Mp4Writer(out, video.fps) as writer:
             kept = write_frames(writer, batches, total, on_progress, keep=gif)
             written = writer.frames_written
             writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
+            shown_at = (frame_hw, "native" if native else "working")
             meta = render_metadata(
-                clip,
-                out,
-                predictor,
-                video,
-                settings,
-                first,
-                written,
-                metrics,
-                frame_hw,
-                "native" if native else "working",
+                clip, out, predictor, video, settings, first, written, metrics, *shown_at
             )
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
