@@ -168,16 +168,14 @@ def evaluate(
         predictor: the model to evaluate.
         tail: evaluate only targets with index >= floor(T * (1 - tail)); 1.0 = all.
         size: working size (shorter side); None = the checkpoint's.
-        horizon: N: also score rollouts of 1..N steps (see ``evaluate_horizon``); videos
-            too short to hold one N-step target are skipped with a warning. Rollouts are
-            scored at the working size whatever ``resolution``.
+        horizon: N: also score rollouts of 1..N steps at the working size
+            (``evaluate_horizon``); videos too short for one are skipped with a warning.
         resolution: "working" (every metric at the working size) or "native" (the one-step
             metrics at each clip's own size, ``evaluate_native``; a warp-head model only).
         max_side: at native resolution, cap on each clip's shorter side; None = none.
-        batch_size: frames predicted per model call.
         on_video: called with (path, number of targets) as each video starts.
-        cache: read videos through the decode cache (``vidpred.cache``).
-        cache_dir: the cache folder; None = the default.
+        cache, cache_dir: read videos through the decode cache (``vidpred.cache``) in
+            ``cache_dir`` (None = the default folder).
 
     Returns:
         {"weights", "size", "tail", "resolution", "videos": [{"path", "targets",

@@ -729,6 +729,26 @@ def default_scale(frame_hw: tuple[int, int]) -> int:
     return 2 if min(frame_hw) < SMALL_PANEL else 1
 
 
+def checked_outputs(
+    clip: Path, out: str | Path | None, predictor: Predictor, gif: bool, force: bool
+) -> tuple[Path, Callable[[], None]]:
+    """Returns (the render's path, its output checks, already passed once): ``out``, or
+    renders/<clip>.pred.mp4 (its folder made).
+
+    Raises:
+        OutputError: as ``check_render_outputs`` and ``check_render_path``.
+    """
+    if out is None:
+        out = default_render_path(clip)
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    inputs = (clip, *filter(None, [predictor.weights]))
+    check_outputs = functools.partial(check_render_outputs, out, gif, force=force, inputs=inputs)
+    check_outputs()
+    check_render_path(out)
+    return out, check_outputs
+
+
 def renders_native(
     clip: Path, predictor: Predictor, settings: RenderSettings, resolution: str
 ) -> bool:
@@ -948,14 +968,7 @@ def render(
     clip = Path(clip)
     settings = RenderSettings(parse_panels(panels), 1, horizon, extend, gif)
     native = renders_native(clip, predictor, settings, resolution)
-    if out is None:
-        out = default_render_path(clip)
-        out.parent.mkdir(parents=True, exist_ok=True)
-    out = Path(out)
-    inputs = (clip, *filter(None, [predictor.weights]))
-    check_outputs = functools.partial(check_render_outputs, out, gif, force=force, inputs=inputs)
-    check_outputs()
-    check_render_path(out)
+    out, check_outputs = checked_outputs(clip, out, predictor, gif, force)
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
     # is refused until this one ends.
     with claim_output(out, check=check_outputs):
