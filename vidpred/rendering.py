@@ -784,18 +784,6 @@ def working_frames(
     yield from past_end_frames(predictor, frames, settings)
 
 
-def native_frames(
-    stream: NativeClip,
-    first: int,
-    count: int,
-    settings: RenderSettings,
-    metrics: dict[str, MetricAccumulator],
-) -> Iterator[list[np.ndarray]]:
-    """``working_frames`` at the clip's own size, from ``stream``."""
-    yield from native_truth_frames(stream, first, count, settings, metrics)
-    yield from native_past_end_frames(stream, settings)
-
-
 def native_unavailable(predictor: Predictor, settings: RenderSettings) -> str | None:
     """Returns why ``predictor`` cannot render at native size with ``settings``, or None."""
     if predictor.model_config.head != "warp":
@@ -805,15 +793,16 @@ def native_unavailable(predictor: Predictor, settings: RenderSettings) -> str | 
     return None
 
 
-def native_truth_frames(
+def native_frames(
     stream: NativeClip,
     first: int,
     count: int,
     settings: RenderSettings,
     metrics: dict[str, MetricAccumulator],
 ) -> Iterator[list[np.ndarray]]:
-    """``truth_frames`` at the clip's own size: one batch of output frames at a time, from
-    ``stream`` (``vidpred.native``), scored into ``metrics`` on the way.
+    """``working_frames`` at the clip's own size: one batch of output frames at a time from
+    ``stream`` (``vidpred.native``), scored into ``metrics`` on the way, then the frames past
+    the end (``native_past_end_frames``).
 
     Args:
         first: the first frame shown (``first_shown_frame``).
@@ -829,13 +818,14 @@ def native_truth_frames(
             motion=native.motion if "motion" in settings.panels else None,
         )
         yield compose_truth(batch, score(batch, metrics), count, settings)
+    yield from native_past_end_frames(stream, settings)
 
 
 def native_past_end_frames(
     stream: NativeClip, settings: RenderSettings
 ) -> Iterator[list[np.ndarray]]:
-    """``past_end_frames`` at the clip's own size; iterate it after ``native_truth_frames``
-    (it continues from the last frames that read)."""
+    """``past_end_frames`` at the clip's own size, continuing from the last frames that
+    ``stream`` read."""
     if not settings.extend:
         return
     last_two = torch.from_numpy(np.stack(list(stream.native)[-2:]))  # uint8 RGB (2, H, W, 3)
