@@ -57,6 +57,9 @@ def test_quick_bench_prints_one_json_object_with_every_number(capsys):
         result["train_flops_per_sample"] * result["train_samples_per_s_loader"] / 1e9,
     )
     assert result["quick"] is True and result["device"] == "cpu"
+    # what was measured: the machine, and the choices made on it
+    assert result["cpu"] and isinstance(result["cpu_flags"], list) and result["threads"] >= 1
+    assert isinstance(result["bf16"], bool) and isinstance(result["channels_last"], bool)
 
 
 def test_in_memory_training_times_the_trainers_own_step(monkeypatch, square_folder):
@@ -78,3 +81,23 @@ def test_in_memory_training_times_the_trainers_own_step(monkeypatch, square_fold
     config = training.TrainConfig(steps=3, batch_size=4, device="cpu")
     assert train_memory_samples_per_s(data, QUICK.model, config, warmup=1) > 0
     assert len(updates) == 3  # the trainer's step keeps the weight average checkpoints hold
+
+
+def test_the_bench_names_the_machine_it_measured(monkeypatch):
+    """Speed depends on the CPU's matrix units: the report says which CPU and flags it saw."""
+    import torch
+
+    from vidpred import precision
+
+    fake = {"model name": "Example Xeon", "flags": "fpu sse2 avx2 avx512f amx_tile amx_bf16"}
+    monkeypatch.setattr(precision, "_cpuinfo", lambda: fake)
+    machine = precision.describe_machine(torch.device("cpu"))
+    assert machine["cpu"] == "Example Xeon"
+    assert machine["cpu_flags"] == ["amx_bf16", "amx_tile", "avx512f", "avx2"]
+    assert machine["threads"] == torch.get_num_threads() and machine["torch"] == torch.__version__
+    assert precision.cpu_has_amx_bf16()
+    monkeypatch.setattr(precision, "_cpuinfo", lambda: {"flags": "fpu sse2"})
+    assert (
+        not precision.cpu_has_amx_bf16()
+        and precision.describe_machine(torch.device("cpu"))["cpu_flags"] == []
+    )

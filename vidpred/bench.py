@@ -44,7 +44,7 @@ from .cache import read_video_cached
 from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .distributed import current_world
 from .model import ModelConfig, STResNet
-from .precision import resolve_device, use_bf16
+from .precision import describe_machine, resolve_device, use_bf16, use_channels_last
 from .predict import Predictor
 from .rendering import render
 from .synthetic import generate
@@ -431,6 +431,9 @@ def _render_run(
     run["render_vs_infer"] = run["render_fps"] / run["infer_fps"]
     run["render_cpu_ms_per_frame"] = 1000 * own / targets
     run["encode_cpu_ms_per_frame"] = 1000 * encoder / targets
+    if predictor.model_config.head != "warp":  # --quick's model: it renders at working size
+        run["render_native_fps"] = run["render_fps"]
+        return run
     _sync(predictor.device)
     start = time.perf_counter()
     render(native_clip, predictor, out, cache=False, batch_size=batch_size, force=True)
@@ -461,9 +464,11 @@ def run_bench(
     bf16 = use_bf16("auto", dev)
     result: dict[str, Any] = {
         "device": str(dev),
+        **describe_machine(dev),
         "quick": quick,
         "compile": compile_model,
         "bf16": bf16,
+        "channels_last": use_channels_last(dev),
     }
     stage("matmul peaks")
     result.update(measure_peaks(dev, sizes, bf16))

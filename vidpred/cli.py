@@ -1058,7 +1058,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    title = f"vidpred bench on {result['device']}"
+    flags = ", ".join(result["cpu_flags"]) or "none of AMX, AVX-512, AVX2"
+    title = (
+        f"vidpred bench on {result['device']}: {result['cpu']} ({flags}), "
+        f"{result['threads']} threads, torch {result['torch']}; "
+        f"{'bf16' if result['bf16'] else 'fp32'}, "
+        f"{'channels-last' if result['channels_last'] else 'contiguous'}"
+    )
     if args.quick:
         title += " (--quick: sizes too small to mean anything)"
     table = Table(title=title)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +55,43 @@ def to_device_float(
 
 
 @functools.cache
-def cpu_has_amx_bf16() -> bool:
-    """Returns True if the CPU has AMX bf16 tiles (Linux: the 'amx_bf16' cpuinfo flag)."""
+def _cpuinfo() -> dict[str, str]:
+    """Returns the first processor's fields of /proc/cpuinfo ({} where there is none)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return any(
-        line.startswith("flags") and "amx_bf16" in line.split() for line in text.splitlines()
-    )
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_has_amx_bf16() -> bool:
+    """Returns True if the CPU has AMX bf16 tiles (Linux: the 'amx_bf16' cpuinfo flag)."""
+    return "amx_bf16" in _cpuinfo().get("flags", "").split()
+
+
+# CPU features that decide which arithmetic is fast (bench reports them).
+REPORTED_FLAGS = ("amx_bf16", "amx_tile", "avx512f", "avx512_bf16", "avx2")
+
+
+def describe_machine(device: torch.device) -> dict[str, object]:
+    """Returns what decides this machine's speed, for ``vidpred bench``: the CPU's model name
+    and its flags among REPORTED_FLAGS, torch's thread count and version, and the GPU's name
+    when ``device`` is CUDA."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    machine: dict[str, object] = {
+        "cpu": info.get("model name") or platform.processor() or platform.machine(),
+        "cpu_flags": [f for f in REPORTED_FLAGS if f in flags],
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(device)
+    return machine
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
