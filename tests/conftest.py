@@ -17,6 +17,9 @@ import torch
 # The tests train tiny models. On a small, busy CPU, OpenMP threads spin-waiting for each
 # other made each step 20-50x slower than one thread does (measured on 2 shared cores).
 # Set here, the variable also reaches the `vidpred` subprocesses the tests start.
+# Choosing the arithmetic by measurement (vidpred.tuning) takes seconds per state folder, and
+# every test has its own: tests use the rule of thumb; tests/test_tuning.py tests the choice.
+os.environ.setdefault("VIDPRED_TUNING", "off")
 if "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)

@@ -56,6 +56,7 @@ from .training import (
     train_step,
     wrap_for_training,
 )
+from .tuning import choose
 from .video import read_video, write_mp4
 
 log = logging.getLogger(__name__)
@@ -469,6 +470,8 @@ def run_bench(
         "compile": compile_model,
         "bf16": bf16,
         "channels_last": use_channels_last(dev),
+        # samples/s of each arithmetic timed to make that choice ({}: not measured)
+        "arithmetic_samples_per_s": choose(dev).timings,
     }
     stage("matmul peaks")
     result.update(measure_peaks(dev, sizes, bf16))

@@ -91,8 +91,8 @@ class TrainConfig:
     )
     precision: str = option(
         "auto",
-        "model arithmetic; auto = bf16 autocast where it is fast (CUDA, or a CPU with AMX), "
-        "else fp32",
+        "model arithmetic; auto = bf16 autocast where it measured faster than fp32 on this "
+        "machine (measured once, vidpred.tuning)",
         choices=PRECISIONS,
         may_change_on_resume=True,
     )
