@@ -14,6 +14,8 @@ import functools
 import math
 from dataclasses import dataclass, field
 
+import cv2
+import numpy as np
 import torch
 
 MSE_FLOOR = 1e-10  # caps PSNR at 100 dB
@@ -61,18 +63,44 @@ def _gaussian_blur_matrix(n: int, size: int, sigma: float) -> torch.Tensor:
     return torch.where(inside, g[offsets.clamp(0, size - 1)], torch.zeros(()))
 
 
+def _blur_cpu(stats: torch.Tensor, size: int) -> torch.Tensor:
+    """Returns the 'valid' Gaussian blur (``size`` taps, SSIM_SIGMA) of float32 CPU images
+    (..., H, W): (..., H - size + 1, W - size + 1), one OpenCV separable filter per image."""
+    taps = _gaussian_taps(size, SSIM_SIGMA)
+    images = stats.contiguous().numpy().reshape(-1, *stats.shape[-2:])
+    margin, (h, w) = size // 2, stats.shape[-2:]
+    out = np.empty((len(images), h - size + 1, w - size + 1), np.float32)
+    for i, image in enumerate(images):
+        # Zero borders, then only the interior, where the window fits whole, is kept.
+        blurred = cv2.sepFilter2D(image, cv2.CV_32F, taps, taps, borderType=cv2.BORDER_CONSTANT)
+        out[i] = blurred[margin : h - size + 1 + margin, margin : w - size + 1 + margin]
+    return torch.from_numpy(out).view(*stats.shape[:-2], *out.shape[-2:])
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_taps(size: int, sigma: float) -> np.ndarray:
+    """The normalised Gaussian of ``_gaussian_blur_matrix``, float32 (size,)."""
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return (g / g.sum()).numpy()
+
+
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Returns per-frame SSIM (B,) of float [0, 1] (B, 3, H, W) frames."""
     pred, target = pred.float(), target.float()
     h, w = pred.shape[-2:]
     size = min(SSIM_WINDOW, h, w)  # tiny frames: shrink the window
-    # The Gaussian window is separable, so blurring is rows @ x @ cols^T with banded
-    # matrices. On a CPU that matmul is 2.5-3x faster than an 11x11 grouped conv2d at
-    # working sizes (96x172 to 540x960), and it blurs all five statistics in one call.
-    rows = _gaussian_blur_matrix(h, size, SSIM_SIGMA).to(pred.device)
-    cols = _gaussian_blur_matrix(w, size, SSIM_SIGMA).to(pred.device)
+    # The Gaussian window is separable. On a CPU, OpenCV's separable filter blurs each
+    # statistic 6x faster than banded matrices at 96x128 and 15-22x faster at 640x480 and
+    # 1280x720 (the same values within 3e-7); on a GPU, rows @ x @ cols^T with banded
+    # matrices blurs all five statistics in one call.
     stats = torch.stack([pred, target, pred * pred, target * target, pred * target])
-    mu_p, mu_t, pp, tt, pt = rows @ stats @ cols.T  # each (B, 3, h', w')
+    if stats.device.type == "cpu":
+        mu_p, mu_t, pp, tt, pt = _blur_cpu(stats, size)  # each (B, 3, h', w')
+    else:
+        rows = _gaussian_blur_matrix(h, size, SSIM_SIGMA).to(pred.device)
+        cols = _gaussian_blur_matrix(w, size, SSIM_SIGMA).to(pred.device)
+        mu_p, mu_t, pp, tt, pt = rows @ stats @ cols.T
     var_p = pp - mu_p**2
     var_t = tt - mu_t**2
     cov = pt - mu_p * mu_t
