@@ -124,3 +124,21 @@ def test_ssim_equals_the_textbook_11x11_gaussian_window_definition():
         p = torch.rand(3, 3, h, w)
         t = (p + 0.15 * torch.randn_like(p)).clamp(0, 1)
         assert torch.allclose(ssim(p, t), reference(p, t), atol=1e-5)
+
+
+def test_ssim_on_a_subsample_scores_every_kth_frame_across_batches():
+    """Renders average SSIM over every 4th frame (the rest of the metrics over all)."""
+    import torch
+
+    from vidpred.metrics import MetricAccumulator, ssim
+
+    torch.manual_seed(0)
+    pred, truth = torch.rand(10, 3, 16, 16), torch.rand(10, 3, 16, 16)
+    every, sampled = MetricAccumulator(), MetricAccumulator(ssim_every=4)
+    for start in range(0, 10, 3):  # batches of 3, 3, 3, 1: the picks cross batch borders
+        every.add(pred[start : start + 3], truth[start : start + 3])
+        sampled.add(pred[start : start + 3], truth[start : start + 3])
+    assert sampled.values["psnr"] == every.values["psnr"] and sampled.count == 10
+    expected = ssim(pred[[0, 4, 8]], truth[[0, 4, 8]])
+    assert torch.allclose(torch.tensor(sampled.values["ssim"]), expected)
+    assert len(every.values["ssim"]) == 10

@@ -161,7 +161,13 @@ def test_extend_works_on_a_clip_with_only_k_frames(tmp_path, trained_checkpoint)
     )
     assert read_video(out).num_frames == 3
     meta = read_sidecar(sidecar_path(out))
-    assert meta["metrics"] == {"frames": 0, "model": None, "copy_last": None, "flow": None}
+    assert meta["metrics"] == {
+        "frames": 0,
+        "ssim_every": 4,
+        "model": None,
+        "copy_last": None,
+        "flow": None,
+    }
 
 
 @pytest.mark.parametrize(
