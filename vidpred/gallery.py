@@ -60,6 +60,8 @@ PANEL_MEANINGS = {
     "copy_last": "the copy-last baseline: the last real frame the prediction started from",
     "flow": "the optical-flow baseline: the last real frame warped along the DIS flow from it "
     "to the frame before (constant velocity), carried as many steps as the prediction",
+    "motion": "the flow the model warped the last frame along: hue is the direction, "
+    "brightness the speed",
 }
 
 # Rows of the metrics table: (label, sidecar key). A sidecar written before a method existed
