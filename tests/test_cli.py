@@ -76,27 +76,14 @@ def test_nonsense_option_names_the_option(square_folder):
     )
 
 
+# A training run of a few seconds on the 32 px square folder.
+SMALL_RUN = "--size 32 --crop 16 --width 8 --depth 1 --batch-size 4".split()
+
+
 def test_train_then_render_uses_the_new_weights(tmp_path, square_folder):
     """The user's path: train on a folder, then render without --weights."""
     home = {"VIDPRED_HOME": str(tmp_path / "home")}
-    result = run(
-        "train",
-        square_folder,
-        "--size",
-        "32",
-        "--crop",
-        "16",
-        "--width",
-        "8",
-        "--depth",
-        "1",
-        "--steps",
-        "4",
-        "--batch-size",
-        "4",
-        cwd=tmp_path,
-        env=home,
-    )
+    result = run("train", square_folder, *SMALL_RUN, "--steps", "4", cwd=tmp_path, env=home)
     assert result.returncode == 0, result.stderr
     checkpoint = tmp_path / "weights" / f"{square_folder.name}.pt"
     assert checkpoint.is_file() and result.stdout.strip().endswith(f"{square_folder.name}.pt")
@@ -119,18 +106,9 @@ def test_train_never_overwrites_another_runs_log(tmp_path, square_folder):
     args = (
         "train",
         square_folder,
-        "--size",
-        "32",
-        "--crop",
-        "16",
-        "--width",
-        "8",
-        "--depth",
-        "1",
+        *SMALL_RUN,
         "--steps",
         "2",
-        "--batch-size",
-        "4",
         "--out",
         tmp_path / "m.pt",
     )

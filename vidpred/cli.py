@@ -886,19 +886,27 @@ def cmd_render(args: argparse.Namespace) -> int:
             args.clip,
             predictor,
             args.out,
-            size=args.size,
-            resolution=args.resolution,
-            max_side=args.max_side,
             scale=args.scale,
             force=args.force,
             on_progress=on_progress,
-            batch_size=args.batch_size,
-            cache=not args.no_cache,
-            cache_dir=args.cache_dir,
+            **_video_options(args),
             **views,
         )
     print_path(out)
     return 0
+
+
+def _video_options(args: argparse.Namespace) -> dict:
+    """Returns the options `render` and `eval` share, as keyword arguments of
+    ``vidpred.render`` and ``vidpred.evaluate``."""
+    return {
+        "size": args.size,
+        "resolution": args.resolution,
+        "max_side": args.max_side,
+        "batch_size": args.batch_size,
+        "cache": not args.no_cache,
+        "cache_dir": args.cache_dir,
+    }
 
 
 def _render_views(args: argparse.Namespace) -> dict:
@@ -926,14 +934,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.paths,
             predictor,
             tail=args.tail,
-            size=args.size,
             horizon=args.horizon,
-            resolution=args.resolution,
-            max_side=args.max_side,
             on_video=on_video,
-            batch_size=args.batch_size,
-            cache=not args.no_cache,
-            cache_dir=args.cache_dir,
+            **_video_options(args),
         )
     if args.json:
         print(json.dumps(result))
