@@ -37,6 +37,9 @@ LAP_SHIFT = (0.6180339887498949, 0.3819660112501051)
 
 
 MIN_SIZE = 8  # the smallest working size, px (and the smallest --size)
+# Bytes of memory-mapped frames and flows training may read between drops of their resident
+# pages (WindowDataset.release_interval).
+RESIDENT_PAGE_BUDGET = 512 * 2**20
 # The largest --size: above any camera's shorter side (4K is 2160), it stops a typo from
 # upscaling every frame into an out-of-memory kill.
 MAX_SIZE = 4096
@@ -229,6 +232,20 @@ class WindowDataset:
         run over a folder larger than memory holds what recent batches read, not all it read."""
         for array in [v.frames for v in self.videos] + list(self.flows or []):
             release_pages(array)
+
+    def release_interval(self, batch_size: int) -> int:
+        """Returns how many training steps may read pages before ``release_pages``: as many
+        as keep what they read under RESIDENT_PAGE_BUDGET, counting whole frames (and their
+        flows) for every window of a batch, within 8 to 1024 steps.
+
+        Dropping the pages is not free (each is read back from the page cache, a minor fault):
+        at --size 96 dropping them every 32 steps cost the trainer 5-10% of its speed in
+        ``vidpred bench``, every 232 steps (this rule) next to nothing."""
+        h, w = self.frames[0].shape[1:3]
+        per_window = len(self.offsets) * h * w * 3 + h * w * 3  # inputs and the target
+        if self.flows is not None:
+            per_window += h * w * 2 * 4  # float32 (dx, dy)
+        return min(1024, max(8, RESIDENT_PAGE_BUDGET // (batch_size * per_window)))
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Returns the optimizer steps in one pass over the training windows (at least 1).

@@ -51,11 +51,6 @@ log = logging.getLogger(__name__)
 # Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
 # (about 1-2 levels of 255), below the errors that motion makes.
 HUBER_BETA = 0.02
-# Training steps between drops of the resident pages of the memory-mapped videos and flows: a
-# batch of 8 crops of 64 px touches about 2 MB of them at --size 96 and 11 MB at --size 720,
-# so a long run keeps at most about 0.4 GB of them resident; the pages the next steps need
-# again come back from the page cache (a minor fault each).
-RELEASE_PAGES_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -506,6 +501,7 @@ class _Trainer:
 
     def __post_init__(self):
         self.bf16 = use_bf16(self.config.precision, self.device)
+        self.release_every = self.data.release_interval(self.config.batch_size)
 
     def finished(self) -> bool:
         return self.limits.reached(self.run.step, self.run.clock.elapsed())
@@ -553,7 +549,7 @@ class _Trainer:
                 f"the loss became {loss} at step {run.step}; {self._kept()}; try a lower --lr"
             )
         run.step, run.step_in_epoch = run.step + 1, run.step_in_epoch + 1
-        if run.step % RELEASE_PAGES_EVERY == 0:
+        if run.step % self.release_every == 0:  # a run over a folder larger than memory
             self.data.release_pages()
         meter.add(loss, len(batch.inputs) * self.world.size)
         if self.on_step and self.world.is_main:
