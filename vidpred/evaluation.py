@@ -15,7 +15,14 @@ from .data import frames_to_tensor, load_videos
 from .errors import VidpredError
 from .flow import flow_rollout, predict_flow
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
-from .native import DEFAULT_MAX_SIDE, RESOLUTIONS, NativeClip, decode_pairs, native_frame_size
+from .native import (
+    DEFAULT_MAX_SIDE,
+    RESOLUTIONS,
+    NativeClip,
+    decode_pairs,
+    motionless,
+    native_frame_size,
+)
 from .predict import Predictor
 
 METHODS = ("model", "copy_last", "linear", "flow")
@@ -235,11 +242,8 @@ def check_resolution(resolution: str, predictor: Predictor) -> None:
     model that predicts no motion (a residual head)."""
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
-    if resolution == "native" and predictor.model_config.head != "warp":
-        raise VidpredError(
-            "--resolution native needs a model with a warp head: a residual-head model "
-            "predicts no motion to apply to full-size frames"
-        )
+    if resolution == "native" and (reason := motionless(predictor.model_config)):
+        raise VidpredError(f"--resolution native needs a model with a warp head: {reason}")
 
 
 def mean_horizon(results: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from .data import frames_to_tensor, stack_windows
 from .flow import base_flows, flow_extrapolation
-from .model import Motion, compose
+from .model import ModelConfig, Motion, compose
 from .predict import Predictor, quantize
 from .video import Decoder, read_video, working_size
 
@@ -71,14 +71,27 @@ def native_short_side(height: int, width: int, max_short_side: int | None) -> in
     return max_short_side
 
 
-def native_frame_size(path: str | Path, max_short_side: int | None) -> tuple[int, int]:
-    """Returns (H, W) of the frames ``decode_pairs`` yields for a clip (from its container's
-    claim, before anything is decoded)."""
+def _source_size(path: str | Path) -> tuple[int, int]:
+    """Returns a clip's (H, W) as its container claims it, else as its first frame has it."""
     with Decoder(path) as probe:
         source = probe.source_size
     if min(source) <= 0:  # the container does not say: the first frame does
         source = read_video(path, None, max_frames=1).frames.shape[1:3]
+    return source
+
+
+def native_frame_size(path: str | Path, max_short_side: int | None) -> tuple[int, int]:
+    """Returns (H, W) of the frames ``decode_pairs`` yields for a clip (from its container's
+    claim, before anything is decoded)."""
+    source = _source_size(path)
     return working_size(*source, native_short_side(*source, max_short_side))
+
+
+def motionless(config: ModelConfig) -> str | None:
+    """Returns why a model cannot predict at native size (no motion to apply), or None."""
+    if config.head != "warp":
+        return "a residual-head model predicts no motion to apply to full-size frames"
+    return None
 
 
 @dataclass
@@ -102,11 +115,7 @@ def decode_pairs(
     so with no cap it is the frame ``read_video(path, working)`` gives. Memory holds one
     frame at a time.
     """
-    with Decoder(path) as probe:
-        source = probe.source_size
-    if min(source) <= 0:
-        source = read_video(path, None, max_frames=1).frames.shape[1:3]
-    size = native_short_side(*source, max_short_side)
+    size = native_short_side(*_source_size(path), max_short_side)
     with Decoder(path, size) as decoder:
         target = None
         for frame in decoder.frames():
@@ -126,6 +135,7 @@ class NativePrediction(NamedTuple):
     """The model's predictions of a batch at both sizes, float on the CPU."""
 
     native: torch.Tensor  # [0, 1] (B, 3, H, W)
+    last: torch.Tensor  # [0, 1] (B, 3, H, W): the native frames t-1 it was applied to
     working: torch.Tensor | None  # [0, 1] (B, 3, h, w) at the working size, if asked for
     flow: torch.Tensor | None  # the warp's flow at native size (B, 2, H, W); None: no warp
     dis: torch.Tensor  # DIS at native size (B, 2, H, W), t-1 -> t-2 (the flow baseline's)
@@ -166,9 +176,8 @@ def native_motion(
     working = None
     if with_working:
         working = compose(frames_to_tensor(small[index - 1]).to(device), motion).cpu()
-    return NativePrediction(
-        compose(last, big).cpu(), working, None if big.flow is None else big.flow.cpu(), dis
-    )
+    flow = None if big.flow is None else big.flow.cpu()
+    return NativePrediction(compose(last, big).cpu(), last.cpu(), working, flow, dis)
 
 
 class NativeClip:
@@ -217,14 +226,13 @@ class NativeClip:
         with torch.inference_mode():
             pred = native_motion(self.predictor, torch.from_numpy(np.stack(self.small)), big, local)
         index = torch.tensor(local)
-        last = frames_to_tensor(big[index - 1])
         return NativeBatch(
             targets=targets,
             truth=frames_to_tensor(big[index]),
-            last=last,
+            last=pred.last,
             previous=frames_to_tensor(big[index - 2]),
             model=pred.native,
-            flow=flow_extrapolation(last, pred.dis),
+            flow=flow_extrapolation(pred.last, pred.dis),
             motion=pred.flow,
         )
 

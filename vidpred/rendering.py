@@ -27,7 +27,14 @@ from .data import frames_to_tensor, stack_windows
 from .errors import OutputError, VidpredError, shown
 from .flow import base_flows, flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .metrics import MetricAccumulator
-from .native import DEFAULT_MAX_SIDE, RESOLUTIONS, NativeClip, decode_pairs, native_frame_size
+from .native import (
+    DEFAULT_MAX_SIDE,
+    RESOLUTIONS,
+    NativeClip,
+    decode_pairs,
+    motionless,
+    native_frame_size,
+)
 from .outputs import check_output_path, claim_output, file_sha256, write_temp
 from .predict import Predictor, quantize, to_uint8
 from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
@@ -764,7 +771,7 @@ def renders_native(
     """
     if resolution not in RESOLUTIONS:
         raise VidpredError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
-    if "motion" in settings.panels and predictor.model_config.head != "warp":
+    if "motion" in settings.panels and motionless(predictor.model_config):
         raise VidpredError("--panels motion needs a model with a warp head; this one has none")
     if resolution == "native" and (reason := native_unavailable(predictor, settings)):
         log.warning("%s: rendering at the working size: %s", shown(clip), reason)
@@ -790,8 +797,8 @@ def working_frames(
 
 def native_unavailable(predictor: Predictor, settings: RenderSettings) -> str | None:
     """Returns why ``predictor`` cannot render at native size with ``settings``, or None."""
-    if predictor.model_config.head != "warp":
-        return "a residual-head model predicts no motion to apply to full-size frames"
+    if reason := motionless(predictor.model_config):
+        return reason
     if settings.horizon > 1:
         return "native renders show one-step predictions (--horizon 1)"
     return None

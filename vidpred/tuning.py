@@ -103,8 +103,9 @@ def measure(
 ) -> Arithmetic:
     """Times each of ``candidates(device)`` with ``rate`` (samples/s) and returns the
     fastest."""
-    timings = {name_of(*pair): rate(device, *pair) for pair in candidates(device)}
-    best = max(candidates(device), key=lambda pair: timings[name_of(*pair)])
+    pairs = candidates(device)
+    timings = {name_of(*pair): rate(device, *pair) for pair in pairs}
+    best = max(pairs, key=lambda pair: timings[name_of(*pair)])
     return Arithmetic(bf16=best[0], channels_last=best[1], timings=timings)
 
 
