@@ -449,3 +449,30 @@ def test_cli_render_options(tmp_path, trained_checkpoint, capsys):
     )
     err = capsys.readouterr().err
     assert "oops" in err and err.strip().count("\n") == 0
+
+
+def test_one_step_render_batches_equal_the_rollout_and_baselines_bit_for_bit(trained_checkpoint):
+    """Render's one-step path runs DIS and the model once per batch; what it shows must be
+    exactly what the general path (rollout, with_baselines, the model's motion) gives."""
+    from vidpred.data import stack_windows
+    from vidpred.flow import base_flows
+    from vidpred.rendering import RenderSettings, one_step_batches, with_baselines
+
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
+    frames = torch.from_numpy(moving_square(20, speed=3))
+    targets = list(range(predictor.history, 20))
+    settings = RenderSettings(panels=("actual", "predicted", "motion"))
+    fast = list(one_step_batches(predictor, frames, targets, settings, batch_size=6))
+    origins = [t - 1 for t in targets]
+    slow = [
+        with_baselines(frames, chunk, preds[:, -1], 1)
+        for chunk, preds in predictor.rollout(frames, origins, 1, batch_size=6)
+    ]
+    assert [b.targets for b in fast] == [b.targets for b in slow]
+    for a, b in zip(fast, slow, strict=True):
+        for name in ("predicted", "truth", "copy", "flow"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+        inputs = stack_windows(frames, b.targets, predictor.offsets)
+        motion = predictor.motion(inputs, base_flows(frames, b.targets)).flow
+        assert torch.equal(a.motion, motion)
+    assert not torch.equal(fast[0].predicted, fast[0].copy)  # the model does move pixels

@@ -152,3 +152,47 @@ def test_resume_through_the_library_refuses_settings_the_run_keeps(
     with pytest.raises(CheckpointError, match="holds no optimizer state"):
         train(data, model_config, data_config, stored, tmp_path / "m.pt", resume=inference_only)
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
+    tmp_path, square_folder, monkeypatch, caplog
+):
+    """The batch (and precision) a run names none of come from vidpred.tuning.choose_batch:
+    on a CPU 8; here a stub stands in for a GPU's measurement. The checkpoint stores the
+    batch chosen, so --resume continues with it."""
+    from vidpred import training, tuning
+
+    asked = {}
+
+    def chosen(device, precision, model_config, size, largest, given=None):
+        asked.update(size=size, largest=largest, given=given)
+        return tuning.BatchChoice(6, False, "batch 6 per process in fp32: the stub's", {"x": 1})
+
+    monkeypatch.setattr(training, "choose_batch", chosen)
+    model_config = ModelConfig(frames=4, width=8, depth=1)
+    data_config = DataConfig(size=32, val_fraction=0.2, crop=0)
+    data = WindowDataset(
+        load_videos(square_folder, 32, 5), model_config.input_offsets(), data_config
+    )
+    out = tmp_path / "auto.pt"
+    with caplog.at_level("INFO", logger="vidpred.training"):
+        train(data, model_config, data_config, TrainConfig(steps=2, device="cpu"), out)
+    assert asked == {"size": (32, 32), "largest": len(data.train_windows), "given": None}
+    assert load_checkpoint(out)["train_config"]["batch_size"] == 6
+    assert "training with batch 6 per process in fp32" in caplog.text
+
+    # Resumed without --batch-size, the run keeps the checkpoint's batch, measuring nothing.
+    def kept(device, precision, model_config, size, largest, given=None):
+        assert given == 6
+        return tuning.BatchChoice(given, False, "batch 6: --batch-size", {})
+
+    monkeypatch.setattr(training, "choose_batch", kept)
+    train(
+        data,
+        model_config,
+        data_config,
+        TrainConfig(steps=4, device="cpu"),
+        out,
+        resume=load_checkpoint(out),
+    )
+    assert load_checkpoint(out)["train_config"]["batch_size"] == 6

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vidpred import precision, tuning
+from vidpred.model import ModelConfig
 
 CPU = torch.device("cpu")
 
@@ -112,3 +113,108 @@ def test_the_real_measurement_times_both_layouts(monkeypatch):
     chosen = tuning.measure(CPU)
     assert set(chosen.timings) == {"fp32 contiguous", "fp32 channels-last"}
     assert all(rate > 0 for rate in chosen.timings.values())
+
+
+CUDA = torch.device("cuda")
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A CUDA device as the choosing logic sees it, on a CPU-only machine: bf16 units, a
+    named GPU, channels-last fixed (so no arithmetic is measured)."""
+    monkeypatch.setattr(tuning, "has_bf16_units", lambda device: True)
+    monkeypatch.setattr(tuning, "describe_machine", lambda device: {"gpu": "Stub GPU"})
+    monkeypatch.setenv("VIDPRED_LAYOUT", "channels-last")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+
+
+def batch_rates(fp32: dict[int, float], bf16: dict[int, float], calls: list | None = None):
+    """A timing function reporting samples/s by precision and batch; a batch missing from
+    both tables does not fit (out of memory)."""
+
+    def rate(device, use_bf16, channels_last, *, batch, model_config, size):
+        if calls is not None:
+            calls.append(("bf16" if use_bf16 else "fp32", batch))
+        table = bf16 if use_bf16 else fp32
+        if batch not in table:
+            raise torch.cuda.OutOfMemoryError("stub: does not fit")
+        return table[batch]
+
+    return rate
+
+
+def choose(rate, precision="auto", largest=4096, given=None):
+    return tuning.choose_batch(
+        CUDA, precision, ModelConfig(), (64, 64), largest, given=given, rate=rate
+    )
+
+
+# The H200's measured fp32 / bf16 samples/s at 8, 32, 128 and 512 (docs/speed.md), the
+# batches between filled in.
+H200_FP32 = {8: 1247, 16: 2600, 32: 5344, 64: 9800, 128: 17967, 256: 21000, 512: 23097, 1024: 23500}
+H200_BF16 = {8: 1087, 16: 2000, 32: 3725, 64: 7900, 128: 14960, 256: 25000, 512: 33309, 1024: 34500}
+
+
+def test_on_cuda_the_smallest_batch_that_fills_the_gpu_is_chosen_in_its_faster_precision(
+    fake_gpu,
+):
+    calls = []
+    chosen = choose(batch_rates(H200_FP32, H200_BF16, calls))
+    # 1024 grows less than 10% over 512, so doubling stops there; 512 is within 90% of it.
+    assert (chosen.batch_size, chosen.bf16) == (512, True)
+    assert {batch for _, batch in calls} == {8, 16, 32, 64, 128, 256, 512, 1024}
+    assert chosen.timings["bf16 512"] == 33309 and chosen.timings["fp32 8"] == 1247
+    assert "batch 512 per process in bf16" in chosen.rule
+
+
+def test_on_cuda_fp32_wins_where_bf16_is_slower_at_the_chosen_batch(fake_gpu):
+    fp32 = {8: 100, 16: 190, 32: 350, 64: 370, 128: 380}
+    bf16 = {8: 80, 16: 150, 32: 300, 64: 360, 128: 385}
+    calls = []
+    chosen = choose(batch_rates(fp32, bf16, calls))
+    assert (chosen.batch_size, chosen.bf16) == (32, False)
+    assert max(batch for _, batch in calls) == 64  # 64 gained under 10%: no need to try 128
+
+
+def test_on_cuda_the_batch_stops_at_what_fits_and_at_the_data(fake_gpu):
+    fits = {b: 1000.0 * b for b in (8, 16, 32, 64)}  # still growing when 128 runs out of memory
+    assert choose(batch_rates(fits, fits)).batch_size == 64
+    calls = []
+    assert choose(batch_rates(fits, fits, calls), largest=20).batch_size == 16
+    assert max(batch for _, batch in calls) == 16  # never more than the windows
+    with pytest.raises(tuning.VidpredError, match="does not fit"):
+        choose(batch_rates({}, {}), largest=1000)  # another key: not the choice above
+
+
+def test_on_cuda_a_given_batch_or_precision_narrows_the_measurement(fake_gpu):
+    calls = []
+    chosen = choose(batch_rates(H200_FP32, H200_BF16, calls), given=32)
+    assert (chosen.batch_size, chosen.bf16) == (32, False)  # fp32 is faster at 32 on an H200
+    assert sorted(calls) == [("bf16", 32), ("fp32", 32)]
+    calls.clear()
+    chosen = choose(batch_rates(H200_FP32, H200_BF16, calls), precision="fp32")
+    assert chosen.bf16 is False and {p for p, _ in calls} == {"fp32"}
+    assert chosen.batch_size == 256  # fp32 alone: 512 gains 10% over 256, 1024 does not
+    # A given batch and precision leave nothing to measure.
+    chosen = choose(lambda *a, **k: pytest.fail("measured"), precision="bf16", given=64)
+    assert (chosen.batch_size, chosen.bf16, chosen.timings) == (64, True, {})
+
+
+def test_the_batch_choice_is_remembered_per_gpu_and_model(fake_gpu, monkeypatch):
+    calls = []
+    rate = batch_rates(H200_FP32, H200_BF16, calls)
+    first = choose(rate)
+    measured = len(calls)
+    monkeypatch.setattr(tuning, "_chosen", {})  # a new process reads the state file
+    assert choose(rate) == first and len(calls) == measured
+    monkeypatch.setattr(tuning, "describe_machine", lambda device: {"gpu": "Other GPU"})
+    assert choose(rate) == first and len(calls) == 2 * measured
+
+
+def test_on_a_cpu_the_batch_is_eight_unmeasured(monkeypatch):
+    monkeypatch.setenv("VIDPRED_TUNING", "off")
+    chosen = tuning.choose_batch(
+        CPU, "fp32", ModelConfig(), (64, 64), 1000, rate=lambda *a, **k: pytest.fail()
+    )
+    assert (chosen.batch_size, chosen.bf16) == (tuning.CPU_BATCH, False) == (8, False)
+    assert "CPU default" in chosen.rule

@@ -246,6 +246,7 @@ def _add_train(sub) -> None:
     _add_config_options(p.add_argument_group("model"), ModelConfig)
     g = p.add_argument_group("training")
     _add_config_options(g, TrainConfig)
+    _add_layout_option(g)
     g.add_argument(
         "--compile", action="store_true", help="train through torch.compile (slow first steps)"
     )
@@ -392,10 +393,23 @@ def _add_resolution_options(p, default: str) -> None:
 
 
 def _add_device_options(p) -> None:
-    """Adds --device and --precision, as `train` has them."""
+    """Adds --device and --precision, as `train` has them, and --layout."""
     from .training import TrainConfig
 
     _add_config_options(p, TrainConfig, names=("device", "precision"))
+    _add_layout_option(p)
+
+
+def _add_layout_option(p) -> None:
+    from .tuning import LAYOUTS
+
+    p.add_argument(
+        "--layout",
+        choices=("auto", *LAYOUTS),
+        default="auto",
+        help="memory layout of the model's activations; auto = what measured faster on "
+        "this machine (once, vidpred.tuning), or $VIDPRED_LAYOUT",
+    )
 
 
 def _add_render_views(p) -> None:
@@ -528,6 +542,7 @@ def _add_bench(sub) -> None:
         "--quick", action="store_true", help="tiny sizes, seconds: checks the plumbing only"
     )
     _add_config_options(p, TrainConfig, names=("device",))  # as `train` has it
+    _add_layout_option(p)
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.set_defaults(func=cmd_bench)
 
@@ -1081,6 +1096,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from .tuning import fix_layout
+
+    fix_layout(getattr(args, "layout", "auto"))  # for this command; undone when it ends
     # Under torchrun every rank runs this; only rank 0 logs anything short of an error.
     other_rank = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(
@@ -1115,6 +1133,7 @@ def main(argv: list[str] | None = None) -> int:
         stderr.print(f"vidpred: error: {where}{e.strerror or e}", highlight=False, markup=False)
         return 1
     finally:
+        fix_layout("auto")
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 

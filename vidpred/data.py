@@ -247,6 +247,19 @@ class WindowDataset:
             per_window += h * w * 2 * 4  # float32 (dx, dy)
         return min(1024, max(8, RESIDENT_PAGE_BUDGET // (batch_size * per_window)))
 
+    def sample_size(self) -> tuple[int, int]:
+        """Returns (height, width) of a training sample: the crop, or the whole frame."""
+        if self.config.crop:
+            return self.config.crop, self.config.crop
+        return tuple(self.frames[0].shape[1:3])
+
+    def largest_batch(self) -> int:
+        """Returns the largest global batch worth choosing: one that takes every training
+        window once and stays under MAX_BATCH_BYTES."""
+        h, w = self.sample_size()
+        fits = MAX_BATCH_BYTES // ((len(self.offsets) + 1) * 3 * h * w)
+        return max(1, min(len(self.train_windows), fits))
+
     def steps_per_epoch(self, batch_size: int) -> int:
         """Returns the optimizer steps in one pass over the training windows (at least 1).
 
@@ -257,10 +270,7 @@ class WindowDataset:
             VidpredError: a batch would take more than MAX_BATCH_BYTES.
         """
         n = len(self.train_windows)
-        if self.config.crop:
-            h = w = self.config.crop
-        else:
-            h, w = self.frames[0].shape[1:3]
+        h, w = self.sample_size()
         needed = batch_size * (len(self.offsets) + 1) * 3 * h * w
         if needed > MAX_BATCH_BYTES:
             raise VidpredError(

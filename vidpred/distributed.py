@@ -92,5 +92,12 @@ def all_mean(values: list[float], device: torch.device) -> list[float]:
     return (t / dist.get_world_size()).tolist()
 
 
+def all_min(values: list[int], device: torch.device) -> list[int]:
+    """Returns the minimum over ranks of each value (the same list on every rank)."""
+    t = torch.tensor(values, dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return t.tolist()
+
+
 def barrier() -> None:
     dist.barrier()

@@ -79,6 +79,21 @@ class Predictor:
             )
         )
 
+    def forward_with_motion(
+        self, inputs: torch.Tensor, flows: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Motion]:
+        """Returns ``forward``'s predictions (the same values) together with ``motion``'s
+        parts, from one pass of the model: what a render that shows the model's motion
+        needs, for half the work of calling both."""
+        inputs = self._to_device(inputs)
+        if flows is not None:
+            flows = self._to_device(flows) if self.uses_flow else None
+        with autocast(self.device, self.bf16):
+            motion = self.model.motion(inputs, flows)
+            predicted = compose(inputs[:, -3:], motion).float()  # as STResNet.forward
+        parts = (motion.residual, motion.flow, motion.blend)
+        return predicted, Motion(*(None if part is None else part.float() for part in parts))
+
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda" and batch.device.type == "cpu":
             batch = batch.pin_memory().to(self.device, non_blocking=True)

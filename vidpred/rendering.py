@@ -658,27 +658,62 @@ def truth_frames(
     ground truth), scoring them into ``metrics`` on the way.
 
     The steps, each callable on its own (``benchmarks/render_breakdown.py`` times them):
-    ``Predictor.rollout``, ``with_baselines``, ``score``, ``compose_truth``.
+    ``one_step_batches`` (one-step predictions; with a horizon, ``Predictor.rollout`` then
+    ``with_baselines``), ``score``, ``compose_truth``.
 
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
         targets: frames to show, each >= ``first_shown_frame``.
     """
-    origins = [t - settings.horizon for t in targets]
-    for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size):
-        batch = with_baselines(frames, chunk, preds[:, -1], settings.horizon)
-        if "motion" in settings.panels:  # one-step predictions (RenderSettings checks)
-            batch = batch._replace(motion=working_motion(predictor, frames, batch.targets))
+    if settings.horizon == 1:
+        batches = one_step_batches(predictor, frames, targets, settings, batch_size)
+    else:
+        origins = [t - settings.horizon for t in targets]
+        batches = (
+            with_baselines(frames, chunk, preds[:, -1], settings.horizon)
+            for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size)
+        )
+    for batch in batches:
         yield compose_truth(batch, score(batch, metrics), len(frames), settings)
 
 
-def working_motion(predictor: Predictor, frames: torch.Tensor, targets: list[int]) -> torch.Tensor:
-    """Returns the flow float (B, 2, H, W) the model warps frame t - 1 along to predict each
-    target t of uint8 RGB (T, H, W, 3) ``frames`` (a warp-head model)."""
-    inputs = stack_windows(frames, targets, predictor.offsets)
-    flows = base_flows(frames, targets) if predictor.uses_flow else None
-    with torch.inference_mode():
-        return predictor.motion(inputs, flows).flow.cpu()
+def one_step_batches(
+    predictor: Predictor,
+    frames: torch.Tensor,
+    targets: list[int],
+    settings: RenderSettings,
+    batch_size: int,
+) -> Iterator[TruthBatch]:
+    """Yields ``targets`` as TruthBatches of one-step predictions: the values
+    ``Predictor.rollout`` and ``with_baselines`` give at horizon 1, with each batch's DIS
+    flows computed once and the model run once (chaining those steps, and running the
+    model's trunk again for the motion panel, computed the flows three times and the trunk
+    twice).
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+    """
+    predictor.check_memory(min(batch_size, len(targets)), 0, *frames.shape[1:3])
+    shows_motion = "motion" in settings.panels
+    for i in range(0, len(targets), batch_size):
+        chunk = targets[i : i + batch_size]
+        inputs = stack_windows(frames, chunk, predictor.offsets)  # float (B, 3N, H, W)
+        # from frame t-1 to t-2: the model's base flow and the flow baseline's motion
+        flows = base_flows(frames, chunk)
+        with torch.inference_mode():
+            if shows_motion:
+                predicted, motion = predictor.forward_with_motion(inputs, flows)
+            else:
+                predicted, motion = predictor.forward(inputs, flows), None
+        last = inputs[:, -3:]  # frame t-1, float (B, 3, H, W): the copy-last baseline
+        yield TruthBatch(
+            targets=chunk,
+            predicted=predicted,
+            truth=frames_to_tensor(frames[torch.tensor(chunk)]).to(predicted.device),
+            copy=last.to(predicted.device),
+            flow=flow_extrapolation(last, flows),
+            motion=None if motion is None or motion.flow is None else motion.flow.cpu(),
+        )
 
 
 def past_end_frames(

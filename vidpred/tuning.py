@@ -9,9 +9,15 @@ and keeps the fastest. The choice is stored in the state folder (``vidpred.weigh
 keyed by the CPU (or GPU), its flags, the thread count and the torch version: when any of
 them changes, it is measured again.
 
-Overrides: ``--precision fp32|bf16`` fixes the precision; ``VIDPRED_LAYOUT=channels-last``
-or ``contiguous`` fixes the layout; ``VIDPRED_TUNING=off`` skips the measurement and uses
+Overrides: ``--precision fp32|bf16`` fixes the precision; ``--layout channels-last`` or
+``contiguous`` (``fix_layout``), else ``VIDPRED_LAYOUT`` of the same values, fixes the
+layout; ``VIDPRED_TUNING=off`` skips the measurement and uses
 the rule of thumb (bf16 on CUDA and AMX, channels-last everywhere).
+
+The training batch is chosen here too (``choose_batch``) when a run names none: 8 on a CPU;
+on CUDA the smallest batch that trains within 90% of the fastest rate measured at doubling
+batches, in whichever of fp32 and bf16 is faster at that batch. An H200 trains 30x more
+samples/s at batch 512 than at 8, and bf16 beats fp32 there only from large batches.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .errors import VidpredError
 from .precision import autocast, cpu_has_amx_bf16, describe_machine
 
 log = logging.getLogger(__name__)
@@ -49,13 +56,17 @@ class Arithmetic:
     timings: dict[str, float]
 
 
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware: CUDA with bf16 support, or a CPU with
+    AMX. Elsewhere bf16 is emulated, several times slower, and not worth timing."""
+    return torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_amx_bf16()
+
+
 def candidates(device: torch.device) -> list[tuple[bool, bool]]:
     """Returns the (bf16, channels_last) pairs worth timing on ``device``: fp32 in both
-    layouts, and bf16 (channels-last, which it needs) where the hardware has bf16 units;
-    emulated bf16 is several times slower and not worth the seconds."""
+    layouts, and bf16 (channels-last, which it needs) where the hardware has bf16 units."""
     pairs = [(False, False), (False, True)]
-    has_bf16 = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_amx_bf16()
-    if has_bf16:
+    if has_bf16_units(device):
         pairs.append((True, True))
     return pairs
 
@@ -64,18 +75,30 @@ def name_of(bf16: bool, channels_last: bool) -> str:
     return f"{'bf16' if bf16 else 'fp32'} {'channels-last' if channels_last else 'contiguous'}"
 
 
-def training_step_rate(device: torch.device, bf16: bool, channels_last: bool) -> float:
-    """Returns samples/s of the default model's forward and backward pass (batch 8 of 64 px
-    crops, as training runs) on ``device`` in the given arithmetic."""
+def training_step_rate(
+    device: torch.device,
+    bf16: bool,
+    channels_last: bool,
+    batch: int = 8,
+    model_config=None,
+    size: tuple[int, int] = (64, 64),
+) -> float:
+    """Returns samples/s of a model's forward and backward pass on ``device`` in the given
+    arithmetic, on batches of ``batch`` samples of ``size`` (height, width): by default the
+    default model on batches of 8 crops of 64 px, as training runs on a CPU.
+
+    Raises:
+        torch.cuda.OutOfMemoryError: the batch does not fit on the GPU.
+    """
     from .model import ModelConfig, STResNet
 
-    config = ModelConfig()
+    config = model_config or ModelConfig()
     model = STResNet(config).to(device).train()
     memory = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=memory)
     generator = torch.Generator().manual_seed(0)
-    inputs = torch.rand(8, 3 * len(config.input_offsets()), 64, 64, generator=generator)
-    flows = torch.randn(8, 2, 64, 64, generator=generator)
+    inputs = torch.rand(batch, 3 * len(config.input_offsets()), *size, generator=generator)
+    flows = torch.randn(batch, 2, *size, generator=generator)
     inputs, flows = (t.to(device).contiguous(memory_format=memory) for t in (inputs, flows))
     times = []
     for step in range(WARMUP_STEPS + TIMED_STEPS):
@@ -87,14 +110,13 @@ def training_step_rate(device: torch.device, bf16: bool, channels_last: bool) ->
             torch.cuda.synchronize(device)
         if step >= WARMUP_STEPS:
             times.append(time.perf_counter() - start)
-    return 8 / statistics.median(times)
+    return batch / statistics.median(times)
 
 
 def rule_of_thumb(device: torch.device) -> Arithmetic:
     """The choice without measuring: bf16 on CUDA with bf16 and on CPUs with AMX,
     channels-last everywhere (what the AMX Xeon measured)."""
-    bf16 = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_amx_bf16()
-    return Arithmetic(bf16=bf16, channels_last=True, timings={})
+    return Arithmetic(bf16=has_bf16_units(device), channels_last=True, timings={})
 
 
 def measure(
@@ -114,7 +136,7 @@ def _key(device: torch.device) -> dict:
     return {"device": device.type, **machine}
 
 
-_chosen: dict[str, Arithmetic] = {}
+_chosen: dict[str, object] = {}  # choices made in this process, by slot and key
 
 
 def choose(
@@ -124,46 +146,187 @@ def choose(
     """Returns the arithmetic for ``device``: remembered from an earlier measurement on this
     machine and torch version, else measured now (``measure``) and remembered. A state
     folder that cannot be written is not an error: the choice then lasts this process."""
+    if os.environ.get(TUNING_ENV, "").lower() == "off":
+        return rule_of_thumb(device)
+
+    def measured() -> Arithmetic:
+        log.warning(
+            "measuring which arithmetic is fastest on this %s (once per machine and torch "
+            "version; VIDPRED_TUNING=off skips it)",
+            device.type,
+        )
+        arithmetic = measure(device, rate)
+        log.info(
+            "%s: %s",
+            device.type,
+            ", ".join(f"{k} {v:.1f} samples/s" for k, v in arithmetic.timings.items()),
+        )
+        return arithmetic
+
+    return _remembered(device.type, _key(device), Arithmetic, measured)
+
+
+def _remembered(slot: str, key: dict, kind: type, measured: Callable[[], object]):
+    """Returns the ``kind`` dataclass stored under ``slot`` of the state file for ``key``
+    (this process's memo first), else ``measured()``, which it stores. A state folder that
+    cannot be written is not an error: the choice then lasts this process."""
     from .outputs import atomic_write_bytes
     from .weights import state_dir
 
-    if os.environ.get(TUNING_ENV, "").lower() == "off":
-        return rule_of_thumb(device)
-    key = _key(device)
-    memo = json.dumps(key, sort_keys=True)
+    memo = slot + json.dumps(key, sort_keys=True)
     if memo in _chosen:
         return _chosen[memo]
     path = state_dir() / TUNING_FILE
     stored = _read(path)
-    entry = stored.get(device.type)
+    entry = stored.get(slot)
     if isinstance(entry, dict) and entry.get("key") == key:
         try:
-            arithmetic = Arithmetic(**entry["choice"])
+            _chosen[memo] = kind(**entry["choice"])
+            return _chosen[memo]
         except (KeyError, TypeError):
-            arithmetic = None
-        if arithmetic is not None:
-            _chosen[memo] = arithmetic
-            return arithmetic
-    log.warning(
-        "measuring which arithmetic is fastest on this %s (once per machine and torch "
-        "version; VIDPRED_TUNING=off skips it)",
-        device.type,
-    )
-    arithmetic = measure(device, rate)
-    log.info(
-        "%s: %s",
-        device.type,
-        ", ".join(f"{k} {v:.1f} samples/s" for k, v in arithmetic.timings.items()),
-    )
-    stored[device.type] = {"key": key, "choice": asdict(arithmetic)}
+            pass  # written by another version: measure again
+    choice = measured()
+    stored[slot] = {"key": key, "choice": asdict(choice)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(stored, indent=1).encode()
         atomic_write_bytes(path, lambda f: f.write(text), fsync=False)
     except OSError as e:
-        log.debug("could not remember the arithmetic in %s (%s)", path, e)
-    _chosen[memo] = arithmetic
-    return arithmetic
+        log.debug("could not remember the measurement in %s (%s)", path, e)
+    _chosen[memo] = choice
+    return choice
+
+
+# The training batch when none is given. On a CPU the step's cost grows with the batch, so a
+# larger one gains little (measured in docs/speed.md) and only slows each step's feedback.
+CPU_BATCH = 8
+# On CUDA the batch is measured: per-process batches tried, doubling, until samples/s stops
+# growing by GROWTH, one does not fit, or the ladder ends; the smallest batch within FILLED
+# of the best rate wins (a larger one buys almost no speed and fewer optimizer steps).
+BATCH_LADDER = (8, 16, 32, 64, 128, 256, 512, 1024)
+GROWTH, FILLED = 1.10, 0.90
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """The per-process training batch and precision chosen for a run, and why."""
+
+    batch_size: int
+    bf16: bool
+    rule: str  # one line for the user
+    # samples/s by "<precision> <batch>", as measured; {} where nothing was measured
+    timings: dict[str, float]
+
+
+def choose_batch(
+    device: torch.device,
+    precision: str,
+    model_config,
+    size: tuple[int, int],
+    largest: int,
+    given: int | None = None,
+    rate: Callable[..., float] = training_step_rate,
+) -> BatchChoice:
+    """Returns the per-process training batch and the precision to train in.
+
+    Without a ``given`` batch: CPU_BATCH on a CPU; on CUDA the batch ``measure_batch``
+    finds on this GPU for this model and sample size, remembered like the arithmetic. With
+    one, that batch. On CUDA with "auto" precision and bf16 units, the precision is the
+    faster at that batch (bf16 loses to fp32 at small batches on an H200 and wins at large
+    ones, docs/speed.md); elsewhere it is what ``use_bf16`` says.
+
+    Args:
+        precision: "auto", "fp32" or "bf16".
+        size: (height, width) of a training sample.
+        largest: no batch above this is tried (what one process can take).
+        given: the batch the user chose, per process.
+    """
+    from .precision import use_bf16
+
+    measures = device.type == "cuda" and (
+        given is None or (precision == "auto" and has_bf16_units(device))
+    )
+    if not measures:
+        batch = given or CPU_BATCH
+        why = "--batch-size" if given else "the CPU default"
+        return BatchChoice(batch, use_bf16(precision, device), f"batch {batch}: {why}", {})
+    batches = (given,) if given else tuple(b for b in BATCH_LADDER if b <= largest) or (largest,)
+    key = {
+        **_key(device),
+        "model": asdict(model_config),
+        "size": list(size),
+        "precision": precision,
+        "batches": list(batches),
+    }
+    return _remembered(
+        f"{device.type} batch",
+        key,
+        BatchChoice,
+        lambda: measure_batch(device, precision, model_config, size, batches, rate),
+    )
+
+
+def measure_batch(
+    device: torch.device,
+    precision: str,
+    model_config,
+    size: tuple[int, int],
+    batches: tuple[int, ...],
+    rate: Callable[..., float] = training_step_rate,
+) -> BatchChoice:
+    """Times training steps at each of ``batches`` in turn (in each precision that
+    ``precision`` allows) until samples/s stops growing by GROWTH or a batch does not fit,
+    and returns the smallest batch within FILLED of the best rate, in the faster precision
+    at that batch."""
+    from .precision import use_channels_last
+
+    if precision == "auto":
+        options = [False, True] if has_bf16_units(device) else [False]
+    else:
+        options = [precision == "bf16"]
+    channels_last = use_channels_last(device)
+    log.warning(
+        "measuring the batch size and precision that train fastest on this %s (once per "
+        "GPU, model and sample size)",
+        device.type,
+    )
+    timings: dict[str, float] = {}
+    by_batch: dict[int, dict[bool, float]] = {}
+    for batch in batches:
+        rates = {}
+        for bf16 in options:
+            try:
+                rates[bf16] = rate(
+                    device, bf16, channels_last, batch=batch, model_config=model_config, size=size
+                )
+            except torch.cuda.OutOfMemoryError:
+                continue
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            timings[f"{'bf16' if bf16 else 'fp32'} {batch}"] = rates[bf16]
+        if not rates:
+            break  # it does not fit; no larger batch will
+        previous = max((max(r.values()) for r in by_batch.values()), default=0.0)
+        by_batch[batch] = rates
+        if previous and max(rates.values()) < GROWTH * previous:
+            break  # filled: doubling again gains little
+    if not by_batch:
+        raise VidpredError(
+            f"a training batch of {batches[0]} does not fit in this {device.type}'s memory; "
+            "use a smaller --batch-size or --crop"
+        )
+    best = max(max(r.values()) for r in by_batch.values())
+    batch = min(b for b, r in by_batch.items() if max(r.values()) >= FILLED * best)
+    bf16 = max(by_batch[batch], key=by_batch[batch].get)
+    why = (
+        "the faster precision at that batch"
+        if len(batches) == 1
+        else f"the smallest batch within {FILLED:.0%} of the fastest measured"
+    )
+    shown = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+    rule = f"batch {batch} per process in {'bf16' if bf16 else 'fp32'}: {why} (samples/s: {shown})"
+    return BatchChoice(batch, bf16, rule, timings)
 
 
 def _read(path) -> dict:
@@ -174,13 +337,31 @@ def _read(path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def layout_override() -> bool | None:
-    """Returns the layout ``VIDPRED_LAYOUT`` fixes (True: channels-last), or None.
+_fixed_layout: str | None = None  # what fix_layout set for this process
+
+
+def fix_layout(layout: str) -> None:
+    """Fixes the activation layout for the rest of this process (``--layout``):
+    "channels-last" or "contiguous"; "auto" leaves it to ``VIDPRED_LAYOUT`` or the
+    measurement.
 
     Raises:
         ValueError: it names no layout.
     """
-    text = os.environ.get(LAYOUT_ENV, "").strip().lower()
+    global _fixed_layout
+    if layout not in ("auto", *LAYOUTS):
+        raise ValueError(f"layout must be one of {('auto', *LAYOUTS)}, got {layout!r}")
+    _fixed_layout = None if layout == "auto" else layout
+
+
+def layout_override() -> bool | None:
+    """Returns the layout ``fix_layout``, else ``VIDPRED_LAYOUT``, fixes (True:
+    channels-last), or None: measured.
+
+    Raises:
+        ValueError: the environment variable names no layout.
+    """
+    text = (_fixed_layout or os.environ.get(LAYOUT_ENV, "")).strip().lower()
     if not text or text == "auto":
         return None
     if text not in LAYOUTS:
