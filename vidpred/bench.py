@@ -56,7 +56,7 @@ from .training import (
     train_step,
     wrap_for_training,
 )
-from .tuning import choose
+from .tuning import CPU_BATCH, choose
 from .video import read_video, write_mp4
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ FULL = BenchSizes(
     render_reps=3,
     model=ModelConfig(),
     data=DataConfig(),
-    batch_size=TrainConfig(steps=1).batch_size,
+    batch_size=CPU_BATCH,  # what `vidpred train` takes on a CPU
     warmup_steps=2,
     timed_steps=8,
 )

@@ -353,8 +353,10 @@ class RunState:
         trained_s = float(resume.get("schedule", {}).get("elapsed_s", 0.0)) if resume else 0.0
         run = cls(
             model=model,
+            # fused: one kernel for all parameters; on the 2-core CPU its step took 2.0 ms
+            # against 11.0 ms for the default per-parameter loop (benchmarks/optimizer_step.py)
             optimizer=torch.optim.AdamW(
-                model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+                model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
             ),
             average=WeightAverage(model, config.ema) if config.ema else None,
             clock=RunClock(trained_s, shared_clock),
