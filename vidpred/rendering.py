@@ -36,6 +36,7 @@ from .native import (
     native_frame_size,
 )
 from .outputs import check_output_path, claim_output, file_sha256, write_temp
+from .overlap import ahead
 from .predict import Predictor, quantize, to_uint8
 from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
 
@@ -673,7 +674,8 @@ def truth_frames(
             with_baselines(frames, chunk, preds[:, -1], settings.horizon)
             for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size)
         )
-    for batch in batches:
+    # The next batch's predictions are computed while this one is drawn (vidpred.overlap).
+    for batch in ahead(batches):
         yield compose_truth(batch, score(batch, metrics), len(frames), settings)
 
 
@@ -854,7 +856,7 @@ def native_frames(
         first: the first frame shown (``first_shown_frame``).
         count: the clip's number of frames.
     """
-    for native in stream.batches(first):
+    for native in ahead(stream.batches(first)):  # the next batch computed meanwhile
         batch = TruthBatch(
             targets=native.targets,
             predicted=native.model,
