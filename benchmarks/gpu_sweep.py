@@ -23,11 +23,14 @@ def samples_per_s(batch: int, bf16: bool, compiled: bool, device: str, seconds: 
     net = torch.compile(model) if compiled else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.rand(batch, 12, 64, 64, device=device).contiguous(memory_format=torch.channels_last)
+    flow = torch.randn(batch, 2, 64, 64, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
     y = torch.rand(batch, 3, 64, 64, device=device)
 
     def step():
         with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.l1_loss(net(x).float(), y)
+            loss = F.l1_loss(net(x, flow).float(), y)  # the default model starts from a flow
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

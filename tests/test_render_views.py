@@ -476,3 +476,28 @@ def test_one_step_render_batches_equal_the_rollout_and_baselines_bit_for_bit(tra
         motion = predictor.motion(inputs, base_flows(frames, b.targets)).flow
         assert torch.equal(a.motion, motion)
     assert not torch.equal(fast[0].predicted, fast[0].copy)  # the model does move pixels
+
+
+@pytest.mark.parametrize("resolution", ["working", "native"])
+def test_computing_ahead_changes_nothing_a_render_shows(
+    tmp_path, trained_checkpoint, monkeypatch, resolution
+):
+    """On CUDA render computes the next batch while it draws one (vidpred.overlap); forced
+    on here, on the CPU, the video and its metrics are the same as without."""
+    frames = moving_square(30, 32, 32, speed=3)
+    clip = write_lossless(tmp_path / "clip.avi", frames)
+    predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
+    outputs = {}
+    for overlap in (False, True):
+        monkeypatch.setattr(render_module, "overlaps", lambda device, on=overlap: on)
+        out = render(
+            clip,
+            predictor,
+            tmp_path / f"{overlap}.mp4",
+            resolution=resolution,
+            batch_size=4,
+            panels="actual,predicted,flow,motion",
+        )
+        outputs[overlap] = (read_video(out).frames, read_sidecar(sidecar_path(out))["metrics"])
+    assert np.array_equal(outputs[False][0], outputs[True][0])
+    assert outputs[False][1] == outputs[True][1]

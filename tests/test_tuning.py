@@ -22,16 +22,22 @@ def measuring(monkeypatch, tmp_path):
     monkeypatch.setattr(tuning, "_chosen", {})
 
 
-def fake_rates(rates: dict[str, float], calls: list | None = None):
-    """A timing function that reports ``rates`` by candidate name and records its calls."""
+def fake_rates(rates: dict[str, float], calls: list | None = None, prefix: str = ""):
+    """A timing function that reports ``rates`` by candidate name (after ``prefix``) and
+    records its calls."""
 
     def rate(device, bf16, channels_last):
-        name = tuning.name_of(bf16, channels_last)
+        name = prefix + tuning.name_of(bf16, channels_last)
         if calls is not None:
             calls.append(name)
         return rates[name]
 
     return rate
+
+
+# Inference rates for tests about training's choice: channels-last infers faster.
+INFERENCE = {"inference fp32 contiguous": 12.0, "inference fp32 channels-last": 18.0}
+infer = fake_rates(INFERENCE, prefix="inference ")
 
 
 @pytest.mark.parametrize(
@@ -53,9 +59,10 @@ def fake_rates(rates: dict[str, float], calls: list | None = None):
 )
 def test_the_fastest_candidate_is_chosen(monkeypatch, amx, rates, expected):
     monkeypatch.setattr(tuning, "cpu_has_amx_bf16", lambda: amx)
-    chosen = tuning.choose(CPU, fake_rates(rates))
+    chosen = tuning.choose(CPU, fake_rates(rates), infer)
     assert (chosen.bf16, chosen.channels_last) == expected
-    assert chosen.timings == rates  # bf16 is timed only where the CPU has AMX
+    # bf16 is timed only where the CPU has AMX; inference layouts only in fp32
+    assert chosen.timings == {**rates, **({} if expected[0] else INFERENCE)}
     # and what the model uses follows it
     assert precision.use_bf16("auto", CPU) is expected[0]
     assert precision.use_channels_last(CPU) is expected[1]
@@ -68,22 +75,23 @@ def test_the_choice_is_remembered_and_measured_again_when_torch_or_the_cpu_chang
     monkeypatch.setattr(tuning, "cpu_has_amx_bf16", lambda: False)
     calls = []
     rates = fake_rates({"fp32 contiguous": 33.0, "fp32 channels-last": 28.0}, calls)
-    assert tuning.choose(CPU, rates).channels_last is False
-    assert len(calls) == 2
+    assert tuning.choose(CPU, rates, infer).channels_last is False
+    assert len(calls) == 2 * tuning.ROUNDS  # alternated: each candidate once per round
+    assert calls[:2] == ["fp32 contiguous", "fp32 channels-last"]
     stored = json.loads((tmp_path / "state" / tuning.TUNING_FILE).read_text())
     assert stored["cpu"]["key"]["torch"] == torch.__version__
     # A new process (nothing in memory) reads it back instead of measuring.
     monkeypatch.setattr(tuning, "_chosen", {})
-    assert tuning.choose(CPU, rates).channels_last is False and len(calls) == 2
+    assert tuning.choose(CPU, rates, infer).channels_last is False and len(calls) == 6
     # Another torch version: measured again.
     monkeypatch.setattr(tuning, "_chosen", {})
     monkeypatch.setattr(torch, "__version__", "99.0")
-    assert tuning.choose(CPU, rates) and len(calls) == 4
+    assert tuning.choose(CPU, rates, infer) and len(calls) == 12
     # Another CPU: measured again.
     monkeypatch.setattr(tuning, "_chosen", {})
     real = precision.describe_machine
     monkeypatch.setattr(tuning, "describe_machine", lambda d: {**real(d), "cpu": "Other CPU"})
-    assert tuning.choose(CPU, rates) and len(calls) == 6
+    assert tuning.choose(CPU, rates, infer) and len(calls) == 18
 
 
 def test_overrides_and_the_rule_of_thumb(monkeypatch):
@@ -103,16 +111,33 @@ def test_a_state_folder_that_cannot_be_written_is_not_an_error(monkeypatch, tmp_
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("VIDPRED_HOME", str(tmp_path / "file" / "state"))
     rates = fake_rates({"fp32 contiguous": 33.0, "fp32 channels-last": 28.0})
-    assert tuning.choose(CPU, rates).channels_last is False
+    assert tuning.choose(CPU, rates, infer).channels_last is False
 
 
 def test_the_real_measurement_times_both_layouts(monkeypatch):
     monkeypatch.setattr(tuning, "cpu_has_amx_bf16", lambda: False)
     monkeypatch.setattr(tuning, "WARMUP_STEPS", 0)
     monkeypatch.setattr(tuning, "TIMED_STEPS", 1)
+    monkeypatch.setattr(tuning, "ROUNDS", 1)
     chosen = tuning.measure(CPU)
-    assert set(chosen.timings) == {"fp32 contiguous", "fp32 channels-last"}
+    assert set(chosen.timings) == {"fp32 contiguous", "fp32 channels-last", *INFERENCE}
     assert all(rate > 0 for rate in chosen.timings.values())
+
+
+def test_inference_takes_its_own_layout(monkeypatch):
+    """Training and inference may favour different layouts: each uses its own."""
+    monkeypatch.setattr(tuning, "cpu_has_amx_bf16", lambda: False)
+    training = fake_rates({"fp32 contiguous": 24.0, "fp32 channels-last": 22.0})
+    chosen = tuning.choose(CPU, training, infer)
+    assert chosen.channels_last is False and chosen.channels_last_inference is True
+    assert precision.use_channels_last(CPU) is False
+    assert precision.use_channels_last(CPU, inference=True) is True
+    # --layout (or VIDPRED_LAYOUT) fixes both.
+    tuning.fix_layout("contiguous")
+    try:
+        assert precision.use_channels_last(CPU, inference=True) is False
+    finally:
+        tuning.fix_layout("auto")
 
 
 CUDA = torch.device("cuda")

@@ -470,6 +470,7 @@ def run_bench(
         "compile": compile_model,
         "bf16": bf16,
         "channels_last": use_channels_last(dev),
+        "channels_last_inference": use_channels_last(dev, inference=True),
         # samples/s of each arithmetic timed to make that choice ({}: not measured)
         "arithmetic_samples_per_s": choose(dev).timings,
     }

@@ -1081,8 +1081,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"vidpred bench on {result['device']}: {result['cpu']} ({flags}), "
         f"{result['threads']} threads, torch {result['torch']}; "
         f"{'bf16' if result['bf16'] else 'fp32'}, "
-        f"{'channels-last' if result['channels_last'] else 'contiguous'}"
+        f"{'channels-last' if result['channels_last'] else 'contiguous'} in training, "
+        f"{'channels-last' if result['channels_last_inference'] else 'contiguous'} in inference"
     )
+    if result["arithmetic_samples_per_s"]:
+        title += "; measured: " + ", ".join(
+            f"{name} {rate:.1f}" for name, rate in result["arithmetic_samples_per_s"].items()
+        )
     if args.quick:
         title += " (--quick: sizes too small to mean anything)"
     table = Table(title=title)

@@ -5,7 +5,7 @@ warps, in torch and OpenCV, which release the GIL and use every core) and the dr
 scoring and encoding of that batch (mostly one thread of NumPy and OpenCV, and the
 encoder's pipe). Done in turn, a core idles through the single-threaded part, and on a GPU
 the device idles while the CPU draws. ``ahead`` computes the next batch on a background
-thread meanwhile.
+thread meanwhile, where that pays (``overlaps``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
+
+import torch
 
 T = TypeVar("T")
 _END = object()
@@ -67,3 +69,12 @@ def ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
+
+
+def overlaps(device: torch.device) -> bool:
+    """Whether renders on ``device`` compute ahead: on CUDA, where the GPU computes while the
+    CPU draws. Not on a CPU, where the model already keeps every core busy: on the 2-core
+    Xeon without AMX a native render ran at 3.92 frames/s with it against 3.97 without, a
+    working-size one within noise, and each batch held ahead costs memory (about 150 MB
+    for 8 frames of 640x480)."""
+    return device.type == "cuda"

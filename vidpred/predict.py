@@ -35,7 +35,7 @@ class Predictor:
 
     def __post_init__(self):
         self.bf16 = use_bf16(self.precision, self.device)
-        self.channels_last = use_channels_last(self.device)
+        self.channels_last = use_channels_last(self.device, inference=True)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 

@@ -36,7 +36,7 @@ from .native import (
     native_frame_size,
 )
 from .outputs import check_output_path, claim_output, file_sha256, write_temp
-from .overlap import ahead
+from .overlap import ahead, overlaps
 from .predict import Predictor, quantize, to_uint8
 from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
 
@@ -674,8 +674,9 @@ def truth_frames(
             with_baselines(frames, chunk, preds[:, -1], settings.horizon)
             for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size)
         )
-    # The next batch's predictions are computed while this one is drawn (vidpred.overlap).
-    for batch in ahead(batches):
+    if overlaps(predictor.device):  # the next batch is computed while this one is drawn
+        batches = ahead(batches)
+    for batch in batches:
         yield compose_truth(batch, score(batch, metrics), len(frames), settings)
 
 
@@ -856,7 +857,10 @@ def native_frames(
         first: the first frame shown (``first_shown_frame``).
         count: the clip's number of frames.
     """
-    for native in ahead(stream.batches(first)):  # the next batch computed meanwhile
+    natives = stream.batches(first)
+    if overlaps(stream.predictor.device):  # the next batch is computed while this one is drawn
+        natives = ahead(natives)
+    for native in natives:
         batch = TruthBatch(
             targets=native.targets,
             predicted=native.model,

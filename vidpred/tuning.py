@@ -22,6 +22,7 @@ samples/s at batch 512 than at 8, and bf16 beats fp32 there only from large batc
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -41,9 +42,11 @@ LAYOUT_ENV = "VIDPRED_LAYOUT"
 LAYOUTS = ("channels-last", "contiguous")
 TUNING_ENV = "VIDPRED_TUNING"
 TUNING_FILE = "arithmetic.json"
-# Steps timed per candidate after WARMUP_STEPS untimed ones; the median is kept. About 2 s
-# per candidate for the default model on a 2-core CPU.
-WARMUP_STEPS, TIMED_STEPS = 2, 4
+# Steps timed per candidate after WARMUP_STEPS untimed ones, in ROUNDS that alternate the
+# candidates, so a slow spell of a busy machine does not land on one of them alone (with one
+# block per candidate, a 2-core Xeon once chose the layout that infers 25% slower). The
+# median of the rounds is kept. About 15 s in all for the default model on a 2-core CPU.
+WARMUP_STEPS, TIMED_STEPS, ROUNDS = 2, 2, 3
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,13 @@ class Arithmetic:
     """How the model computes on one device."""
 
     bf16: bool
-    channels_last: bool
-    # samples/s of each candidate measured, by name ("fp32 contiguous", ...); {} if not measured
+    channels_last: bool  # in training
+    # samples/s of each training candidate measured, by name ("fp32 contiguous", ...), and
+    # frames/s of each inference layout ("inference fp32 contiguous", ...); {}: not measured
     timings: dict[str, float]
+    # In inference (render, eval), which may differ: on the 2-core AVX-512 Xeon the two
+    # layouts trained within noise while channels-last inferred 17-19 frames/s against 11-15.
+    channels_last_inference: bool = True
 
 
 def has_bf16_units(device: torch.device) -> bool:
@@ -113,6 +120,32 @@ def training_step_rate(
     return batch / statistics.median(times)
 
 
+def inference_rate(device: torch.device, bf16: bool, channels_last: bool) -> float:
+    """Returns frames/s of the default model's forward pass on batches of 8 frames at the
+    default working size of a 16:9 clip (96x172), as render and eval run it."""
+    from .model import ModelConfig, STResNet
+
+    config = ModelConfig()
+    model = STResNet(config).to(device).eval()
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=memory)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.rand(8, 3 * len(config.input_offsets()), 96, 172, generator=generator)
+    flows = torch.randn(8, 2, 96, 172, generator=generator)
+    inputs, flows = (t.to(device).contiguous(memory_format=memory) for t in (inputs, flows))
+    times = []
+    with torch.inference_mode():
+        for step in range(WARMUP_STEPS + TIMED_STEPS):
+            start = time.perf_counter()
+            with autocast(device, bf16):
+                model(inputs, flows if config.uses_flow else None)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if step >= WARMUP_STEPS:
+                times.append(time.perf_counter() - start)
+    return 8 / statistics.median(times)
+
+
 def rule_of_thumb(device: torch.device) -> Arithmetic:
     """The choice without measuring: bf16 on CUDA with bf16 and on CPUs with AMX,
     channels-last everywhere (what the AMX Xeon measured)."""
@@ -122,13 +155,38 @@ def rule_of_thumb(device: torch.device) -> Arithmetic:
 def measure(
     device: torch.device,
     rate: Callable[[torch.device, bool, bool], float] = training_step_rate,
+    infer_rate: Callable[[torch.device, bool, bool], float] = inference_rate,
 ) -> Arithmetic:
-    """Times each of ``candidates(device)`` with ``rate`` (samples/s) and returns the
-    fastest."""
+    """Times each of ``candidates(device)`` with ``rate`` (training samples/s) and keeps
+    the fastest; then, in its precision, each layout with ``infer_rate`` (frames/s), for
+    inference (bf16 keeps channels-last, which it needs). Candidates alternate over ROUNDS
+    and each keeps its median."""
     pairs = candidates(device)
-    timings = {name_of(*pair): rate(device, *pair) for pair in pairs}
-    best = max(pairs, key=lambda pair: timings[name_of(*pair)])
-    return Arithmetic(bf16=best[0], channels_last=best[1], timings=timings)
+    timings = _alternated(
+        {name_of(*pair): functools.partial(rate, device, *pair) for pair in pairs}
+    )
+    bf16, channels_last = max(pairs, key=lambda pair: timings[name_of(*pair)])
+    inference_last = True
+    if not bf16:
+        layouts = {f"inference {name_of(False, last)}": last for last in (False, True)}
+        rates = _alternated(
+            {
+                name: functools.partial(infer_rate, device, False, last)
+                for name, last in layouts.items()
+            }
+        )
+        timings.update(rates)
+        inference_last = layouts[max(rates, key=rates.get)]
+    return Arithmetic(bf16, channels_last, timings, channels_last_inference=inference_last)
+
+
+def _alternated(runs: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Returns the median of ROUNDS calls of each of ``runs``, called in turn round by round."""
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(ROUNDS):
+        for name, run in runs.items():
+            results[name].append(run())
+    return {name: statistics.median(values) for name, values in results.items()}
 
 
 def _key(device: torch.device) -> dict:
@@ -142,6 +200,7 @@ _chosen: dict[str, object] = {}  # choices made in this process, by slot and key
 def choose(
     device: torch.device,
     rate: Callable[[torch.device, bool, bool], float] = training_step_rate,
+    infer_rate: Callable[[torch.device, bool, bool], float] = inference_rate,
 ) -> Arithmetic:
     """Returns the arithmetic for ``device``: remembered from an earlier measurement on this
     machine and torch version, else measured now (``measure``) and remembered. A state
@@ -155,11 +214,14 @@ def choose(
             "version; VIDPRED_TUNING=off skips it)",
             device.type,
         )
-        arithmetic = measure(device, rate)
+        arithmetic = measure(device, rate, infer_rate)
         log.info(
             "%s: %s",
             device.type,
-            ", ".join(f"{k} {v:.1f} samples/s" for k, v in arithmetic.timings.items()),
+            ", ".join(
+                f"{k} {v:.1f} {'frames' if k.startswith('inference') else 'samples'}/s"
+                for k, v in arithmetic.timings.items()
+            ),
         )
         return arithmetic
 
