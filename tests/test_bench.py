@@ -51,7 +51,9 @@ def test_quick_bench_prints_one_json_object_with_every_number(capsys):
     from vidpred.precision import use_channels_last
 
     # --layout overrides the measured layout (here the rule of thumb: channels-last) ...
-    assert main(["-q", "bench", "--quick", "--json", "--layout", "contiguous"]) == 0
+    # --precision fp32 shows what a CPU without AMX gets, even on one with it.
+    argv = ["-q", "bench", "--quick", "--json", "--layout", "contiguous", "--precision", "fp32"]
+    assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     for key in KEYS:
         value = result[key]
@@ -64,7 +66,8 @@ def test_quick_bench_prints_one_json_object_with_every_number(capsys):
     assert result["quick"] is True and result["device"] == "cpu"
     # what was measured: the machine, and the choices made on it
     assert result["cpu"] and isinstance(result["cpu_flags"], list) and result["threads"] >= 1
-    assert isinstance(result["bf16"], bool) and result["channels_last"] is False
+    assert result["precision"] == "fp32" and result["bf16"] is False
+    assert result["channels_last"] is False
     # ... for that command only.
     assert use_channels_last(torch.device("cpu")) is True
 

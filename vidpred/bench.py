@@ -148,11 +148,15 @@ def train_flops_per_sample(model_config: ModelConfig, crop: int, batch_size: int
     return counter.get_total_flops() / batch_size
 
 
-def _bench_step_config(data: WindowDataset, sizes: BenchSizes, device: str) -> TrainConfig:
+def _bench_step_config(
+    data: WindowDataset, sizes: BenchSizes, device: str, precision: str = "auto"
+) -> TrainConfig:
     """Returns the trainer's defaults for the timed steps: warm-up and timed steps within
     one epoch, so no validation falls among them (and only 2 targets at its end)."""
     steps = min(sizes.warmup_steps + sizes.timed_steps, data.steps_per_epoch(sizes.batch_size))
-    return TrainConfig(steps=steps, batch_size=sizes.batch_size, device=device, val_max=2)
+    return TrainConfig(
+        steps=steps, batch_size=sizes.batch_size, device=device, precision=precision, val_max=2
+    )
 
 
 def train_memory_samples_per_s(
@@ -326,12 +330,13 @@ def measure_training(
     bf16: bool,
     compile_model: bool,
     stage: Callable[[str], None],
+    precision: str = "auto",
 ) -> dict[str, float]:
     """Returns training samples/s of the trainer's step on batches in memory (in the default
     precision, and in fp32 beside it where that is bf16) and of the real trainer through the
     loader, and the loader's milliseconds per batch."""
-    config = _bench_step_config(data, sizes, device)
-    runs = [("train_samples_per_s_memory", "auto", "training on in-memory batches")]
+    config = _bench_step_config(data, sizes, device, precision)
+    runs = [("train_samples_per_s_memory", precision, "training on in-memory batches")]
     if bf16:
         runs.append(("train_samples_per_s_memory_fp32", "fp32", "in-memory batches, fp32"))
     result = {}
@@ -388,12 +393,13 @@ def measure_render(
     device: torch.device,
     out: Path,
     bf16: bool,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Returns model-only inference and end-to-end render frames/s and CPU ms per frame of
     an untrained default model on ``clip`` at the working size, and render frames/s of
     ``native_clip`` at its own size: the medians of ``sizes.render_reps`` runs."""
     model = STResNet(sizes.model).eval().to(device)
-    predictor = Predictor(model, sizes.model, sizes.data, device)
+    predictor = Predictor(model, sizes.model, sizes.data, device, precision=precision)
     fp32 = Predictor(model, sizes.model, sizes.data, device, precision="fp32") if bf16 else None
     frames = read_video(clip, sizes.data.size).frames
     # Alternated, so a slow spell of a busy machine hits both sides of the ratio alike.
@@ -446,6 +452,7 @@ def run_bench(
     *,
     quick: bool = False,
     device: str = "auto",
+    precision: str = "auto",
     compile_model: bool = False,
     on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -454,6 +461,8 @@ def run_bench(
     Args:
         quick: tiny sizes, for testing the plumbing in seconds; the numbers mean nothing.
         device: auto | cpu | cuda.
+        precision: auto | fp32 | bf16, as `vidpred train` takes it: "fp32" on a machine
+            with AMX shows what a user without it gets.
         compile_model: train through ``torch.compile`` in both training measurements.
         on_stage: called with a short description as each measurement starts.
     """
@@ -462,12 +471,13 @@ def run_bench(
     stage = on_stage or (lambda _: None)
     # bf16 autocast is what training and inference use by default where it is fast
     # (vidpred.precision); fp32 is measured beside it, as the reference.
-    bf16 = use_bf16("auto", dev)
+    bf16 = use_bf16(precision, dev)
     result: dict[str, Any] = {
         "device": str(dev),
         **describe_machine(dev),
         "quick": quick,
         "compile": compile_model,
+        "precision": precision,
         "bf16": bf16,
         "channels_last": use_channels_last(dev),
         "channels_last_inference": use_channels_last(dev, inference=True),
@@ -505,12 +515,15 @@ def run_bench(
                 bf16=bf16,
                 compile_model=compile_model,
                 stage=stage,
+                precision=precision,
             )
         )
         result.update(training_ratios(result))
         stage("inference and render")
         result.update(
-            measure_render(render_clip, native_clip, sizes, dev, tmp / "render.pred.mp4", bf16)
+            measure_render(
+                render_clip, native_clip, sizes, dev, tmp / "render.pred.mp4", bf16, precision
+            )
         )
     result["peak_rss_mb"] = peak_rss_mb()
     return result

@@ -541,7 +541,7 @@ def _add_bench(sub) -> None:
     p.add_argument(
         "--quick", action="store_true", help="tiny sizes, seconds: checks the plumbing only"
     )
-    _add_config_options(p, TrainConfig, names=("device",))  # as `train` has it
+    _add_config_options(p, TrainConfig, names=("device", "precision"))  # as `train` has them
     _add_layout_option(p)
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.set_defaults(func=cmd_bench)
@@ -1070,6 +1070,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_bench(
             quick=args.quick,
             device=args.device,
+            precision=args.precision,
             compile_model=args.compile,
             on_stage=lambda text: progress.update(task, info=text),
         )
