@@ -689,9 +689,9 @@ def one_step_batches(
 ) -> Iterator[TruthBatch]:
     """Yields ``targets`` as TruthBatches of one-step predictions: the values
     ``Predictor.rollout`` and ``with_baselines`` give at horizon 1, with each batch's DIS
-    flows computed once and the model run once (chaining those steps, and running the
-    model's trunk again for the motion panel, computed the flows three times and the trunk
-    twice).
+    flows asked for once and the model run once (chaining those steps, and running the
+    model's trunk again for the motion panel, asked for the flows three times, two of them
+    served by ``vidpred.flow``'s memo after hashing both frames, and ran the trunk twice).
 
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
