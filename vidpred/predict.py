@@ -57,9 +57,7 @@ class Predictor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
         which may still be on the CPU; ``flows`` float32 (B, 2, H, W) are the base flows
         (``vidpred.flow.base_flows``), needed by models that start from one."""
-        inputs = self._to_device(inputs)
-        if flows is not None:
-            flows = self._to_device(flows) if self.uses_flow else None
+        inputs, flows = self._model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
             return self.model(inputs, flows).float()
 
@@ -67,17 +65,9 @@ class Predictor:
         """Returns the model's prediction as parts (``vidpred.model.Motion``), float32 on the
         model's device, for ``forward``'s arguments: what ``vidpred.native`` resizes to apply
         at another resolution."""
-        inputs = self._to_device(inputs)
-        if flows is not None:
-            flows = self._to_device(flows) if self.uses_flow else None
+        inputs, flows = self._model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
-            motion = self.model.motion(inputs, flows)
-        return Motion(
-            *(
-                None if part is None else part.float()
-                for part in (motion.residual, motion.flow, motion.blend)
-            )
-        )
+            return _float_parts(self.model.motion(inputs, flows))
 
     def forward_with_motion(
         self, inputs: torch.Tensor, flows: torch.Tensor | None = None
@@ -85,14 +75,20 @@ class Predictor:
         """Returns ``forward``'s predictions (the same values) together with ``motion``'s
         parts, from one pass of the model: what a render that shows the model's motion
         needs, for half the work of calling both."""
-        inputs = self._to_device(inputs)
-        if flows is not None:
-            flows = self._to_device(flows) if self.uses_flow else None
+        inputs, flows = self._model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
             motion = self.model.motion(inputs, flows)
             predicted = compose(inputs[:, -3:], motion).float()  # as STResNet.forward
-        parts = (motion.residual, motion.flow, motion.blend)
-        return predicted, Motion(*(None if part is None else part.float() for part in parts))
+        return predicted, _float_parts(motion)
+
+    def _model_inputs(
+        self, inputs: torch.Tensor, flows: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns the inputs, and the flows where the model takes them, on its device."""
+        inputs = self._to_device(inputs)
+        if flows is not None:
+            flows = self._to_device(flows) if self.uses_flow else None
+        return inputs, flows
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda" and batch.device.type == "cpu":
@@ -285,3 +281,9 @@ def quantize(frames: torch.Tensor) -> torch.Tensor:
 def to_uint8(frame: torch.Tensor) -> np.ndarray:
     """float [0, 1] (3, H, W) -> uint8 RGB (H, W, 3)."""
     return quantize(frame).cpu().numpy()
+
+
+def _float_parts(motion: Motion) -> Motion:
+    """Returns ``motion`` with every part float32 (autocast may leave them bf16)."""
+    parts = (motion.residual, motion.flow, motion.blend)
+    return Motion(*(None if part is None else part.float() for part in parts))

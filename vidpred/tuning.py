@@ -97,53 +97,51 @@ def training_step_rate(
     Raises:
         torch.cuda.OutOfMemoryError: the batch does not fit on the GPU.
     """
+    return _rate(device, bf16, channels_last, batch, model_config, size, training=True)
+
+
+def inference_rate(device: torch.device, bf16: bool, channels_last: bool) -> float:
+    """Returns frames/s of the default model's forward pass on batches of 8 frames at the
+    default working size of a 16:9 clip (96x172), as render and eval run it."""
+    return _rate(device, bf16, channels_last, 8, None, (96, 172), training=False)
+
+
+def _rate(
+    device: torch.device,
+    bf16: bool,
+    channels_last: bool,
+    batch: int,
+    model_config,
+    size: tuple[int, int],
+    training: bool,
+) -> float:
+    """Returns samples/s of ``model_config``'s model (default: ModelConfig()) on random
+    batches: the median of TIMED_STEPS after WARMUP_STEPS, each a forward and backward pass
+    if ``training``, else a forward pass without autograd."""
     from .model import ModelConfig, STResNet
 
     config = model_config or ModelConfig()
-    model = STResNet(config).to(device).train()
+    model = STResNet(config).to(device).train(training)
     memory = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=memory)
     generator = torch.Generator().manual_seed(0)
     inputs = torch.rand(batch, 3 * len(config.input_offsets()), *size, generator=generator)
     flows = torch.randn(batch, 2, *size, generator=generator)
     inputs, flows = (t.to(device).contiguous(memory_format=memory) for t in (inputs, flows))
+    flows = flows if config.uses_flow else None
     times = []
-    for step in range(WARMUP_STEPS + TIMED_STEPS):
-        start = time.perf_counter()
-        with autocast(device, bf16):
-            loss = model(inputs, flows if config.uses_flow else None).float().abs().mean()
-        loss.backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if step >= WARMUP_STEPS:
-            times.append(time.perf_counter() - start)
-    return batch / statistics.median(times)
-
-
-def inference_rate(device: torch.device, bf16: bool, channels_last: bool) -> float:
-    """Returns frames/s of the default model's forward pass on batches of 8 frames at the
-    default working size of a 16:9 clip (96x172), as render and eval run it."""
-    from .model import ModelConfig, STResNet
-
-    config = ModelConfig()
-    model = STResNet(config).to(device).eval()
-    memory = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=memory)
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.rand(8, 3 * len(config.input_offsets()), 96, 172, generator=generator)
-    flows = torch.randn(8, 2, 96, 172, generator=generator)
-    inputs, flows = (t.to(device).contiguous(memory_format=memory) for t in (inputs, flows))
-    times = []
-    with torch.inference_mode():
+    with torch.inference_mode(not training):
         for step in range(WARMUP_STEPS + TIMED_STEPS):
             start = time.perf_counter()
             with autocast(device, bf16):
-                model(inputs, flows if config.uses_flow else None)
+                output = model(inputs, flows)
+            if training:
+                output.float().abs().mean().backward()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             if step >= WARMUP_STEPS:
                 times.append(time.perf_counter() - start)
-    return 8 / statistics.median(times)
+    return batch / statistics.median(times)
 
 
 def rule_of_thumb(device: torch.device) -> Arithmetic:
