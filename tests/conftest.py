@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,14 @@ os.environ.setdefault("VIDPRED_TUNING", "off")
 if "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
+
+def default_sigint() -> None:
+    """Restores SIGINT's default in a child about to exec (a ``preexec_fn``): a test that sends
+    SIGINT must not depend on how pytest was started. Started in the background from a
+    non-interactive shell, pytest inherits SIGINT ignored, its children would too, and a
+    child Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def subprocess_env() -> dict[str, str]:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
+from conftest import default_sigint, subprocess_env
 
 from vidpred import gallery
 from vidpred.cli import main
@@ -464,8 +464,9 @@ def test_serve_port_out_of_range_is_an_argparse_error(tmp_path, weights, port, c
 def test_serve_prints_a_folder_with_brackets_verbatim(tmp_path, weights):
     add_render(tmp_path / "g[/b]", "a", weights)
 
-    def cap_memory():
+    def cap_memory_and_take_ctrl_c():
         resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+        default_sigint()
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "vidpred", "gallery", "g[/b]", "--serve", "--port", "0"],
@@ -474,7 +475,7 @@ def test_serve_prints_a_folder_with_brackets_verbatim(tmp_path, weights):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=cap_memory,
+        preexec_fn=cap_memory_and_take_ctrl_c,
     )
     watchdog = threading.Timer(TIMEOUT_S, proc.kill)
     watchdog.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import moving_square, subprocess_env, write_lossless
+from conftest import default_sigint, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import load_checkpoint, metrics_log_path
 from vidpred.cli import main
@@ -61,6 +61,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes(tmp_path, squ
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,  # Ctrl-C must reach it however pytest was started
     )
     deadline = time.monotonic() + 120
     while not out.exists() and run.poll() is None and time.monotonic() < deadline:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, moving_square, subprocess_env, write_lossless
+from conftest import cli, default_sigint, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import save_for_inference
 from vidpred.errors import OutputError
@@ -358,6 +358,7 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
         env=subprocess_env(),
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "first.err", "w"),  # a file: a pipe could fill and stop it
+        preexec_fn=default_sigint,  # it is stopped with SIGINT below
     )
     try:
         wait_for(out.exists, first)  # its first epoch ended with a checkpoint
