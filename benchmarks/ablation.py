@@ -23,6 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vidpred.bench import inference_flops_per_frame
+from vidpred.checkpoint import load_checkpoint
+
 OLD = ["--base-flow", "none", "--no-blend", "--norm", "batch", "--ema", "0"]
 VARIANTS: dict[str, list[str]] = {
     "defaults (flow start, blend, BatchNorm, EMA 0.999, stem, 64x6, warp head, L1)": [],
@@ -37,6 +40,11 @@ VARIANTS: dict[str, list[str]] = {
     "residual head instead of warp (no flow)": ["--head", "residual", "--base-flow", "none"],
     "MSE loss instead of L1": ["--loss", "mse"],
     "no normalisation": ["--no-batch-norm"],
+    # Issue 21's candidates.
+    "sharp warp (learned per-pixel bilinear/bicubic mix)": ["--sharp-warp"],
+    "L1 + gradient L1 loss": ["--loss", "l1_grad"],
+    "sharp warp + L1 + gradient L1": ["--sharp-warp", "--loss", "l1_grad"],
+    "narrower trunk 48x4 (more steps in the same time)": ["--width", "48", "--depth", "4"],
 }
 
 
@@ -66,6 +74,8 @@ def run_variant(extra: list[str], args: argparse.Namespace, index: int, seed: in
             "--out",
             str(out),
             "--force",
+            "--precision",
+            args.precision,
             *args.extra,
             *extra,
         ]
@@ -82,13 +92,17 @@ def run_variant(extra: list[str], args: argparse.Namespace, index: int, seed: in
             "--tail",
             "0.2",
             "--json",
+            "--precision",
+            args.precision,
             *args.extra_eval,
         ]
         text = subprocess.run(evaluate, check=True, capture_output=True, text=True).stdout
         result.write_text(text)
     report = json.loads(result.read_text())
     steps = json.loads(out.with_suffix(".jsonl").read_text().splitlines()[-1])["step"]
-    return {"report": report, "steps": steps}
+    model_config = load_checkpoint(out)["model_config"]
+    gflop = inference_flops_per_frame(model_config) / 1e9
+    return {"report": report, "steps": steps, "gflop": gflop}
 
 
 def spread(values: list[float]) -> str:
@@ -105,6 +119,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("auto", "fp32", "bf16"),
+        help="fp32 (default): what a CPU without AMX runs",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/vidpred-ablation"))
     parser.add_argument("--only", type=int, nargs="*", default=None, help="row numbers to run")
     parser.add_argument(
@@ -137,11 +157,11 @@ def main() -> None:
         "(lowest..highest seed)\n"
     )
     print(
-        "| variant | steps | model PSNR | over copy-last | over flow | "
+        "| variant | GFLOP/frame | steps | model PSNR | over copy-last | over flow | "
         + " | ".join(f"{v} over flow" for v in videos)
         + " |"
     )
-    print("|---|---|---|---|---|" + "---|" * len(videos))
+    print("|---|---|---|---|---|---|" + "---|" * len(videos))
     for row in rows:
         reports = [r["report"] for r in row["runs"]]
         model = [r["mean"]["model"]["psnr"] for r in reports]
@@ -153,7 +173,8 @@ def main() -> None:
         ]
         steps = round(statistics.fmean(r["steps"] for r in row["runs"]))
         print(
-            f"| {row['name']} | {steps} | {statistics.fmean(model):.2f} | "
+            f"| {row['name']} | {row['runs'][0]['gflop']:.2f} | {steps} | "
+            f"{statistics.fmean(model):.2f} | "
             f"{spread([m - copy for m in model])} | {spread([m - flow for m in model])} | "
             + " | ".join(cells)
             + " |"

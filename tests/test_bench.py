@@ -3,13 +3,14 @@
 import json
 import math
 
-from vidpred.bench import QUICK, train_flops_per_sample
+from vidpred.bench import QUICK, inference_flops_per_frame, train_flops_per_sample
 from vidpred.cli import main
 from vidpred.model import ModelConfig
 
 KEYS = (
     "matmul_gflops",
     "train_flops_per_sample",
+    "infer_gflop_per_frame",
     "train_samples_per_s_loader",
     "train_samples_per_s_memory",
     "train_gflops",
@@ -43,6 +44,16 @@ def test_flops_are_counted_not_guessed():
         width=64, depth=4, stem=False, head="residual", batch_norm=False
     )  # the formula's model
     assert train_flops_per_sample(plain, 64) == conv_training_flops(plain, 64)
+
+
+def test_inference_flops_are_the_forward_convolutions():
+    # The formula's model at 96x172: forward only, no backward.
+    plain = ModelConfig(width=64, depth=4, stem=False, head="residual", batch_norm=False)
+    pixels, w, k = 96 * 172, 64, 9
+    forward = 2 * pixels * k * (3 * plain.frames * w + 2 * plain.depth * w * w + w * 3)
+    assert inference_flops_per_frame(plain) == forward
+    # The default model, issue 21's ceiling: at most 4.0 GFLOP a frame.
+    assert 3.5e9 < inference_flops_per_frame(ModelConfig()) <= 4.01e9
 
 
 def test_quick_bench_prints_one_json_object_with_every_number(capsys):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vidpred.model import ModelConfig, STResNet
+from vidpred.model import ModelConfig, STResNet, warp, warp_bicubic
 
 
 def _inputs(config: ModelConfig, h: int = 24, w: int = 32, batch: int = 2) -> torch.Tensor:
@@ -185,7 +185,7 @@ def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
     _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm")
 
 
-@pytest.mark.parametrize("field", ["norm", "base_flow", "blend"])
+@pytest.mark.parametrize("field", ["norm", "base_flow", "blend", "sharp_warp"])
 def test_checkpoints_from_before_group_norm_and_the_base_flow_still_load(tmp_path, field):
     """Checkpoints without ``norm`` are batch-norm models, without ``base_flow`` they start
     from zero flow, without ``blend`` they have no blend; they load and predict as they did."""
@@ -249,3 +249,36 @@ def test_every_output_of_the_flow_model_gets_a_gradient_at_initialisation():
     _run(model, x).sub(x[:, -3:].roll(1, dims=-1)).abs().mean().backward()
     grad = model.branches["closeness"].tail.weight.grad  # (out channels, width, 3, 3)
     assert (grad.abs().sum(dim=(1, 2, 3)) > 0).all()
+
+
+def test_untrained_sharp_warp_model_is_exactly_the_flow_baseline():
+    """The bicubic mix starts at 0: the untrained model still predicts the flow baseline's
+    bilinear warp bit for bit, and every output channel (the mix's too) gets a gradient."""
+    config = ModelConfig(frames=4, width=8, depth=1, sharp_warp=True)
+    model = STResNet(config)
+    x = _inputs(config, batch=4)
+    g = torch.Generator().manual_seed(1)
+    flow = torch.randn(4, 2, *x.shape[2:], generator=g)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x, flow), warp(x[:, -3:], flow).clamp(0, 1))
+    model.train()
+    model(x, flow).sub(x[:, -3:].roll(1, dims=-1)).abs().mean().backward()
+    grad = model.branches["closeness"].tail.weight.grad  # (out channels, width, 3, 3)
+    assert grad.shape[0] == 12 + 2 + 4 + 4  # residual, flow, blend, sharpness (stem: x4)
+    assert (grad.abs().sum(dim=(1, 2, 3)) > 0).all()
+
+
+def test_bicubic_warp_shifts_exactly_and_keeps_more_detail_than_bilinear():
+    h, w = 24, 40
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w).expand(1, 3, h, w)
+    image = 0.5 + 0.4 * torch.sin(xs * 1.3)  # fine texture: 4.8 px per period
+    whole = torch.zeros(1, 2, h, w)
+    whole[:, 0] = 2.0
+    assert torch.allclose(warp_bicubic(image, whole), warp(image, whole), atol=1e-6)
+    half = torch.zeros(1, 2, h, w)
+    half[:, 0] = 0.5
+    truth = 0.5 + 0.4 * torch.sin((xs + 0.5) * 1.3)
+    inner = (..., slice(3, -3))  # away from the replicated edges
+    bilinear_error = (warp(image, half) - truth)[inner].abs().mean()
+    bicubic_error = (warp_bicubic(image, half) - truth)[inner].abs().mean()
+    assert bicubic_error < 0.5 * bilinear_error

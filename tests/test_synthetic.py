@@ -15,6 +15,7 @@ from conftest import subprocess_env
 
 from vidpred.precision import describe_machine
 from vidpred.synthetic import GENERATORS, generate, natural_motion, pendulum
+from vidpred.synthetic.photo import photo_motion
 
 # Small, odd-sized frames: fast, and they catch code that assumes even or square sides.
 T, H, W = 24, 50, 66
@@ -218,3 +219,43 @@ def test_generators_draw_the_same_clip_in_another_process() -> None:
     )
     there = json.loads(result.stdout)
     assert there == [_digest(*clip) for clip in PINNED_CLIPS]
+
+
+def _photos() -> list[np.ndarray]:
+    """Returns three stand-in photographs, uint8 RGB of different sizes: frames of natural
+    clips (the tests ship no photographs)."""
+    return [
+        natural_motion(1, h, w, seed)[0]
+        for seed, (h, w) in enumerate([(60, 80), (90, 50), (64, 64)])
+    ]
+
+
+def test_photo_motion_is_deterministic_moves_and_uses_the_photos() -> None:
+    photos = _photos()
+    frames = photo_motion(T, H, W, 3, photos)
+    assert frames.shape == (T, H, W, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(photo_motion(T, H, W, 3, photos), frames)
+    np.testing.assert_array_equal(photo_motion(10, H, W, 3, photos), frames[:10])
+    assert np.abs(photo_motion(T, H, W, 4, photos).astype(np.int16) - frames).mean() > 5
+    assert _step_differences(frames).mean() > 0.5
+    # Textured by the photographs: other photographs, other pixels.
+    others = [np.ascontiguousarray(p[::-1, ::-1]) for p in photos]
+    assert np.abs(photo_motion(T, H, W, 3, others).astype(np.int16) - frames).mean() > 5
+
+
+def test_photo_background_tiles_without_seams() -> None:
+    from vidpred.synthetic.photo import _mirrored_tile
+
+    tile = _mirrored_tile(_photos()[0], 256, 64)
+    assert tile.shape == (256, 256, 3)
+    # Wrapping around: the last column meets the first as neighbouring columns inside do.
+    inner = np.abs(np.diff(tile, axis=1)).mean()
+    seam = np.abs(tile[:, -1] - tile[:, 0]).mean()
+    assert seam <= 2 * inner + 1
+
+
+def test_photo_motion_refuses_what_is_not_a_photograph() -> None:
+    with pytest.raises(ValueError, match="photos must be"):
+        photo_motion(T, H, W, 0, [])
+    with pytest.raises(ValueError, match="photos must be"):
+        photo_motion(T, H, W, 0, [np.zeros((20, 20, 3), np.uint8)])

@@ -196,3 +196,17 @@ def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
         resume=load_checkpoint(out),
     )
     assert load_checkpoint(out)["train_config"]["batch_size"] == 6
+
+
+def test_gradient_loss_punishes_blur_that_l1_alone_forgives():
+    from vidpred.training import compute_loss
+
+    edge = torch.zeros(1, 3, 8, 16)
+    edge[..., 8:] = 1.0
+    blurred = edge.clone()
+    blurred[..., 7], blurred[..., 8] = 0.25, 0.75  # a softer edge
+    shifted = edge.roll(1, dims=-1)  # a sharp edge one pixel off
+    # L1 alone scores the blur no worse than the misplaced edge; the gradient term sees it.
+    assert compute_loss("l1", blurred, edge) <= compute_loss("l1", shifted, edge)
+    assert compute_loss("l1_grad", blurred, edge) > compute_loss("l1", blurred, edge)
+    assert compute_loss("l1_grad", edge, edge) == 0

@@ -148,6 +148,24 @@ def train_flops_per_sample(model_config: ModelConfig, crop: int, batch_size: int
     return counter.get_total_flops() / batch_size
 
 
+# The working size of a 16:9 clip at the default --size 96: where inference cost is quoted.
+INFER_FLOPS_HW = (96, 172)
+
+
+def inference_flops_per_frame(
+    model_config: ModelConfig, hw: tuple[int, int] = INFER_FLOPS_HW
+) -> float:
+    """Returns the FLOPs of predicting one frame of size ``hw`` (the model's forward pass,
+    counted; DIS and the warp are not convolutions and are left out)."""
+    model = STResNet(model_config).eval()
+    h, w = hw
+    x = torch.rand(1, 3 * len(model_config.input_offsets()), h, w)
+    flows = torch.randn(1, 2, h, w) if model_config.uses_flow else None
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(x, flows)
+    return counter.get_total_flops()
+
+
 def _bench_step_config(
     data: WindowDataset, sizes: BenchSizes, device: str, precision: str = "auto"
 ) -> TrainConfig:
@@ -488,6 +506,7 @@ def run_bench(
     result.update(measure_peaks(dev, sizes, bf16))
     stage("counting training FLOPs")
     result["train_flops_per_sample"] = train_flops_per_sample(sizes.model, sizes.data.crop)
+    result["infer_gflop_per_frame"] = inference_flops_per_frame(sizes.model) / 1e9
     with tempfile.TemporaryDirectory(prefix="vidpred-bench-") as tmp:
         tmp = Path(tmp)
         stage("generating the clips")
@@ -535,6 +554,7 @@ REPORT = (
     ("matmul_gflops", "fp32 matmul peak", "{:.1f} GFLOP/s"),
     ("matmul_gflops_bf16", "bf16 matmul peak", "{:.1f} GFLOP/s"),
     ("train_flops_per_sample", "training FLOPs per sample (counted)", "{:.3g}"),
+    ("infer_gflop_per_frame", "inference GFLOP per 96x172 frame (counted)", "{:.2f}"),
     ("train_samples_per_s_memory", "training, in-memory batches", "{:.2f} samples/s"),
     ("train_samples_per_s_memory_fp32", "training, in-memory batches, fp32", "{:.2f} samples/s"),
     ("train_samples_per_s_loader", "training, real loader + trainer", "{:.2f} samples/s"),

@@ -141,6 +141,7 @@ MODEL_FIELDS = {
     "head": _Range("choice", choices=HEADS),
     "base_flow": _Range("choice", choices=BASE_FLOWS),
     "blend": _Range("bool"),
+    "sharp_warp": _Range("bool"),
 }
 DATA_FIELDS = {
     # The CLI's --size bounds: a larger working size only ever upscales into memory trouble.

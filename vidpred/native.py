@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -54,7 +54,12 @@ def resize_motion(motion: Motion, size: tuple[int, int]) -> Motion:
     if flow is not None:
         scale = torch.tensor([size[1] / w, size[0] / h], dtype=flow.dtype, device=flow.device)
         flow = flow * scale.view(1, 2, 1, 1)
-    return Motion(residual=resized(motion.residual), flow=flow, blend=resized(motion.blend))
+    return Motion(
+        residual=resized(motion.residual),
+        flow=flow,
+        blend=resized(motion.blend),
+        sharpness=resized(motion.sharpness),
+    )
 
 
 def apply_motion(last: torch.Tensor, motion: Motion) -> torch.Tensor:
@@ -168,9 +173,9 @@ def native_motion(
     if base is not None and motion.flow is not None:
         # Only the model's correction of its working-size start is resized (one resize of
         # every part); the start itself is DIS at full size.
-        correction = Motion(motion.residual, motion.flow - base.to(device), motion.blend)
+        correction = replace(motion, flow=motion.flow - base.to(device))
         big = resize_motion(correction, size)
-        big = Motion(big.residual, dis.to(device) + big.flow, big.blend)
+        big = replace(big, flow=dis.to(device) + big.flow)
     else:
         big = resize_motion(motion, size)
     working = None

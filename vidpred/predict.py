@@ -285,5 +285,6 @@ def to_uint8(frame: torch.Tensor) -> np.ndarray:
 
 def _float_parts(motion: Motion) -> Motion:
     """Returns ``motion`` with every part float32 (autocast may leave them bf16)."""
-    parts = (motion.residual, motion.flow, motion.blend)
-    return Motion(*(None if part is None else part.float() for part in parts))
+    return Motion(
+        **{name: None if part is None else part.float() for name, part in vars(motion).items()}
+    )

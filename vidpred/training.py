@@ -79,7 +79,11 @@ class TrainConfig:
     warmup_steps: int = not_an_option(100)
     min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
     # L1 measured 1.65 dB better than MSE on natural video (FINDINGS.md).
-    loss: str = option("l1", "training loss (huber: smooth L1)", choices=LOSSES)
+    loss: str = option(
+        "l1",
+        "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour differences)",
+        choices=LOSSES,
+    )
     grad_clip: float = not_an_option(1.0)
     seed: int = option(0, "seeds the initial weights and the order of the training data")
     device: str = option(
@@ -284,7 +288,20 @@ def compute_loss(name: str, prediction: torch.Tensor, target: torch.Tensor) -> t
         return F.l1_loss(prediction, target)
     if name == "mse":
         return F.mse_loss(prediction, target)
+    if name == "l1_grad":
+        # L1 plus L1 of the horizontal and vertical differences (SDC-Net's loss, without
+        # its flow smoothness): a blurred edge costs twice, once in each term.
+        return F.l1_loss(prediction, target) + F.l1_loss(
+            _differences(prediction), _differences(target)
+        )
     return F.smooth_l1_loss(prediction, target, beta=HUBER_BETA)
+
+
+def _differences(images: torch.Tensor) -> torch.Tensor:
+    """Returns the neighbour differences of float (B, C, H, W) images, flattened: (B, N)."""
+    dx = images[..., :, 1:] - images[..., :, :-1]  # (B, C, H, W-1)
+    dy = images[..., 1:, :] - images[..., :-1, :]  # (B, C, H-1, W)
+    return torch.cat([dx.flatten(1), dy.flatten(1)], 1)
 
 
 class RunClock:

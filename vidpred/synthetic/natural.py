@@ -7,6 +7,7 @@ cadence, sprites).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -241,14 +242,20 @@ class _Stage:
     """
 
     def __init__(
-        self, rng: np.random.Generator, camera: _Camera, tau: np.ndarray, height: int, width: int
+        self,
+        rng: np.random.Generator,
+        camera: _Camera,
+        tau: np.ndarray,
+        height: int,
+        width: int,
+        make_sprite: Callable[[np.random.Generator, float], np.ndarray] = _make_sprite,
     ) -> None:
         self.rng, self.camera, self.tau = rng, camera, tau  # tau: (T,) motion time
         self.height, self.width = height, width
         size = min(height, width)
         self.scale = size / 128  # speeds below are quoted for a 128 px frame
         n = int(rng.integers(2, 6))
-        self.pool = [_make_sprite(rng, size * _log_uniform(rng, 0.08, 0.3)) for _ in range(n + 3)]
+        self.pool = [make_sprite(rng, size * _log_uniform(rng, 0.08, 0.3)) for _ in range(n + 3)]
         self.next_sprite = n
         self.mid = np.array([(width - 1) / 2, (height - 1) / 2])
         self.actors = [self._new_actor(self.pool[i]) for i in range(n)]
