@@ -159,7 +159,9 @@ def test_a_good_arithmetic_choice_is_used_without_a_warning(measuring, caplog):
 
 
 @pytest.mark.parametrize(
-    "text", ["not json", "[1, 2]", '{"cpu": "fast"}', '{"cpu": [1]}', "[" * 100_000]
+    "text",
+    ["not json", "[1, 2]", '{"cpu": "fast"}', '{"cpu": [1]}', "[" * 100_000],
+    ids=["not json", "a list", "an entry as text", "an entry as a list", "nested too deep"],
 )
 def test_an_arithmetic_file_that_is_not_ours_is_measured_again(measuring, caplog, text):
     path = state_dir() / tuning.TUNING_FILE
