@@ -10,7 +10,9 @@ An entry is keyed by the video's resolved path, its size in bytes, its mtime in
 nanoseconds and the working size; a video that changes in any of these is decoded again
 and its stale entries are removed. Entries are written to temporary files and renamed into
 place, so an interrupted or concurrent write (e.g. two torchrun ranks) never leaves a
-partial entry that a reader could pick up.
+partial entry that a reader could pick up. An entry file that is not a regular file (a FIFO
+would block the read forever), not an array or not its video's is decoded again, with one
+warning line naming it.
 
 Folder: ``cache_dir`` if given, else ``$VIDPRED_CACHE``, else ``$XDG_CACHE_HOME/vidpred``,
 else ``~/.cache/vidpred``.

@@ -7,7 +7,8 @@ doubled it, while on a 2-core AMD EPYC without AMX channels-last made it 8-19% s
 layout), it times a few training steps of the default model in each candidate arithmetic
 and keeps the fastest. The choice is stored in the state folder (``vidpred.weights.state_dir``),
 keyed by the CPU (or GPU), its flags, the thread count and the torch version: when any of
-them changes, it is measured again.
+them changes, it is measured again. So is a stored choice that vidpred cannot have written (a
+field of the wrong type or range, a file that is a FIFO or not JSON), with one warning line.
 
 Overrides: ``--precision fp32|bf16`` fixes the precision; ``--layout channels-last`` or
 ``contiguous`` (``fix_layout``), else ``VIDPRED_LAYOUT`` of the same values, fixes the
