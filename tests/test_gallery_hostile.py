@@ -5,6 +5,7 @@ belong, and requests that try to leave the served folder or confuse the server."
 import hashlib
 import html
 import http.client
+import json
 import os
 import re
 import resource
@@ -80,7 +81,10 @@ def add_render(folder: Path, name: str, weights: Path, /, **changes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.mp4").write_bytes(b"\0\0\0\x18ftypmp42 stand-in")
     sidecar = folder / f"{name}.json"
-    sidecar.write_bytes(sidecar_bytes({**sidecar_fields(weights), **changes}))
+    # The changes through json.dumps, not sidecar_bytes: that writes strict JSON (NaN as null),
+    # and a hostile sidecar (crafted, or from an older vidpred) may hold a bare NaN.
+    fields = json.loads(sidecar_bytes(sidecar_fields(weights)))
+    sidecar.write_text(json.dumps({**fields, **changes}, indent=1))
     return sidecar
 
 

@@ -10,7 +10,9 @@ An entry is keyed by the video's resolved path, its size in bytes, its mtime in
 nanoseconds and the working size; a video that changes in any of these is decoded again
 and its stale entries are removed. Entries are written to temporary files and renamed into
 place, so an interrupted or concurrent write (e.g. two torchrun ranks) never leaves a
-partial entry that a reader could pick up.
+partial entry that a reader could pick up. An entry file that is not a regular file (a FIFO
+would block the read forever), not an array or not its video's is decoded again, with one
+warning line naming it.
 
 Folder: ``cache_dir`` if given, else ``$VIDPRED_CACHE``, else ``$XDG_CACHE_HOME/vidpred``,
 else ``~/.cache/vidpred``.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import mmap
 import os
 from dataclasses import dataclass
@@ -29,7 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import shown
-from .outputs import atomic_write_bytes, remove_temp, temp_path
+from .outputs import (
+    atomic_write_bytes,
+    ignore_state,
+    open_regular,
+    read_state,
+    remove_temp,
+    temp_path,
+)
 from .video import Decoder, Video, read_video
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ CACHE_VERSION = 1
 # Entry files are named "<path hash>-<working size>-<state hash>.npy|.json"; only files with
 # this shape are ever listed or removed, so pointing --cache-dir at a shared folder is safe.
 _SUFFIXES = (".npy", ".json")
+# A sidecar holds the key (a path of at most 4096 bytes) and a few numbers: 1 MiB is not ours.
+SIDECAR_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -123,27 +135,65 @@ def release_pages(array: np.ndarray) -> None:
         mapped.madvise(mmap.MADV_DONTNEED)
 
 
+def map_npy(path: Path, mode: str) -> np.memmap:
+    """Returns the .npy array in ``path`` memory-mapped (``mode`` "r" or "c", as ``np.load``'s
+    ``mmap_mode``), if ``path`` is a regular file: a FIFO would block ``np.load`` forever.
+
+    Raises:
+        NotRegularFile: not a regular file.
+        OSError: it cannot be opened (FileNotFoundError: there is none).
+        ValueError: it is not an .npy array of plain numbers, or is shorter than it claims.
+    """
+    with open_regular(path) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+        if dtype.hasobject:
+            raise ValueError("holds Python objects")
+        order, offset = "F" if fortran else "C", f.tell()
+        try:  # the map keeps its own descriptor; the file closes here
+            return np.memmap(f, dtype=dtype, mode=mode, shape=shape, order=order, offset=offset)
+        except OverflowError as e:  # a header claiming more elements than can be addressed
+            raise ValueError(str(e)) from e
+
+
 def _load_entry(folder: Path, stem: str, key: dict, path: Path) -> Video | None:
-    """Returns the cached video, or None when the entry is missing, stale or damaged."""
+    """Returns the cached video, or None when the entry is missing, stale or damaged (a
+    damaged one, e.g. a FIFO or a file that is not an array, with one warning line)."""
     meta_file, frames_file = folder / f"{stem}.json", folder / f"{stem}.npy"
+    instead = f"decoding {shown(path)} again"
+    data = read_state(meta_file, SIDECAR_MAX_BYTES, instead=instead)
+    if data is None:
+        return None
     try:
-        meta = json.loads(meta_file.read_text())
+        meta = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested deeper than Python
+        ignore_state(meta_file, "not valid JSON", instead)
+        return None
+    try:
         # 'c' (copy-on-write) rather than 'r': torch.from_numpy wants a writable array, and
         # a private mapping can never write back to the cache file.
-        frames = np.load(frames_file, mmap_mode="c")
+        frames = map_npy(frames_file, "c")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as e:
-        log.debug("%s: cache entry %s unreadable (%s); decoding again", path, stem, e)
+    except (OSError, ValueError) as e:  # NotRegularFile included
+        ignore_state(frames_file, getattr(e, "strerror", None) or str(e), instead)
         return None
     try:
         if meta["key"] != key or list(frames.shape) != meta["shape"] or frames.dtype != np.uint8:
             raise ValueError("key, shape or dtype differ")
         fps, (h, w) = float(meta["fps"]), meta["source_size"]
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps {fps}")
+        source_size = (int(h), int(w))
     except (KeyError, TypeError, ValueError) as e:
-        log.debug("%s: cache entry %s does not match (%s); decoding again", path, stem, e)
+        ignore_state(meta_file, f"does not match its frames: {e}", instead)
         return None
-    return Video(path=path, frames=frames, fps=fps, source_size=(int(h), int(w)))
+    return Video(path=path, frames=frames, fps=fps, source_size=source_size)
 
 
 def _remove_stale(folder: Path, prefix: str, keep: str) -> None:
@@ -249,11 +299,14 @@ def read_flows_cached(
     file = folder / f"{stem}.flow.npy"
     expected = (*video.frames.shape[:3], 2)
     try:
-        flows = np.load(file, mmap_mode="r")
+        flows = map_npy(file, "r")
         if flows.shape == expected and flows.dtype == np.float32:
             return flows
-    except (OSError, ValueError):
+        ignore_state(file, "not the flows of its video", "computing them again")
+    except FileNotFoundError:
         pass
+    except (OSError, ValueError) as e:  # NotRegularFile included
+        ignore_state(file, getattr(e, "strerror", None) or str(e), "computing them again")
     if not (folder / f"{stem}.json").exists():  # only beside a current frames entry
         return video_flows(video.frames)
 
@@ -267,7 +320,7 @@ def read_flows_cached(
 
     try:  # no fsync: flows lost to a power cut are simply computed again
         atomic_write_bytes(file, write_flows, fsync=False)
-        return np.load(file, mmap_mode="r")
+        return map_npy(file, "r")
     except OSError as e:
         log.warning(
             "%s: could not cache its flows in %s (%s); computing them in memory",

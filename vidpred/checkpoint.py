@@ -310,6 +310,21 @@ def _check_stored_data(tensors: list[torch.Tensor], path: Path, key: str) -> Non
         )
 
 
+def _check_finite(
+    tensors: dict[Any, torch.Tensor], path: Path, key: str, what: str = "weights"
+) -> None:
+    """Raises CheckpointError naming the first of ``tensors`` (a model's parameters and
+    buffers) that holds NaN or infinity: such a model predicts NaN frames, whose metrics are
+    not numbers, and a render of them is noise."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                # In full: the names are the model's own (the keys were checked), not the file's.
+                f"{path}: '{key}' holds non-finite {what} (NaN or infinity) in {name!r} "
+                "(did the training that wrote it diverge?)"
+            )
+
+
 def _check_weights(ckpt: dict, path: Path) -> None:
     """Raises CheckpointError unless the stored weights (and the optimizer state, if any)
     have exactly the keys and shapes of the configured model.
@@ -348,6 +363,7 @@ def _check_weights(ckpt: dict, path: Path) -> None:
             raise CheckpointError(
                 f"{path}: weights do not match the model configuration ({detail})"
             )
+        _check_finite(state, path, key)
     optimizer = ckpt.get("optimizer")
     if optimizer is None:
         return
@@ -366,6 +382,8 @@ def _check_weights(ckpt: dict, path: Path) -> None:
         if isinstance(v, torch.Tensor)
     ]
     _check_stored_data(moments, path, "optimizer")
+    # A NaN moment would turn every weight NaN on the first step of --resume.
+    _check_finite(dict(enumerate(moments)), path, "optimizer", "moments")
     for index, values in state.items():
         if not (isinstance(index, int) and 0 <= index < len(shapes) and isinstance(values, dict)):
             raise CheckpointError(f"{path}: optimizer state does not fit the model")
@@ -397,12 +415,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Every field is checked before it is used: the zip's directory before torch inflates
     anything (a compression bomb is refused), then each configuration and training-state
-    field's type and range, then the stored tensors' shapes against the configured model.
+    field's type and range, then the stored tensors' shapes against the configured model and
+    their values (NaN or infinity in a weight is refused).
 
     Raises:
         CheckpointError: missing, not a vidpred checkpoint, unsafe (would run code or inflate
             far beyond its size), from a newer format version, with missing or mismatched
-            keys, or with a field outside its range (the message names the field).
+            keys, with a field outside its range (the message names the field), or with
+            weights that are not finite.
     """
     path = Path(path)
     if not path.is_file():

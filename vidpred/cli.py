@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import dataclasses
 import functools
-import json
 import logging
 import math
 import os
@@ -954,7 +953,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             **_video_options(args),
         )
     if args.json:
-        print(json.dumps(result))
+        from .outputs import strict_json  # NaN would print as a bare NaN, which is not JSON
+
+        print(strict_json(result))
         return 0
     weights = shown(result["weights"]) if result["weights"] else None
     table = Table(title=f"one-step next-frame metrics (weights {weights}, tail {args.tail})")
@@ -1075,7 +1076,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             on_stage=lambda text: progress.update(task, info=text),
         )
     if args.json:
-        print(json.dumps(result))
+        from .outputs import strict_json  # NaN would print as a bare NaN, which is not JSON
+
+        print(strict_json(result))
         return 0
     flags = ", ".join(result["cpu_flags"]) or "none of AMX, AVX-512, AVX2"
     title = (

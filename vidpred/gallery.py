@@ -701,22 +701,46 @@ def _allowed_hosts(address: tuple) -> set[str]:
     return hosts
 
 
+def _request_target(target: str, host_header: str | None) -> tuple[str, str] | None:
+    """Returns (the host the request is for, lower-cased; the target's path) of an HTTP request
+    target, or None for a target that names no file (``*``, ``host:port``, another scheme).
+
+    In origin-form (``/a.mp4``) the Host header names the host; in absolute-form
+    (``http://host:port/a.mp4``) the target's authority does and the Host header is ignored
+    (RFC 9112, section 3.2.2), so ``GET http://evil.example/a.mp4`` is for evil.example
+    whatever Host says.
+    """
+    if target.startswith("/"):
+        # Not urlsplit: it would read "//evil.example/a.mp4" as a host too.
+        return (host_header or "").strip().lower(), target.partition("?")[0].partition("#")[0]
+    parts = urlsplit(target)
+    if parts.scheme.lower() != "http" or not parts.netloc:
+        return None
+    return parts.netloc.lower(), parts.path or "/"
+
+
 class GalleryRequestHandler(SimpleHTTPRequestHandler):
     """Serves the regular files of one folder, with single byte ranges: browsers fetch and
     seek mp4s with Range requests, and some (Safari) will not play a video without them.
 
-    Stricter than ``http.server``: only for a Host header naming this machine (DNS
-    rebinding), no directory listings, no hidden files, nothing a symbolic link leads out of
-    the folder, and no FIFOs or devices (a FIFO blocks a thread, /dev/zero never ends).
+    Stricter than ``http.server``: only for a Host header (or an absolute-form target's
+    authority) naming this machine (DNS rebinding), no directory listings, no hidden files,
+    nothing a symbolic link leads out of the folder, and no FIFOs or devices (a FIFO blocks a
+    thread, /dev/zero never ends).
     """
 
     # A client that connects and says nothing would otherwise hold its thread forever.
     timeout = 60
     _span: tuple[int, int] | None = None
+    _target_path = "/"  # the path of the request's target, set by send_head
 
     def send_head(self):
         self._span = None
-        host = (self.headers.get("Host") or "").strip().lower()
+        target = _request_target(self.path, self.headers.get("Host"))
+        if target is None:
+            self.send_error(HTTPStatus.BAD_REQUEST, "Bad request target")
+            return None
+        host, self._target_path = target
         if host not in _allowed_hosts(self.server.server_address):
             self.send_error(
                 HTTPStatus.FORBIDDEN,
@@ -759,7 +783,7 @@ class GalleryRequestHandler(SimpleHTTPRequestHandler):
         root = Path(self.directory)
         try:
             # Bytes, then the file system's decoding: a name that is not UTF-8 still matches.
-            parts = os.fsdecode(unquote_to_bytes(urlsplit(self.path).path)).split("/")
+            parts = os.fsdecode(unquote_to_bytes(self._target_path)).split("/")
             parts = [p for p in parts if p] or [INDEX_NAME]
             if any(p in (".", "..") or p.startswith(".") for p in parts):
                 return None

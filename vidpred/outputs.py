@@ -9,21 +9,32 @@ Files are written to a hidden temp file beside their target and renamed over it
 (``atomic_write_bytes``, ``write_temp``), so a crash or a full disk leaves the previous file
 or none, never a partial one. Files vidpred did not write (sidecars, weights, a page in the
 way) are read only if they are regular files (``open_regular``): a FIFO would block a read
-forever and ``/dev/zero`` never ends.
+forever and ``/dev/zero`` never ends. vidpred's own state and cache files are read the same
+way (``read_state``): one that is not a regular file, too large or unreadable counts as absent,
+with one warning line naming it, so that it is measured, decoded or written again instead of
+hanging or crashing every command until the user finds and deletes it.
+
+JSON that vidpred prints or writes is strict (``strict_json``): Python's ``json`` writes NaN and
+infinities as bare ``NaN`` and ``Infinity``, which RFC 8259 parsers refuse.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import logging
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .errors import OutputError
+from .errors import OutputError, shown
+
+log = logging.getLogger(__name__)
 
 
 def is_shipped(path: str | Path) -> bool:
@@ -330,3 +341,42 @@ def file_sha256(path: str | Path, limit: int | None = None) -> str:
                 raise NotRegularFile(f"larger than {_size(limit)}")
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_state(path: str | Path, limit: int, *, instead: str) -> bytes | None:
+    """Returns the bytes of one of vidpred's state or cache files, or None where there is no
+    usable one: missing (quietly), or not a regular file (a FIFO would block forever and a link
+    to ``/dev/zero`` never ends), larger than ``limit`` bytes or unreadable, which is logged as
+    one warning line (``ignore_state``) ending in ``instead``, what vidpred does without it.
+    """
+    try:
+        return read_regular(path, limit)
+    except FileNotFoundError:
+        return None
+    except OSError as e:  # NotRegularFile included
+        ignore_state(path, e.strerror or str(e), instead)
+        return None
+
+
+def ignore_state(path: str | Path, why: str, instead: str) -> None:
+    """Logs one warning line saying that the state or cache file ``path`` is ignored, why, and
+    what vidpred does ``instead`` (e.g. "measuring again")."""
+    log.warning("ignoring %s (%s); %s", shown(path), why, instead)
+
+
+def finite_or_null(value: Any) -> Any:
+    """Returns ``value`` (nested dicts, lists and tuples of JSON values) with every float that is
+    NaN or infinite replaced by None, which JSON writes as ``null``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
+def strict_json(value: Any, **options: Any) -> str:
+    """Returns ``value`` as strict JSON text (RFC 8259): non-finite numbers become ``null``.
+    ``options`` go to ``json.dumps`` (``indent``, ``sort_keys``)."""
+    return json.dumps(finite_or_null(value), allow_nan=False, **options)

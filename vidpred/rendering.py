@@ -35,7 +35,16 @@ from .native import (
     motionless,
     native_frame_size,
 )
-from .outputs import check_output_path, claim_output, file_sha256, write_temp
+from .outputs import (
+    check_output_path,
+    claim_output,
+    file_sha256,
+    ignore_state,
+    read_regular,
+    read_state,
+    strict_json,
+    write_temp,
+)
 from .overlap import ahead, overlaps
 from .predict import Predictor, quantize, to_uint8
 from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
@@ -432,22 +441,32 @@ def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
     return canvas
 
 
+# A training log holds about 150 bytes per epoch: 16 MiB is a hundred thousand epochs. A bigger
+# one is not ours, and its rows would go into every render's sidecar.
+TRAINING_LOG_MAX_BYTES = 16 << 20
+# A sidecar is its training log plus a few KB of metrics and settings.
+SIDECAR_EXTRA_BYTES = 1 << 20
+
+
 def read_training_log(weights: str | Path | None) -> list[dict[str, Any]]:
-    """Returns the per-epoch rows of the JSONL log beside a checkpoint ([] if there is none)."""
+    """Returns the per-epoch rows of the JSONL log beside a checkpoint ([] if there is none;
+    also, with one warning line, if it is not a regular file or is too large)."""
     if weights is None:
         return []
-    rows = []
-    try:
-        lines = metrics_log_path(weights).read_text().splitlines()
-    except OSError:
+    path = metrics_log_path(weights)
+    data = read_state(path, TRAINING_LOG_MAX_BYTES, instead="the render records no training log")
+    if data is None:
         return []
-    for line in lines:
+    rows = []
+    for line in data.decode("utf-8", "replace").splitlines():
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(row, dict):
             rows.append(row)
+    if data.strip() and not rows:
+        ignore_state(path, "not a training log", "the render records no training log")
     return rows
 
 
@@ -458,7 +477,7 @@ def _finite(summary: dict[str, float]) -> dict[str, float] | None:
 def sidecar_bytes(meta: dict[str, Any]) -> bytes:
     """Returns a render's metadata as the JSON text of its sidecar."""
     meta = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}
-    return json.dumps(meta, indent=1).encode()
+    return strict_json(meta, indent=1).encode()
 
 
 def _sidecar_temp(path: Path, meta: dict[str, Any]) -> Path:
@@ -468,10 +487,11 @@ def _sidecar_temp(path: Path, meta: dict[str, Any]) -> Path:
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any] | None:
-    """Returns a render's sidecar metadata, or None if the file is missing or not a sidecar."""
+    """Returns a render's sidecar metadata, or None if the file is missing or not a sidecar
+    (not a regular file included: a FIFO would block the read)."""
     try:
-        meta = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        meta = json.loads(read_regular(path, TRAINING_LOG_MAX_BYTES + SIDECAR_EXTRA_BYTES))
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         return None

@@ -6,7 +6,6 @@ It knows nothing of the terminal: progress goes to optional callbacks.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import shlex
@@ -35,7 +34,7 @@ from .flow import flow_extrapolation
 from .metrics import LOSSES, copy_last, psnr
 from .model import ModelConfig, STResNet
 from .options import flag, is_option, kept_on_resume, not_an_option, option
-from .outputs import atomic_write_bytes
+from .outputs import atomic_write_bytes, strict_json
 from .precision import (
     DEVICES,
     PRECISIONS,
@@ -230,8 +229,9 @@ class _StopRequests:
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
-    """Rewrites the per-epoch JSONL log atomically, so it always matches the checkpoint."""
-    text = "".join(json.dumps(row) + "\n" for row in history).encode()
+    """Rewrites the per-epoch JSONL log atomically, so it always matches the checkpoint. A
+    metric that is not finite is written as null: strict JSON, which any parser reads."""
+    text = "".join(strict_json(row) + "\n" for row in history).encode()
     try:
         atomic_write_bytes(path, lambda f: f.write(text))
     except OSError as e:

@@ -7,7 +7,8 @@ doubled it, while on a 2-core AMD EPYC without AMX channels-last made it 8-19% s
 layout), it times a few training steps of the default model in each candidate arithmetic
 and keeps the fastest. The choice is stored in the state folder (``vidpred.weights.state_dir``),
 keyed by the CPU (or GPU), its flags, the thread count and the torch version: when any of
-them changes, it is measured again.
+them changes, it is measured again. So is a stored choice that vidpred cannot have written (a
+field of the wrong type or range, a file that is a FIFO or not JSON), with one warning line.
 
 Overrides: ``--precision fp32|bf16`` fixes the precision; ``--layout channels-last`` or
 ``contiguous`` (``fix_layout``), else ``VIDPRED_LAYOUT`` of the same values, fixes the
@@ -25,11 +26,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import statistics
 import time
+import typing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 
@@ -42,6 +46,9 @@ LAYOUT_ENV = "VIDPRED_LAYOUT"
 LAYOUTS = ("channels-last", "contiguous")
 TUNING_ENV = "VIDPRED_TUNING"
 TUNING_FILE = "arithmetic.json"
+# The state file holds a few hundred bytes per device and batch measurement: 1 MiB is thousands
+# of them. A bigger one is not ours.
+TUNING_MAX_BYTES = 1 << 20
 # Steps timed per candidate after WARMUP_STEPS untimed ones, in ROUNDS that alternate the
 # candidates, so a slow spell of a busy machine does not land on one of them alone (with one
 # block per candidate, a 2-core Xeon once chose the layout that infers 25% slower). The
@@ -226,11 +233,19 @@ def choose(
     return _remembered(device.type, _key(device), Arithmetic, measured)
 
 
-def _remembered(slot: str, key: dict, kind: type, measured: Callable[[], object]):
+def _remembered(
+    slot: str,
+    key: dict,
+    kind: type,
+    measured: Callable[[], object],
+    check: Callable[[object], str | None] | None = None,
+):
     """Returns the ``kind`` dataclass stored under ``slot`` of the state file for ``key``
-    (this process's memo first), else ``measured()``, which it stores. A state folder that
-    cannot be written is not an error: the choice then lasts this process."""
-    from .outputs import atomic_write_bytes
+    (this process's memo first), else ``measured()``, which it stores. A stored choice whose
+    fields have the wrong type or range (``_problem``, then ``check``, which returns why a
+    choice does not fit) counts as absent: it is measured again, with one warning line. A
+    state folder that cannot be written is not an error: the choice then lasts this process."""
+    from .outputs import atomic_write_bytes, ignore_state, strict_json
     from .weights import state_dir
 
     memo = slot + json.dumps(key, sort_keys=True)
@@ -239,22 +254,73 @@ def _remembered(slot: str, key: dict, kind: type, measured: Callable[[], object]
     path = state_dir() / TUNING_FILE
     stored = _read(path)
     entry = stored.get(slot)
-    if isinstance(entry, dict) and entry.get("key") == key:
-        try:
-            _chosen[memo] = kind(**entry["choice"])
-            return _chosen[memo]
-        except (KeyError, TypeError):
-            pass  # written by another version: measure again
+    if entry is not None and not (isinstance(entry, dict) and "key" in entry):
+        ignore_state(path, f"its {slot!r} entry is not a measurement", "measuring again")
+    elif entry is not None and entry["key"] == key:
+        choice = entry.get("choice")
+        problem = _problem(kind, choice)
+        if problem is None:
+            choice = kind(**choice)
+            problem = check(choice) if check is not None else None
+        if problem is None:
+            _chosen[memo] = choice
+            return choice
+        ignore_state(path, f"{slot}: {problem}", "measuring again")
     choice = measured()
     stored[slot] = {"key": key, "choice": asdict(choice)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(stored, indent=1).encode()
+        text = strict_json(stored, indent=1).encode()
         atomic_write_bytes(path, lambda f: f.write(text), fsync=False)
     except OSError as e:
         log.debug("could not remember the measurement in %s (%s)", path, e)
     _chosen[memo] = choice
     return choice
+
+
+def _problem(kind: type, values: object) -> str | None:
+    """Returns why ``values`` is not a stored ``kind`` (a field unknown, missing, or of the
+    wrong type or range), or None. Numbers are counts (whole, at least 1) or rates (finite,
+    not negative): a string where a flag belongs once reached autocast as its ``enabled``."""
+    if not isinstance(values, dict):
+        return "the choice is not a mapping"
+    hints = typing.get_type_hints(kind)
+    names = {f.name: f for f in fields(kind)}
+    unknown = sorted(str(name) for name in values if name not in names)
+    if unknown:
+        return f"unknown field {unknown[0]!r} (written by another vidpred?)"
+    for name, field in names.items():
+        if name not in values:
+            if field.default is MISSING and field.default_factory is MISSING:
+                return f"{name!r} is missing"
+            continue
+        if not _fits(hints[name], values[name]):
+            wanted = {bool: "true or false", int: "a whole number >= 1", str: "text"}
+            return (
+                f"{name!r} must be {wanted.get(hints[name], 'a mapping of names to rates')}, "
+                f"got {json.dumps(values[name])[:40]}"
+            )
+    return None
+
+
+def _fits(hint: object, value: object) -> bool:
+    """Whether ``value`` read from JSON is a valid ``hint``: bool, int (a count), str, float
+    (a rate) or dict[str, float] (rates by name)."""
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if hint is str:
+        return isinstance(value, str)
+    if hint is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value) and value >= 0
+    if typing.get_origin(hint) is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            _fits(key_hint, k) and _fits(value_hint, v) for k, v in value.items()
+        )
+    return False
 
 
 # The training batch when none is given. On a CPU the step's cost grows with the batch, so a
@@ -323,6 +389,11 @@ def choose_batch(
         key,
         BatchChoice,
         lambda: measure_batch(device, precision, model_config, size, batches, rate),
+        lambda choice: (
+            None
+            if choice.batch_size in batches
+            else f"batch {choice.batch_size} is not one of those measured {list(batches)}"
+        ),
     )
 
 
@@ -389,12 +460,22 @@ def measure_batch(
     return BatchChoice(batch, bf16, rule, timings)
 
 
-def _read(path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+def _read(path: Path) -> dict:
+    """Returns the measurements stored in ``path``; {} where it is missing or unusable (not a
+    regular file, too large, not a JSON object: with one warning line)."""
+    from .outputs import ignore_state, read_state
+
+    data = read_state(path, TUNING_MAX_BYTES, instead="measuring again")
+    if data is None:
         return {}
-    return data if isinstance(data, dict) else {}
+    try:
+        stored = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested deeper than Python
+        stored = None
+    if not isinstance(stored, dict):
+        ignore_state(path, "not a JSON object", "measuring again")
+        return {}
+    return stored
 
 
 _fixed_layout: str | None = None  # what fix_layout set for this process

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .errors import CheckpointError
-from .outputs import atomic_write_bytes
+from .outputs import atomic_write_bytes, ignore_state, read_state
 
 # weights/ sits beside the package folder in the repo, so an editable install
 # (`pip install -e .`) finds it from any working directory.
@@ -32,6 +32,10 @@ def state_dir() -> Path:
     return Path(base) / "vidpred"
 
 
+# latest.json holds one path (at most 4096 bytes on Linux, more when escaped): 64 KiB is ample.
+LATEST_MAX_BYTES = 64 << 10
+
+
 def _latest_file() -> Path:
     return state_dir() / "latest.json"
 
@@ -48,12 +52,22 @@ def record_latest(checkpoint: str | Path) -> None:
 
 
 def latest_trained() -> Path | None:
-    """Returns the newest checkpoint written by ``vidpred train``, if it still exists."""
-    try:
-        path = Path(json.loads(_latest_file().read_text())["path"])
-    except (OSError, ValueError, KeyError, TypeError):
+    """Returns the newest checkpoint written by ``vidpred train``, if it still exists. A state
+    file that is not one vidpred wrote (a FIFO, a link to a device, not JSON) is ignored with
+    one warning line."""
+    file = _latest_file()
+    instead = "the newest trained checkpoint is not known"
+    data = read_state(file, LATEST_MAX_BYTES, instead=instead)
+    if data is None:
         return None
-    return path if path.is_file() else None
+    try:
+        path = json.loads(data)["path"]
+    except (ValueError, RecursionError, KeyError, TypeError):
+        path = None
+    if not isinstance(path, str) or not path or "\0" in path:
+        ignore_state(file, "not a path to a checkpoint", instead)
+        return None
+    return Path(path) if Path(path).is_file() else None
 
 
 def resolve_weights(explicit: str | Path | None) -> tuple[Path, str]:
