@@ -51,22 +51,32 @@ DEFAULT_BRANCH_FRAMES = 2
 stderr = Console(stderr=True, soft_wrap=True)
 
 
+def _number(text: str, kind: type, allowed: str) -> int | float:
+    """Returns ``text`` read as ``kind`` (int or float); otherwise raises argparse's type
+    error saying what the option allows (argparse's own message names the parsing function,
+    "invalid frame_size value: 'nan'", which tells the user nothing)."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "0 or more")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a positive number")
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
@@ -75,28 +85,29 @@ def positive_float(text: str) -> float:
 def frame_size(text: str) -> int:
     from .data import MAX_SIZE, MIN_SIZE
 
-    value = int(text)
+    allowed = f"an integer from {MIN_SIZE} to {MAX_SIZE} px"
+    value = _number(text, int, allowed)
     if not MIN_SIZE <= value <= MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"must be {MIN_SIZE} to {MAX_SIZE} px, got {text}")
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
     return value
 
 
 def crop_size(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "0 (full frames) or a multiple of 4")
     if value < 0 or value % 4:
         raise argparse.ArgumentTypeError(f"must be 0 (full frames) or a multiple of 4, got {text}")
     return value
 
 
 def fraction(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "in [0, 1)")
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
 
 
 def tail_fraction(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "in (0, 1]")
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
@@ -132,14 +143,14 @@ def at_most(parse, high: int):
 
 
 def seed_value(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, f"0 to {MAX_SEED}")
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be 0 to {MAX_SEED}, got {text}")
     return value
 
 
 def clip_fps(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, f"{MIN_FPS:g} to {MAX_FPS:g} frames per second")
     if not MIN_FPS <= value <= MAX_FPS:
         raise argparse.ArgumentTypeError(
             f"must be {MIN_FPS:g} to {MAX_FPS:g} frames per second, got {text}"
@@ -148,7 +159,7 @@ def clip_fps(text: str) -> float:
 
 
 def clip_side(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, f"an even number of pixels from {MIN_SIDE} to {MAX_SIDE} (H.264)")
     if not MIN_SIDE <= value <= MAX_SIDE or value % 2:
         raise argparse.ArgumentTypeError(
             f"must be an even number of pixels from {MIN_SIDE} to {MAX_SIDE} (H.264), got {text}"
@@ -157,7 +168,7 @@ def clip_side(text: str) -> int:
 
 
 def clip_count(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, f"1 to {MAX_CLIPS}")
     if not 1 <= value <= MAX_CLIPS:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_CLIPS}, got {text}")
     return value
@@ -476,7 +487,7 @@ def _add_eval(sub) -> None:
 
 
 def port_number(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "0 to 65535 (0 picks a free port)")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0 to 65535 (0 picks a free port), got {text}")
     return value

@@ -7,13 +7,15 @@ pixel p of t-1, where it was in t-2), and predict frame t as frame t-1 sampled a
 ``p + flow(p)`` (bilinear, edges replicated). That is constant velocity: the pixel at p in t
 is assumed to come from where the same motion puts it in t-1. No training.
 
-DIS needs a frame with a side of at least 12 pixels; on smaller frames the flow is zero and
-the baseline equals copy-last.
+On frames with a side under ``MIN_FLOW_SIDE`` (20) pixels DIS is not called (OpenCV rejects
+some such sizes and crashes the process on others): the flow is zero and the baseline equals
+copy-last.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -24,8 +26,23 @@ import torch
 
 from .model import warp
 
-# DIS refuses frames whose sides are both shorter than this (OpenCV's dis_flow.cpp).
-MIN_FLOW_SIDE = 12
+log = logging.getLogger(__name__)
+
+# DIS is only called on frames whose shorter side is at least this; smaller frames get zero
+# flow. OpenCV 5.1.0, DISOPTICAL_FLOW_PRESET_MEDIUM, probed one (H, W) at a time in a child
+# process (a crash is a segfault, SIGSEGV, that no try can catch), on random and on flat
+# frames alike (the outcome does not depend on the content):
+#   H < 8 or W < 8, or both sides < 12: cv2.error ("width or height >= 12" and others)
+#   H 8-11,  W 40-159:  segfault      H 8-11,  W >= 320: cv2.error
+#   H 12-15, W 40-319:  segfault      H 12-15, W >= 320: cv2.error
+#   H >= 16 (W 8-5000), and W 8-24 with H up to 5000: computed, no crash.
+# The crash comes from the pyramid: when the coarsest level a frame allows (from its shorter
+# side over the 8 px patch) is finer than the preset's finest scale (1), OpenCV re-picks patch
+# size and scales from the *width* alone, and some widths pick levels too coarse for a short
+# frame. With setFinestScale(0) no size crashed; with the ULTRAFAST preset (finest scale 2)
+# H 16 crashed too (W 80-319). So the safe side depends on these settings: 16 for this one,
+# taken with a margin, since another OpenCV build may draw the line elsewhere.
+MIN_FLOW_SIDE = 20
 
 
 # Recent flows by the content of their two frames: render and eval ask for the same pair
@@ -45,7 +62,7 @@ def dis_flow(last: np.ndarray, previous: np.ndarray) -> np.ndarray:
         previous: uint8 RGB (H, W, 3), frame t-2.
     """
     h, w = last.shape[:2]
-    if max(h, w) < MIN_FLOW_SIDE:
+    if min(h, w) < MIN_FLOW_SIDE:
         return np.zeros((h, w, 2), np.float32)
     last, previous = np.ascontiguousarray(last), np.ascontiguousarray(previous)
     digest = hashlib.blake2b(digest_size=16)
@@ -76,7 +93,12 @@ def _compute_dis(last: np.ndarray, previous: np.ndarray) -> np.ndarray:
     # pair gave flows up to 2.3 px apart, OpenCV 5.0), and the baseline must be a function of
     # the two frames alone. Creating it costs about 1 ms at 96x172.
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(gray_last, gray_previous, None)
+    try:
+        return dis.calc(gray_last, gray_previous, None)
+    except cv2.error as e:
+        # A size or build that DIS refuses all the same: no flow, as for a small frame.
+        log.debug("DIS refused %dx%d frames (%s); using zero flow", *last.shape[1::-1], e)
+        return np.zeros((*last.shape[:2], 2), np.float32)
 
 
 def pair_flows(

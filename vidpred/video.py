@@ -375,7 +375,7 @@ class Decoder:
         self.path = Path(path)
         self.size = size
         self.max_frames = max_frames
-        check_video_file(self.path)
+        file_bytes = check_video_file(self.path).st_size
         self._capture = _open_capture(self.path)
         if not self._capture.isOpened():
             self._capture.release()
@@ -387,16 +387,21 @@ class Decoder:
         )
         self.metadata_fps = float(get(cv2.CAP_PROP_FPS) or 0.0)
         self.claimed_frames = _claimed(get(cv2.CAP_PROP_FRAME_COUNT))
+        # No container stores a frame in less than a byte: a count above the file's size is
+        # wrong (a damaged or hand-edited header), and nothing should be refused over it.
+        self.count_looks_wrong = self.claimed_frames > file_bytes
         self.timestamps_ms: list[float] = []
-        # Before decoding anything: what the container claims must fit the caps. A container
-        # can lie, so the decoded frames are checked again in ``frames``.
+        # Before decoding anything: what the container claims must fit the caps, so an honest
+        # long clip is refused at once. A container can lie, so the decoded frames are checked
+        # again in ``frames``, and only that check applies to a count that looks wrong.
         # ``held_bytes``: what the caller already holds decoded (uncached videos before this).
         self.limit, self.held = max_decoded_bytes(), held_bytes
         if min(self.source_size) > 0:
             try:
                 expected = working_size(*self.source_size, size)
                 _check_frame_size(self.path, self.source_size, expected, size)
-                if self.held + self.expected_frames * expected[0] * expected[1] * 3 > self.limit:
+                claimed_bytes = self.expected_frames * expected[0] * expected[1] * 3
+                if not self.count_looks_wrong and self.held + claimed_bytes > self.limit:
                     raise _too_big(
                         self.path, self.expected_frames, expected, self.limit, "its", self.held
                     )
@@ -465,7 +470,15 @@ class Decoder:
             )
         if count == 1 and self.max_frames != 1 and (kind := _image_kind(self.path)):
             raise VideoError(f"{shown(self.path)}: a {kind} image, not a video")
-        if self.max_frames is None and self.claimed_frames > count:
+        if self.max_frames is None and self.count_looks_wrong:
+            log.warning(
+                "%s: the container claims %d frames, more than its size could hold (its frame "
+                "count looks wrong); %d decode, using those",
+                shown(self.path),
+                self.claimed_frames,
+                count,
+            )
+        elif self.max_frames is None and self.claimed_frames > count:
             log.warning(
                 "%s: the container claims %d frames but only %d decode; using those",
                 shown(self.path),
