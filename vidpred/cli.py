@@ -383,7 +383,8 @@ def _add_render(sub) -> None:
 
 
 def _add_resolution_options(p, default: str) -> None:
-    """Adds --resolution and --max-side (render and eval)."""
+    """Adds --resolution, --max-side and --gate (render and eval)."""
+    from .gate import DEFAULT_GATE_WINDOW
     from .native import DEFAULT_MAX_SIDE, RESOLUTIONS
 
     p.add_argument(
@@ -399,6 +400,15 @@ def _add_resolution_options(p, default: str) -> None:
         default=DEFAULT_MAX_SIDE,
         metavar="PX",
         help="at native resolution, shrink clips whose shorter side is larger to this",
+    )
+    p.add_argument(
+        "--gate",
+        type=non_negative_int,
+        default=DEFAULT_GATE_WINDOW,
+        metavar="FRAMES",
+        help="show the flow baseline's one-step prediction instead of the model's where the "
+        "model trailed it over this many frames just before (a causal per-clip check); "
+        "0: always the model",
     )
 
 
@@ -931,6 +941,7 @@ def _video_options(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "cache": not args.no_cache,
         "cache_dir": args.cache_dir,
+        "gate": args.gate,
     }
 
 

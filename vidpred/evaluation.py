@@ -14,6 +14,7 @@ from .cache import release_pages
 from .data import frames_to_tensor, load_videos
 from .errors import VidpredError
 from .flow import flow_rollout, predict_flow
+from .gate import DEFAULT_GATE_WINDOW, FlowGate
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
 from .native import (
     DEFAULT_MAX_SIDE,
@@ -61,28 +62,61 @@ def evaluate_one_step(
     targets: list[int],
     batch_size: int = 8,
     after_chunk: Callable[[], None] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Returns the one-step metrics {"model", "copy_last", "linear", "flow"} on ``targets``.
+    gate: FlowGate | None = None,
+) -> dict[str, Any]:
+    """Returns the one-step metrics {"model", "copy_last", "linear", "flow"} on ``targets``;
+    with ``gate``, "model" is what the gate shows, and "model_ungated" and "gate" (its
+    ``summary``) are added.
 
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
         targets: target indices, each >= ``first_target``.
         after_chunk: called after each batch of targets is scored.
+        gate: a new gate for this clip; it first watches the targets just before the first
+            (``gate_warmup``), so that the first scored frames are gated as in a render.
     """
-    acc = {m: MetricAccumulator() for m in METHODS}
-    for chunk, _inputs, pred in predictor.predict_frames(frames, targets, batch_size):
+    acc = {m: MetricAccumulator() for m in (*METHODS, "model_ungated")}
+    watched = gate_warmup(targets[0], predictor.history, gate)
+    for chunk, _inputs, pred in predictor.predict_frames(frames, watched + targets, batch_size):
         index = torch.tensor(chunk)
         # Baselines come from the real frames, independent of the model's input layout.
         truth, last, previous = (
             frames_to_tensor(frames[index - lag]).to(pred.device) for lag in (0, 1, 2)
         )  # each (B, 3, H, W)
+        flow = predict_flow(frames, chunk).to(pred.device)
+        scored = index >= targets[0]  # the watched targets come first
+        if gate is not None and not scored.all():
+            gate.choose(pred[~scored], flow[~scored], truth[~scored], show=False)
+        if not scored.any():
+            continue
+        pred, truth, last, previous, flow = (t[scored] for t in (pred, truth, last, previous, flow))
+        if gate is not None:
+            acc["model_ungated"].add(pred, truth)
+            pred = gate.choose(pred, flow, truth)
         acc["model"].add(pred, truth)
         acc["copy_last"].add(last, truth)
         acc["linear"].add(linear_extrapolation(last, previous), truth)
-        acc["flow"].add(predict_flow(frames, chunk).to(pred.device), truth)
+        acc["flow"].add(flow, truth)
         if after_chunk:
             after_chunk()
-    return {m: acc[m].summary() for m in METHODS}
+    return _scores(acc, gate)
+
+
+def gate_warmup(first: int, history: int, gate: FlowGate | None) -> list[int]:
+    """Returns the targets before ``first`` that ``gate`` watches before the scored ones: up
+    to its window, from the first target that has the model's inputs (none without a gate)."""
+    if gate is None:
+        return []
+    return list(range(max(history, 2, first - gate.window), first))
+
+
+def _scores(acc: dict[str, MetricAccumulator], gate: FlowGate | None) -> dict[str, Any]:
+    """Returns the summaries of METHODS, and with a gate of the ungated model and the gate."""
+    scores: dict[str, Any] = {m: acc[m].summary() for m in METHODS}
+    if gate is not None:
+        scores["model_ungated"] = acc["model_ungated"].summary()
+        scores["gate"] = gate.summary()
+    return scores
 
 
 def evaluate_native(
@@ -92,22 +126,36 @@ def evaluate_native(
     size: int,
     max_side: int | None,
     batch_size: int = 8,
-) -> tuple[dict[str, dict[str, float]], tuple[int, int]]:
+    gate: FlowGate | None = None,
+) -> tuple[dict[str, Any], tuple[int, int]]:
     """Returns (``evaluate_one_step``'s metrics at the clip's own size, that size (H, W)):
     targets t >= ``first`` of the clip at ``path``, streamed (``vidpred.native``). The model
     runs at working ``size`` and its motion is applied to the full-size frames; copy-last,
     linear extrapolation and the flow baseline (DIS computed at native size) are computed on
-    the full-size frames. ``max_side`` caps the shorter side (None: no cap)."""
-    acc = {m: MetricAccumulator() for m in METHODS}
+    the full-size frames. ``max_side`` caps the shorter side (None: no cap). ``gate`` as
+    in ``evaluate_one_step``, on the full-size frames."""
+    acc = {m: MetricAccumulator() for m in (*METHODS, "model_ungated")}
     frame_hw = native_frame_size(path, max_side)
     predictor.check_memory(batch_size, 0, *frame_hw)
     stream = NativeClip(predictor, decode_pairs(path, size, max_side), batch_size)
-    for batch in stream.batches(first):
-        acc["model"].add(batch.model, batch.truth)
-        acc["copy_last"].add(batch.last, batch.truth)
-        acc["linear"].add(linear_extrapolation(batch.last, batch.previous), batch.truth)
-        acc["flow"].add(batch.flow, batch.truth)
-    return {m: acc[m].summary() for m in METHODS}, frame_hw
+    watched = gate_warmup(first, predictor.history, gate)
+    for batch in stream.batches(watched[0] if watched else first):
+        scored = torch.tensor(batch.targets) >= first  # the watched targets come first
+        if gate is not None and not scored.all():
+            gate.choose(batch.model[~scored], batch.flow[~scored], batch.truth[~scored], show=False)
+        if not scored.any():
+            continue
+        model, truth, last, previous, flow = (
+            t[scored] for t in (batch.model, batch.truth, batch.last, batch.previous, batch.flow)
+        )
+        if gate is not None:
+            acc["model_ungated"].add(model, truth)
+            model = gate.choose(model, flow, truth)
+        acc["model"].add(model, truth)
+        acc["copy_last"].add(last, truth)
+        acc["linear"].add(linear_extrapolation(last, previous), truth)
+        acc["flow"].add(flow, truth)
+    return _scores(acc, gate), frame_hw
 
 
 def evaluate_horizon(
@@ -166,6 +214,7 @@ def evaluate(
     on_video: Callable[[str, int], None] | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
+    gate: int = DEFAULT_GATE_WINDOW,
 ) -> dict[str, Any]:
     """Returns metrics of the model, copy-last, linear extrapolation and the flow baseline on
     every video.
@@ -183,14 +232,18 @@ def evaluate(
         on_video: called with (path, number of targets) as each video starts.
         cache, cache_dir: read videos through the decode cache (``vidpred.cache``) in
             ``cache_dir`` (None = the default folder).
+        gate: the one-step "model" is gated (``vidpred.gate``) over this many past frames;
+            0 = the model alone. Rollouts (``horizon``) are not gated.
 
     Returns:
         {"weights", "size", "tail", "resolution", "videos": [{"path", "targets",
         "resolution_size" (H, W the metrics were computed at), "model", "copy_last",
         "linear", "flow"}], "mean": {"model", "copy_last", "linear", "flow"}}; each method's
-        value is {"mse", "mae", "psnr", "ssim", "psnr_median"}. With ``horizon``, each video
-        also has "horizon_targets" and "horizon": [{"step": 1, "model", "copy_last", "linear",
-        "flow"}, ...], and the result has "horizon": the same list averaged over videos.
+        value is {"mse", "mae", "psnr", "ssim", "psnr_median"}. With a gate, each video and
+        the mean also have "model_ungated", and each video "gate" (``FlowGate.summary``).
+        With ``horizon``, each video also has "horizon_targets" and "horizon": [{"step": 1,
+        "model", "copy_last", "linear", "flow"}, ...], and the result has "horizon": the same
+        list averaged over videos.
     """
     size = size or predictor.data_config.size
     check_resolution(resolution, predictor)
@@ -208,12 +261,15 @@ def evaluate(
         # A cached video is a map: drop the pages each batch read, or a pass over a folder
         # would leave all of it resident (they come back from the page cache).
         release = functools.partial(release_pages, video.frames)
+        clip_gate = FlowGate(gate) if gate else None
         if resolution == "native":
             scores, frame_hw = evaluate_native(
-                video.path, predictor, targets[0], size, max_side, batch_size
+                video.path, predictor, targets[0], size, max_side, batch_size, clip_gate
             )
         else:
-            scores = evaluate_one_step(frames, predictor, targets, batch_size, after_chunk=release)
+            scores = evaluate_one_step(
+                frames, predictor, targets, batch_size, after_chunk=release, gate=clip_gate
+            )
             frame_hw = video.frames.shape[1:3]
         where = {"path": str(video.path), "targets": len(targets)}
         results.append({**where, "resolution_size": list(frame_hw), **scores})
@@ -231,7 +287,10 @@ def evaluate(
         "resolution": resolution,
         "videos": results,
         "mean": {m: mean_of([r[m] for r in results]) for m in METHODS},
+        "gate": gate,
     }
+    if gate and results:
+        summary["mean"]["model_ungated"] = mean_of([r["model_ungated"] for r in results])
     if horizon is not None:
         summary["horizon"] = mean_horizon(results, horizon)
     return summary

@@ -26,6 +26,7 @@ from .checkpoint import metrics_log_path
 from .data import frames_to_tensor, stack_windows
 from .errors import OutputError, VidpredError, shown
 from .flow import base_flows, flow_extrapolation, flow_rollout, pair_flows, predict_flow
+from .gate import DEFAULT_GATE_WINDOW, FlowGate
 from .metrics import MetricAccumulator
 from .native import (
     DEFAULT_MAX_SIDE,
@@ -674,9 +675,11 @@ def truth_frames(
     settings: RenderSettings,
     metrics: dict[str, MetricAccumulator],
     batch_size: int = 8,
+    gate: FlowGate | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """Yields, one model batch at a time, the output frames of ``targets`` (frames with
-    ground truth), scoring them into ``metrics`` on the way.
+    ground truth), scoring them into ``metrics`` on the way. With ``gate`` (one-step
+    predictions of consecutive targets), the predicted panel shows what it chooses.
 
     The steps, each callable on its own (``benchmarks/render_breakdown.py`` times them):
     ``one_step_batches`` (one-step predictions; with a horizon, ``Predictor.rollout`` then
@@ -697,7 +700,17 @@ def truth_frames(
     if overlaps(predictor.device):  # the next batch is computed while this one is drawn
         batches = ahead(batches)
     for batch in batches:
+        batch = gated(batch, gate)
         yield compose_truth(batch, score(batch, metrics), len(frames), settings)
+
+
+def gated(batch: TruthBatch, gate: FlowGate | None) -> TruthBatch:
+    """Returns ``batch`` with the predictions ``gate`` chooses (``vidpred.gate``), or as it
+    is without one."""
+    if gate is None:
+        return batch
+    flow = batch.flow.to(batch.truth.device)
+    return batch._replace(predicted=gate.choose(batch.predicted, flow, batch.truth))
 
 
 def one_step_batches(
@@ -844,12 +857,13 @@ def working_frames(
     settings: RenderSettings,
     metrics: dict[str, MetricAccumulator],
     batch_size: int,
+    gate: FlowGate | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """Yields a working-size render's output frames: those with ground truth from
     ``first`` on (``truth_frames``), then those past the end (``past_end_frames``)."""
     frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
     targets = list(range(first, video.num_frames))
-    yield from truth_frames(predictor, frames, targets, settings, metrics, batch_size)
+    yield from truth_frames(predictor, frames, targets, settings, metrics, batch_size, gate)
     yield from past_end_frames(predictor, frames, settings)
 
 
@@ -868,6 +882,7 @@ def native_frames(
     count: int,
     settings: RenderSettings,
     metrics: dict[str, MetricAccumulator],
+    gate: FlowGate | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """``working_frames`` at the clip's own size: one batch of output frames at a time from
     ``stream`` (``vidpred.native``), scored into ``metrics`` on the way, then the frames past
@@ -889,6 +904,7 @@ def native_frames(
             flow=native.flow,
             motion=native.motion if "motion" in settings.panels else None,
         )
+        batch = gated(batch, gate)
         yield compose_truth(batch, score(batch, metrics), count, settings)
     yield from native_past_end_frames(stream, settings)
 
@@ -995,6 +1011,7 @@ def render(
     on_progress: Callable[[int, int], None] | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
+    gate: int = DEFAULT_GATE_WINDOW,
 ) -> Path:
     """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
     frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
@@ -1019,6 +1036,8 @@ def render(
         on_progress: called with (frames done, frames total).
         cache, cache_dir: read the clip's working-size frames through the decode cache
             (``vidpred.cache``; None = the default folder), or decode them directly.
+        gate: one-step predictions are gated (``vidpred.gate``) over this many past frames;
+            0 = the model alone. Not with ``horizon`` > 1.
 
     Raises:
         VideoError: the clip cannot be read.
@@ -1043,13 +1062,16 @@ def render(
         settings = dataclasses.replace(settings, scale=scale or default_scale(frame_hw))
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
+        clip_gate = FlowGate(gate) if gate and horizon == 1 else None
         if native:
             # Estimated at the full size, where the native batches' frames and flows live.
             predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
             stream = NativeClip(predictor, decode_pairs(clip, size, max_side), batch_size)
-            batches = native_frames(stream, first, video.num_frames, settings, metrics)
+            batches = native_frames(stream, first, video.num_frames, settings, metrics, clip_gate)
         else:
-            batches = working_frames(predictor, video, first, settings, metrics, batch_size)
+            batches = working_frames(
+                predictor, video, first, settings, metrics, batch_size, clip_gate
+            )
         with Mp4Writer(out, video.fps) as writer:
             kept = write_frames(writer, batches, total, on_progress, keep=gif)
             written = writer.frames_written
@@ -1058,6 +1080,7 @@ def render(
             meta = render_metadata(
                 clip, out, predictor, video, settings, first, written, metrics, *shown_at
             )
+            meta["gate"] = clip_gate.summary() if clip_gate else None
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
             if gif:

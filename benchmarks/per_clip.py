@@ -1,0 +1,56 @@
+"""Prints a markdown table, one row per clip, of `vidpred eval --json` results side by side.
+
+    python benchmarks/per_clip.py NAME=RESULT.json [NAME=RESULT.json ...]
+
+Columns: copy-last and the flow baseline (from the first result), then for each result the
+model's PSNR minus the flow baseline's, ungated and, where the result was gated (the default),
+gated; a last row holds the means over clips and one the worst clip.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    runs = [arg.split("=", 1) for arg in sys.argv[1:]]
+    if not runs or any(len(r) != 2 for r in runs):
+        sys.exit(__doc__)
+    results = [(name, json.loads(Path(path).read_text())) for name, path in runs]
+    first = results[0][1]
+    clips = [Path(v["path"]).stem for v in first["videos"]]
+    header = ["clip", "copy-last", "flow"]
+    columns = []  # (title, function of a video's result -> dB over flow)
+    for name, result in results:
+        gated = "model_ungated" in result["videos"][0]
+        ungated_key = "model_ungated" if gated else "model"
+        columns.append((f"{name}", result, ungated_key))
+        if gated:
+            columns.append((f"{name}, gated", result, "model"))
+    header += [title for title, _, _ in columns]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    gains = {title: [] for title, _, _ in columns}
+    for i, clip in enumerate(clips):
+        video = first["videos"][i]
+        cells = [clip, f"{video['copy_last']['psnr']:.2f}", f"{video['flow']['psnr']:.2f}"]
+        for title, result, key in columns:
+            v = result["videos"][i]
+            assert Path(v["path"]).stem == clip, "the results must score the same clips"
+            gain = v[key]["psnr"] - v["flow"]["psnr"]
+            gains[title].append(gain)
+            cells.append(f"{gain:+.2f}")
+        print("| " + " | ".join(cells) + " |")
+    mean = first["mean"]
+    print(
+        f"| **mean** | {mean['copy_last']['psnr']:.2f} | {mean['flow']['psnr']:.2f} | "
+        + " | ".join(f"**{sum(g) / len(g):+.2f}**" for g in gains.values())
+        + " |"
+    )
+    print("| worst clip | | | " + " | ".join(f"{min(g):+.2f}" for g in gains.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()

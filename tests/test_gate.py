@@ -1,0 +1,97 @@
+"""The causal per-clip gate (vidpred.gate): it only looks back, and it rescues a model that is
+worse than the flow baseline on a clip, in eval and in render, at both resolutions."""
+
+import json
+
+import pytest
+import torch
+from conftest import write_lossless
+from test_native import panning_clip
+
+from vidpred.data import DataConfig
+from vidpred.evaluation import evaluate
+from vidpred.gate import FlowGate
+from vidpred.model import ModelConfig, STResNet
+from vidpred.predict import Predictor
+from vidpred.rendering import read_sidecar, render, sidecar_path
+
+
+def _frames(seed: int, n: int = 40) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 8, 8, generator=g)
+
+
+def test_each_choice_depends_only_on_the_frames_before_it():
+    model, flow, truth = _frames(0), _frames(1), _frames(2)
+    # The model is right on the first half and the flow after, so the gate changes its mind.
+    truth[:20], truth[20:] = model[:20], flow[20:]
+    shown = FlowGate(window=4).choose(model, flow, truth)
+    assert torch.equal(shown[:21], model[:21]) and torch.equal(shown[-5:], flow[-5:])
+    for i in (5, 20, 23, 30):
+        changed = truth.clone()
+        changed[i:] = _frames(3)[i:]  # what comes at and after frame i is unknown at frame i
+        again = FlowGate(window=4).choose(model, flow, changed)
+        assert torch.equal(again[: i + 1], shown[: i + 1]), i
+    # One call or many: the same choices (render and eval feed it batch by batch).
+    gate = FlowGate(window=4)
+    batched = torch.cat(
+        [gate.choose(model[j : j + 7], flow[j : j + 7], truth[j : j + 7]) for j in range(0, 40, 7)]
+    )
+    assert torch.equal(batched, shown)
+
+
+def test_summary_counts_shown_frames_only():
+    model, flow = _frames(0, 10), _frames(1, 10)
+    gate = FlowGate(window=2)
+    gate.choose(model, flow, flow, show=False)  # watched: the flow was right
+    gate.choose(model, flow, flow)
+    assert gate.summary() == {"window": 2, "margin_db": 0.1, "flow_share": 1.0}
+    with pytest.raises(ValueError, match="at least 1"):
+        FlowGate(window=0)
+
+
+@pytest.fixture
+def frozen_predictor() -> Predictor:
+    """A flow-started model whose blend keeps the last frame unmoved everywhere: copy-last,
+    far below the flow baseline on a pan (the failure the gate is for)."""
+    config = ModelConfig(frames=4, width=4, depth=1)
+    model = STResNet(config).eval()
+    per_frame = 3 * model.scale**2
+    with torch.no_grad():
+        model.branches["closeness"].tail.bias[per_frame + 2 :] = -1.0  # blend -1: no motion
+    return Predictor(model, config, DataConfig(size=32), torch.device("cpu"))
+
+
+@pytest.fixture
+def pan(tmp_path):
+    return write_lossless(tmp_path / "pan.avi", panning_clip(24, 96, 144))
+
+
+@pytest.mark.parametrize("resolution", ["working", "native"])
+def test_eval_shows_the_flow_where_the_model_trails_it(pan, frozen_predictor, resolution):
+    gated = evaluate([pan], frozen_predictor, tail=0.5, resolution=resolution)
+    alone = evaluate([pan], frozen_predictor, tail=0.5, resolution=resolution, gate=0)
+    video = gated["videos"][0]
+    assert alone["videos"][0]["model"]["psnr"] < video["flow"]["psnr"] - 3  # the failure
+    assert "model_ungated" not in alone["videos"][0] and "gate" not in alone["videos"][0]
+    # The frames before the tail taught the gate, so every scored frame is the flow's.
+    assert video["gate"]["flow_share"] == 1.0
+    assert video["model"]["psnr"] == pytest.approx(video["flow"]["psnr"], abs=1e-6)
+    assert video["model_ungated"] == alone["videos"][0]["model"]
+    assert gated["mean"]["model_ungated"] == alone["mean"]["model"]
+    json.loads(json.dumps(gated), parse_constant=lambda c: pytest.fail(c))
+
+
+def test_render_records_the_gate_and_shows_the_flow_after_the_first_frames(
+    tmp_path, pan, frozen_predictor
+):
+    out = render(pan, frozen_predictor, tmp_path / "g.mp4", resolution="working")
+    meta = read_sidecar(sidecar_path(out))
+    shown = meta["metrics"]["frames"]
+    # Only the first frame, before the gate has seen one, is the model's.
+    assert meta["gate"]["flow_share"] == pytest.approx((shown - 1) / shown)
+    alone = render(pan, frozen_predictor, tmp_path / "a.mp4", resolution="working", gate=0)
+    alone_meta = read_sidecar(sidecar_path(alone))
+    assert alone_meta["gate"] is None
+    model, flow = meta["metrics"]["model"]["psnr"], meta["metrics"]["flow"]["psnr"]
+    assert model > alone_meta["metrics"]["model"]["psnr"] + 2 and model > flow - 1
