@@ -48,10 +48,15 @@ def subprocess_env() -> dict[str, str]:
 
 def write_lossless(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     """Writes uint8 RGB (T, H, W, 3) frames to a lossless FFV1 .avi (tests compare exactly)."""
+    return write_avi(path, frames, fps, "FFV1")
+
+
+def write_avi(path: Path, frames: np.ndarray, fps: float = 25.0, fourcc: str = "FFV1") -> Path:
+    """Writes uint8 RGB (T, H, W, 3) frames to an .avi with OpenCV's ``fourcc`` codec."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
     assert writer.isOpened()
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

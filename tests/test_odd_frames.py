@@ -13,7 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import claim_frames, moving_square, run_cli_process, subprocess_env, write_lossless
+from conftest import (
+    claim_frames,
+    moving_square,
+    run_cli_process,
+    subprocess_env,
+    write_avi,
+    write_lossless,
+)
 
 from vidpred import flow as flow_module
 from vidpred.cache import read_video_cached
@@ -32,13 +39,7 @@ ODD_SHAPES += [(8, 12), (1, 1000), (1000, 1), (1, 1), (500, 7)]
 
 def write_mjpeg(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     """Writes uint8 RGB (T, H, W, 3) frames to an MJPEG .avi: unlike FFV1 it takes 1-px sides."""
-    h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
+    return write_avi(path, frames, fps, "MJPG")
 
 
 def noise(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -85,21 +85,42 @@ def evaluate_one_step(
         )  # each (B, 3, H, W)
         flow = predict_flow(frames, chunk).to(pred.device)
         scored = index >= targets[0]  # the watched targets come first
-        if gate is not None and not scored.all():
-            gate.choose(pred[~scored], flow[~scored], truth[~scored], show=False)
-        if not scored.any():
-            continue
-        pred, truth, last, previous, flow = (t[scored] for t in (pred, truth, last, previous, flow))
-        if gate is not None:
-            acc["model_ungated"].add(pred, truth)
-            pred = gate.choose(pred, flow, truth)
-        acc["model"].add(pred, truth)
-        acc["copy_last"].add(last, truth)
-        acc["linear"].add(linear_extrapolation(last, previous), truth)
-        acc["flow"].add(flow, truth)
+        _add_batch(acc, gate, scored, pred, truth, last, previous, flow)
         if after_chunk:
             after_chunk()
     return _scores(acc, gate)
+
+
+def _add_batch(
+    acc: dict[str, MetricAccumulator],
+    gate: FlowGate | None,
+    scored: torch.Tensor,
+    model: torch.Tensor,
+    truth: torch.Tensor,
+    last: torch.Tensor,
+    previous: torch.Tensor,
+    flow: torch.Tensor,
+) -> None:
+    """Scores one batch of consecutive targets into ``acc``: the model (through ``gate``),
+    copy-last, linear extrapolation and the flow baseline, on the frames ``scored`` (bool
+    (B,)) marks; the gate watches the others, which come first.
+
+    Args:
+        model, truth, last, previous, flow: float [0, 1] (B, 3, H, W): the model's
+            prediction, frames t, t-1 and t-2, and the flow baseline's prediction.
+    """
+    if gate is not None and not scored.all():
+        gate.choose(model[~scored], flow[~scored], truth[~scored], show=False)
+    if not scored.any():
+        return
+    model, truth, last, previous, flow = (t[scored] for t in (model, truth, last, previous, flow))
+    if gate is not None:
+        acc["model_ungated"].add(model, truth)
+        model = gate.choose(model, flow, truth)
+    acc["model"].add(model, truth)
+    acc["copy_last"].add(last, truth)
+    acc["linear"].add(linear_extrapolation(last, previous), truth)
+    acc["flow"].add(flow, truth)
 
 
 def gate_warmup(first: int, history: int, gate: FlowGate | None) -> list[int]:
@@ -141,20 +162,8 @@ def evaluate_native(
     watched = gate_warmup(first, predictor.history, gate)
     for batch in stream.batches(watched[0] if watched else first):
         scored = torch.tensor(batch.targets) >= first  # the watched targets come first
-        if gate is not None and not scored.all():
-            gate.choose(batch.model[~scored], batch.flow[~scored], batch.truth[~scored], show=False)
-        if not scored.any():
-            continue
-        model, truth, last, previous, flow = (
-            t[scored] for t in (batch.model, batch.truth, batch.last, batch.previous, batch.flow)
-        )
-        if gate is not None:
-            acc["model_ungated"].add(model, truth)
-            model = gate.choose(model, flow, truth)
-        acc["model"].add(model, truth)
-        acc["copy_last"].add(last, truth)
-        acc["linear"].add(linear_extrapolation(last, previous), truth)
-        acc["flow"].add(flow, truth)
+        parts = (batch.model, batch.truth, batch.last, batch.previous, batch.flow)
+        _add_batch(acc, gate, scored, *parts)
     return _scores(acc, gate), frame_hw
 
 
