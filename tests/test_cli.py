@@ -1,6 +1,7 @@
 """The command as a user runs it: real processes, exit codes and stderr."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -88,6 +89,11 @@ def test_train_then_render_uses_the_new_weights(tmp_path, square_folder):
     checkpoint = tmp_path / "weights" / f"{square_folder.name}.pt"
     assert checkpoint.is_file() and result.stdout.strip().endswith(f"{square_folder.name}.pt")
     assert "copy-last" in result.stderr  # the per-epoch validation line
+    # It ends by saying how to watch and score what it made (the eval on the held-out part).
+    next_steps = result.stderr.strip().splitlines()[-2:]
+    weights = f"weights/{square_folder.name}.pt"
+    assert next_steps[0].endswith(f"vidpred render CLIP --weights {weights}")
+    assert f"vidpred eval {square_folder} --weights {weights} --tail 0.2" in next_steps[1]
     # A second run must not overwrite it silently.
     again = run("train", square_folder, "--size", "32", "--steps", "1", cwd=tmp_path, env=home)
     assert_one_line_error(again, "already exists", "--force")
@@ -163,3 +169,16 @@ def test_generate_writes_playable_training_clips(tmp_path):
     assert video.frames.shape == (20, 48, 64, 3)
     again = run("generate", tmp_path / "gen", "--count", "1", "--length", "20")
     assert_one_line_error(again, "already exists")
+
+
+@pytest.mark.parametrize("command", ["train", "render", "eval", "generate", "gallery", "bench"])
+def test_help_gives_each_option_one_default(command, capsys):
+    from vidpred.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: None)" not in text
+    # One option's help ends where the next option's name starts.
+    for option_help in re.split(r" (?=--?[a-z])", text):
+        assert option_help.count("(default") <= 1, option_help

@@ -12,6 +12,7 @@ import functools
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -59,6 +60,17 @@ def _number(text: str, kind: type, allowed: str) -> int | float:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help unless the help already says its default, or
+    the default is None (the help then says what happens without it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "(default" in help_text or action.default is None:
+            return help_text
+        return super()._get_help_string(action)
 
 
 def positive_int(text: str) -> int:
@@ -247,7 +259,7 @@ def _add_train(sub) -> None:
         description="Train an ST-ResNet to predict the next frame of the videos in FOLDER "
         "(searched recursively). Stops at the first of --epochs/--steps/--time-limit "
         f"(default: {DEFAULT_EPOCHS} epochs).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument(
         "folder", nargs="*", type=Path, help="video files or folders (optional with --resume)"
@@ -291,7 +303,7 @@ def _add_generate(sub) -> None:
         description="Write COUNT procedural clips as H.264 mp4s into FOLDER; e.g. 'natural' "
         "clips (textured layers, camera motion, occlusion, lighting drift, noise) to train "
         "on motion that looks like the world.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("folder", type=Path, help="output folder (created if missing)")
     p.add_argument("--kind", choices=sorted(GENERATORS), default="natural")
@@ -352,7 +364,7 @@ def _add_render(sub) -> None:
         help="write an 'actual | predicted' mp4 of a clip",
         description="Predict every frame of CLIP from the real frames before it and write a "
         "side-by-side H.264 mp4 at the source fps.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("clip", type=Path, help="input video")
     p.add_argument(
@@ -466,7 +478,7 @@ def _add_eval(sub) -> None:
         description="One-step next-frame MSE, MAE, PSNR and SSIM of the model, of copy-last-frame, "
         "of linear extrapolation and of classical optical flow (OpenCV DIS, extrapolated one "
         "step), per video and averaged over videos.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, help="video files or folders")
     p.add_argument(
@@ -510,7 +522,7 @@ def _add_gallery(sub) -> None:
         description="Write a self-contained RENDERS_DIR/index.html: each render as a video "
         "with its PSNR next to copy-last, the weights used and their training curve. Open "
         "it straight from disk, or with --serve.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument(
         "renders_dir",
@@ -898,7 +910,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                 record_latest(plan.out)
     if world.is_main:
         print_path(plan.out)
+        if not args.quiet:
+            _print_next_steps(plan)
     return 0
+
+
+def _print_next_steps(plan: TrainPlan) -> None:
+    """Tells, on stderr, how to watch and score the new checkpoint: render a clip with it,
+    and evaluate it on the held-out part of what it trained on."""
+    weights = shlex.quote(str(plan.out))
+    sources = " ".join(shlex.quote(str(s)) for s in plan.sources)
+    tail = plan.data_config.val_fraction
+    lines = [
+        "next: watch it:  vidpred render CLIP --weights " + weights,
+        f"      score it:  vidpred eval {sources} --weights {weights}"
+        + (f" --tail {tail:g}  (the part it never trained on)" if tail > 0 else ""),
+    ]
+    for line in lines:
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
