@@ -182,3 +182,18 @@ def test_help_gives_each_option_one_default(command, capsys):
     # One option's help ends where the next option's name starts.
     for option_help in re.split(r" (?=--?[a-z])", text):
         assert option_help.count("(default") <= 1, option_help
+
+
+def test_eval_table_is_whole_when_piped_and_says_what_each_method_is(
+    tmp_path, capsys, trained_checkpoint
+):
+    from vidpred.cli import main
+
+    clip = write_lossless(tmp_path / "a clip with a rather long name.avi", moving_square(14))
+    assert main(["eval", str(clip), "--weights", str(trained_checkpoint), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "a clip with a rather long name.avi" in out  # not cut to 80 columns
+    for method in ("copy_last", "linear", "flow", "model alone", "model (flow shown"):
+        assert method in out, method
+    assert "copy_last: frame t-1 unchanged" in out and "optical flow" in out  # the legend
+    assert max(len(line) for line in out.splitlines()) > 80

@@ -1014,13 +1014,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         table.add_column(column, justify="left" if column in ("video", "method") else "right")
     rows = [(shown(Path(v["path"]).name), str(v["targets"]), v) for v in result["videos"]]
     rows.append(("mean over videos", "", result["mean"]))
+    methods = METHODS if "model_ungated" not in result["mean"] else (*METHODS, "model_ungated")
     for name, targets, values in rows:
-        for i, method in enumerate(METHODS):
+        for i, method in enumerate(methods):
             m = values[method]
+            label = "model alone" if method == "model_ungated" else method
+            if method == "model" and "gate" in values:
+                label += f" (flow shown {values['gate']['flow_share']:.0%})"
             table.add_row(
                 name if i == 0 else "",
                 targets if i == 0 else "",
-                method,
+                label,
                 f"{m['psnr']:.2f}",
                 f"{m['psnr_median']:.2f}",
                 f"{m['ssim']:.4f}",
@@ -1028,10 +1032,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"{m['mse']:.6f}",
             )
         table.add_section()
-    Console().print(table)
+    # Piped or redirected, rich would cut the table to 80 columns; a file gets all of it.
+    console = Console() if sys.stdout.isatty() else Console(width=1000)
+    console.print(table)
     if "horizon" in result:
-        Console().print(_horizon_table(result))
+        console.print(_horizon_table(result))
+    console.print(_eval_legend(result["gate"]), markup=False, highlight=False)
     return 0
+
+
+def _eval_legend(gate: int) -> str:
+    """Returns the lines under eval's table that say what each method is."""
+    model = (
+        f"model: the model, gated: the flow baseline's prediction is shown where the model "
+        f"trailed it over the {gate} frames before (--gate 0: the model alone)"
+        if gate
+        else "model: the model's one-step prediction"
+    )
+    return "\n".join(
+        [
+            model,
+            "copy_last: frame t-1 unchanged; linear: 2 x[t-1] - x[t-2]; flow: frame t-1 moved "
+            "along OpenCV DIS optical flow from t-1 to t-2 (no training)",
+        ]
+    )
 
 
 def _horizon_table(result: dict) -> Table:
