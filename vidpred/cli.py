@@ -915,11 +915,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shell_word(path: Path) -> str:
+    """Returns ``path`` as one word a shell reads back: quoted as needed, and a name that is
+    not printable (bytes that are not UTF-8, a newline) in bash's $'...' form (``shown``)."""
+    text = os.fsdecode(path)
+    return shlex.quote(text) if text.isprintable() else shown(path)
+
+
 def _print_next_steps(plan: TrainPlan) -> None:
     """Tells, on stderr, how to watch and score the new checkpoint: render a clip with it,
     and evaluate it on the held-out part of what it trained on."""
-    weights = shlex.quote(str(plan.out))
-    sources = " ".join(shlex.quote(str(s)) for s in plan.sources)
+    weights = _shell_word(plan.out)
+    sources = " ".join(_shell_word(s) for s in plan.sources)
     tail = plan.data_config.val_fraction
     lines = [
         "next: watch it:  vidpred render CLIP --weights " + weights,
