@@ -46,6 +46,21 @@ def subprocess_env() -> dict[str, str]:
     }
 
 
+def run_python_json(script: str, argument: object, timeout: int = 300) -> object:
+    """Returns the JSON that Python ``script``, run in a fresh interpreter with
+    ``json.dumps(argument)`` as its one argument, prints on its last line: a crash or a
+    hang there fails the test, not the test run."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(argument)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
+    return json.loads(result.stdout.splitlines()[-1])
+
+
 def write_lossless(path: Path, frames: np.ndarray, fps: float = 25.0) -> Path:
     """Writes uint8 RGB (T, H, W, 3) frames to a lossless FFV1 .avi (tests compare exactly)."""
     return write_avi(path, frames, fps, "FFV1")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,7 +15,7 @@ from conftest import (
     claim_frames,
     moving_square,
     run_cli_process,
-    subprocess_env,
+    run_python_json,
     write_avi,
     write_lossless,
 )
@@ -59,15 +57,8 @@ def test_dis_flow_on_shapes_opencv_crashes_or_refuses_is_zero():
         "    out.append([list(f.shape), f.dtype.str, bool(np.all(f == 0))])\n"
         "print(json.dumps(out))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(ODD_SHAPES)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=subprocess_env(),
-    )
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
-    for (h, w), (shape, dtype, zero) in zip(ODD_SHAPES, json.loads(result.stdout), strict=True):
+    flows = run_python_json(script, ODD_SHAPES, timeout=120)
+    for (h, w), (shape, dtype, zero) in zip(ODD_SHAPES, flows, strict=True):
         assert shape == [h, w, 2] and dtype == "<f4" and zero, (h, w)
 
 

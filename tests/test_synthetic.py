@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import subprocess_env
+from conftest import run_python_json
 
 from vidpred.precision import describe_machine
 from vidpred.synthetic import GENERATORS, generate, natural_motion, pendulum
@@ -209,15 +206,7 @@ def test_generators_draw_the_same_clip_in_another_process() -> None:
         f"print(json.dumps([hashlib.sha256(generate(n, t, {PINNED_H}, {PINNED_W}, s).tobytes())"
         ".hexdigest() for n, s, t in clips]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(PINNED_CLIPS)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=subprocess_env(),
-        check=True,
-    )
-    there = json.loads(result.stdout)
+    there = run_python_json(script, PINNED_CLIPS)
     assert there == [_digest(*clip) for clip in PINNED_CLIPS]
 
 
