@@ -1,5 +1,6 @@
 """The command as a user runs it: real processes, exit codes and stderr."""
 
+import json
 import os
 import re
 import subprocess
@@ -197,3 +198,34 @@ def test_eval_table_is_whole_when_piped_and_says_what_each_method_is(
         assert method in out, method
     assert "copy_last: frame t-1 unchanged" in out and "optical flow" in out  # the legend
     assert max(len(line) for line in out.splitlines()) > 80
+
+
+def test_eval_says_which_scored_targets_were_training_frames(tmp_path, capsys, caplog):
+    """A checkpoint trained on a folder, evaluated on it: the whole video is scored by
+    default, and 80% of those targets were trained on (the last 20% was validation)."""
+    import logging
+
+    from vidpred.cli import main
+
+    folder = tmp_path / "mine"
+    write_lossless(folder / "a.avi", moving_square(25))
+    other = write_lossless(tmp_path / "other.avi", moving_square(25))
+    weights = tmp_path / "w.pt"
+    assert (
+        main(["-q", "train", str(folder), *SMALL_RUN, "--steps", "2", "--out", str(weights)]) == 0
+    )
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING):
+        assert main(["eval", str(folder), str(other), "--weights", str(weights), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    mine, new = result["videos"]
+    # Targets 4..24 scored; frames from floor(25 * 0.8) = 20 on were validation.
+    assert (mine["targets"], mine["trained_on"]) == (21, 16)
+    assert new["trained_on"] == 0
+    assert "16 of the 21 scored targets were training frames" in caplog.text
+    assert "--tail 0.2 scores only the part they never trained on" in caplog.text
+    with caplog.at_level(logging.WARNING):
+        caplog.clear()
+        main(["eval", str(folder), "--weights", str(weights), "--json", "--tail", "0.2"])
+    assert json.loads(capsys.readouterr().out)["videos"][0]["trained_on"] == 0
+    assert "training frames" not in caplog.text

@@ -1010,6 +1010,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             on_video=on_video,
             **_video_options(args),
         )
+    _warn_trained_on(result, predictor.data_config.val_fraction)
     if args.json:
         from .outputs import strict_json  # NaN would print as a bare NaN, which is not JSON
 
@@ -1046,6 +1047,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         console.print(_horizon_table(result))
     console.print(_eval_legend(result["gate"]), markup=False, highlight=False)
     return 0
+
+
+def _warn_trained_on(result: dict, val_fraction: float) -> None:
+    """Warns, one line per video, where the scored targets include the weights' training
+    frames: those score higher than new footage would, as a trainer's validation does not."""
+    for video in result["videos"]:
+        if video.get("trained_on"):
+            logging.getLogger("vidpred").warning(
+                "%s: %d of the %d scored targets were training frames of these weights; "
+                "--tail %g scores only the part they never trained on",
+                shown(video["path"]),
+                video["trained_on"],
+                video["targets"],
+                val_fraction,
+            )
 
 
 def _eval_legend(gate: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .cache import release_pages
-from .data import frames_to_tensor, load_videos
+from .data import frames_to_tensor, load_videos, validation_start
 from .errors import VidpredError
 from .flow import flow_rollout, predict_flow
 from .gate import DEFAULT_GATE_WINDOW, FlowGate
@@ -280,7 +280,8 @@ def evaluate(
                 frames, predictor, targets, batch_size, after_chunk=release, gate=clip_gate
             )
             frame_hw = video.frames.shape[1:3]
-        where = {"path": str(video.path), "targets": len(targets)}
+        trained_on = trained_targets(video.path, targets, video.num_frames, predictor)
+        where = {"path": str(video.path), "targets": len(targets), "trained_on": trained_on}
         results.append({**where, "resolution_size": list(frame_hw), **scores})
         if horizon is not None:
             first = first_horizon_target(video.num_frames, history, tail, horizon)
@@ -303,6 +304,24 @@ def evaluate(
     if horizon is not None:
         summary["horizon"] = mean_horizon(results, horizon)
     return summary
+
+
+def trained_targets(path: Path, targets: list[int], num_frames: int, predictor: Predictor) -> int:
+    """Returns how many of ``targets`` of the video at ``path`` (``num_frames`` long) the
+    predictor's weights were trained on: none unless the video is one of its training sources
+    or lies in one of its source folders, else those before that training's validation part."""
+    try:
+        video = path.resolve()
+        trained = any(
+            video == (source := Path(s).resolve()) or source in video.parents
+            for s in predictor.sources
+        )
+    except (OSError, RuntimeError):  # a source that cannot be resolved here
+        return 0
+    if not trained:
+        return 0
+    start = validation_start(num_frames, predictor.data_config.val_fraction)
+    return sum(t < start for t in targets)
 
 
 def check_resolution(resolution: str, predictor: Predictor) -> None:

@@ -32,6 +32,9 @@ class Predictor:
     device: torch.device
     weights: Path | None = None
     precision: str = "auto"
+    # The video files and folders the weights were trained on (the checkpoint's "sources"),
+    # so that an evaluation can say which of the frames it scores were training frames.
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self):
         self.bf16 = use_bf16(self.precision, self.device)
@@ -51,7 +54,9 @@ class Predictor:
         ckpt = load_checkpoint(path)
         dev = resolve_device(device)
         model = model_from_checkpoint(ckpt).to(dev)
-        return cls(model, ckpt["model_config"], ckpt["data_config"], dev, Path(path), precision)
+        sources = tuple(ckpt.get("sources", ()))
+        config = (ckpt["model_config"], ckpt["data_config"])
+        return cls(model, *config, dev, Path(path), precision, sources)
 
     def forward(self, inputs: torch.Tensor, flows: torch.Tensor | None = None) -> torch.Tensor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
