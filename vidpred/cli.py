@@ -1052,7 +1052,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _warn_trained_on(result: dict, val_fraction: float) -> None:
     """Warns, one line per video, where the scored targets include the weights' training
     frames: those score higher than new footage would, as a trainer's validation does not."""
-    for video in result["videos"]:
+    for video in result.get("videos", []):
         if video.get("trained_on"):
             logging.getLogger("vidpred").warning(
                 "%s: %d of the %d scored targets were training frames of these weights; "
