@@ -239,3 +239,13 @@ def test_the_legend_explains_every_panel_a_render_can_have():
     from vidpred.rendering import PANELS
 
     assert set(PANEL_MEANINGS) == set(PANELS)
+
+
+def test_gallery_says_which_part_of_the_clip_a_segment_render_shows(tmp_path, renders):
+    folder = tmp_path / "r"
+    shutil.copytree(renders, folder)
+    meta = json.loads((folder / "left.pred.json").read_text())
+    meta["segment"] = {"start_s": 75.5, "duration_s": 5.0}
+    (folder / "left.pred.json").write_text(json.dumps(meta))
+    left, right = write_gallery(folder).read_text().split('<section class="render"')[1:]
+    assert "from 1:15.5 for 5.0 s" in left and "from " not in Page(right).text

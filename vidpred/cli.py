@@ -20,13 +20,6 @@ import typing
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from .errors import (
@@ -380,6 +373,7 @@ def _add_render(sub) -> None:
         "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
     )
     _add_resolution_options(p, default="native")
+    _add_segment_options(p, "render")
     p.add_argument(
         "--scale",
         type=positive_int,
@@ -422,6 +416,60 @@ def _add_resolution_options(p, default: str) -> None:
         "model trailed it over this many frames just before (a causal per-clip check); "
         "0: always the model",
     )
+
+
+def clock_time(text: str) -> float:
+    """Returns seconds from "SECONDS", "MM:SS" or "HH:MM:SS" (each part may have decimals
+    in its last field, as ffmpeg's -ss takes them)."""
+    allowed = "seconds, MM:SS or HH:MM:SS"
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+    if not all(math.isfinite(v) and v >= 0 for v in values) or any(v >= 60 for v in values[1:]):
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+    seconds = 0.0
+    for value in values:
+        seconds = seconds * 60 + value
+    return seconds
+
+
+def duration_time(text: str) -> float:
+    value = clock_time(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 s, got {text!r}")
+    return value
+
+
+def _add_segment_options(p, what: str) -> None:
+    """Adds --start and --duration (render and eval)."""
+    p.add_argument(
+        "--start",
+        type=clock_time,
+        default=None,
+        metavar="TIME",
+        help=f"{what} from this time on (seconds, MM:SS or HH:MM:SS); the frames the first "
+        "prediction needs are read from before it",
+    )
+    p.add_argument(
+        "--duration",
+        type=duration_time,
+        default=None,
+        metavar="TIME",
+        help=f"{what} only this long (seconds, MM:SS or HH:MM:SS)",
+    )
+
+
+def _segment(args: argparse.Namespace):
+    """Returns the vidpred.video.Segment of --start/--duration, or None without them."""
+    from .video import Segment
+
+    if args.start is None and args.duration is None:
+        return None
+    return Segment(args.start or 0.0, args.duration)
 
 
 def _add_device_options(p) -> None:
@@ -469,6 +517,27 @@ def _add_render_views(p) -> None:
         "baseline's prediction; motion: the flow the model warps the last frame along)",
     )
     p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
+    from .video import DEFAULT_CRF
+
+    p.add_argument(
+        "--crf",
+        type=crf_value,
+        default=DEFAULT_CRF,
+        metavar="N",
+        help="x264 quality: lower is larger and closer to the drawn frames (18: visually "
+        "lossless, measured in docs/watching.md); 0: lossless RGB, for measuring from the mp4 "
+        "(browsers do not play it)",
+    )
+
+
+def crf_value(text: str) -> int:
+    from .video import MAX_CRF
+
+    allowed = f"an integer from 0 to {MAX_CRF}"
+    value = _number(text, int, allowed)
+    if not 0 <= value <= MAX_CRF:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+    return value
 
 
 def _add_eval(sub) -> None:
@@ -502,6 +571,7 @@ def _add_eval(sub) -> None:
         help="also score rollouts of 1..N steps (own predictions fed back in)",
     )
     _add_resolution_options(p, default="working")
+    _add_segment_options(p, "score targets")
     _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
@@ -672,18 +742,12 @@ def _fill_new_run_defaults(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _progress(transient: bool = False, disable: bool = False) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=transient,
-        disable=disable,
-    )
+def _progress(transient: bool = False, disable: bool = False):
+    """Returns the command's progress display on stderr: a live bar on a terminal, plain
+    lines every few seconds in a log (``vidpred.progress``)."""
+    from .progress import progress_display
+
+    return progress_display(stderr, transient=transient, disable=disable)
 
 
 def _load_predictor(weights: Path | None, device: str, precision: str, quiet: bool):
@@ -841,7 +905,7 @@ def _announce(plan: TrainPlan, data: WindowDataset) -> None:
     stderr.print(f"training starts at {start}; the checkpoint holds {holds}", markup=False)
 
 
-def _train_reporters(progress: Progress):
+def _train_reporters(progress):
     """Returns the (on_step, on_epoch) callbacks that show training on ``progress``."""
     task = progress.add_task("train", total=1.0, info="")
 
@@ -888,7 +952,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = _training_data(plan, args)
     if not args.quiet and world.is_main:
         _announce(plan, data)
-    progress = _progress(disable=not world.is_main)
+    progress = _progress(disable=args.quiet or not world.is_main)
     on_step, on_epoch = _train_reporters(progress)
     with process_group(resolve_device(plan.config.device).type), progress:
         try:
@@ -947,8 +1011,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         check_output_path(args.out, force=args.force, inputs=inputs)
         check_render_path(args.out)
     predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet)
-    with _progress(transient=True) as progress:
-        task = progress.add_task("render", total=None, info="")
+    with _progress(transient=True, disable=args.quiet) as progress:
+        task = progress.add_task("render", total=None, info="", unit="frames")
 
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, info=f"{done}/{total} frames")
@@ -978,6 +1042,7 @@ def _video_options(args: argparse.Namespace) -> dict:
         "cache": not args.no_cache,
         "cache_dir": args.cache_dir,
         "gate": args.gate,
+        "segment": _segment(args),
     }
 
 
@@ -989,6 +1054,7 @@ def _render_views(args: argparse.Namespace) -> dict:
         "extend": args.extend,
         "panels": parse_panels(args.panels),
         "gif": args.gif,
+        "crf": args.crf,
     }
 
 
@@ -996,7 +1062,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import METHODS, evaluate
 
     predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet or args.json)
-    with _progress(transient=True) as progress:
+    with _progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("eval", total=None, info="")
 
         def on_video(path: str, targets: int) -> None:

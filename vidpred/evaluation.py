@@ -25,6 +25,7 @@ from .native import (
     native_frame_size,
 )
 from .predict import Predictor
+from .video import Segment
 
 METHODS = ("model", "copy_last", "linear", "flow")
 
@@ -224,6 +225,7 @@ def evaluate(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     gate: int = DEFAULT_GATE_WINDOW,
+    segment: Segment | None = None,
 ) -> dict[str, Any]:
     """Returns metrics of the model, copy-last, linear extrapolation and the flow baseline on
     every video.
@@ -243,6 +245,8 @@ def evaluate(
             ``cache_dir`` (None = the default folder).
         gate: the one-step "model" is gated (``vidpred.gate``) over this many past frames;
             0 = the model alone. Rollouts (``horizon``) are not gated.
+        segment: score only targets in this part of each video (frame i at i / fps), and
+            in its ``tail``; None = the whole video.
 
     Returns:
         {"weights", "size", "tail", "resolution", "videos": [{"path", "targets",
@@ -263,6 +267,7 @@ def evaluate(
     for video in videos:
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
         targets = list(range(first_target(video.num_frames, history, tail), video.num_frames))
+        targets = in_segment(targets, segment, video.fps)
         if on_video:
             on_video(str(video.path), len(targets))
         if not targets:
@@ -285,11 +290,12 @@ def evaluate(
         results.append({**where, "resolution_size": list(frame_hw), **scores})
         if horizon is not None:
             first = first_horizon_target(video.num_frames, history, tail, horizon)
-            steps = list(range(first, video.num_frames))
+            steps = in_segment(list(range(first, video.num_frames)), segment, video.fps)
             results[-1]["horizon_targets"] = len(steps)
-            results[-1]["horizon"] = evaluate_horizon(
-                frames, predictor, steps, horizon, batch_size, after_chunk=release
-            )
+            if steps:  # a segment at a video's start may hold no target N steps in
+                results[-1]["horizon"] = evaluate_horizon(
+                    frames, predictor, steps, horizon, batch_size, after_chunk=release
+                )
     summary = {
         "weights": str(predictor.weights) if predictor.weights else None,
         "size": size,
@@ -298,12 +304,21 @@ def evaluate(
         "videos": results,
         "mean": {m: mean_of([r[m] for r in results]) for m in METHODS},
         "gate": gate,
+        "segment": segment.describe() if segment else None,
     }
     if gate and results:
         summary["mean"]["model_ungated"] = mean_of([r["model_ungated"] for r in results])
     if horizon is not None:
         summary["horizon"] = mean_horizon(results, horizon)
     return summary
+
+
+def in_segment(targets: list[int], segment: Segment | None, fps: float) -> list[int]:
+    """Returns the ``targets`` (frame indices) inside ``segment`` (all without one)."""
+    if segment is None:
+        return targets
+    start, stop = segment.frame_range(fps)
+    return [t for t in targets if t >= start and (stop is None or t < stop)]
 
 
 def trained_targets(path: Path, targets: list[int], num_frames: int, predictor: Predictor) -> int:
@@ -335,6 +350,7 @@ def check_resolution(resolution: str, predictor: Predictor) -> None:
 
 def mean_horizon(results: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:
     """Returns the per-step rollout metrics of ``evaluate``'s videos averaged over them."""
+    results = [r for r in results if "horizon" in r]
     return [
         {"step": k + 1, **{m: mean_of([r["horizon"][k][m] for r in results]) for m in METHODS}}
         for k in range(horizon)

@@ -190,6 +190,19 @@ def check_sidecar(meta: Any) -> dict[str, Any]:
         "a sha256 (64 hex digits)",
     )
     optional("gif", _is_name, "a file name beside the render")
+    optional("first_frame", lambda v: _is_whole(v, 0), "a whole number >= 0")
+    optional(
+        "segment",
+        lambda v: (
+            isinstance(v, dict)
+            and _is_number(v.get("start_s"))
+            and v["start_s"] >= 0
+            and (
+                v.get("duration_s") is None or (_is_number(v["duration_s"]) and v["duration_s"] > 0)
+            )
+        ),
+        "an object with start_s and duration_s in seconds",
+    )
     optional(
         "panels",
         lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
@@ -461,6 +474,17 @@ def _weights_note(meta: dict[str, Any], states: dict[str, tuple[str | None, str 
     return text
 
 
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}" if minutes else f"{rest:.1f} s"
+
+
+def _segment_tag(segment: dict) -> str:
+    """Returns which part of the clip a render shows, e.g. "from 0:40.0 for 5.0 s"."""
+    start, duration = segment["start_s"], segment.get("duration_s")
+    return f"from {_clock(start)}" + (f" for {_clock(duration)}" if duration else " to the end")
+
+
 def _section(render: Render, states: dict[str, tuple[str | None, str | None]]) -> str:
     """Returns the page's section for one render: its video, metrics, facts and training
     curve (``states`` caches the weights files' hashes across sections)."""
@@ -475,6 +499,8 @@ def _section(render: Render, states: dict[str, tuple[str | None, str | None]]) -
     tags = [f"{horizon} step{'s' if horizon != 1 else ''} ahead"]
     if extend:
         tags.append(f"+{extend} frames past the end")
+    if segment := meta.get("segment"):
+        tags.append(_segment_tag(segment))
     title = Path(meta.get("clip") or mp4.name).name
     table = _metrics_html(meta.get("metrics") or {}, tags[0])
     trained, curve = _training_html(meta.get("training_log") or [])

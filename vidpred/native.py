@@ -113,15 +113,19 @@ class NativeBatch:
 
 
 def decode_pairs(
-    path: str | Path, working: int, max_short_side: int | None
+    path: str | Path,
+    working: int,
+    max_short_side: int | None,
+    skip: int = 0,
+    max_frames: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yields (native, working) uint8 RGB (H, W, 3) / (h, w, 3) frames of a clip, decoded
     once: the working frame is the native one resized as the decoder resizes (INTER_AREA),
     so with no cap it is the frame ``read_video(path, working)`` gives. Memory holds one
-    frame at a time.
+    frame at a time. ``skip`` and ``max_frames``: a segment, as ``Decoder`` reads one.
     """
     size = native_short_side(*_source_size(path), max_short_side)
-    with Decoder(path, size) as decoder:
+    with Decoder(path, size, max_frames, skip=skip) as decoder:
         target = None
         for frame in decoder.frames():
             if target is None:

@@ -48,7 +48,16 @@ from .outputs import (
 )
 from .overlap import ahead, overlaps
 from .predict import Predictor, quantize, to_uint8
-from .video import MAX_FRAME_PIXELS, Mp4Writer, Video, max_decoded_bytes, read_video
+from .video import (
+    DEFAULT_CRF,
+    MAX_FRAME_PIXELS,
+    Mp4Writer,
+    Segment,
+    Video,
+    max_decoded_bytes,
+    read_segment,
+    read_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -538,6 +547,10 @@ class RenderSettings:
     # Also a looping GIF beside the mp4 (gif_path). Its frames are held in memory until the
     # end, so keep GIFs to short clips.
     gif: bool = False
+    # The frame numbers drawn: frame t read is the clip's frame frame_offset + t (a segment
+    # starts later), of frame_total (0: the frames read).
+    frame_offset: int = 0
+    frame_total: int = 0
 
     def __post_init__(self):
         if self.scale < 1:
@@ -657,7 +670,7 @@ def compose_truth(
                 when=f"{_steps(horizon)} ahead",
                 psnr_model=scores.model[i],
                 psnr_copy=scores.copy_last[i],
-                frame_text=f"frame {t + 1}/{count}",
+                frame_text=f"frame {settings.frame_offset + t + 1}/{settings.frame_total or count}",
                 flow=flow[i],
                 psnr_flow=scores.flow[i],
                 motion=motion[i],
@@ -1006,12 +1019,14 @@ def render(
     extend: int = 0,
     panels: str | tuple[str, ...] = DEFAULT_PANELS,
     gif: bool = False,
+    crf: int = DEFAULT_CRF,
     force: bool = False,
     batch_size: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
     cache: bool = True,
     cache_dir: str | Path | None = None,
     gate: int = DEFAULT_GATE_WINDOW,
+    segment: Segment | None = None,
 ) -> Path:
     """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
     frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
@@ -1033,11 +1048,15 @@ def render(
         scale: integer upscaling of the panels; None = ``default_scale``.
         horizon, extend, panels, gif: what to draw (``RenderSettings``; panels may be a
             comma-separated string).
+        crf: x264's rate factor (``Mp4Writer``); 0 = lossless RGB.
         on_progress: called with (frames done, frames total).
         cache, cache_dir: read the clip's working-size frames through the decode cache
             (``vidpred.cache``; None = the default folder), or decode them directly.
         gate: one-step predictions are gated (``vidpred.gate``) over this many past frames;
             0 = the model alone. Not with ``horizon`` > 1.
+        segment: show only the frames of this part of the clip (the frames its first
+            prediction needs before it are read too; nothing earlier is decoded where the
+            container can seek); None = all of it. Not cached.
 
     Raises:
         VideoError: the clip cannot be read.
@@ -1055,32 +1074,55 @@ def render(
     # is refused until this one ends.
     with claim_output(out, check=check_outputs):
         size = size or predictor.data_config.size
-        video = read_video_cached(clip, size, cache_dir) if cache else read_video(clip, size)
+        lead = predictor.history - 1 + horizon  # frames the first shown one needs before it
+        if segment is not None:
+            video, segment_first, clip_frames = read_segment(clip, size, segment, lead)
+        elif cache:
+            video, segment_first, clip_frames = read_video_cached(clip, size, cache_dir), 0, 0
+        else:
+            video, segment_first, clip_frames = read_video(clip, size), 0, 0
         first = first_shown_frame(clip, video.num_frames, predictor.history, settings)
+        first = max(first, segment_first)
         total = video.num_frames - first + extend
         frame_hw = native_frame_size(clip, max_side) if native else video.frames.shape[1:3]
-        settings = dataclasses.replace(settings, scale=scale or default_scale(frame_hw))
+        settings = dataclasses.replace(
+            settings,
+            scale=scale or default_scale(frame_hw),
+            frame_offset=video.offset,
+            frame_total=clip_frames or video.offset + video.num_frames,
+        )
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
         clip_gate = FlowGate(gate) if gate and horizon == 1 else None
         if native:
             # Estimated at the full size, where the native batches' frames and flows live.
             predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
-            stream = NativeClip(predictor, decode_pairs(clip, size, max_side), batch_size)
+            pairs = decode_pairs(clip, size, max_side, video.offset, video.num_frames)
+            stream = NativeClip(predictor, pairs, batch_size)
             batches = native_frames(stream, first, video.num_frames, settings, metrics, clip_gate)
         else:
             batches = working_frames(
                 predictor, video, first, settings, metrics, batch_size, clip_gate
             )
-        with Mp4Writer(out, video.fps) as writer:
+        with Mp4Writer(out, video.fps, crf=crf) as writer:
             kept = write_frames(writer, batches, total, on_progress, keep=gif)
             written = writer.frames_written
             writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
             shown_at = (frame_hw, "native" if native else "working")
             meta = render_metadata(
-                clip, out, predictor, video, settings, first, written, metrics, *shown_at
+                clip,
+                out,
+                predictor,
+                video,
+                settings,
+                video.offset + first,
+                written,
+                metrics,
+                *shown_at,
             )
             meta["gate"] = clip_gate.summary() if clip_gate else None
+            meta["crf"] = crf
+            meta["segment"] = segment.describe() if segment else None
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
             if gif:

@@ -214,10 +214,17 @@ def choose(
         return rule_of_thumb(device)
 
     def measured() -> Arithmetic:
-        log.warning(
-            "measuring which arithmetic is fastest on this %s (once per machine and torch "
-            "version; VIDPRED_TUNING=off skips it)",
+        from .errors import shown
+        from .weights import state_dir
+
+        # Nothing is wrong: an info line, not a warning, that says what and why.
+        log.info(
+            "first run on this machine: timing which arithmetic (precision, memory layout) "
+            "runs fastest on this %s; this happens once per machine and torch version and "
+            "takes up to a minute; the result is remembered in %s (VIDPRED_TUNING=off "
+            "skips it and uses a rule of thumb)",
             device.type,
+            shown(state_dir() / TUNING_FILE),
         )
         arithmetic = measure(device, rate, infer_rate)
         log.info(

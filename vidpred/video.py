@@ -155,6 +155,7 @@ class Video:
     frames: np.ndarray  # uint8 RGB (T, H, W, 3)
     fps: float  # measured from the decoded frames' timestamps where possible
     source_size: tuple[int, int]  # (H, W) before resizing
+    offset: int = 0  # the clip's frame number of frames[0] (a segment starts later)
 
     @property
     def num_frames(self) -> int:
@@ -168,6 +169,25 @@ _SPECIAL_KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A part of a clip: from ``start`` seconds for ``duration`` seconds (None: to the end).
+    Frame i of a clip is at i / fps, its container's frame rate."""
+
+    start: float = 0.0
+    duration: float | None = None
+
+    def frame_range(self, fps: float) -> tuple[int, int | None]:
+        """Returns (the first frame, the frame after the last or None: to the end)."""
+        first = round(self.start * fps)
+        if self.duration is None:
+            return first, None
+        return first, first + max(1, round(self.duration * fps))
+
+    def describe(self) -> dict[str, float | None]:
+        return {"start_s": self.start, "duration_s": self.duration}
 
 
 def _special_kind(mode: int) -> str:
@@ -371,10 +391,12 @@ class Decoder:
         size: int | None = None,
         max_frames: int | None = None,
         held_bytes: int = 0,
+        skip: int = 0,
     ):
         self.path = Path(path)
         self.size = size
         self.max_frames = max_frames
+        self.skip = skip  # frames before the first one yielded (``frames``)
         file_bytes = check_video_file(self.path).st_size
         self._capture = _open_capture(self.path)
         if not self._capture.isOpened():
@@ -417,10 +439,31 @@ class Decoder:
 
     @property
     def expected_frames(self) -> int:
-        """Returns how many frames the container promises, within ``max_frames`` (0: unknown)."""
+        """Returns how many frames the container promises after ``skip``, within
+        ``max_frames`` (0: unknown)."""
+        claimed = max(self.claimed_frames - self.skip, 0) if self.claimed_frames else 0
         if self.max_frames is None:
-            return self.claimed_frames
-        return min(self.claimed_frames or self.max_frames, self.max_frames)
+            return claimed
+        return min(claimed or self.max_frames, self.max_frames)
+
+    def _read_after_skip(self) -> tuple[bool, np.ndarray | None]:
+        """Reads frame ``skip``. Where the container has an index, it seeks there without
+        decoding what comes before, and keeps the seek only if the frame it lands on has
+        frame ``skip``'s timestamp (``skip`` / fps, within half a frame); otherwise (no
+        index, a variable frame rate) it reads from the start, decoding the skipped frames
+        without converting them."""
+        fps = self.metadata_fps
+        if 0 < fps < 1000 and self._capture.set(cv2.CAP_PROP_POS_FRAMES, self.skip):
+            ok, frame = self._capture.read()
+            landed_ms = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+            if ok and abs(landed_ms - self.skip * 1000.0 / fps) < 500.0 / fps:
+                return ok, frame
+        self._capture.release()
+        self._capture = _open_capture(self.path)
+        for _ in range(self.skip):
+            if not self._capture.grab():
+                return False, None
+        return self._capture.read()
 
     def frames(self) -> Iterator[np.ndarray]:
         """Yields uint8 RGB (H, W, 3) frames at the working size; records their timestamps.
@@ -430,7 +473,10 @@ class Decoder:
         """
         target: tuple[int, int] | None = None
         while self.max_frames is None or len(self.timestamps_ms) < self.max_frames:
-            ok, frame = self._capture.read()
+            if self.skip and not self.timestamps_ms:
+                ok, frame = self._read_after_skip()
+            else:
+                ok, frame = self._capture.read()
             if not ok or frame is None:
                 break
             if target is None:
@@ -572,7 +618,11 @@ def _image_kind(path: Path) -> str | None:
 
 
 def read_video(
-    path: str | Path, size: int | None = None, max_frames: int | None = None, held_bytes: int = 0
+    path: str | Path,
+    size: int | None = None,
+    max_frames: int | None = None,
+    held_bytes: int = 0,
+    skip: int = 0,
 ) -> Video:
     """Returns the decoded video at its working size (shorter side ``size``; None = native).
 
@@ -583,19 +633,62 @@ def read_video(
 
     Args:
         held_bytes: decoded bytes the caller already holds; they count against the cap.
+        skip: frames before the first one read (``Decoder``; the Video's ``offset``).
 
     Raises:
         VideoError: the file is missing, unreadable, not a video, or holds no decodable frame.
         DecodeCapError: it would take more than the cap decoded, with ``held_bytes``.
     """
-    with Decoder(path, size, max_frames, held_bytes) as decoder:
+    with Decoder(path, size, max_frames, held_bytes, skip) as decoder:
         buffer = None
         for frame in decoder.frames():
             if buffer is None:
                 buffer = _FrameBuffer(frame.shape, decoder.expected_frames)
             buffer.append(frame)
         fps = decoder.finish()
-    return Video(path=Path(path), frames=buffer.array(), fps=fps, source_size=decoder.source_size)
+    return Video(Path(path), buffer.array(), fps, decoder.source_size, offset=skip)
+
+
+def read_segment(
+    path: str | Path, size: int | None, segment: Segment, lead: int
+) -> tuple[Video, int, int]:
+    """Returns (``segment``'s frames at the working size with up to ``lead`` frames before
+    it, the index in them of the segment's first frame, the clip's frame count as its
+    container claims it or 0). The frames before are seeked past where the container
+    allows (``Decoder``), not decoded.
+
+    Raises:
+        VidpredError: the container gives no frame rate, or the segment starts past the end.
+        VideoError: as ``read_video``.
+    """
+    with Decoder(path, max_frames=1) as probe:
+        fps, claimed = probe.metadata_fps, probe.claimed_frames
+        if probe.count_looks_wrong:
+            claimed = 0
+    if not 0 < fps < 1000:
+        raise VidpredError(
+            f"{shown(Path(path))}: its container gives no frame rate, so --start and "
+            "--duration cannot be placed; cut the clip with ffmpeg first"
+        )
+    start, stop = segment.frame_range(fps)
+    past_end = VidpredError(
+        f"{shown(Path(path))}: --start {segment.start:g} s is past its end"
+        + (f" ({claimed / fps:.1f} s)" if claimed else "")
+    )
+    if claimed and start >= claimed:
+        raise past_end
+    skip = max(0, start - lead)
+    try:
+        video = read_video(path, size, None if stop is None else stop - skip, skip=skip)
+    except DecodeCapError:
+        raise
+    except VideoError:
+        if skip:  # nothing decodes after the frames skipped: the clip is shorter
+            raise past_end from None
+        raise
+    if video.num_frames <= start - skip:
+        raise past_end
+    return video, start - skip, claimed
 
 
 # x264's fastest preset with the tools that pay on render frames turned back on: CABAC,
@@ -609,6 +702,22 @@ X264_OPTIONS = [
     "-x264-params",
     "cabac=1:bframes=3:mbtree=1:rc-lookahead=10:deblock=1:aq-mode=1",
 ]
+
+
+# x264's rate factor for renders, chosen by measurement (docs/watching.md, "Render file
+# size"): the lowest-bitrate CRF whose decoded render stays within the visually-lossless
+# threshold against the frames vidpred composed, on every clip measured.
+DEFAULT_CRF = 18
+MAX_CRF = 51
+
+
+def _codec_options(crf: int) -> list[str]:
+    """Returns ffmpeg's codec options for ``crf``: H.264 yuv420p that every player and browser
+    plays, or at 0 lossless RGB (libx264rgb, qp 0), for people who measure from the mp4;
+    browsers do not play that profile (High 4:4:4), so it is for measuring, not sharing."""
+    if crf == 0:
+        return ["-c:v", "libx264rgb", "-pix_fmt", "rgb24", "-qp", "0"]
+    return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf)]
 
 
 # The mp4 must be whole before it replaces anything. imageio-ffmpeg's writer ignores ffmpeg's
@@ -697,12 +806,14 @@ class Mp4Writer:
             message names the file and the reason (e.g. "No space left on device").
     """
 
-    def __init__(self, path: str | Path, fps: float, *, quality: int = 8):
+    def __init__(self, path: str | Path, fps: float, *, crf: int = DEFAULT_CRF):
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
             raise OutputError(f"{self.path}: vidpred writes H.264 mp4s; name the file .mp4")
+        if not 0 <= crf <= MAX_CRF:
+            raise ValueError(f"crf must be 0..{MAX_CRF}, got {crf}")
         self.fps = fps
-        self.quality = quality
+        self.crf = crf
         self.frames_written = 0
         self._tmp = temp_path(self.path, keep_suffix=True)  # .<stem>.<pid>.tmp.mp4
         self._process: subprocess.Popen | None = None
@@ -716,8 +827,6 @@ class Mp4Writer:
         return self
 
     def _start(self, height: int, width: int) -> None:
-        # imageio-ffmpeg's quality scale, kept so renders look as they always did: 8 -> crf 10.
-        crf = int((1 - self.quality / 10.0) * 51)
         command = [
             ffmpeg_exe(),
             "-y",
@@ -734,12 +843,7 @@ class Mp4Writer:
             "-i",
             "-",
             "-an",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-crf",
-            str(crf),
+            *_codec_options(self.crf),
             # +faststart puts the index first, so browsers start playing at once.
             "-movflags",
             "+faststart",

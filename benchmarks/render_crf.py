@@ -1,0 +1,158 @@
+"""File size and fidelity of a render at each x264 CRF: the measurement behind
+vidpred.video.DEFAULT_CRF (docs/watching.md, "Render file size").
+
+    python benchmarks/render_crf.py --work /tmp/crf [CLIP ...] [--crf 10 14 16 18 20 23]
+
+Without clips it makes two 60-second clips (1500 frames, 640x360, 25 fps, H.264 CRF 23 as
+cameras and phones store footage): a photo-textured one (`vidpred.synthetic.photo`, needs
+`pip install scikit-image`) and a generated "natural" one. Each clip is rendered once with
+the default settings and the shipped weights, losslessly (`--crf 0`, libx264rgb), which gives
+the exact frames vidpred composed. Those frames are then encoded at each CRF the way a render
+encodes them (`vidpred.video.Mp4Writer`), decoded, and compared with the composed frames,
+per panel: PSNR over every frame (RGB, 8-bit) of the panel's picture, SSIM of the picture on
+every 10th frame, and PSNR of the caption and readout strips. Printed per clip and CRF: the
+mp4's bytes against the source file's, and those numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+
+from vidpred.metrics import psnr_of_mse, ssim
+from vidpred.predict import Predictor
+from vidpred.rendering import GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
+from vidpred.synthetic import generate
+from vidpred.video import Mp4Writer, iter_frames
+
+FPS = 25
+SECONDS = 60
+SSIM_EVERY = 10
+
+
+def write_source(path: Path, frames: np.ndarray) -> None:
+    """Writes uint8 RGB (T, H, W, 3) as a camera would: H.264 CRF 23, preset medium."""
+    t, h, w, _ = frames.shape
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS), "-i", "-",
+        "-c:v", "libx264", "-preset", "medium", "-crf", "23", "-pix_fmt", "yuv420p",
+        str(path),
+    ]  # fmt: skip
+    subprocess.run(command, input=frames.tobytes(), check=True)
+
+
+def make_clips(work: Path) -> list[Path]:
+    """Returns the two generated 60-second clips, made once in ``work``."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    clips = []
+    for name in ("photo_60s", "natural_60s"):
+        path = work / f"{name}.mp4"
+        if not path.exists():
+            if name.startswith("photo"):
+                from dev_set import load_photos
+
+                from vidpred.synthetic.photo import photo_motion
+
+                frames = photo_motion(FPS * SECONDS, 360, 640, 7, load_photos())
+            else:
+                frames = generate("natural", FPS * SECONDS, 360, 640, seed=7)
+            write_source(path, frames)
+        clips.append(path)
+    return clips
+
+
+def panel_columns(meta: dict) -> list[tuple[int, int]]:
+    """Returns each panel's (first, last + 1) column in a composed frame."""
+    width = meta["size"][1] * meta["scale"]
+    return [(i * (width + GAP), i * (width + GAP) + width) for i in range(len(meta["panels"]))]
+
+
+def compare(lossless: Path, encoded: Path, meta: dict) -> dict[str, list[float]]:
+    """Returns per panel: the picture's mean PSNR, its mean SSIM (every SSIM_EVERY-th frame)
+    and the strips' mean PSNR, of ``encoded`` against ``lossless`` (the composed frames)."""
+    rows = slice(LABEL_HEIGHT, LABEL_HEIGHT + meta["size"][0] * meta["scale"])
+    columns = panel_columns(meta)
+    picture_mse = np.zeros(len(columns))
+    strip_mse = np.zeros(len(columns))
+    ssims: list[list[float]] = [[] for _ in columns]
+    count = 0
+    pairs = zip(iter_frames(lossless), iter_frames(encoded), strict=True)
+    for i, ((truth, _), (seen, _)) in enumerate(pairs):
+        truth = torch.from_numpy(truth).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
+        seen = torch.from_numpy(seen).permute(2, 0, 1)[None].float() / 255
+        for p, (c0, c1) in enumerate(columns):
+            a, b = truth[..., rows, c0:c1], seen[..., rows, c0:c1]
+            picture_mse[p] += float(((a - b) ** 2).mean())
+            strips = [truth[..., : rows.start, c0:c1], truth[..., rows.stop :, c0:c1]]
+            seen_strips = [seen[..., : rows.start, c0:c1], seen[..., rows.stop :, c0:c1]]
+            strip_mse[p] += float(
+                np.mean([((s - t) ** 2).mean() for s, t in zip(strips, seen_strips, strict=True)])
+            )
+            if i % SSIM_EVERY == 0:
+                ssims[p].append(float(ssim(b, a)))
+        count += 1
+    mean_psnr = psnr_of_mse(torch.from_numpy(picture_mse / count)).tolist()
+    strip_psnr = psnr_of_mse(torch.from_numpy(strip_mse / count)).tolist()
+    return {
+        "psnr": mean_psnr,
+        "ssim": [float(np.mean(s)) for s in ssims],
+        "strip_psnr": strip_psnr,
+    }
+
+
+def encode(lossless: Path, out: Path, fps: float, crf: int) -> int:
+    """Encodes the composed frames of ``lossless`` at ``crf`` as render does; returns bytes."""
+    with Mp4Writer(out, fps, crf=crf) as writer:
+        for frame, _ in iter_frames(lossless):
+            writer.write(frame)
+    return out.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clips", nargs="*", type=Path)
+    parser.add_argument("--work", type=Path, required=True, help="folder for clips and renders")
+    parser.add_argument("--weights", default="weights/default.pt")
+    parser.add_argument("--crf", type=int, nargs="+", default=[10, 14, 16, 18, 20, 23])
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    predictor = Predictor.from_checkpoint(args.weights, "cpu", "fp32")
+    clips = args.clips or make_clips(args.work)
+    for clip in clips:
+        lossless = args.work / f"{clip.stem}.crf0.mp4"
+        if not lossless.exists():
+            render(clip, predictor, lossless, crf=0, cache_dir=args.work / "cache")
+        meta = read_sidecar(sidecar_path(lossless))
+        source = clip.stat().st_size
+        print(
+            f"\n{clip.name}: {meta['frames']} frames, panels {','.join(meta['panels'])} of "
+            f"{meta['size'][1]}x{meta['size'][0]} at scale {meta['scale']}; source "
+            f"{source / 1e6:.2f} MB; lossless render {lossless.stat().st_size / 1e6:.1f} MB"
+        )
+        names = meta["panels"]
+        header = " | ".join(f"{n} PSNR / SSIM / strips" for n in names)
+        print(f"| CRF | MB | x source | Mbit/s | {header} |")
+        print("|---|---|---|---|" + "---|" * len(names))
+        for crf in args.crf:
+            out = args.work / f"{clip.stem}.crf{crf}.mp4"
+            size = encode(lossless, out, meta["fps"], crf)
+            got = compare(lossless, out, meta)
+            cells = " | ".join(
+                f"{p:.2f} / {s:.4f} / {t:.1f}"
+                for p, s, t in zip(got["psnr"], got["ssim"], got["strip_psnr"], strict=True)
+            )
+            mbit = size * 8 / (meta["frames"] / meta["fps"]) / 1e6
+            print(f"| {crf} | {size / 1e6:.1f} | {size / source:.2f} | {mbit:.2f} | {cells} |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
