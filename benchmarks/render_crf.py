@@ -5,13 +5,15 @@ vidpred.video.DEFAULT_CRF (docs/watching.md, "Render file size").
 
 Without clips it makes two 60-second clips (1500 frames, 640x360, 25 fps, H.264 CRF 23 as
 cameras and phones store footage): a photo-textured one (`vidpred.synthetic.photo`, needs
-`pip install scikit-image`) and a generated "natural" one. Each clip is rendered once with
-the default settings and the shipped weights, losslessly (`--crf 0`, libx264rgb), which gives
-the exact frames vidpred composed. Those frames are then encoded at each CRF the way a render
-encodes them (`vidpred.video.Mp4Writer`), decoded, and compared with the composed frames,
-per panel: PSNR over every frame (RGB, 8-bit) of the panel's picture, SSIM of the picture on
-every 10th frame, and PSNR of the caption and readout strips. Printed per clip and CRF: the
-mp4's bytes against the source file's, and those numbers.
+`pip install scikit-image`) and a generated "natural" one. The first ``--seconds`` of each
+clip are rendered with the default settings and the shipped weights, losslessly (`--crf
+0`, libx264rgb), which gives the exact frames vidpred composed. Those frames are then
+encoded at each CRF the way a render encodes them (`vidpred.video.Mp4Writer`), decoded, and
+compared with the composed frames, per panel: PSNR over every frame (RGB, 8-bit) of the
+panel's picture, SSIM of the picture on every 10th frame, and PSNR of the caption and
+readout strips. Printed per clip and CRF: the bytes per second of video against the source
+file's, and those numbers. Last, the whole clip is rendered with every default (the
+default CRF included), and its size is printed against the source's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from vidpred.metrics import psnr_of_mse, ssim
 from vidpred.predict import Predictor
 from vidpred.rendering import GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
 from vidpred.synthetic import generate
-from vidpred.video import Mp4Writer, iter_frames
+from vidpred.video import Mp4Writer, Segment, iter_frames, read_video
 
 FPS = 25
 SECONDS = 60
@@ -75,17 +77,17 @@ def panel_columns(meta: dict) -> list[tuple[int, int]]:
     return [(i * (width + GAP), i * (width + GAP) + width) for i in range(len(meta["panels"]))]
 
 
-def compare(lossless: Path, encoded: Path, meta: dict) -> dict[str, list[float]]:
+def compare(composed: list[np.ndarray], encoded: Path, meta: dict) -> dict[str, list[float]]:
     """Returns per panel: the picture's mean PSNR, its mean SSIM (every SSIM_EVERY-th frame)
-    and the strips' mean PSNR, of ``encoded`` against ``lossless`` (the composed frames)."""
+    and the strips' mean PSNR, of ``encoded`` against the ``composed`` frames."""
     rows = slice(LABEL_HEIGHT, LABEL_HEIGHT + meta["size"][0] * meta["scale"])
     columns = panel_columns(meta)
     picture_mse = np.zeros(len(columns))
     strip_mse = np.zeros(len(columns))
     ssims: list[list[float]] = [[] for _ in columns]
     count = 0
-    pairs = zip(iter_frames(lossless), iter_frames(encoded), strict=True)
-    for i, ((truth, _), (seen, _)) in enumerate(pairs):
+    pairs = zip(composed, iter_frames(encoded), strict=True)
+    for i, (truth, (seen, _)) in enumerate(pairs):
         truth = torch.from_numpy(truth).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
         seen = torch.from_numpy(seen).permute(2, 0, 1)[None].float() / 255
         for p, (c0, c1) in enumerate(columns):
@@ -108,10 +110,10 @@ def compare(lossless: Path, encoded: Path, meta: dict) -> dict[str, list[float]]
     }
 
 
-def encode(lossless: Path, out: Path, fps: float, crf: int) -> int:
-    """Encodes the composed frames of ``lossless`` at ``crf`` as render does; returns bytes."""
+def encode(composed: list[np.ndarray], out: Path, fps: float, crf: int) -> int:
+    """Encodes the ``composed`` frames at ``crf`` as render does; returns the bytes."""
     with Mp4Writer(out, fps, crf=crf) as writer:
-        for frame, _ in iter_frames(lossless):
+        for frame in composed:
             writer.write(frame)
     return out.stat().st_size
 
@@ -122,6 +124,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder for clips and renders")
     parser.add_argument("--weights", default="weights/default.pt")
     parser.add_argument("--crf", type=int, nargs="+", default=[10, 14, 16, 18, 20, 23])
+    parser.add_argument("--seconds", type=float, default=12.0, help="of each clip, swept")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     predictor = Predictor.from_checkpoint(args.weights, "cpu", "fp32")
@@ -129,29 +132,41 @@ def main() -> None:
     for clip in clips:
         lossless = args.work / f"{clip.stem}.crf0.mp4"
         if not lossless.exists():
-            render(clip, predictor, lossless, crf=0, cache_dir=args.work / "cache")
+            segment = Segment(0.0, args.seconds)
+            render(clip, predictor, lossless, crf=0, cache=False, segment=segment)
         meta = read_sidecar(sidecar_path(lossless))
+        composed = [frame for frame, _ in iter_frames(lossless)]
         source = clip.stat().st_size
+        source_rate = source / (read_video(clip, 96).num_frames / meta["fps"])
         print(
-            f"\n{clip.name}: {meta['frames']} frames, panels {','.join(meta['panels'])} of "
-            f"{meta['size'][1]}x{meta['size'][0]} at scale {meta['scale']}; source "
-            f"{source / 1e6:.2f} MB; lossless render {lossless.stat().st_size / 1e6:.1f} MB"
+            f"\n{clip.name}: the first {meta['frames']} frames, panels "
+            f"{','.join(meta['panels'])} of {meta['size'][1]}x{meta['size'][0]} at scale "
+            f"{meta['scale']}; source {source / 1e6:.2f} MB, {source_rate * 8 / 1e6:.2f} Mbit/s"
         )
         names = meta["panels"]
         header = " | ".join(f"{n} PSNR / SSIM / strips" for n in names)
-        print(f"| CRF | MB | x source | Mbit/s | {header} |")
-        print("|---|---|---|---|" + "---|" * len(names))
+        print(f"| CRF | Mbit/s | x source | {header} |")
+        print("|---|---|---|" + "---|" * len(names))
         for crf in args.crf:
             out = args.work / f"{clip.stem}.crf{crf}.mp4"
-            size = encode(lossless, out, meta["fps"], crf)
-            got = compare(lossless, out, meta)
+            size = encode(composed, out, meta["fps"], crf)
+            got = compare(composed, out, meta)
             cells = " | ".join(
                 f"{p:.2f} / {s:.4f} / {t:.1f}"
                 for p, s, t in zip(got["psnr"], got["ssim"], got["strip_psnr"], strict=True)
             )
-            mbit = size * 8 / (meta["frames"] / meta["fps"]) / 1e6
-            print(f"| {crf} | {size / 1e6:.1f} | {size / source:.2f} | {mbit:.2f} | {cells} |")
+            rate = size / (meta["frames"] / meta["fps"])
+            print(f"| {crf} | {rate * 8 / 1e6:.2f} | {rate / source_rate:.2f} | {cells} |")
             sys.stdout.flush()
+        whole = args.work / f"{clip.stem}.default.mp4"
+        if not whole.exists():
+            render(clip, predictor, whole, cache=False)
+        print(
+            f"whole clip, every default (CRF {read_sidecar(sidecar_path(whole))['crf']}): "
+            f"{whole.stat().st_size / 1e6:.2f} MB = {whole.stat().st_size / source:.2f} x the "
+            "source"
+        )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -122,3 +122,19 @@ def test_the_bench_names_the_machine_it_measured(monkeypatch):
         not precision.cpu_has_amx_bf16()
         and precision.describe_machine(torch.device("cpu"))["cpu_flags"] == []
     )
+
+
+def test_stages_count_each_moment_once_and_nothing_when_not_recording():
+    import time
+
+    from vidpred.stages import recording, stage
+
+    with stage("outside"):  # not recording: nothing kept
+        pass
+    with recording() as seconds:
+        with stage("outer"):
+            time.sleep(0.05)
+            with stage("inner"):
+                time.sleep(0.1)
+    assert set(seconds) == {"outer", "inner"}
+    assert 0.09 < seconds["inner"] < 0.3 and 0.04 < seconds["outer"] < 0.09

@@ -137,6 +137,25 @@ def test_warp_moves_content_by_the_flow():
     )
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_fast_cpu_warp_samples_what_the_differentiable_one_does(channels):
+    from vidpred.warping import _gather_warp, _remap_warp
+
+    torch.manual_seed(0)
+    image = torch.rand(2, channels, 37, 53)
+    flow = torch.randn(2, 2, 37, 53) * 6  # far past the edges too
+    with torch.no_grad():
+        assert torch.equal(warp(image, flow), _remap_warp(image, flow))  # what inference uses
+    exact = _gather_warp(image, flow)
+    assert (_remap_warp(image, flow) - exact).abs().max() < 1e-4  # float rounding, not 1/32 px
+    zero = torch.zeros_like(flow)
+    assert torch.equal(_remap_warp(image, zero), image)
+    # Training needs the gradient: the gathers.
+    image.requires_grad_(True)
+    warp(image, flow).sum().backward()
+    assert image.grad is not None
+
+
 def _assert_old_checkpoint_loads_as_it_was(tmp_path, old: ModelConfig, missing_field: str) -> None:
     """Saves a model of config ``old`` as a checkpoint written before ``missing_field``
     existed, and checks that it loads with ``old``'s value and predicts exactly as before."""

@@ -121,8 +121,9 @@ def test_streamed_batches_are_what_the_whole_clip_in_memory_gives(tmp_path):
     assert all(np.array_equal(a, b) for (_, a), b in zip(pairs, small.numpy(), strict=True))
     with torch.no_grad():
         whole = native_motion(predictor, small, native, list(range(6, 13))).native
-        for batch_size in (1, 3, 8):
-            batches = list(NativeClip(predictor, pairs, batch_size).batches(6))
+        for batch_size, read_ahead in ((1, True), (3, False), (3, True), (8, True)):
+            stream = NativeClip(predictor, pairs, batch_size, read_ahead=read_ahead)
+            batches = list(stream.batches(6))
             assert [t for b in batches for t in b.targets] == list(range(6, 13))
             streamed = torch.cat([b.model for b in batches])
             assert torch.allclose(streamed, whole, atol=1e-6)
@@ -130,6 +131,12 @@ def test_streamed_batches_are_what_the_whole_clip_in_memory_gives(tmp_path):
             assert torch.equal(truth, frames_to_tensor(native[6:13]))
             copy = torch.cat([b.last for b in batches])
             assert psnr(streamed, truth).mean() > psnr(copy, truth).mean() + 6
+            if batch_size == 3:  # reading ahead on a second thread changes nothing
+                shown = torch.cat([torch.cat([b.model, b.flow]) for b in batches])
+                if read_ahead:
+                    assert torch.equal(shown, without_read_ahead)
+                else:
+                    without_read_ahead = shown
 
 
 # --- render and eval at the clip's own size ------------------------------------------------

@@ -17,6 +17,7 @@ from vidpred.rendering import (
     FOOTER_HEIGHT,
     GAP,
     LABEL_HEIGHT,
+    RENDER_SSIM_EVERY,
     error_heatmap,
     gif_path,
     parse_panels,
@@ -163,7 +164,7 @@ def test_extend_works_on_a_clip_with_only_k_frames(tmp_path, trained_checkpoint)
     meta = read_sidecar(sidecar_path(out))
     assert meta["metrics"] == {
         "frames": 0,
-        "ssim_every": 4,
+        "ssim_every": RENDER_SSIM_EVERY,
         "model": None,
         "copy_last": None,
         "flow": None,

@@ -47,6 +47,7 @@ from .model import ModelConfig, STResNet
 from .precision import describe_machine, resolve_device, use_bf16, use_channels_last
 from .predict import Predictor
 from .rendering import render
+from .stages import recording
 from .synthetic import generate
 from .training import (
     RunState,
@@ -425,7 +426,17 @@ def measure_render(
         _render_run(clip, native_clip, predictor, fp32, frames, out, sizes.batch_size)
         for _ in range(sizes.render_reps)
     ]
-    result: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    result: dict[str, Any] = {
+        key: statistics.median(run[key] for run in runs)
+        for key in runs[0]
+        if key != "native_stage_ms"
+    }
+    if "native_stage_ms" in runs[0]:
+        stages = {name for run in runs for name in run["native_stage_ms"]}
+        result["native_stage_ms"] = {
+            name: statistics.median(run["native_stage_ms"].get(name, 0.0) for run in runs)
+            for name in sorted(stages)
+        }
     result["source_fps"] = CLIP_FPS
     result["working_size"] = list(frames.shape[1:3])
     return result
@@ -461,8 +472,12 @@ def _render_run(
         return run
     _sync(predictor.device)
     start = time.perf_counter()
-    render(native_clip, predictor, out, cache=False, batch_size=batch_size, force=True)
+    with recording() as seconds:
+        render(native_clip, predictor, out, cache=False, batch_size=batch_size, force=True)
     run["render_native_fps"] = targets / (time.perf_counter() - start)
+    run["render_native_vs_infer"] = run["render_native_fps"] / run["infer_fps"]
+    # Milliseconds of work per shown frame, by stage (vidpred.stages).
+    run["native_stage_ms"] = {name: 1000 * s / targets for name, s in sorted(seconds.items())}
     return run
 
 
@@ -572,6 +587,7 @@ REPORT = (
     ("infer_fps_fp32", "inference, model only, fp32", "{:.1f} frames/s"),
     ("render_fps", "render, end to end", "{:.1f} frames/s"),
     ("render_native_fps", "render at 640x480, the clip's own size", "{:.1f} frames/s"),
+    ("render_native_vs_infer", "  native render / inference", "{:.1%}"),
     ("render_vs_infer", "  render / inference", "{:.1%}"),
     ("render_cpu_ms_per_frame", "  render CPU time, this process", "{:.1f} ms/frame"),
     ("encode_cpu_ms_per_frame", "  render CPU time, H.264 encoder", "{:.1f} ms/frame"),
@@ -582,4 +598,7 @@ REPORT = (
 
 def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     """Returns (label, formatted value) for every number present in ``result``."""
-    return [(label, fmt.format(result[key])) for key, label, fmt in REPORT if key in result]
+    rows = [(label, fmt.format(result[key])) for key, label, fmt in REPORT if key in result]
+    for name, ms in result.get("native_stage_ms", {}).items():
+        rows.append((f"  native render: {name}", f"{ms:.1f} ms/frame"))
+    return rows

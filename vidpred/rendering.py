@@ -48,6 +48,7 @@ from .outputs import (
 )
 from .overlap import ahead, overlaps
 from .predict import Predictor, quantize, to_uint8
+from .stages import stage
 from .video import (
     DEFAULT_CRF,
     MAX_FRAME_PIXELS,
@@ -567,10 +568,11 @@ class RenderSettings:
 
 # The methods a render scores over the frames that have ground truth.
 RENDER_METHODS = ("model", "copy_last", "flow")
-# A render's sidecar averages SSIM over every 4th frame with ground truth (MSE, MAE and PSNR
-# over every frame): at 640x480 SSIM of the three methods was half of a render's time.
-# `vidpred eval` scores SSIM on every frame.
-RENDER_SSIM_EVERY = 4
+# A render's sidecar averages SSIM over every 16th frame with ground truth (MSE, MAE and
+# PSNR over every frame; the readouts show PSNR only): at 640x480 SSIM of the three methods
+# on every 4th frame was the largest stage of a native render (docs/speed.md). `vidpred
+# eval` scores SSIM on every frame.
+RENDER_SSIM_EVERY = 16
 
 
 def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSettings) -> int:
@@ -917,8 +919,12 @@ def native_frames(
             flow=native.flow,
             motion=native.motion if "motion" in settings.panels else None,
         )
-        batch = gated(batch, gate)
-        yield compose_truth(batch, score(batch, metrics), count, settings)
+        with stage("gate and scores"):
+            batch = gated(batch, gate)
+            scores = score(batch, metrics)
+        with stage("compositing"):
+            composed = compose_truth(batch, scores, count, settings)
+        yield composed
     yield from native_past_end_frames(stream, settings)
 
 

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from .errors import OutputError, VideoError, VidpredError, shown  # noqa: E402
 from .outputs import remove_temp, temp_path  # noqa: E402
+from .stages import stage  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -473,10 +474,11 @@ class Decoder:
         """
         target: tuple[int, int] | None = None
         while self.max_frames is None or len(self.timestamps_ms) < self.max_frames:
-            if self.skip and not self.timestamps_ms:
-                ok, frame = self._read_after_skip()
-            else:
-                ok, frame = self._capture.read()
+            with stage("decode"):
+                if self.skip and not self.timestamps_ms:
+                    ok, frame = self._read_after_skip()
+                else:
+                    ok, frame = self._capture.read()
             if not ok or frame is None:
                 break
             if target is None:
@@ -884,7 +886,8 @@ class Mp4Writer:
                 f"{frame.dtype} {'x'.join(map(str, frame.shape))}"
             )
         try:
-            self._process.stdin.write(np.ascontiguousarray(frame).data)
+            with stage("encode (H.264, ffmpeg)"):
+                self._process.stdin.write(np.ascontiguousarray(frame).data)
         except OSError:  # ffmpeg stopped reading: it has failed, its exit status says why
             returncode = self._wait()
             self._raise_failure(returncode or "ffmpeg stopped reading the frames")
@@ -914,14 +917,16 @@ class Mp4Writer:
             return self._tmp
         if self._process is None:
             raise OutputError(f"{self.path}: no frames to write")
-        returncode = self._wait()
+        with stage("encode (H.264, ffmpeg)"):
+            returncode = self._wait()
         if returncode != 0:
             self._raise_failure(returncode)
         try:
             # Some file systems (delayed allocation, quotas, NFS) report a full disk only now.
             with open(self._tmp, "rb") as f:
                 os.fsync(f.fileno())
-            decoded = decoded_frame_count(self._tmp)
+            with stage("check the written mp4"):
+                decoded = decoded_frame_count(self._tmp)
         except OSError as e:
             self._raise_failure(e.strerror or str(e))
         except VideoError as e:
