@@ -9,27 +9,31 @@ cameras and phones store footage): a photo-textured one (`vidpred.synthetic.phot
 clip are rendered with the default settings and the shipped weights, losslessly (`--crf
 0`, libx264rgb), which gives the exact frames vidpred composed. Those frames are then
 encoded at each CRF the way a render encodes them (`vidpred.video.Mp4Writer`), decoded, and
-compared with the composed frames, per panel: PSNR over every frame (RGB, 8-bit) of the
-panel's picture, SSIM of the picture on every 10th frame, and PSNR of the caption and
-readout strips. Printed per clip and CRF: the bytes per second of video against the source
-file's, and those numbers. Last, the whole clip is rendered with every default (the
+compared with the composed frames, per panel: the luma PSNR over every frame of the panel's
+picture (BT.601 Y, 8-bit: chroma is stored at half resolution in every H.264 a browser
+plays), its SSIM (RGB) on every 10th frame, and the PSNR of its caption and readout
+strips; and for the error panel, how far the error a viewer reads from its colours (each
+pixel's nearest colour on the scale) moved, in % of the scale. Printed per clip and CRF:
+the bits per second against the source file's, and those numbers. Last, the whole clip is rendered with every default (the
 default CRF included), and its size is printed against the source's.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 import torch
 
 from vidpred.metrics import psnr_of_mse, ssim
 from vidpred.predict import Predictor
-from vidpred.rendering import GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
+from vidpred.rendering import ERROR_COLORMAP, GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import Mp4Writer, Segment, iter_frames, read_video
 
@@ -77,6 +81,30 @@ def panel_columns(meta: dict) -> list[tuple[int, int]]:
     return [(i * (width + GAP), i * (width + GAP) + width) for i in range(len(meta["panels"]))]
 
 
+@functools.cache
+def _scale_of_colour() -> np.ndarray:
+    """Returns a (32, 32, 32) table: for an RGB colour (each channel // 8), the position on
+    the error panel's colour scale (0..1) of the nearest scale colour."""
+    ramp = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], ERROR_COLORMAP)
+    scale = ramp[:, 0, ::-1].astype(np.float32)  # (256, 3) RGB
+    cube = (np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1) * 8 + 4).reshape(-1, 3)
+    nearest = ((cube[:, None, :] - scale[None]) ** 2).sum(-1).argmin(1)
+    return (nearest / 255.0).reshape(32, 32, 32)
+
+
+def error_readback(panel: np.ndarray) -> np.ndarray:
+    """Returns the error a viewer reads from the error panel's colours, as a fraction of the
+    scale (H, W): each pixel's nearest colour on the scale."""
+    index = panel.astype(np.int64) // 8
+    return _scale_of_colour()[index[..., 0], index[..., 1], index[..., 2]]
+
+
+def luma(image: torch.Tensor) -> torch.Tensor:
+    """Returns BT.601 luma of float RGB (B, 3, H, W): what the eye resolves finest."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (image * weights).sum(1)
+
+
 def compare(composed: list[np.ndarray], encoded: Path, meta: dict) -> dict[str, list[float]]:
     """Returns per panel: the picture's mean PSNR, its mean SSIM (every SSIM_EVERY-th frame)
     and the strips' mean PSNR, of ``encoded`` against the ``composed`` frames."""
@@ -85,6 +113,8 @@ def compare(composed: list[np.ndarray], encoded: Path, meta: dict) -> dict[str, 
     picture_mse = np.zeros(len(columns))
     strip_mse = np.zeros(len(columns))
     ssims: list[list[float]] = [[] for _ in columns]
+    readback: list[float] = []  # the error panel's, mean |decoded - drawn| in scale units
+    error_panel = meta["panels"].index("error") if "error" in meta["panels"] else None
     count = 0
     pairs = zip(composed, iter_frames(encoded), strict=True)
     for i, (truth, (seen, _)) in enumerate(pairs):
@@ -92,7 +122,7 @@ def compare(composed: list[np.ndarray], encoded: Path, meta: dict) -> dict[str, 
         seen = torch.from_numpy(seen).permute(2, 0, 1)[None].float() / 255
         for p, (c0, c1) in enumerate(columns):
             a, b = truth[..., rows, c0:c1], seen[..., rows, c0:c1]
-            picture_mse[p] += float(((a - b) ** 2).mean())
+            picture_mse[p] += float(((luma(a) - luma(b)) ** 2).mean())
             strips = [truth[..., : rows.start, c0:c1], truth[..., rows.stop :, c0:c1]]
             seen_strips = [seen[..., : rows.start, c0:c1], seen[..., rows.stop :, c0:c1]]
             strip_mse[p] += float(
@@ -100,10 +130,15 @@ def compare(composed: list[np.ndarray], encoded: Path, meta: dict) -> dict[str, 
             )
             if i % SSIM_EVERY == 0:
                 ssims[p].append(float(ssim(b, a)))
+                if p == error_panel:
+                    drawn = error_readback((a[0].permute(1, 2, 0) * 255).round().byte().numpy())
+                    seen_ = error_readback((b[0].permute(1, 2, 0) * 255).round().byte().numpy())
+                    readback.append(float(np.abs(drawn - seen_).mean()))
         count += 1
     mean_psnr = psnr_of_mse(torch.from_numpy(picture_mse / count)).tolist()
     strip_psnr = psnr_of_mse(torch.from_numpy(strip_mse / count)).tolist()
     return {
+        "readback": float(np.mean(readback)) if readback else float("nan"),
         "psnr": mean_psnr,
         "ssim": [float(np.mean(s)) for s in ssims],
         "strip_psnr": strip_psnr,
@@ -145,8 +180,8 @@ def main() -> None:
         )
         names = meta["panels"]
         header = " | ".join(f"{n} PSNR / SSIM / strips" for n in names)
-        print(f"| CRF | Mbit/s | x source | {header} |")
-        print("|---|---|---|" + "---|" * len(names))
+        print(f"| CRF | Mbit/s | x source | {header} | error read back |")
+        print("|---|---|---|" + "---|" * len(names) + "---|")
         for crf in args.crf:
             out = args.work / f"{clip.stem}.crf{crf}.mp4"
             size = encode(composed, out, meta["fps"], crf)
@@ -156,7 +191,10 @@ def main() -> None:
                 for p, s, t in zip(got["psnr"], got["ssim"], got["strip_psnr"], strict=True)
             )
             rate = size / (meta["frames"] / meta["fps"])
-            print(f"| {crf} | {rate * 8 / 1e6:.2f} | {rate / source_rate:.2f} | {cells} |")
+            print(
+                f"| {crf} | {rate * 8 / 1e6:.2f} | {rate / source_rate:.2f} | {cells} | "
+                f"{100 * got['readback']:.2f}% |"
+            )
             sys.stdout.flush()
         whole = args.work / f"{clip.stem}.default.mp4"
         if not whole.exists():
