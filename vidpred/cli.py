@@ -179,14 +179,18 @@ def clip_count(text: str) -> int:
     return value
 
 
-def _add_cache_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("decode cache")
-    g.add_argument(
+def _add_cache_dir_option(p) -> None:
+    p.add_argument(
         "--cache-dir",
         type=Path,
         default=None,
-        help="decode cache folder (None: $VIDPRED_CACHE, else ~/.cache/vidpred)",
+        help="decode cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)",
     )
+
+
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decode cache")
+    _add_cache_dir_option(g)
     g.add_argument(
         "--no-cache", action="store_true", help="decode every video afresh; write no cache"
     )
@@ -360,17 +364,9 @@ def _add_render(sub) -> None:
         formatter_class=_HelpFormatter,
     )
     p.add_argument("clip", type=Path, help="input video")
-    p.add_argument(
-        "--weights",
-        type=Path,
-        default=None,
-        help="checkpoint (default: newest trained, else shipped default)",
-    )
+    _add_weights_option(p)
     p.add_argument(
         "--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)"
-    )
-    p.add_argument(
-        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
     )
     _add_resolution_options(p, default="native")
     _add_segment_options(p, "render")
@@ -382,10 +378,28 @@ def _add_render(sub) -> None:
     )
     _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_render)
+
+
+def _add_weights_option(p) -> None:
+    """Adds --weights and --size: the model render and eval run, at its working size."""
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="checkpoint (default: newest trained, else shipped default)",
+    )
+    p.add_argument(
+        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
+    )
+
+
+def _add_run_options(p) -> None:
+    """Adds how render and eval run: device, precision, layout, batch and decode cache."""
     _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     _add_cache_options(p)
-    p.set_defaults(func=cmd_render)
 
 
 def _add_resolution_options(p, default: str) -> None:
@@ -550,17 +564,9 @@ def _add_eval(sub) -> None:
         formatter_class=_HelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, help="video files or folders")
-    p.add_argument(
-        "--weights",
-        type=Path,
-        default=None,
-        help="checkpoint (default: newest trained, else shipped default)",
-    )
+    _add_weights_option(p)
     p.add_argument(
         "--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video"
-    )
-    p.add_argument(
-        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument(
@@ -572,9 +578,7 @@ def _add_eval(sub) -> None:
     )
     _add_resolution_options(p, default="working")
     _add_segment_options(p, "score targets")
-    _add_device_options(p)
-    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
-    _add_cache_options(p)
+    _add_run_options(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -620,12 +624,7 @@ def _add_cache(sub) -> None:
         "later runs read the cache. Without --clear, show where it is and how big it is.",
     )
     p.add_argument("--clear", action="store_true", help="remove every cached video")
-    p.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)",
-    )
+    _add_cache_dir_option(p)
     p.set_defaults(func=cmd_cache)
 
 
