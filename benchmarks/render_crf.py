@@ -14,8 +14,9 @@ picture (BT.601 Y, 8-bit: chroma is stored at half resolution in every H.264 a b
 plays), its SSIM (RGB) on every 10th frame, and the PSNR of its caption and readout
 strips; and for the error panel, how far the error a viewer reads from its colours (each
 pixel's nearest colour on the scale) moved, in % of the scale. Printed per clip and CRF:
-the bits per second against the source file's, and those numbers. Last, the whole clip is rendered with every default (the
-default CRF included), and its size is printed against the source's.
+the bits per second against the source file's, and those numbers. Last, the whole clip is
+rendered with every default (the default CRF included), and its size is printed against
+the source's.
 """
 
 from __future__ import annotations
