@@ -70,7 +70,7 @@ LEGACY_MODEL_FIELDS = {
 class ModelConfig:
     """Everything needed to rebuild a model; stored in every checkpoint."""
 
-    # Defaults chosen by measurement (README, "Choosing the defaults"): the stem makes the
+    # Defaults chosen by measurement (docs/results.md, "Choosing the defaults"): the stem makes the
     # model 3.6x faster to train and 5x faster to run than the full-resolution 64x4 seed
     # model, which buys more training in a CPU budget and real-time rendering.
     frames: int = option(4, "K: past frames stacked as input (the closeness branch)")
@@ -79,10 +79,12 @@ class ModelConfig:
     stem: bool = option(
         True, "space-to-depth stem: the trunk runs at half resolution (4x less compute)"
     )
-    # Normalisation in the residual units: +2.3 to +3.4 dB (README).
+    # Normalisation in the residual units: +2.3 to +3.4 dB (docs/results.md, "Choosing the
+    # defaults").
     batch_norm: bool = option(True, "normalisation (--norm) in the residual units")
     # With the flow start and the weight average, batch norm measured ahead on natural
-    # footage (README, Ablation: +0.49 against +0.25 dB over the flow baseline, 3 seeds) and
+    # footage (docs/results.md, "Ablation of the current design": +0.49 against +0.25 dB
+    # over the flow baseline, 3 seeds) and
     # passes the brightness/contrast test (tests/test_flow.py) that running statistics once
     # failed.
     norm: str = option(

@@ -77,7 +77,8 @@ class TrainConfig:
     weight_decay: float = not_an_option(1e-4)
     warmup_steps: int = not_an_option(100)
     min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
-    # L1 measured 1.65 dB better than MSE on natural video (FINDINGS.md).
+    # L1 measured ahead of MSE on the samples and on natural footage (docs/results.md,
+    # "Choosing the defaults": the loss).
     loss: str = option(
         "l1",
         "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour differences)",
