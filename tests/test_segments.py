@@ -64,33 +64,11 @@ def test_a_segment_at_the_start_shows_from_the_first_predictable_frame(
 
 
 def test_cli_segment_options_and_errors(clip, tmp_path, trained_checkpoint, capsys):
-    code, _ = cli(
-        capsys,
-        "render",
-        clip,
-        "--weights",
-        trained_checkpoint,
-        "--start",
-        "0:05",
-        "--duration",
-        "1.5",
-        "--out",
-        tmp_path / "r.mp4",
-        "--resolution",
-        "working",
-    )
-    assert code == 0 and read_video(tmp_path / "r.mp4").num_frames == 15
-    code, lines = cli(
-        capsys,
-        "render",
-        clip,
-        "--weights",
-        trained_checkpoint,
-        "--start",
-        "9",
-        "--out",
-        tmp_path / "late.mp4",
-    )
+    render_clip = ["render", clip, "--weights", trained_checkpoint, "--resolution", "working"]
+    out = tmp_path / "r.mp4"
+    code, _ = cli(capsys, *render_clip, "--start", "0:05", "--duration", "1.5", "--out", out)
+    assert code == 0 and read_video(out).num_frames == 15
+    code, lines = cli(capsys, *render_clip, "--start", "9", "--out", tmp_path / "late.mp4")
     assert code != 0 and lines == [f"vidpred: error: {clip}: --start 9 s is past its end (8.0 s)"]
     assert not (tmp_path / "late.mp4").exists()
     with pytest.raises(SystemExit):
