@@ -29,12 +29,12 @@ import vidpred.native
 import vidpred.rendering
 import vidpred.warping
 from vidpred.bench import FULL
+from vidpred.encoding import write_mp4
 from vidpred.model import STResNet
 from vidpred.predict import Predictor
 from vidpred.rendering import render
 from vidpred.stages import recording
 from vidpred.synthetic import generate
-from vidpred.video import write_mp4
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ import torch
 from vidpred.bench import CLIP_FPS
 from vidpred.cache import read_video_cached
 from vidpred.data import DataConfig
+from vidpred.encoding import Mp4Writer, write_mp4
 from vidpred.metrics import MetricAccumulator
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
@@ -51,7 +52,7 @@ from vidpred.rendering import (
     with_baselines,
 )
 from vidpred.synthetic import generate
-from vidpred.video import Mp4Writer, read_video, write_mp4
+from vidpred.video import read_video
 
 STAGES = ("decode", "inference", "baselines", "metrics", "compositing", "H.264 encoding")
 

@@ -1,5 +1,5 @@
 """File size and fidelity of a render at each x264 CRF: the measurement behind
-vidpred.video.DEFAULT_CRF (docs/watching.md, "Render file size").
+vidpred.encoding.DEFAULT_CRF (docs/watching.md, "Render file size").
 
     python benchmarks/render_crf.py --work /tmp/crf [CLIP ...] [--crf 10 14 16 18 20 23]
 
@@ -8,7 +8,7 @@ cameras and phones store footage): a photo-textured one (`vidpred.synthetic.phot
 `pip install scikit-image`) and a generated "natural" one. The first ``--seconds`` of each
 clip are rendered with the default settings and the shipped weights, losslessly (`--crf
 0`, libx264rgb), which gives the exact frames vidpred composed. Those frames are then
-encoded at each CRF the way a render encodes them (`vidpred.video.Mp4Writer`), decoded, and
+encoded at each CRF the way a render encodes them (`vidpred.encoding.Mp4Writer`), decoded, and
 compared with the composed frames, per panel: the luma PSNR over every frame of the panel's
 picture (BT.601 Y, 8-bit: chroma is stored at half resolution in every H.264 a browser
 plays), its SSIM (RGB) on every 10th frame, and the PSNR of its caption and readout
@@ -32,11 +32,12 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
+from vidpred.encoding import Mp4Writer
 from vidpred.metrics import psnr_of_mse, ssim
 from vidpred.predict import Predictor
 from vidpred.rendering import ERROR_COLORMAP, GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
 from vidpred.synthetic import generate
-from vidpred.video import Mp4Writer, Segment, iter_frames, read_video
+from vidpred.video import Segment, iter_frames, read_video
 
 FPS = 25
 SECONDS = 60

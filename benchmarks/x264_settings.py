@@ -1,5 +1,5 @@
 """Encoder CPU time, file size and fidelity of x264 settings on real render frames: the
-measurement behind the settings in vidpred.video.X264_OPTIONS.
+measurement behind the settings in vidpred.encoding.X264_OPTIONS.
 
     python benchmarks/x264_settings.py [--reps 3]
 
@@ -23,10 +23,11 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
+from vidpred.encoding import X264_OPTIONS
 from vidpred.predict import Predictor, quantize
 from vidpred.rendering import DEFAULT_PANELS, compose_frame, frame_panels
 from vidpred.synthetic import generate
-from vidpred.video import X264_OPTIONS, read_video
+from vidpred.video import read_video
 
 SETTINGS = {
     "veryfast preset (before)": ["-preset", "veryfast"],
@@ -43,7 +44,7 @@ SETTINGS = {
         "-x264-params",
         "cabac=1:bframes=3:mbtree=1:rc-lookahead=10:deblock=1",
     ],
-    "vidpred.video.X264_OPTIONS (now)": X264_OPTIONS,
+    "vidpred.encoding.X264_OPTIONS (now)": X264_OPTIONS,
 }
 
 

@@ -26,11 +26,12 @@ from conftest import (
 
 from vidpred.cli import main
 from vidpred.data import DataConfig, WindowDataset, load_videos
+from vidpred.encoding import write_mp4
 from vidpred.errors import OutputError, VideoError, VidpredError
 from vidpred.model import ModelConfig
 from vidpred.outputs import check_output_path
 from vidpred.training import TrainConfig, train
-from vidpred.video import find_videos, read_video, write_mp4
+from vidpred.video import find_videos, read_video
 
 # A training run that takes a fraction of a second.
 TINY = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()

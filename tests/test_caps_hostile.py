@@ -394,7 +394,7 @@ def test_extend_streams_its_predictions_instead_of_keeping_them(
 
     (Counted rather than measured as RSS: the peak RSS of a process moves by hundreds of MB
     with memory pressure from other processes, which evicts its libraries' pages.)"""
-    from vidpred.video import Mp4Writer
+    from vidpred.encoding import Mp4Writer
 
     alive = weakref.WeakSet()  # every model output not yet freed
     most = 0

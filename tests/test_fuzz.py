@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import moving_square, write_lossless
 
-from vidpred.video import write_mp4
+from vidpred.encoding import write_mp4
 
 CASES = 300
 SIZE = 32  # working size asked of the reader: every good result has this shorter side

@@ -214,17 +214,17 @@ def test_interrupted_render_leaves_the_old_file_or_none(tmp_path, trained_checkp
 def test_disk_full_during_render_is_one_line_and_leaves_no_file(
     tmp_path, capsys, monkeypatch, trained_checkpoint
 ):
-    import vidpred.video
+    import vidpred.encoding
 
     clip = write_lossless(tmp_path / "clip.avi", moving_square(16))
-    write = vidpred.video.Mp4Writer.write
+    write = vidpred.encoding.Mp4Writer.write
 
     def write_until_disk_full(self, frame):
         if self.frames_written == 3:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
         write(self, frame)
 
-    monkeypatch.setattr(vidpred.video.Mp4Writer, "write", write_until_disk_full)
+    monkeypatch.setattr(vidpred.encoding.Mp4Writer, "write", write_until_disk_full)
     out = tmp_path / "out.mp4"
     assert main(["render", str(clip), "--weights", str(trained_checkpoint), "--out", str(out)]) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("vidpred")]
@@ -244,14 +244,14 @@ def test_interrupted_eval_exits_130(capsys, monkeypatch, square_folder, trained_
 # Runs `vidpred render` in-process and sends itself SIGTERM (what `kill` does) after 3 frames.
 KILL_RENDER = r"""
 import os, signal, sys
-import vidpred.video
+import vidpred.encoding
 from vidpred.cli import main
-write = vidpred.video.Mp4Writer.write
+write = vidpred.encoding.Mp4Writer.write
 def write_then_kill(self, frame):
     write(self, frame)
     if self.frames_written == 3:
         os.kill(os.getpid(), signal.SIGTERM)
-vidpred.video.Mp4Writer.write = write_then_kill
+vidpred.encoding.Mp4Writer.write = write_then_kill
 sys.exit(main(sys.argv[1:]))
 """
 

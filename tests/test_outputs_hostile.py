@@ -24,10 +24,10 @@ import pytest
 from conftest import cli, default_sigint, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import save_for_inference
+from vidpred.encoding import Mp4Writer, write_mp4
 from vidpred.errors import OutputError
 from vidpred.predict import Predictor
 from vidpred.rendering import render
-from vidpred.video import Mp4Writer, write_mp4
 from vidpred.weights import DEFAULT_WEIGHTS
 
 TINY = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]

@@ -6,10 +6,11 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
+from vidpred.encoding import DEFAULT_CRF, Mp4Writer
 from vidpred.predict import Predictor
 from vidpred.rendering import GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
 from vidpred.synthetic import generate
-from vidpred.video import DEFAULT_CRF, Mp4Writer, read_video
+from vidpred.video import read_video
 
 # What docs/watching.md ("Render file size") calls visually lossless: the decoded actual and
 # predicted pictures within 40 dB luma PSNR of the frames vidpred drew.

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from conftest import frame_index_video, moving_square, write_lossless
 
+from vidpred.encoding import write_mp4
 from vidpred.errors import VideoError
-from vidpred.video import find_videos, read_video, working_size, write_mp4
+from vidpred.video import find_videos, read_video, working_size
 
 
 def test_reader_returns_every_frame_as_uint8_rgb(tmp_path):

@@ -5,13 +5,14 @@ Python API (the CLI calls exactly these):
 """
 
 from .data import DataConfig, WindowDataset, load_videos
+from .encoding import write_mp4
 from .errors import CheckpointError, OutputError, VideoError, VidpredError
 from .evaluation import evaluate
 from .model import ModelConfig, STResNet
 from .predict import Predictor
 from .rendering import render
 from .training import TrainConfig, train
-from .video import find_videos, read_video, write_mp4
+from .video import find_videos, read_video
 
 __all__ = [
     "CheckpointError",

@@ -43,6 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .cache import read_video_cached
 from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .distributed import current_world
+from .encoding import write_mp4
 from .model import ModelConfig, STResNet
 from .precision import describe_machine, resolve_device, use_bf16, use_channels_last
 from .predict import Predictor
@@ -58,7 +59,7 @@ from .training import (
     wrap_for_training,
 )
 from .tuning import CPU_BATCH, choose
-from .video import read_video, write_mp4
+from .video import read_video
 
 log = logging.getLogger(__name__)
 

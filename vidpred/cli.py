@@ -531,7 +531,7 @@ def _add_render_views(p) -> None:
         "baseline's prediction; motion: the flow the model warps the last frame along)",
     )
     p.add_argument("--gif", action="store_true", help="also write a looping GIF beside the mp4")
-    from .video import DEFAULT_CRF
+    from .encoding import DEFAULT_CRF
 
     p.add_argument(
         "--crf",
@@ -545,7 +545,7 @@ def _add_render_views(p) -> None:
 
 
 def crf_value(text: str) -> int:
-    from .video import MAX_CRF
+    from .encoding import MAX_CRF
 
     allowed = f"an integer from 0 to {MAX_CRF}"
     value = _number(text, int, allowed)

@@ -24,6 +24,7 @@ import torch
 from .cache import read_video_cached
 from .checkpoint import metrics_log_path
 from .data import frames_to_tensor, stack_windows
+from .encoding import DEFAULT_CRF, Mp4Writer
 from .errors import OutputError, VidpredError, shown
 from .flow import base_flows, flow_extrapolation, flow_rollout, pair_flows, predict_flow
 from .gate import DEFAULT_GATE_WINDOW, FlowGate
@@ -49,16 +50,7 @@ from .outputs import (
 from .overlap import ahead, overlaps
 from .predict import Predictor, quantize, to_uint8
 from .stages import stage
-from .video import (
-    DEFAULT_CRF,
-    MAX_FRAME_PIXELS,
-    Mp4Writer,
-    Segment,
-    Video,
-    max_decoded_bytes,
-    read_segment,
-    read_video,
-)
+from .video import MAX_FRAME_PIXELS, Segment, Video, max_decoded_bytes, read_segment, read_video
 
 log = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ def write_clips(
         OutputError: a clip exists already and ``force`` is not set.
     """
     from ..outputs import check_output_path
-    from ..video import write_mp4
+    from ..encoding import write_mp4
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
