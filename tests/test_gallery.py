@@ -13,9 +13,10 @@ from conftest import moving_square, one_torch_thread, write_lossless
 
 from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError
-from vidpred.gallery import serve, write_gallery
+from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor
 from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.serve import serve
 
 
 class Page(HTMLParser):

@@ -21,8 +21,9 @@ from conftest import default_sigint, subprocess_env
 
 from vidpred import gallery
 from vidpred.cli import main
-from vidpred.gallery import serve, write_gallery
+from vidpred.gallery import write_gallery
 from vidpred.rendering import sidecar_bytes
+from vidpred.serve import serve
 
 # Every subprocess here must end: on code that hashes /dev/zero or opens a FIFO it would not.
 # Generous: `vidpred` imports torch, and a busy machine can take a minute for that.

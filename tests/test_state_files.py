@@ -24,8 +24,9 @@ from conftest import moving_square, run_cli_process, subprocess_env, write_lossl
 
 from vidpred import cache, outputs, tuning
 from vidpred.cli import main
-from vidpred.gallery import serve, write_gallery
+from vidpred.gallery import write_gallery
 from vidpred.rendering import sidecar_bytes
+from vidpred.serve import serve
 from vidpred.weights import DEFAULT_WEIGHTS, state_dir
 
 CPU = torch.device("cpu")

@@ -1159,7 +1159,8 @@ def _horizon_table(result: dict) -> Table:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from .gallery import serve, shown, write_gallery
+    from .gallery import shown, write_gallery
+    from .serve import serve
 
     index = write_gallery(args.renders_dir, force=args.force)
     print(shown(index))

@@ -79,8 +79,8 @@ def write_clips(
     Raises:
         OutputError: a clip exists already and ``force`` is not set.
     """
-    from ..outputs import check_output_path
     from ..encoding import write_mp4
+    from ..outputs import check_output_path
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
