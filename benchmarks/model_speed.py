@@ -54,8 +54,8 @@ CONFIGS = [
     ModelConfig(width=64, depth=4, stem=False, head="residual"),
     ModelConfig(width=32, depth=4, stem=False, head="residual"),
     ModelConfig(width=64, depth=6, stem=True, head="residual"),
-    ModelConfig(width=64, depth=6, stem=True, head="warp"),
-    ModelConfig(width=96, depth=6, stem=True, head="warp"),
+    ModelConfig(width=64, depth=6, stem=True, head="warp", base_flow="none"),
+    ModelConfig(width=96, depth=6, stem=True, head="warp", base_flow="none"),
 ]
 for cfg in CONFIGS:
     bench(cfg)

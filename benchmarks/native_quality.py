@@ -26,7 +26,7 @@ from vidpred.data import frames_to_tensor, stack_windows
 from vidpred.flow import base_flows, flow_extrapolation
 from vidpred.metrics import psnr
 from vidpred.model import compose
-from vidpred.native import apply_motion, native_size, resize_motion
+from vidpred.native import apply_motion, native_short_side, resize_motion
 from vidpred.predict import Predictor
 from vidpred.video import Decoder, read_video
 
@@ -35,8 +35,7 @@ def native_frames(path: str, max_side: int | None) -> np.ndarray:
     """uint8 RGB (T, H, W, 3) at the clip's own size, shorter side capped."""
     with Decoder(path) as probe:
         h, w = probe.source_size
-    size = min(native_size(h, w, max_side))
-    return read_video(path, size if max_side and min(h, w) > max_side else None).frames
+    return read_video(path, native_short_side(h, w, max_side)).frames
 
 
 def score(predictor: Predictor, path: str, max_side: int | None) -> dict[str, float]:

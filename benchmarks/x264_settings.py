@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from vidpred.encoding import X264_OPTIONS
+from vidpred.panels import DEFAULT_PANELS, compose_frame, frame_panels
 from vidpred.predict import Predictor, quantize
-from vidpred.rendering import DEFAULT_PANELS, compose_frame, frame_panels
 from vidpred.synthetic import generate
 from vidpred.video import read_video
 

@@ -237,7 +237,7 @@ def test_serve_answers_byte_ranges_so_browsers_can_seek_videos(renders):
 
 def test_the_legend_explains_every_panel_a_render_can_have():
     from vidpred.gallery import PANEL_MEANINGS
-    from vidpred.rendering import PANELS
+    from vidpred.panels import PANELS
 
     assert set(PANEL_MEANINGS) == set(PANELS)
 

@@ -24,8 +24,9 @@ from vidpred.native import (
     native_short_side,
     resize_motion,
 )
+from vidpred.panels import FOOTER_HEIGHT, GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import FOOTER_HEIGHT, GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
+from vidpred.rendering import read_sidecar, render, sidecar_path
 from vidpred.video import read_video
 
 # Global motion of the test clip, native pixels per frame (dx, dy).

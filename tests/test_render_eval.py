@@ -28,7 +28,7 @@ def test_render_writes_h264_side_by_side_at_source_fps(tmp_path, trained_checkpo
     assert frames == 30 - 4  # every frame t >= K
     # Three panels (actual, predicted, error) of 2x(32x48) with a caption strip above, a
     # readout strip below and gaps between: even sides for yuv420p.
-    from vidpred.rendering import FOOTER_HEIGHT, GAP, LABEL_HEIGHT
+    from vidpred.panels import FOOTER_HEIGHT, GAP, LABEL_HEIGHT
 
     assert (height, width) == (LABEL_HEIGHT + 64 + FOOTER_HEIGHT, 3 * 96 + 2 * GAP)
     assert fps == pytest.approx(12, rel=0.01)

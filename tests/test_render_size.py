@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from vidpred.encoding import DEFAULT_CRF, Mp4Writer
+from vidpred.panels import GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import GAP, LABEL_HEIGHT, read_sidecar, render, sidecar_path
+from vidpred.rendering import read_sidecar, render, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import read_video
 

@@ -6,25 +6,22 @@ import pytest
 import torch
 from conftest import moving_square, write_lossless
 
+import vidpred.panels as panels_module
 import vidpred.rendering as render_module
 from vidpred.errors import VidpredError
 from vidpred.evaluation import evaluate
 from vidpred.flow import flow_rollout, predict_flow
-from vidpred.predict import Predictor, quantize
-from vidpred.rendering import (
+from vidpred.panels import (
     ERROR_COLORMAP,
     ERROR_SCALE,
     FOOTER_HEIGHT,
     GAP,
     LABEL_HEIGHT,
-    RENDER_SSIM_EVERY,
     error_heatmap,
-    gif_path,
     parse_panels,
-    read_sidecar,
-    render,
-    sidecar_path,
 )
+from vidpred.predict import Predictor, quantize
+from vidpred.rendering import RENDER_SSIM_EVERY, gif_path, read_sidecar, render, sidecar_path
 from vidpred.video import read_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -281,7 +278,7 @@ def test_flow_baseline_from_the_first_frame_stays_still_and_reads_no_later_frame
 
 def test_predicted_readout_names_the_flow_baseline_and_fits_the_default_panel():
     image = np.zeros((96, 172, 3), np.uint8)
-    panels = render_module.frame_panels(
+    panels = panels_module.frame_panels(
         ("predicted", "flow"),
         predicted=image,
         copy=image,
@@ -296,13 +293,13 @@ def test_predicted_readout_names_the_flow_baseline_and_fits_the_default_panel():
     assert panels[1].readout[0] == "PSNR 26.1 dB"
     # At the default size and scale (96 x 172, 2x) the whole readout is shown...
     assert np.array_equal(
-        render_module.text_strip(2 * 172, panels[0].readout),
-        render_module.text_strip(2 * 172, panels[0].readout[0]),
+        panels_module.text_strip(2 * 172, panels[0].readout),
+        panels_module.text_strip(2 * 172, panels[0].readout[0]),
     )
     # ...and a narrow panel falls back to a shorter form that still names the flow baseline.
     assert np.array_equal(
-        render_module.text_strip(140, panels[0].readout),
-        render_module.text_strip(140, "27.4 dB | copy 25.5 | flow 26.1"),
+        panels_module.text_strip(140, panels[0].readout),
+        panels_module.text_strip(140, "27.4 dB | copy 25.5 | flow 26.1"),
     )
 
 
@@ -320,7 +317,7 @@ def test_upscaled_frame_shows_model_pixels_and_readouts_drawn_at_full_width():
     drawn at the upscaled width (sharp), not stretched from a strip drawn at the panel's."""
     rng = np.random.default_rng(0)
     actual, predicted = rng.integers(0, 256, (2, 12, 40, 3), dtype=np.uint8)
-    panels = render_module.frame_panels(
+    panels = panels_module.frame_panels(
         ("actual", "predicted"),
         predicted=predicted,
         copy=actual,
@@ -330,15 +327,15 @@ def test_upscaled_frame_shows_model_pixels_and_readouts_drawn_at_full_width():
         psnr_copy=30.0,
         frame_text="frame 5/9",
     )
-    frame = render_module.compose_frame(panels, scale=2)
+    frame = panels_module.compose_frame(panels, scale=2)
     assert frame.shape == (LABEL_HEIGHT + 24 + FOOTER_HEIGHT, 2 * 80 + GAP, 3)
     image = frame[LABEL_HEIGHT : LABEL_HEIGHT + 24]
     assert np.array_equal(image[:, :80], actual.repeat(2, axis=0).repeat(2, axis=1))
     assert np.array_equal(image[:, 80 + GAP :], predicted.repeat(2, axis=0).repeat(2, axis=1))
     footer = frame[LABEL_HEIGHT + 24 :, :80]
-    assert np.array_equal(footer, render_module.text_strip(80, "frame 5/9"))
+    assert np.array_equal(footer, panels_module.text_strip(80, "frame 5/9"))
     stretched = cv2.resize(
-        render_module.text_strip(40, "frame 5/9"),
+        panels_module.text_strip(40, "frame 5/9"),
         (80, FOOTER_HEIGHT),
         interpolation=cv2.INTER_NEAREST,
     )

@@ -522,7 +522,7 @@ def _add_render_views(p) -> None:
         metavar="N",
         help="append N frames predicted past the last real frame",
     )
-    from .rendering import DEFAULT_PANELS, PANELS
+    from .panels import DEFAULT_PANELS, PANELS
 
     p.add_argument(
         "--panels",
@@ -1046,7 +1046,7 @@ def _video_options(args: argparse.Namespace) -> dict:
 
 
 def _render_views(args: argparse.Namespace) -> dict:
-    from .rendering import parse_panels
+    from .panels import parse_panels
 
     return {
         "horizon": args.horizon,
