@@ -36,7 +36,8 @@ from vidpred.encoding import Mp4Writer
 from vidpred.metrics import psnr_of_mse, ssim
 from vidpred.panels import ERROR_COLORMAP, GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.rendering import render
+from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import Segment, iter_frames, read_video
 

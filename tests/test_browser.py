@@ -14,7 +14,8 @@ from conftest import moving_square, one_torch_thread, write_lossless
 
 from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor
-from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.rendering import render
+from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.video import read_video
 
 needs_chromium = pytest.mark.skipif(

@@ -15,8 +15,9 @@ from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError
 from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor
-from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.rendering import render
 from vidpred.serve import serve
+from vidpred.sidecar import read_sidecar, sidecar_path
 
 
 class Page(HTMLParser):

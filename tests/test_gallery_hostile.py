@@ -22,8 +22,8 @@ from conftest import default_sigint, subprocess_env
 from vidpred import gallery
 from vidpred.cli import main
 from vidpred.gallery import write_gallery
-from vidpred.rendering import sidecar_bytes
 from vidpred.serve import serve
+from vidpred.sidecar import sidecar_bytes
 
 # Every subprocess here must end: on code that hashes /dev/zero or opens a FIFO it would not.
 # Generous: `vidpred` imports torch, and a busy machine can take a minute for that.

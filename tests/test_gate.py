@@ -13,7 +13,8 @@ from vidpred.evaluation import evaluate
 from vidpred.gate import FlowGate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
-from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.rendering import render
+from vidpred.sidecar import read_sidecar, sidecar_path
 
 
 def _frames(seed: int, n: int = 40) -> torch.Tensor:

@@ -26,7 +26,8 @@ from vidpred.native import (
 )
 from vidpred.panels import FOOTER_HEIGHT, GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.rendering import render
+from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.video import read_video
 
 # Global motion of the test clip, native pixels per frame (dx, dy).

@@ -5,7 +5,8 @@ import dataclasses
 
 import pytest
 
-from vidpred.cli import DEFAULT_EPOCHS, _subparser, build_parser, new_run_plan, parse_args
+from vidpred.cli import _subparser, build_parser, parse_args
+from vidpred.cli.train import DEFAULT_EPOCHS, new_run_plan
 from vidpred.data import DataConfig
 from vidpred.model import ModelConfig
 from vidpred.options import flag, is_option

@@ -9,7 +9,8 @@ import pytest
 from vidpred.encoding import DEFAULT_CRF, Mp4Writer
 from vidpred.panels import GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import read_sidecar, render, sidecar_path
+from vidpred.rendering import render
+from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import read_video
 

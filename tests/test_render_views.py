@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import moving_square, write_lossless
 
+import vidpred.flow as flow_module
 import vidpred.panels as panels_module
 import vidpred.rendering as render_module
 from vidpred.errors import VidpredError
@@ -21,7 +22,8 @@ from vidpred.panels import (
     parse_panels,
 )
 from vidpred.predict import Predictor, quantize
-from vidpred.rendering import RENDER_SSIM_EVERY, gif_path, read_sidecar, render, sidecar_path
+from vidpred.rendering import RENDER_SSIM_EVERY, render
+from vidpred.sidecar import gif_path, read_sidecar, sidecar_path
 from vidpred.video import read_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -269,11 +271,11 @@ def test_flow_baseline_from_the_first_frame_stays_still_and_reads_no_later_frame
     """A model with history 1 starts rollouts at frame 0, which has no motion before it: the
     baseline is frame 0 (zero flow), never a flow against frame -1 (the clip's last frame)."""
     frames = torch.from_numpy(moving_square(6, 32, 32, speed=3))
-    out = render_module.flow_baseline(frames, [0, 2], 3)  # (2, 3, 3, H, W)
+    out = flow_module.flow_baseline(frames, [0, 2], 3)  # (2, 3, 3, H, W)
     first = frames[0].permute(2, 0, 1).float() / 255
     assert all(torch.equal(step, first) for step in out[0])
     assert torch.equal(out[1], flow_rollout(frames, [2], 3)[0])
-    assert torch.equal(render_module.flow_baseline(frames, [0], 1)[0, 0], first)
+    assert torch.equal(flow_module.flow_baseline(frames, [0], 1)[0, 0], first)
 
 
 def test_predicted_readout_names_the_flow_baseline_and_fits_the_default_panel():

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from conftest import cli, moving_square, write_lossless
 
-from vidpred.cli import clock_time, main
+from vidpred.cli import main
+from vidpred.cli.validators import clock_time
 from vidpred.encoding import write_mp4
 from vidpred.evaluation import evaluate
 from vidpred.predict import Predictor
-from vidpred.rendering import render, sidecar_path
+from vidpred.rendering import render
+from vidpred.sidecar import sidecar_path
 from vidpred.video import Decoder, Segment, read_video
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")

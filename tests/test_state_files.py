@@ -25,8 +25,8 @@ from conftest import moving_square, run_cli_process, subprocess_env, write_lossl
 from vidpred import cache, outputs, tuning
 from vidpred.cli import main
 from vidpred.gallery import write_gallery
-from vidpred.rendering import sidecar_bytes
 from vidpred.serve import serve
+from vidpred.sidecar import sidecar_bytes
 from vidpred.weights import DEFAULT_WEIGHTS, state_dir
 
 CPU = torch.device("cpu")
@@ -296,7 +296,7 @@ def test_a_training_log_that_is_a_fifo_or_dev_zero_is_not_read(tmp_path, kind):
     plant(log, kind)
     result = run_python(
         f"""
-        from vidpred.rendering import read_training_log
+        from vidpred.sidecar import read_training_log
         print(read_training_log({str(tmp_path / "model.pt")!r}))
         """
     )

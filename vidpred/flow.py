@@ -199,3 +199,49 @@ def flow_rollout(
             pred.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1),
         )
     return torch.stack(preds, 1)
+
+
+def flow_baseline(frames: torch.Tensor, origins: list[int], horizon: int) -> torch.Tensor:
+    """Returns the flow baseline carried ``horizon`` steps from each origin o, the way the
+    model's rollout is: predictions float [0, 1] (B, horizon, 3, H, W) of frames o+1 .. o+N
+    made from the real frames up to o only (this module).
+
+    An origin 0 has no earlier frame to measure motion against (possible only for a model
+    with history 1): like ``vidpred.flow.base_flows`` there, the flow is zero, so the
+    baseline is frame 0 at every step.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+        origins: indices of the last real frame of each rollout, each >= 0.
+    """
+    if horizon == 1:  # the one-step baseline (it has the zero flow at target 1 built in)
+        return predict_flow(frames, [o + 1 for o in origins])[:, None]
+    if min(origins) >= 1:
+        return flow_rollout(frames, origins, horizon)
+    first = frames[origins].permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W)
+    out = first[:, None].repeat(1, horizon, 1, 1, 1)
+    moving = [i for i, o in enumerate(origins) if o >= 1]
+    if moving:
+        out[moving] = flow_rollout(frames, [origins[i] for i in moving], horizon)
+    return out
+
+
+def flow_extension(frames: torch.Tensor, steps: int) -> Iterator[np.ndarray]:
+    """Yields, one at a time, the flow baseline's uint8 RGB (H, W, 3) frames past the end of
+    ``frames`` (uint8 RGB (T, H, W, 3)): ``flow_baseline(frames, [T - 1], steps)[0]``,
+    rounded, without holding them."""
+    if len(frames) < 2:  # no motion before frame 0: the baseline repeats it (flow_baseline)
+        for _ in range(steps):
+            yield frames[-1].numpy()
+        return
+    previous, last = frames[-2:-1], frames[-1:]  # uint8 RGB (1, H, W, 3)
+    for _ in range(steps):
+        pred = flow_extrapolation(
+            last.permute(0, 3, 1, 2).float().div(255.0), pair_flows(last, previous)
+        )
+        # fed back rounded to uint8 RGB (1, H, W, 3), as flow_rollout does
+        previous, last = (
+            last,
+            pred.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1),
+        )
+        yield last[0].numpy()

@@ -28,7 +28,7 @@ from .outputs import (
     open_regular,
     read_regular,
 )
-from .rendering import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
+from .sidecar import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 
 log = logging.getLogger(__name__)
 

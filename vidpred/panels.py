@@ -7,13 +7,15 @@ Layout handed in and out: ``uint8 RGB (H, W, 3)`` images. A composed frame is
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
 
-from .errors import VidpredError
+from .errors import VidpredError, shown
+from .video import MAX_FRAME_PIXELS, max_decoded_bytes
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
 FOOTER_HEIGHT = 20  # pixels of the readout strip below each panel (even, for yuv420p)
@@ -300,3 +302,35 @@ def compose_frame(panels: list[Panel], scale: int = 1) -> np.ndarray:
         footer = scale_bar(pw) if panel.scale_bar else text_strip(pw, panel.readout)
         canvas[LABEL_HEIGHT + ph :, x : x + pw] = footer
     return canvas
+
+
+# Panels whose shorter side is below this are shown at twice their size by default.
+SMALL_PANEL = 200
+
+
+def default_scale(frame_hw: tuple[int, int]) -> int:
+    """Returns the panels' default upscaling: 2 for small panels (a 96-pixel working size,
+    a 176x144 clip), else 1."""
+    return 2 if min(frame_hw) < SMALL_PANEL else 1
+
+
+def check_render_size(
+    clip: Path, frame_hw: tuple[int, int], panels: int, scale: int, frames: int, gif: bool
+) -> None:
+    """Raises VidpredError, before anything is drawn, if one composed frame would be over
+    MAX_FRAME_PIXELS, or if ``gif`` and the GIF's frames (held in memory until the end, and
+    copied once more by the GIF encoder) would be over ``max_decoded_bytes()``."""
+    height, width = composed_size(*frame_hw, panels, scale)
+    if height * width > MAX_FRAME_PIXELS:
+        raise VidpredError(
+            f"{shown(clip)}: {panels} panels of {frame_hw[1]}x{frame_hw[0]} at --scale {scale} "
+            f"make {width}x{height} frames ({height * width / 1e6:.1f} Mpx; the cap is "
+            f"{MAX_FRAME_PIXELS / 1e6:.1f} Mpx per frame); use a smaller --scale or --size"
+        )
+    need, cap = 2 * frames * height * width * 3, max_decoded_bytes()
+    if gif and need > cap:
+        raise VidpredError(
+            f"{shown(clip)}: a GIF of {frames} frames of {width}x{height} would take about "
+            f"{need / 1e9:.1f} GB of memory while it is written (the cap is {cap / 1e9:.1f} GB); "
+            "drop --gif, or use a shorter clip or a smaller --scale"
+        )

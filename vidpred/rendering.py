@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,11 +19,10 @@ import numpy as np
 import torch
 
 from .cache import read_video_cached
-from .checkpoint import metrics_log_path
 from .data import frames_to_tensor, stack_windows
 from .encoding import DEFAULT_CRF, Mp4Writer
 from .errors import OutputError, VidpredError, shown
-from .flow import base_flows, flow_extrapolation, flow_rollout, pair_flows, predict_flow
+from .flow import base_flows, flow_baseline, flow_extension, flow_extrapolation
 from .gate import DEFAULT_GATE_WINDOW, FlowGate
 from .metrics import MetricAccumulator
 from .native import (
@@ -40,29 +37,30 @@ from .outputs import (
     check_output_path,
     claim_output,
     file_sha256,
-    ignore_state,
-    read_regular,
-    read_state,
-    strict_json,
-    write_temp,
 )
 from .overlap import ahead, overlaps
 from .panels import (
     DEFAULT_PANELS,
+    check_render_size,
     compose_frame,
-    composed_size,
+    default_scale,
     frame_panels,
     parse_panels,
     steps_text,
 )
 from .predict import Predictor, quantize, to_uint8
+from .sidecar import (
+    finite_or_none,
+    gif_path,
+    gif_temp,
+    read_training_log,
+    sidecar_path,
+    sidecar_temp,
+)
 from .stages import stage
-from .video import MAX_FRAME_PIXELS, Segment, Video, max_decoded_bytes, read_segment, read_video
+from .video import Segment, Video, read_segment, read_video
 
 log = logging.getLogger(__name__)
-
-SIDECAR_FORMAT = "vidpred-render"
-SIDECAR_VERSION = 1
 
 
 def default_render_path(clip: str | Path) -> Path:
@@ -90,160 +88,6 @@ def check_render_outputs(out: Path, gif: bool, *, force: bool, inputs: tuple[Pat
     GIF may all be written (``check_output_path``)."""
     for path in [out, sidecar_path(out)] + ([gif_path(out)] if gif else []):
         check_output_path(path, force=force, inputs=inputs)
-
-
-def sidecar_path(render_path: str | Path) -> Path:
-    """Returns the JSON sidecar of a render: clip.pred.mp4 -> clip.pred.json."""
-    return Path(render_path).with_suffix(".json")
-
-
-def gif_path(render_path: str | Path) -> Path:
-    """Returns the GIF written beside a render with ``gif=True``: clip.pred.gif."""
-    return Path(render_path).with_suffix(".gif")
-
-
-def flow_baseline(frames: torch.Tensor, origins: list[int], horizon: int) -> torch.Tensor:
-    """Returns the flow baseline carried ``horizon`` steps from each origin o, the way the
-    model's rollout is: predictions float [0, 1] (B, horizon, 3, H, W) of frames o+1 .. o+N
-    made from the real frames up to o only (``vidpred.flow``).
-
-    An origin 0 has no earlier frame to measure motion against (possible only for a model
-    with history 1): like ``vidpred.flow.base_flows`` there, the flow is zero, so the
-    baseline is frame 0 at every step.
-
-    Args:
-        frames: uint8 RGB (T, H, W, 3) tensor of one video.
-        origins: indices of the last real frame of each rollout, each >= 0.
-    """
-    if horizon == 1:  # the one-step baseline (it has the zero flow at target 1 built in)
-        return predict_flow(frames, [o + 1 for o in origins])[:, None]
-    if min(origins) >= 1:
-        return flow_rollout(frames, origins, horizon)
-    out = frames_to_tensor(frames[origins])[:, None].repeat(1, horizon, 1, 1, 1)
-    moving = [i for i, o in enumerate(origins) if o >= 1]
-    if moving:
-        out[moving] = flow_rollout(frames, [origins[i] for i in moving], horizon)
-    return out
-
-
-def flow_extension(frames: torch.Tensor, steps: int) -> Iterator[np.ndarray]:
-    """Yields, one at a time, the flow baseline's uint8 RGB (H, W, 3) frames past the end of
-    ``frames`` (uint8 RGB (T, H, W, 3)): ``flow_baseline(frames, [T - 1], steps)[0]``,
-    rounded, without holding them."""
-    if len(frames) < 2:  # no motion before frame 0: the baseline repeats it (flow_baseline)
-        for _ in range(steps):
-            yield frames[-1].numpy()
-        return
-    previous, last = frames[-2:-1], frames[-1:]  # uint8 RGB (1, H, W, 3)
-    for _ in range(steps):
-        pred = flow_extrapolation(
-            last.permute(0, 3, 1, 2).float().div(255.0), pair_flows(last, previous)
-        )
-        previous, last = last, quantize(pred)  # fed back, as flow_rollout does
-        yield last[0].numpy()
-
-
-def check_render_size(
-    clip: Path, frame_hw: tuple[int, int], panels: int, scale: int, frames: int, gif: bool
-) -> None:
-    """Raises VidpredError, before anything is drawn, if one composed frame would be over
-    MAX_FRAME_PIXELS, or if ``gif`` and the GIF's frames (held in memory until the end, and
-    copied once more by the GIF encoder) would be over ``max_decoded_bytes()``."""
-    height, width = composed_size(*frame_hw, panels, scale)
-    if height * width > MAX_FRAME_PIXELS:
-        raise VidpredError(
-            f"{shown(clip)}: {panels} panels of {frame_hw[1]}x{frame_hw[0]} at --scale {scale} "
-            f"make {width}x{height} frames ({height * width / 1e6:.1f} Mpx; the cap is "
-            f"{MAX_FRAME_PIXELS / 1e6:.1f} Mpx per frame); use a smaller --scale or --size"
-        )
-    need, cap = 2 * frames * height * width * 3, max_decoded_bytes()
-    if gif and need > cap:
-        raise VidpredError(
-            f"{shown(clip)}: a GIF of {frames} frames of {width}x{height} would take about "
-            f"{need / 1e9:.1f} GB of memory while it is written (the cap is {cap / 1e9:.1f} GB); "
-            "drop --gif, or use a shorter clip or a smaller --scale"
-        )
-
-
-# A training log holds about 150 bytes per epoch: 16 MiB is a hundred thousand epochs. A bigger
-# one is not ours, and its rows would go into every render's sidecar.
-TRAINING_LOG_MAX_BYTES = 16 << 20
-# A sidecar is its training log plus a few KB of metrics and settings.
-SIDECAR_EXTRA_BYTES = 1 << 20
-
-
-def read_training_log(weights: str | Path | None) -> list[dict[str, Any]]:
-    """Returns the per-epoch rows of the JSONL log beside a checkpoint ([] if there is none;
-    also, with one warning line, if it is not a regular file or is too large)."""
-    if weights is None:
-        return []
-    path = metrics_log_path(weights)
-    data = read_state(path, TRAINING_LOG_MAX_BYTES, instead="the render records no training log")
-    if data is None:
-        return []
-    rows = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    if data.strip() and not rows:
-        ignore_state(path, "not a training log", "the render records no training log")
-    return rows
-
-
-def _finite(summary: dict[str, float]) -> dict[str, float] | None:
-    return summary if all(math.isfinite(v) for v in summary.values()) else None
-
-
-def sidecar_bytes(meta: dict[str, Any]) -> bytes:
-    """Returns a render's metadata as the JSON text of its sidecar."""
-    meta = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}
-    return strict_json(meta, indent=1).encode()
-
-
-def _sidecar_temp(path: Path, meta: dict[str, Any]) -> Path:
-    """Writes a render's sidecar to a temp file beside ``path``; returns the temp file."""
-    text = sidecar_bytes(meta)
-    return _temp_or_error(path, lambda f: f.write(text))
-
-
-def read_sidecar(path: str | Path) -> dict[str, Any] | None:
-    """Returns a render's sidecar metadata, or None if the file is missing or not a sidecar
-    (not a regular file included: a FIFO would block the read)."""
-    try:
-        meta = json.loads(read_regular(path, TRAINING_LOG_MAX_BYTES + SIDECAR_EXTRA_BYTES))
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
-        return None
-    return meta
-
-
-def _gif_temp(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    """Writes uint8 RGB (H, W, 3) frames as a looping GIF to a temp file beside ``path``;
-    returns the temp file."""
-    import imageio.v3 as iio
-
-    # GIF delays are whole centiseconds; players round what they cannot show.
-    return _temp_or_error(
-        path,
-        lambda f: iio.imwrite(f, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0),
-    )  # the one copy check_render_size counts
-
-
-def _temp_or_error(path: Path, write) -> Path:
-    """Returns ``write_temp(path, write)``'s temp file.
-
-    Raises:
-        OutputError: it could not be written; the message names ``path`` and the reason.
-    """
-    try:
-        return write_temp(path, write)
-    except OSError as e:
-        raise OutputError(f"{path}: could not write it ({e.strerror or e})") from e
 
 
 @dataclass(frozen=True)
@@ -529,16 +373,6 @@ def compose_past_end(
         ]
 
 
-# Panels whose shorter side is below this are shown at twice their size by default.
-SMALL_PANEL = 200
-
-
-def default_scale(frame_hw: tuple[int, int]) -> int:
-    """Returns the panels' default upscaling: 2 for small panels (a 96-pixel working size,
-    a 176x144 clip), else 1."""
-    return 2 if min(frame_hw) < SMALL_PANEL else 1
-
-
 def checked_outputs(
     clip: Path, out: str | Path | None, predictor: Predictor, gif: bool, force: bool
 ) -> tuple[Path, Callable[[], None]]:
@@ -712,7 +546,7 @@ def render_metadata(
         "metrics": {
             "frames": metrics["model"].count,
             "ssim_every": RENDER_SSIM_EVERY,
-            **{m: _finite(metrics[m].summary()) for m in RENDER_METHODS},
+            **{m: finite_or_none(metrics[m].summary()) for m in RENDER_METHODS},
         },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -845,6 +679,6 @@ def render(
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
             if gif:
-                writer.add_companion(_gif_temp(gif_path(out), kept, video.fps), gif_path(out))
-            writer.add_companion(_sidecar_temp(sidecar_path(out), meta), sidecar_path(out))
+                writer.add_companion(gif_temp(gif_path(out), kept, video.fps), gif_path(out))
+            writer.add_companion(sidecar_temp(sidecar_path(out), meta), sidecar_path(out))
         return out

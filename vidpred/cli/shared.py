@@ -1,0 +1,226 @@
+"""Options several commands share, and the helpers that turn them into library calls."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+
+from ..errors import (
+    shown,
+)
+from .console import stderr
+from .validators import (
+    at_most,
+    clock_time,
+    crop_size,
+    duration_time,
+    fraction,
+    frame_size,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    seed_value,
+)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help unless the help already says its default, or
+    the default is None (the help then says what happens without it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "(default" in help_text or action.default is None:
+            return help_text
+        return super()._get_help_string(action)
+
+
+def add_cache_dir_option(p) -> None:
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="decode cache folder (default: $VIDPRED_CACHE, else ~/.cache/vidpred)",
+    )
+
+
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decode cache")
+    add_cache_dir_option(g)
+    g.add_argument(
+        "--no-cache", action="store_true", help="decode every video afresh; write no cache"
+    )
+
+
+# How `train` reads the numbers of the data and training settings: each check names the
+# option and what it takes. (The model's sizes are read by _model_size_parser.)
+TRAIN_NUMBERS = {
+    "size": frame_size,
+    "crop": crop_size,
+    "val_fraction": fraction,
+    "epochs": positive_int,
+    "steps": positive_int,
+    "time_limit": positive_float,
+    "batch_size": positive_int,
+    "lr": positive_float,
+    "seed": seed_value,
+    "ema": fraction,
+}
+
+
+def _model_size_parser(name: str):
+    """Returns the argparse type of a model size: an integer within what a checkpoint may
+    hold (vidpred.checkpoint.MODEL_FIELDS)."""
+    from ..checkpoint import MODEL_FIELDS
+
+    allowed = MODEL_FIELDS[name]
+    return at_most(positive_int if allowed.low >= 1 else non_negative_int, allowed.high)
+
+
+def add_config_options(group, config_class, names: tuple[str, ...] | None = None) -> None:
+    """Adds to ``group`` an option for each field of the config dataclass ``config_class``
+    that is one (all, or those in ``names``), with the field's default, choices and help
+    (vidpred.options)."""
+    from ..options import flag, is_option
+
+    types = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        if not is_option(field) or (names is not None and field.name not in names):
+            continue
+        meta = field.metadata
+        if types[field.name] is bool:
+            how = {"action": argparse.BooleanOptionalAction}
+        elif "choices" in meta:
+            how = {"choices": meta["choices"]}
+        else:
+            how = {"type": TRAIN_NUMBERS.get(field.name) or _model_size_parser(field.name)}
+        if "metavar" in meta:
+            how["metavar"] = meta["metavar"]
+        group.add_argument(
+            flag(field), dest=field.name, default=field.default, help=meta["help"], **how
+        )
+
+
+def _add_weights_option(p) -> None:
+    """Adds --weights and --size: the model render and eval run, at its working size."""
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="checkpoint (default: newest trained, else shipped default)",
+    )
+    p.add_argument(
+        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
+    )
+
+
+def _add_run_options(p) -> None:
+    """Adds how render and eval run: device, precision, layout, batch and decode cache."""
+    _add_device_options(p)
+    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
+    add_cache_options(p)
+
+
+def _add_resolution_options(p, default: str) -> None:
+    """Adds --resolution, --max-side and --gate (render and eval)."""
+    from ..gate import DEFAULT_GATE_WINDOW
+    from ..native import DEFAULT_MAX_SIDE, RESOLUTIONS
+
+    p.add_argument(
+        "--resolution",
+        choices=RESOLUTIONS,
+        default=default,
+        help="native: at the clip's own size (the model's motion applied to the full-size "
+        "frames); working: at the model's working size",
+    )
+    p.add_argument(
+        "--max-side",
+        type=frame_size,
+        default=DEFAULT_MAX_SIDE,
+        metavar="PX",
+        help="at native resolution, shrink clips whose shorter side is larger to this",
+    )
+    p.add_argument(
+        "--gate",
+        type=non_negative_int,
+        default=DEFAULT_GATE_WINDOW,
+        metavar="FRAMES",
+        help="show the flow baseline's one-step prediction instead of the model's where the "
+        "model trailed it over this many frames just before (a causal per-clip check); "
+        "0: always the model",
+    )
+
+
+def _add_segment_options(p, what: str) -> None:
+    """Adds --start and --duration (render and eval)."""
+    p.add_argument(
+        "--start",
+        type=clock_time,
+        default=None,
+        metavar="TIME",
+        help=f"{what} from this time on (seconds, MM:SS or HH:MM:SS); the frames the first "
+        "prediction needs are read from before it",
+    )
+    p.add_argument(
+        "--duration",
+        type=duration_time,
+        default=None,
+        metavar="TIME",
+        help=f"{what} only this long (seconds, MM:SS or HH:MM:SS)",
+    )
+
+
+def _segment(args: argparse.Namespace):
+    """Returns the vidpred.video.Segment of --start/--duration, or None without them."""
+    from ..video import Segment
+
+    if args.start is None and args.duration is None:
+        return None
+    return Segment(args.start or 0.0, args.duration)
+
+
+def _add_device_options(p) -> None:
+    """Adds --device and --precision, as `train` has them, and --layout."""
+    from ..training import TrainConfig
+
+    add_config_options(p, TrainConfig, names=("device", "precision"))
+    add_layout_option(p)
+
+
+def add_layout_option(p) -> None:
+    from ..tuning import LAYOUTS
+
+    p.add_argument(
+        "--layout",
+        choices=("auto", *LAYOUTS),
+        default="auto",
+        help="memory layout of the model's activations; auto = what measured faster on "
+        "this machine (once, vidpred.tuning), or $VIDPRED_LAYOUT",
+    )
+
+
+def _load_predictor(weights: Path | None, device: str, precision: str, quiet: bool):
+    from ..predict import Predictor
+    from ..weights import resolve_weights
+
+    path, why = resolve_weights(weights)
+    predictor = Predictor.from_checkpoint(path, device, precision)
+    if not quiet:
+        stderr.print(f"weights: {shown(path)} ({why})", markup=False, highlight=False)
+    return predictor
+
+
+def _video_options(args: argparse.Namespace) -> dict:
+    """Returns the options `render` and `eval` share, as keyword arguments of
+    ``vidpred.render`` and ``vidpred.evaluate``."""
+    return {
+        "size": args.size,
+        "resolution": args.resolution,
+        "max_side": args.max_side,
+        "batch_size": args.batch_size,
+        "cache": not args.no_cache,
+        "cache_dir": args.cache_dir,
+        "gate": args.gate,
+        "segment": _segment(args),
+    }
