@@ -15,8 +15,13 @@ import argparse
 import torch
 
 from vidpred.model import ModelConfig
-from vidpred.precision import use_channels_last
-from vidpred.tuning import BATCH_LADDER, has_bf16_units, measure_batch, training_step_rate
+from vidpred.tuning import (
+    BATCH_LADDER,
+    has_bf16_units,
+    measure_batch,
+    training_step_rate,
+    use_channels_last,
+)
 
 
 def main() -> None:

@@ -59,7 +59,7 @@ def test_inference_flops_are_the_forward_convolutions():
 def test_quick_bench_prints_one_json_object_with_every_number(capsys):
     import torch
 
-    from vidpred.precision import use_channels_last
+    from vidpred.tuning import use_channels_last
 
     # --layout overrides the measured layout (here the rule of thumb: channels-last) ...
     # --precision fp32 shows what a CPU without AMX gets, even on one with it.

@@ -576,7 +576,7 @@ def test_checkpoints_that_vidpred_writes_pass_every_check(tmp_path, trained_chec
     """The checks refuse nothing vidpred writes: the shipped weights, a trained and resumable
     checkpoint, and an inference-only copy."""
     from vidpred.checkpoint import save_for_inference
-    from vidpred.weights import DEFAULT_WEIGHTS
+    from vidpred.paths import DEFAULT_WEIGHTS
 
     assert load_checkpoint(DEFAULT_WEIGHTS)["model_config"].width == 64
     ckpt = load_checkpoint(trained_checkpoint)

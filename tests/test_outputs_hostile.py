@@ -26,9 +26,9 @@ from conftest import cli, default_sigint, moving_square, subprocess_env, write_l
 from vidpred.checkpoint import save_for_inference
 from vidpred.encoding import Mp4Writer, write_mp4
 from vidpred.errors import OutputError
+from vidpred.paths import DEFAULT_WEIGHTS
 from vidpred.predict import Predictor
 from vidpred.rendering import render
-from vidpred.weights import DEFAULT_WEIGHTS
 
 TINY = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
 

@@ -7,8 +7,9 @@ import torch
 
 from vidpred.checkpoint import load_checkpoint
 from vidpred.cli import main
-from vidpred.precision import cpu_has_amx_bf16, use_bf16
+from vidpred.precision import cpu_has_amx_bf16
 from vidpred.predict import Predictor
+from vidpred.tuning import use_bf16
 from vidpred.video import read_video
 
 CPU = torch.device("cpu")

@@ -25,9 +25,9 @@ from conftest import moving_square, run_cli_process, subprocess_env, write_lossl
 from vidpred import cache, outputs, tuning
 from vidpred.cli import main
 from vidpred.gallery import write_gallery
+from vidpred.paths import DEFAULT_WEIGHTS, state_dir
 from vidpred.serve import serve
 from vidpred.sidecar import sidecar_bytes
-from vidpred.weights import DEFAULT_WEIGHTS, state_dir
 
 CPU = torch.device("cpu")
 # A subprocess that would hang on a FIFO is killed after this: generous, as `import torch` can

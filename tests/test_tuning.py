@@ -64,9 +64,9 @@ def test_the_fastest_candidate_is_chosen(monkeypatch, amx, rates, expected):
     # bf16 is timed only where the CPU has AMX; inference layouts only in fp32
     assert chosen.timings == {**rates, **({} if expected[0] else INFERENCE)}
     # and what the model uses follows it
-    assert precision.use_bf16("auto", CPU) is expected[0]
-    assert precision.use_channels_last(CPU) is expected[1]
-    assert precision.use_bf16("fp32", CPU) is False and precision.use_bf16("bf16", CPU) is True
+    assert tuning.use_bf16("auto", CPU) is expected[0]
+    assert tuning.use_channels_last(CPU) is expected[1]
+    assert tuning.use_bf16("fp32", CPU) is False and tuning.use_bf16("bf16", CPU) is True
 
 
 def test_the_choice_is_remembered_and_measured_again_when_torch_or_the_cpu_changes(
@@ -100,10 +100,10 @@ def test_overrides_and_the_rule_of_thumb(monkeypatch):
     monkeypatch.setenv("VIDPRED_TUNING", "off")
     assert tuning.choose(CPU) == tuning.Arithmetic(bf16=False, channels_last=True, timings={})
     monkeypatch.setenv("VIDPRED_LAYOUT", "contiguous")
-    assert precision.use_channels_last(CPU) is False
+    assert tuning.use_channels_last(CPU) is False
     monkeypatch.setenv("VIDPRED_LAYOUT", "sideways")
     with pytest.raises(ValueError, match="VIDPRED_LAYOUT must be one of"):
-        precision.use_channels_last(CPU)
+        tuning.use_channels_last(CPU)
 
 
 def test_a_state_folder_that_cannot_be_written_is_not_an_error(monkeypatch, tmp_path):
@@ -130,12 +130,12 @@ def test_inference_takes_its_own_layout(monkeypatch):
     training = fake_rates({"fp32 contiguous": 24.0, "fp32 channels-last": 22.0})
     chosen = tuning.choose(CPU, training, infer)
     assert chosen.channels_last is False and chosen.channels_last_inference is True
-    assert precision.use_channels_last(CPU) is False
-    assert precision.use_channels_last(CPU, inference=True) is True
+    assert tuning.use_channels_last(CPU) is False
+    assert tuning.use_channels_last(CPU, inference=True) is True
     # --layout (or VIDPRED_LAYOUT) fixes both.
     tuning.fix_layout("contiguous")
     try:
-        assert precision.use_channels_last(CPU, inference=True) is False
+        assert tuning.use_channels_last(CPU, inference=True) is False
     finally:
         tuning.fix_layout("auto")
 

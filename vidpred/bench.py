@@ -45,7 +45,7 @@ from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .distributed import current_world
 from .encoding import write_mp4
 from .model import ModelConfig, STResNet
-from .precision import describe_machine, resolve_device, use_bf16, use_channels_last
+from .precision import describe_machine, resolve_device
 from .predict import Predictor
 from .rendering import render
 from .stages import recording
@@ -58,7 +58,7 @@ from .training import (
     train_step,
     wrap_for_training,
 )
-from .tuning import CPU_BATCH, choose
+from .tuning import CPU_BATCH, choose, use_bf16, use_channels_last
 from .video import read_video
 
 log = logging.getLogger(__name__)

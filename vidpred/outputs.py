@@ -33,15 +33,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import OutputError, shown
+from .paths import SHIPPED_FILES, SHIPPED_FOLDER
 
 log = logging.getLogger(__name__)
 
 
 def is_shipped(path: str | Path) -> bool:
     """Returns whether ``path`` (after following links) is one of vidpred's shipped files."""
-    # Imported here, not at the top: weights.py imports this module (to write its state file).
-    from .weights import SHIPPED_FILES, SHIPPED_FOLDER
-
     resolved = Path(path).resolve()
     return resolved.parent == SHIPPED_FOLDER.resolve() and resolved.name in SHIPPED_FILES
 

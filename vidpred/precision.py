@@ -94,37 +94,6 @@ def describe_machine(device: torch.device) -> dict[str, object]:
     return machine
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Returns whether to run the model under bf16 autocast on ``device``.
-
-    Args:
-        precision: "fp32" (never), "bf16" (always) or "auto" (where it measured faster on
-            this machine: ``vidpred.tuning``).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "auto":
-        return precision == "bf16"
-    from .tuning import choose
-
-    return choose(device).bf16
-
-
-def use_channels_last(device: torch.device, inference: bool = False) -> bool:
-    """Returns whether to keep activations in the channels-last (NHWC) layout on ``device``,
-    in training or in ``inference``: ``--layout`` or ``VIDPRED_LAYOUT`` if set, else what
-    measured faster there on this machine (``vidpred.tuning``). On the AMX Xeon it made fp32
-    training 10% and inference 22% faster; on an AMD EPYC without AMX, fp32 training 8-19%
-    slower; on an AVX-512 Xeon without AMX, training within noise and inference 25% faster."""
-    from .tuning import choose, layout_override
-
-    override = layout_override()
-    if override is not None:
-        return override
-    chosen = choose(device)
-    return chosen.channels_last_inference if inference else chosen.channels_last
-
-
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """Returns the bf16 autocast context for ``device`` (a no-op when not ``enabled``)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

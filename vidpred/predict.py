@@ -14,7 +14,8 @@ from .data import DataConfig, stack_windows, windows_to_inputs
 from .errors import VidpredError
 from .flow import base_flows, pair_flows
 from .model import ModelConfig, Motion, STResNet, compose
-from .precision import autocast, resolve_device, use_bf16, use_channels_last
+from .precision import autocast, resolve_device
+from .tuning import use_bf16, use_channels_last
 from .video import max_decoded_bytes
 
 

@@ -41,9 +41,8 @@ from .precision import (
     autocast,
     resolve_device,
     to_device_float,
-    use_channels_last,
 )
-from .tuning import choose_batch
+from .tuning import choose_batch, use_channels_last
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ the vendor: on a 2-core Xeon with AMX channels-last made fp32 training 10% faste
 doubled it, while on a 2-core AMD EPYC without AMX channels-last made it 8-19% slower
 (docs/speed.md). So the first time vidpred runs a model on a device ("auto" precision and
 layout), it times a few training steps of the default model in each candidate arithmetic
-and keeps the fastest. The choice is stored in the state folder (``vidpred.weights.state_dir``),
+and keeps the fastest. The choice is stored in the state folder (``vidpred.paths.state_dir``),
 keyed by the CPU (or GPU), its flags, the thread count and the torch version: when any of
 them changes, it is measured again. So is a stored choice that vidpred cannot have written (a
 field of the wrong type or range, a file that is a FIFO or not JSON), with one warning line.
@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from .errors import VidpredError
-from .precision import autocast, cpu_has_amx_bf16, describe_machine
+from .precision import PRECISIONS, autocast, cpu_has_amx_bf16, describe_machine
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def choose(
 
     def measured() -> Arithmetic:
         from .errors import shown
-        from .weights import state_dir
+        from .paths import state_dir
 
         # Nothing is wrong: an info line, not a warning, that says what and why.
         log.info(
@@ -253,7 +253,7 @@ def _remembered(
     choice does not fit) counts as absent: it is measured again, with one warning line. A
     state folder that cannot be written is not an error: the choice then lasts this process."""
     from .outputs import atomic_write_bytes, ignore_state, strict_json
-    from .weights import state_dir
+    from .paths import state_dir
 
     memo = slot + json.dumps(key, sort_keys=True)
     if memo in _chosen:
@@ -374,8 +374,6 @@ def choose_batch(
         largest: no batch above this is tried (what one process can take).
         given: the batch the user chose, per process.
     """
-    from .precision import use_bf16
-
     measures = device.type == "cuda" and (
         given is None or (precision == "auto" and has_bf16_units(device))
     )
@@ -416,8 +414,6 @@ def measure_batch(
     ``precision`` allows) until samples/s stops growing by GROWTH or a batch does not fit,
     and returns the smallest batch within FILLED of the best rate, in the faster precision
     at that batch."""
-    from .precision import use_channels_last
-
     if precision == "auto":
         options = [False, True] if has_bf16_units(device) else [False]
     else:
@@ -515,3 +511,30 @@ def layout_override() -> bool | None:
     if text not in LAYOUTS:
         raise ValueError(f"{LAYOUT_ENV} must be one of {LAYOUTS} or auto, got {text!r}")
     return text == "channels-last"
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Returns whether to run the model under bf16 autocast on ``device``.
+
+    Args:
+        precision: "fp32" (never), "bf16" (always) or "auto" (where it measured faster on
+            this machine: ``vidpred.tuning``).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    return choose(device).bf16
+
+
+def use_channels_last(device: torch.device, inference: bool = False) -> bool:
+    """Returns whether to keep activations in the channels-last (NHWC) layout on ``device``,
+    in training or in ``inference``: ``--layout`` or ``VIDPRED_LAYOUT`` if set, else what
+    measured faster there on this machine (``choose``). On the AMX Xeon it made fp32
+    training 10% and inference 22% faster; on an AMD EPYC without AMX, fp32 training 8-19%
+    slower; on an AVX-512 Xeon without AMX, training within noise and inference 25% faster."""
+    override = layout_override()
+    if override is not None:
+        return override
+    chosen = choose(device)
+    return chosen.channels_last_inference if inference else chosen.channels_last

@@ -7,30 +7,11 @@ else the default weights shipped in the repo's ``weights/`` folder.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .errors import CheckpointError
 from .outputs import atomic_write_bytes, ignore_state, read_state
-
-# weights/ sits beside the package folder in the repo, so an editable install
-# (`pip install -e .`) finds it from any working directory.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default.pt"
-
-# The files vidpred ships in its own weights/ folder. No command ever writes them: they are
-# what every user without a trained model renders with. (Other files in that folder are the
-# user's: `vidpred train` run from the repo root writes weights/<folder>.pt there.)
-SHIPPED_FOLDER = DEFAULT_WEIGHTS.parent
-SHIPPED_FILES = (DEFAULT_WEIGHTS.name, DEFAULT_WEIGHTS.with_suffix(".jsonl").name, "README.md")
-
-
-def state_dir() -> Path:
-    """Returns the folder for vidpred's small state files ($VIDPRED_HOME, else XDG state)."""
-    if os.environ.get("VIDPRED_HOME"):
-        return Path(os.environ["VIDPRED_HOME"])
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "vidpred"
-
+from .paths import DEFAULT_WEIGHTS, state_dir
 
 # latest.json holds one path (at most 4096 bytes on Linux, more when escaped): 64 KiB is ample.
 LATEST_MAX_BYTES = 64 << 10
