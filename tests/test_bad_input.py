@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     claim_frames,
     cli,
     moving_square,

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 from chromium import CHROMIUM_FLAGS, find_chromium, play_and_screenshot
-from conftest import moving_square, one_torch_thread, write_lossless
+from helpers import moving_square, one_torch_thread, write_lossless
 
 from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor

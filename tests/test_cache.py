@@ -6,7 +6,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 import vidpred.video
 from vidpred.cache import cache_stats, default_cache_dir, read_video_cached

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import cli, moving_square, write_lossless
+from helpers import cli, moving_square, write_lossless
 
 from vidpred.checkpoint import load_checkpoint, save_checkpoint
 from vidpred.cli import main

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 # With cwd elsewhere, `-m vidpred` would import an installed vidpred, not this checkout's.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

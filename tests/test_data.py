@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import torch
-from conftest import frame_index_video, write_lossless
+from helpers import frame_index_video, write_lossless
 
 from vidpred.data import DataConfig, WindowDataset, load_videos, stack_window, validation_start
 

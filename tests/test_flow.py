@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 from vidpred.checkpoint import save_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_flows, load_videos

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 from vidpred.encoding import write_mp4
 

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import moving_square, one_torch_thread, write_lossless
+from helpers import moving_square, one_torch_thread, write_lossless
 
 from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError

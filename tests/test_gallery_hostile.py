@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import default_sigint, subprocess_env
+from helpers import default_sigint, subprocess_env
 
 from vidpred import gallery
 from vidpred.cli import main

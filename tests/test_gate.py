@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import write_lossless
+from helpers import write_lossless
 from test_native import panning_clip
 
 from vidpred.data import DataConfig

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import default_sigint, moving_square, subprocess_env, write_lossless
+from helpers import default_sigint, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import load_checkpoint, metrics_log_path
 from vidpred.cli import main

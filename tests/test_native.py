@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import write_lossless
+from helpers import write_lossless
 from torch.nn import functional as F
 
 from vidpred.data import DataConfig, frames_to_tensor, stack_windows

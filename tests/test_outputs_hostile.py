@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, default_sigint, moving_square, subprocess_env, write_lossless
+from helpers import cli, default_sigint, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import save_for_inference
 from vidpred.encoding import Mp4Writer, write_mp4

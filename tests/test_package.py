@@ -6,7 +6,7 @@ import subprocess
 import sys
 import types
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 
 import vidpred
 

@@ -3,7 +3,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 from vidpred.cli import main
 from vidpred.errors import OutputError

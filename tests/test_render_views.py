@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 import vidpred.flow as flow_module
 import vidpred.panels as panels_module

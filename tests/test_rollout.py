@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 from vidpred.cli import main
 from vidpred.data import DataConfig

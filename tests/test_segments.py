@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli, moving_square, write_lossless
+from helpers import cli, moving_square, write_lossless
 
 from vidpred.cli import main
 from vidpred.cli.validators import clock_time

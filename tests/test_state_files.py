@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import moving_square, run_cli_process, subprocess_env, write_lossless
+from helpers import moving_square, run_cli_process, subprocess_env, write_lossless
 
 from vidpred import cache, outputs, tuning
 from vidpred.cli import main

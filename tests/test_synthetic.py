@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import run_python_json
+from helpers import run_python_json
 
 from vidpred.precision import describe_machine
 from vidpred.synthetic import GENERATORS, generate, natural_motion, pendulum

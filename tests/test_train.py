@@ -4,7 +4,7 @@ import signal
 
 import pytest
 import torch
-from conftest import moving_square, write_lossless
+from helpers import moving_square, write_lossless
 
 from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, load_videos

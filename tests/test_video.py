@@ -3,7 +3,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from conftest import frame_index_video, moving_square, write_lossless
+from helpers import frame_index_video, moving_square, write_lossless
 
 from vidpred.encoding import write_mp4
 from vidpred.errors import VideoError
