@@ -620,7 +620,8 @@ def render(
             render, sidecar and GIF are left as they were).
     """
     clip = Path(clip)
-    settings = RenderSettings(parse_panels(panels), 1, horizon, extend, gif)
+    # The scale is chosen once the frame size is known (below).
+    settings = RenderSettings(parse_panels(panels), horizon=horizon, extend=extend, gif=gif)
     native = renders_native(clip, predictor, settings, resolution)
     out, check_outputs = checked_outputs(clip, out, predictor, gif, force)
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
