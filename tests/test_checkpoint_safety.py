@@ -12,7 +12,8 @@ from vidpred.data import DataConfig, WindowDataset, load_videos
 from vidpred.errors import CheckpointError
 from vidpred.model import ModelConfig
 from vidpred.predict import Predictor
-from vidpred.training import stored_train_config, train
+from vidpred.runs import stored_train_config
+from vidpred.training import train
 
 
 class Payload:

@@ -370,7 +370,7 @@ def test_eval_holds_only_the_frames_of_a_batch(tmp_path, trained_checkpoint, mon
 def test_validation_and_long_training_drop_the_pages_they_read(tmp_path, trained_checkpoint):
     from vidpred.checkpoint import load_checkpoint
     from vidpred.model import STResNet
-    from vidpred.training import validate
+    from vidpred.validation import validate
 
     write_lossless(tmp_path / "v" / "clip.avi", moving_square(160, 32, 32))
     videos = load_videos(tmp_path / "v", 256, 5)

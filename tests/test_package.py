@@ -93,3 +93,14 @@ def test_imports_point_one_way():
     for module in sorted(modules):
         if module not in state:
             visit(module, [module])
+
+
+def test_no_module_holds_two_rooms():
+    """Issue 25's measure of a module that does one thing: at most 700 lines."""
+    from pathlib import Path
+
+    root = Path(vidpred.__file__).parent
+    sizes = {
+        p.relative_to(root).as_posix(): len(p.read_text().splitlines()) for p in root.rglob("*.py")
+    }
+    assert max(sizes.values()) <= 700, {name: n for name, n in sizes.items() if n > 700}

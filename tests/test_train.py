@@ -127,7 +127,7 @@ def test_resume_through_the_library_refuses_settings_the_run_keeps(
     from dataclasses import replace
 
     from vidpred.errors import CheckpointError, VidpredError
-    from vidpred.training import stored_train_config
+    from vidpred.runs import stored_train_config
 
     resume = load_checkpoint(trained_checkpoint)
     model_config, data_config = resume["model_config"], resume["data_config"]
@@ -199,7 +199,7 @@ def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
 
 
 def test_gradient_loss_punishes_blur_that_l1_alone_forgives():
-    from vidpred.training import compute_loss
+    from vidpred.losses import compute_loss
 
     edge = torch.zeros(1, 3, 8, 16)
     edge[..., 8:] = 1.0

@@ -5,23 +5,20 @@ It knows nothing of the terminal: progress goes to optional callbacks.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from torch.nn import functional as F
 
 from .checkpoint import metrics_log_path, model_from_checkpoint, save_checkpoint
-from .data import DataConfig, WindowDataset, stack_windows
+from .data import DataConfig, WindowDataset
 from .distributed import World, all_mean, all_min, barrier, current_world, rank_device
 from .errors import (
     CheckpointError,
@@ -30,180 +27,21 @@ from .errors import (
     TrainingInterrupted,
     VidpredError,
 )
-from .flow import flow_extrapolation
-from .metrics import LOSSES, copy_last, psnr
+from .losses import compute_loss
 from .model import ModelConfig, STResNet
-from .options import flag, is_option, kept_on_resume, not_an_option, option
+from .optim import WeightAverage, lr_factor
 from .outputs import atomic_write_bytes, strict_json
 from .precision import (
-    DEVICES,
-    PRECISIONS,
     autocast,
     resolve_device,
     to_device_float,
 )
+from .runs import check_resume, starting_model_config, stored_train_config
+from .train_config import TrainConfig
 from .tuning import choose_batch, use_channels_last
+from .validation import validate
 
 log = logging.getLogger(__name__)
-
-# Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
-# (about 1-2 levels of 255), below the errors that motion makes.
-HUBER_BETA = 0.02
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train; stored in every checkpoint. Training stops at the first limit reached.
-
-    A resumed run keeps every field but the stop limits, the device and the precision
-    (``may_change_on_resume``), so it continues exactly as the run would have gone on.
-    """
-
-    epochs: int | None = option(None, "passes over the training windows", may_change_on_resume=True)
-    steps: int | None = option(None, "optimizer steps", may_change_on_resume=True)
-    time_limit: float | None = option(
-        None,
-        "wall-clock budget, validation included",
-        metavar="MINUTES",
-        may_change_on_resume=True,
-    )
-    batch_size: int | None = option(
-        None,
-        "global batch; torchrun splits it evenly among processes. Default: 8 on a CPU; on "
-        "CUDA the smallest that trains within 90%% of the fastest measured (vidpred.tuning)",
-    )
-    lr: float = option(1e-3, "peak learning rate (AdamW)")
-    weight_decay: float = not_an_option(1e-4)
-    warmup_steps: int = not_an_option(100)
-    min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
-    # L1 measured ahead of MSE on the samples and on natural footage (docs/results.md,
-    # "Choosing the defaults": the loss).
-    loss: str = option(
-        "l1",
-        "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour differences)",
-        choices=LOSSES,
-    )
-    grad_clip: float = not_an_option(1.0)
-    seed: int = option(0, "seeds the initial weights and the order of the training data")
-    device: str = option(
-        "auto",
-        "auto: CUDA when present, else the CPU",
-        choices=DEVICES,
-        may_change_on_resume=True,
-    )
-    precision: str = option(
-        "auto",
-        "model arithmetic; auto = bf16 autocast where it measured faster than fp32 on this "
-        "machine (measured once, vidpred.tuning)",
-        choices=PRECISIONS,
-        may_change_on_resume=True,
-    )
-    val_max: int = not_an_option(256)  # validation targets per epoch, spread evenly
-    # It smooths out the last steps' noise, so the weights a user gets do not depend on
-    # where the time limit cut.
-    ema: float = option(
-        0.999,
-        "checkpoints hold the exponential moving average of the weights with this decay "
-        "(0 = the last step's weights)",
-        metavar="DECAY",
-    )
-
-    def __post_init__(self):
-        if self.epochs is None and self.steps is None and self.time_limit is None:
-            raise ValueError("set at least one of epochs, steps, time_limit")
-        for name in ("epochs", "steps", "time_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive")
-        if (self.batch_size is not None and self.batch_size < 1) or self.lr <= 0:
-            raise ValueError("batch_size must be >= 1 and lr > 0")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError("ema must be in [0, 1)")
-
-
-# What a TrainConfig field meant before it existed: resuming an older run keeps its behaviour.
-LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64}
-
-
-def lr_factor(step: int, progress: float, config: TrainConfig) -> float:
-    """Returns the multiplier of the base lr: linear warm-up, then a cosine down to
-    min_lr_fraction."""
-    warmup = min(1.0, (step + 1) / max(1, config.warmup_steps))
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return warmup * (config.min_lr_fraction + (1.0 - config.min_lr_fraction) * cosine)
-
-
-class WeightAverage:
-    """An exponential moving average of a model's weights and buffers, in a copy of it.
-
-    The decay ramps up as min(decay, (1 + n) / (10 + n)) over the n updates so far, so the
-    average follows the fast early changes instead of remembering the initial weights.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        self.updates += 1
-        averaged = list(self.model.state_dict().values())
-        current = list(model.state_dict().values())
-        pairs = list(zip(averaged, current, strict=True))
-        floats = [(a, b) for a, b in pairs if a.is_floating_point()]
-        torch._foreach_lerp_([a for a, _ in floats], [b for _, b in floats], 1.0 - decay)
-        for a, b in pairs:
-            if not a.is_floating_point():  # counters such as BN's num_batches_tracked
-                a.copy_(b)
-
-
-@torch.inference_mode()
-def validate(
-    model: STResNet,
-    data: WindowDataset,
-    device: torch.device,
-    limit: int,
-    batch_size: int = 8,
-    bf16: bool = False,
-) -> dict[str, float]:
-    """Returns mean validation PSNR on full frames of the model (in eval mode, under bf16
-    autocast if ``bf16``, as render and eval run it), of copy-last and of the flow baseline."""
-    windows = data.val_subset(limit)
-    if not windows:
-        return {}
-    was_training = model.training
-    model.eval()
-    scores: dict[str, list[float]] = {"val_psnr": [], "val_psnr_copy_last": [], "val_psnr_flow": []}
-    by_video: dict[int, list[int]] = {}
-    for v, t in windows:
-        by_video.setdefault(v, []).append(t)
-    for v, targets in by_video.items():
-        frames = data.frames[v]
-        for i in range(0, len(targets), batch_size):
-            chunk = targets[i : i + batch_size]
-            inputs = stack_windows(frames, chunk, data.offsets).to(device)
-            flows = data.base_flows(v, chunk).to(device)  # (B, 2, H, W)
-            truth = frames[chunk].permute(0, 3, 1, 2).float().div(255.0).to(device)  # (B, 3, H, W)
-            with autocast(device, bf16):
-                pred = model(inputs, flows if model.config.uses_flow else None).float()
-            scores["val_psnr"] += psnr(pred, truth).tolist()
-            scores["val_psnr_copy_last"] += psnr(copy_last(inputs), truth).tolist()
-            flow_pred = flow_extrapolation(copy_last(inputs), flows)
-            scores["val_psnr_flow"] += psnr(flow_pred, truth).tolist()
-            data.release_pages()  # full frames: a validation pass would keep them all
-    model.train(was_training)
-    return {
-        **{k: sum(v) / len(v) for k, v in scores.items()},
-        "val_targets": len(scores["val_psnr"]),
-    }
 
 
 class _StopRequests:
@@ -280,28 +118,6 @@ def load_batch(
         to_device_float(targets, device, channels_last),
         base_flows,
     )
-
-
-def compute_loss(name: str, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Returns the training loss ``name`` (one of LOSSES) of a prediction, a 0-dim tensor."""
-    if name == "l1":
-        return F.l1_loss(prediction, target)
-    if name == "mse":
-        return F.mse_loss(prediction, target)
-    if name == "l1_grad":
-        # L1 plus L1 of the horizontal and vertical differences (SDC-Net's loss, without
-        # its flow smoothness): a blurred edge costs twice, once in each term.
-        return F.l1_loss(prediction, target) + F.l1_loss(
-            _differences(prediction), _differences(target)
-        )
-    return F.smooth_l1_loss(prediction, target, beta=HUBER_BETA)
-
-
-def _differences(images: torch.Tensor) -> torch.Tensor:
-    """Returns the neighbour differences of float (B, C, H, W) images, flattened: (B, N)."""
-    dx = images[..., :, 1:] - images[..., :, :-1]  # (B, C, H, W-1)
-    dy = images[..., 1:, :] - images[..., :-1, :]  # (B, C, H-1, W)
-    return torch.cat([dx.flatten(1), dy.flatten(1)], 1)
 
 
 class RunClock:
@@ -804,71 +620,3 @@ def wrap_for_training(
     if compile_model:
         net = torch.compile(net)
     return net
-
-
-def stored_train_config(resume: dict[str, Any]) -> TrainConfig:
-    """Returns the TrainConfig a loaded checkpoint was trained with; fields it predates read
-    as what they meant then (LEGACY_TRAIN_FIELDS), so a resumed run keeps its behaviour.
-
-    Raises:
-        CheckpointError: it stores none, or one this vidpred cannot read.
-    """
-    where = resume.get("path", "checkpoint")
-    stored = resume.get("train_config")
-    if not isinstance(stored, dict):
-        raise CheckpointError(f"{where}: cannot resume: it has no train_config")
-    try:
-        return TrainConfig(**{**LEGACY_TRAIN_FIELDS, **stored})
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{where}: cannot resume: bad train_config ({e})") from e
-
-
-def check_resume(resume: dict[str, Any], settings: dict[str, Any]) -> None:
-    """Raises unless a run can continue from the loaded checkpoint ``resume`` with
-    ``settings`` (configuration field name -> value; fields not named are not checked):
-    where it stopped (it holds the optimizer state), and with each setting that a resumed run
-    keeps (``vidpred.options.kept_on_resume``) as it was.
-
-    Raises:
-        CheckpointError: the checkpoint holds no usable train_config or no optimizer state
-            (saved for inference).
-        VidpredError: settings differ from the checkpoint's; the message names each. Ignoring
-            them instead would leave the user believing they applied.
-    """
-    where = resume.get("path", "checkpoint")
-    stored = (resume["data_config"], resume["model_config"], stored_train_config(resume))
-    if not resume.get("optimizer"):
-        # Without its optimizer state (a copy saved for inference, like the shipped weights)
-        # the run would silently not continue as it would have gone on.
-        raise CheckpointError(
-            f"{where}: cannot resume: it holds no optimizer state (weights saved for "
-            f"inference), so the run cannot continue where it stopped; to train on from "
-            f"its weights, fine-tune: vidpred train FOLDER --init "
-            f"{shlex.quote(str(where))} --out NEW.pt"
-        )
-    changed = [
-        f"{flag(f) if is_option(f) else f.name} {_shown(settings[f.name])} "
-        f"(it has {_shown(getattr(kept, f.name))})"
-        for kept in stored
-        for f in fields(kept)
-        if f.name in settings and kept_on_resume(f) and settings[f.name] != getattr(kept, f.name)
-    ]
-    if changed:
-        raise VidpredError(
-            f"{where}: --resume continues that run with its own settings, so it cannot "
-            f"change {'; '.join(changed)}. To train on from these weights with new settings, "
-            f"start a new run with --init {where}"
-        )
-
-
-def _shown(value: Any) -> str:
-    """Returns a setting as the command line writes it: on/off for a switch."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-def starting_model_config(model_config: ModelConfig, init: dict[str, Any] | None) -> ModelConfig:
-    """Returns the architecture a new run trains: that of the checkpoint ``init`` it
-    fine-tunes from (its weights fit no other), else ``model_config``."""
-    return init["model_config"] if init is not None else model_config

@@ -140,7 +140,8 @@ def new_run_plan(args: argparse.Namespace) -> TrainPlan:
     from ..checkpoint import load_checkpoint
     from ..data import DataConfig
     from ..model import ModelConfig
-    from ..training import TrainConfig, starting_model_config
+    from ..runs import starting_model_config
+    from ..train_config import TrainConfig
 
     if not args.folder:
         raise VidpredError("name a folder of videos: vidpred train FOLDER")
@@ -165,11 +166,12 @@ def _default_checkpoint_path(source: Path) -> Path:
 
 def resumed_run_plan(args: argparse.Namespace) -> TrainPlan:
     """Returns the plan of a run that continues the checkpoint of --resume, with its settings:
-    options that would change one it keeps are refused (vidpred.training.check_resume)."""
+    options that would change one it keeps are refused (vidpred.runs.check_resume)."""
     from ..checkpoint import load_checkpoint
     from ..data import DataConfig
     from ..model import ModelConfig
-    from ..training import TrainConfig, check_resume, stored_train_config
+    from ..runs import check_resume, stored_train_config
+    from ..train_config import TrainConfig
 
     resume = load_checkpoint(args.resume)
     sources = list(args.folder) or [Path(s) for s in resume.get("sources", [])]

@@ -1,0 +1,89 @@
+"""How to train: the settings every checkpoint stores (``TrainConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .metrics import LOSSES
+from .options import not_an_option, option
+from .precision import DEVICES, PRECISIONS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; stored in every checkpoint. Training stops at the first limit reached.
+
+    A resumed run keeps every field but the stop limits, the device and the precision
+    (``may_change_on_resume``), so it continues exactly as the run would have gone on.
+    """
+
+    epochs: int | None = option(None, "passes over the training windows", may_change_on_resume=True)
+    steps: int | None = option(None, "optimizer steps", may_change_on_resume=True)
+    time_limit: float | None = option(
+        None,
+        "wall-clock budget, validation included",
+        metavar="MINUTES",
+        may_change_on_resume=True,
+    )
+    batch_size: int | None = option(
+        None,
+        "global batch; torchrun splits it evenly among processes. Default: 8 on a CPU; on "
+        "CUDA the smallest that trains within 90%% of the fastest measured (vidpred.tuning)",
+    )
+    lr: float = option(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = not_an_option(1e-4)
+    warmup_steps: int = not_an_option(100)
+    min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
+    # L1 measured ahead of MSE on the samples and on natural footage (docs/results.md,
+    # "Choosing the defaults": the loss).
+    loss: str = option(
+        "l1",
+        "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour differences)",
+        choices=LOSSES,
+    )
+    grad_clip: float = not_an_option(1.0)
+    seed: int = option(0, "seeds the initial weights and the order of the training data")
+    device: str = option(
+        "auto",
+        "auto: CUDA when present, else the CPU",
+        choices=DEVICES,
+        may_change_on_resume=True,
+    )
+    precision: str = option(
+        "auto",
+        "model arithmetic; auto = bf16 autocast where it measured faster than fp32 on this "
+        "machine (measured once, vidpred.tuning)",
+        choices=PRECISIONS,
+        may_change_on_resume=True,
+    )
+    val_max: int = not_an_option(256)  # validation targets per epoch, spread evenly
+    # It smooths out the last steps' noise, so the weights a user gets do not depend on
+    # where the time limit cut.
+    ema: float = option(
+        0.999,
+        "checkpoints hold the exponential moving average of the weights with this decay "
+        "(0 = the last step's weights)",
+        metavar="DECAY",
+    )
+
+    def __post_init__(self):
+        if self.epochs is None and self.steps is None and self.time_limit is None:
+            raise ValueError("set at least one of epochs, steps, time_limit")
+        for name in ("epochs", "steps", "time_limit"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive")
+        if (self.batch_size is not None and self.batch_size < 1) or self.lr <= 0:
+            raise ValueError("batch_size must be >= 1 and lr > 0")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be in [0, 1)")
+
+
+# What a TrainConfig field meant before it existed: resuming an older run keeps its behaviour.
+LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64}
