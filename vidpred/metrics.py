@@ -26,7 +26,7 @@ SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
 
-# The training losses (vidpred.training.compute_loss), named here, beside the metrics they
+# The training losses (vidpred.losses.compute_loss), named here, beside the metrics they
 # match, so that checkpoint validation can check a stored one without importing the trainer.
 LOSSES = ("l1", "mse", "huber", "l1_grad")
 
