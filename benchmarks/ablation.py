@@ -39,7 +39,7 @@ VARIANTS: dict[str, list[str]] = {
     "no stem (full resolution)": ["--no-stem"],
     "residual head instead of warp (no flow)": ["--head", "residual", "--base-flow", "none"],
     "MSE loss instead of L1": ["--loss", "mse"],
-    "no normalisation": ["--no-batch-norm"],
+    "no normalisation": ["--norm", "none"],
     # Issue 21's candidates.
     "sharp warp (learned per-pixel bilinear/bicubic mix)": ["--sharp-warp"],
     "L1 + gradient L1 loss": ["--loss", "l1_grad"],

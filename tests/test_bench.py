@@ -41,14 +41,14 @@ def conv_training_flops(config: ModelConfig, side: int) -> int:
 
 def test_flops_are_counted_not_guessed():
     plain = ModelConfig(
-        width=64, depth=4, stem=False, head="residual", batch_norm=False
+        width=64, depth=4, stem=False, head="residual", norm="none"
     )  # the formula's model
     assert train_flops_per_sample(plain, 64) == conv_training_flops(plain, 64)
 
 
 def test_inference_flops_are_the_forward_convolutions():
     # The formula's model at 96x172: forward only, no backward.
-    plain = ModelConfig(width=64, depth=4, stem=False, head="residual", batch_norm=False)
+    plain = ModelConfig(width=64, depth=4, stem=False, head="residual", norm="none")
     pixels, w, k = 96 * 172, 64, 9
     forward = 2 * pixels * k * (3 * plain.frames * w + 2 * plain.depth * w * w + w * 3)
     assert inference_flops_per_frame(plain) == forward

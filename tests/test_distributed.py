@@ -21,7 +21,8 @@ ARGS = [
     "--head",
     "residual",
     "--no-stem",
-    "--no-batch-norm",  # batch statistics are per process under DDP
+    "--norm",  # batch statistics are per process under DDP
+    "none",
     "--precision",
     "fp32",  # bf16 rounding (the default on CPUs with AMX) is far above 1e-5
     "--size",

@@ -23,7 +23,7 @@ def _run(model: STResNet, x: torch.Tensor) -> torch.Tensor:
     "config",
     [
         ModelConfig(frames=4, width=8, depth=2, base_flow="none"),
-        ModelConfig(frames=3, width=8, depth=1, stem=True, batch_norm=True, base_flow="none"),
+        ModelConfig(frames=3, width=8, depth=1, stem=True, norm="batch", base_flow="none"),
         ModelConfig(
             frames=2,
             width=8,
@@ -69,7 +69,7 @@ def test_output_is_three_channels_in_unit_range_at_any_size():
 @pytest.mark.parametrize("head", ["residual", "warp"])
 def test_every_parameter_gets_a_gradient_after_a_few_steps(head):
     config = ModelConfig(
-        frames=4, width=8, depth=2, batch_norm=True, period=2, period_frames=1, head=head
+        frames=4, width=8, depth=2, norm="batch", period=2, period_frames=1, head=head
     )
     model = STResNet(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -156,17 +156,21 @@ def test_the_fast_cpu_warp_samples_what_the_differentiable_one_does(channels):
     assert image.grad is not None
 
 
-def _assert_old_checkpoint_loads_as_it_was(tmp_path, old: ModelConfig, missing_field: str) -> None:
+def _assert_old_checkpoint_loads_as_it_was(
+    tmp_path, old: ModelConfig, missing_field: str, stored_extra: dict | None = None
+) -> None:
     """Saves a model of config ``old`` as a checkpoint written before ``missing_field``
-    existed, and checks that it loads with ``old``'s value and predicts exactly as before."""
+    existed (with ``stored_extra``: fields it had that are gone now), and checks that it
+    loads with ``old``'s value and predicts exactly as before."""
     from vidpred.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
     from vidpred.data import DataConfig
 
     model = STResNet(old)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    stored = old.to_dict()
-    del stored[missing_field]
+    stored = {**old.to_dict(), **(stored_extra or {})}
+    if missing_field:
+        del stored[missing_field]
     save_checkpoint(
         tmp_path / "old.pt",
         {
@@ -192,16 +196,8 @@ def test_checkpoints_from_before_the_warp_head_still_load(tmp_path):
 def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
     """Batch-norm checkpoints written before ``final_norm`` existed have no BN before the last
     ReLU; they must load and predict exactly as they did."""
-    old = ModelConfig(
-        frames=4,
-        width=8,
-        depth=1,
-        batch_norm=True,
-        final_norm=False,
-        norm="batch",
-        base_flow="none",
-    )
-    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm")
+    old = ModelConfig(frames=4, width=8, depth=1, final_norm=False, norm="batch", base_flow="none")
+    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, "final_norm", {"batch_norm": True})
 
 
 @pytest.mark.parametrize("field", ["norm", "base_flow", "blend", "sharp_warp"])
@@ -209,7 +205,18 @@ def test_checkpoints_from_before_group_norm_and_the_base_flow_still_load(tmp_pat
     """Checkpoints without ``norm`` are batch-norm models, without ``base_flow`` they start
     from zero flow, without ``blend`` they have no blend; they load and predict as they did."""
     old = ModelConfig(frames=4, width=8, depth=1, norm="batch", base_flow="none", blend=False)
-    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, field)
+    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, field, {"batch_norm": True})
+
+
+@pytest.mark.parametrize("stored_norm", ["batch", "group", None])
+def test_checkpoints_that_switched_normalisation_off_load_without_it(tmp_path, stored_norm):
+    """Before ``norm`` could be "none", ``batch_norm: false`` switched normalisation off
+    whatever ``norm`` said; the oldest checkpoints have neither field (no normalisation)."""
+    old = ModelConfig(frames=4, width=8, depth=1, norm="none", base_flow="none", blend=False)
+    extra = {"batch_norm": False} if stored_norm else {}
+    if stored_norm:
+        extra["norm"] = stored_norm
+    _assert_old_checkpoint_loads_as_it_was(tmp_path, old, None if stored_norm else "norm", extra)
 
 
 def test_the_shipped_weights_are_the_default_design():

@@ -108,7 +108,7 @@ QUICK = BenchSizes(
     native_hw=(64, 96),
     render_reps=1,
     # the FLOP formula test's model
-    model=ModelConfig(width=8, depth=1, stem=False, head="residual", batch_norm=False),
+    model=ModelConfig(width=8, depth=1, stem=False, head="residual", norm="none"),
     data=DataConfig(size=32, crop=16),
     batch_size=4,
     warmup_steps=1,

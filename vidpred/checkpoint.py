@@ -25,7 +25,7 @@ import torch
 from .data import MAX_SIZE, MIN_SIZE, DataConfig
 from .errors import CheckpointError, OutputError
 from .metrics import LOSSES
-from .model import BASE_FLOWS, HEADS, LEGACY_MODEL_FIELDS, NORMS, ModelConfig, STResNet
+from .model import BASE_FLOWS, HEADS, NORMS, ModelConfig, STResNet, legacy_model_values
 from .outputs import atomic_write_bytes
 from .precision import DEVICES, PRECISIONS
 
@@ -131,7 +131,6 @@ MODEL_FIELDS = {
     "width": _Range("int", 1, 4096),
     "depth": _Range("int", 0, 1000),
     "stem": _Range("bool"),
-    "batch_norm": _Range("bool"),
     "norm": _Range("choice", choices=NORMS),
     "final_norm": _Range("bool"),
     "period": _Range("int", 0, 100_000),
@@ -188,14 +187,16 @@ def _check_fields(values: dict, ranges: dict[str, _Range], path: Path, key: str)
 def _config_from_dict(cls, values: Any, path: Path, key: str):
     if not isinstance(values, dict):
         raise CheckpointError(f"{path}: '{key}' is not a mapping")
+    if cls is ModelConfig:
+        if "batch_norm" in values and not isinstance(values["batch_norm"], bool):
+            raise CheckpointError(f"{path}: {key}.batch_norm must be true or false")
+        values = legacy_model_values(values)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known, key=str)
     if unknown:
         raise CheckpointError(
             f"{path}: '{key}' has unknown fields {_shown(unknown)} (written by a newer vidpred?)"
         )
-    if cls is ModelConfig:
-        values = {**LEGACY_MODEL_FIELDS, **values}
     _check_fields(values, MODEL_FIELDS if cls is ModelConfig else DATA_FIELDS, path, key)
     try:
         return cls(**values)

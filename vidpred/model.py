@@ -39,7 +39,7 @@ from .warping import warp, warp_bicubic
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
 HEADS = ("residual", "warp")
 BASE_FLOWS = ("none", "dis")
-NORMS = ("batch", "group")
+NORMS = ("none", "batch", "group")
 # Flow (pixels) fed to the network as input channels is multiplied by this, so that typical
 # motions of a few pixels arrive at the scale of the image channels ([0, 1]).
 FLOW_INPUT_SCALE = 0.1
@@ -52,7 +52,6 @@ LEGACY_MODEL_FIELDS = {
     "width": 64,
     "depth": 4,
     "stem": False,
-    "batch_norm": False,
     "period": 0,
     "period_frames": 0,
     "trend": 0,
@@ -79,18 +78,15 @@ class ModelConfig:
     stem: bool = option(
         True, "space-to-depth stem: the trunk runs at half resolution (4x less compute)"
     )
-    # Normalisation in the residual units: +2.3 to +3.4 dB (docs/results.md, "Choosing the
-    # defaults").
-    batch_norm: bool = option(True, "normalisation (--norm) in the residual units")
-    # With the flow start and the weight average, batch norm measured ahead on natural
-    # footage (docs/results.md, "Ablation of the current design": +0.49 against +0.25 dB
-    # over the flow baseline, 3 seeds) and
-    # passes the brightness/contrast test (tests/test_flow.py) that running statistics once
-    # failed.
+    # Normalisation in the residual units: +2.3 to +3.4 dB over none (docs/results.md,
+    # "Choosing the defaults"). With the flow start and the weight average, batch norm
+    # measured ahead of group norm on natural footage (docs/results.md, "Ablation of the
+    # current design": +0.49 against +0.25 dB over the flow baseline, 3 seeds) and passes the
+    # brightness/contrast test (tests/test_flow.py) that running statistics once failed.
     norm: str = option(
         "batch",
-        "batch: BatchNorm (running statistics at inference); group: GroupNorm "
-        "(the same statistics in training and inference)",
+        "normalisation in the residual units: batch: BatchNorm (running statistics at "
+        "inference); group: GroupNorm (the same statistics in training and inference); none",
         choices=NORMS,
     )
     # Pre-activation ResNets end with a normalisation before the last ReLU. Without it that
@@ -98,7 +94,7 @@ class ModelConfig:
     # trunk again and the model froze at copy-last.
     final_norm: bool = option(
         True,
-        "with --batch-norm: normalise before the trunk's last ReLU too "
+        "with a --norm: normalise before the trunk's last ReLU too "
         "(without it that ReLU can die and freeze the model at copy-last)",
     )
     period: int = option(0, "period branch spacing in frames (0 = off)")
@@ -191,6 +187,20 @@ class ModelConfig:
         return asdict(self)
 
 
+def legacy_model_values(values: dict) -> dict:
+    """Returns a stored model configuration in today's fields: checkpoints written before
+    ``norm`` could be "none" said ``batch_norm`` (False: no normalisation, whatever ``norm``
+    said), and the oldest say neither (no normalisation). Fields added later read as
+    LEGACY_MODEL_FIELDS says they meant."""
+    values = dict(values)
+    if "batch_norm" in values:
+        if values.pop("batch_norm") is False:
+            values["norm"] = "none"
+    elif "norm" not in values:  # from before batch norm existed
+        values["norm"] = "none"
+    return {**LEGACY_MODEL_FIELDS, **values}
+
+
 def norm_layer(config: ModelConfig, width: int) -> nn.Module:
     """Returns the configured normalisation of ``width`` channels."""
     if config.norm == "group":
@@ -206,7 +216,7 @@ class ResidualUnit(nn.Module):
 
     def __init__(self, width: int, config: ModelConfig):
         super().__init__()
-        norm = (lambda: norm_layer(config, width)) if config.batch_norm else nn.Identity
+        norm = (lambda: norm_layer(config, width)) if config.norm != "none" else nn.Identity
         self.body = nn.Sequential(
             norm(),
             nn.ReLU(inplace=False),
@@ -229,7 +239,7 @@ class Branch(nn.Module):
         self.units = nn.Sequential(
             *(ResidualUnit(config.width, config) for _ in range(config.depth))
         )
-        final_norm = config.batch_norm and config.final_norm
+        final_norm = config.norm != "none" and config.final_norm
         self.norm = norm_layer(config, config.width) if final_norm else nn.Identity()
         self.tail = nn.Conv2d(config.width, out_channels, 3, padding=1)
         # Zero output: an untrained branch adds nothing, so the model starts as copy-last.

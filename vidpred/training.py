@@ -611,7 +611,7 @@ def wrap_for_training(
     if world.size > 1:
         if any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
             log.warning(
-                "--batch-norm under torchrun: batch statistics are per process, so the "
+                "--norm batch under torchrun: batch statistics are per process, so the "
                 "run no longer matches a single-process one exactly"
             )
         net = torch.nn.parallel.DistributedDataParallel(
