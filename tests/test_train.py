@@ -210,3 +210,39 @@ def test_gradient_loss_punishes_blur_that_l1_alone_forgives():
     assert compute_loss("l1", blurred, edge) <= compute_loss("l1", shifted, edge)
     assert compute_loss("l1_grad", blurred, edge) > compute_loss("l1", blurred, edge)
     assert compute_loss("l1_grad", edge, edge) == 0
+
+
+def test_a_python_resume_follows_the_rules_of_the_command_and_ends_the_same(
+    tmp_path, square_folder
+):
+    """``vidpred.runs.resumed_settings`` gives Python callers `--resume`'s rules: the
+    checkpoint's own settings with only the limits (device, precision) changed. Resumed that
+    way, a run ends bit for bit where `vidpred train --resume CKPT --steps 14` ends."""
+    import shutil
+
+    from vidpred.cli import main
+    from vidpred.errors import VidpredError
+    from vidpred.runs import resumed_settings
+
+    tiny = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
+    first = tmp_path / "first.pt"
+    assert main(["train", str(square_folder), *tiny, "--steps", "6", "--out", str(first)]) == 0
+    shutil.copy(first, tmp_path / "copy.pt")
+    shutil.copy(first.with_suffix(".jsonl"), tmp_path / "copy.jsonl")
+    cli_run = tmp_path / "copy.pt"
+    assert main(["train", "--resume", str(cli_run), "--steps", "14", "--device", "cpu"]) == 0
+
+    resume = load_checkpoint(first)
+    with pytest.raises(VidpredError, match="cannot change"):
+        resumed_settings(resume, {"steps": 14, "lr": 0.5})
+    model_config, data_config, config = resumed_settings(resume, {"steps": 14, "device": "cpu"})
+    data = WindowDataset(
+        load_videos([square_folder], data_config.size, model_config.history + 1),
+        model_config.input_offsets(),
+        data_config,
+    )
+    library_run = train(data, model_config, data_config, config, first, resume=resume)
+    from_cli = load_checkpoint(cli_run)
+    assert library_run["step"] == from_cli["step"] == 14
+    for key, value in from_cli["model"].items():
+        assert torch.equal(value, library_run["model"][key]), key

@@ -4,9 +4,10 @@ checkpoint, and the architecture it trains."""
 from __future__ import annotations
 
 import shlex
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
+from .data import DataConfig
 from .errors import CheckpointError, VidpredError
 from .model import ModelConfig
 from .options import flag, is_option, kept_on_resume
@@ -79,3 +80,35 @@ def starting_model_config(model_config: ModelConfig, init: dict[str, Any] | None
     """Returns the architecture a new run trains: that of the checkpoint ``init`` it
     fine-tunes from (its weights fit no other), else ``model_config``."""
     return init["model_config"] if init is not None else model_config
+
+
+def resumed_settings(
+    resume: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+    """Returns the (model, data, training) configurations of a run that continues the
+    loaded checkpoint ``resume``: its own, with ``overrides`` (field name -> value) applied,
+    which may name only what a resumed run can change (the stop limits, device, precision)
+    or repeat a kept setting's value. The rules of `vidpred train --resume`, for Python
+    callers of ``vidpred.train``.
+
+    Raises:
+        CheckpointError, VidpredError: as ``check_resume``; ValueError: a name that is no
+            configuration field.
+    """
+    overrides = dict(overrides or {})
+    stored = (resume["model_config"], resume["data_config"], stored_train_config(resume))
+    known = {f.name for config in stored for f in fields(config)}
+    if unknown := sorted(set(overrides) - known):
+        raise ValueError(f"not configuration fields: {', '.join(unknown)}")
+    check_resume(resume, overrides)
+    try:
+        return tuple(
+            replace(config, **{k: v for k, v in overrides.items() if k in _names(config)})
+            for config in stored
+        )
+    except ValueError as e:  # values that are each valid but not together
+        raise VidpredError(str(e)) from e
+
+
+def _names(config: Any) -> set[str]:
+    return {f.name for f in fields(config)}

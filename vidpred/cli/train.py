@@ -166,11 +166,11 @@ def _default_checkpoint_path(source: Path) -> Path:
 
 def resumed_run_plan(args: argparse.Namespace) -> TrainPlan:
     """Returns the plan of a run that continues the checkpoint of --resume, with its settings:
-    options that would change one it keeps are refused (vidpred.runs.check_resume)."""
+    options that would change one it keeps are refused (vidpred.runs.resumed_settings)."""
     from ..checkpoint import load_checkpoint
     from ..data import DataConfig
     from ..model import ModelConfig
-    from ..runs import check_resume, stored_train_config
+    from ..runs import resumed_settings
     from ..train_config import TrainConfig
 
     resume = load_checkpoint(args.resume)
@@ -179,11 +179,12 @@ def resumed_run_plan(args: argparse.Namespace) -> TrainPlan:
         raise VidpredError(
             f"{args.resume}: no video folder stored; name it: vidpred train FOLDER --resume ..."
         )
-    # Before building anything from them: the options as given, against the checkpoint's.
-    check_resume(resume, {name: getattr(args, name) for name in args.given})
-    model_config = _config_from_args(ModelConfig, args, resume["model_config"])
-    data_config = _config_from_args(DataConfig, args, resume["data_config"])
-    config = _config_from_args(TrainConfig, args, stored_train_config(resume))
+    # The options as given, against the checkpoint's settings (the library's rules).
+    fields = {
+        f.name for cls in (ModelConfig, DataConfig, TrainConfig) for f in dataclasses.fields(cls)
+    }
+    given = {name: getattr(args, name) for name in args.given if name in fields}
+    model_config, data_config, config = resumed_settings(resume, given)
     out = args.out or args.resume
     in_place = out.resolve() == args.resume.resolve()
     return TrainPlan(model_config, data_config, config, sources, out, resume, in_place=in_place)
