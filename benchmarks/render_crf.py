@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import subprocess
 import sys
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import torch
 
@@ -46,22 +44,11 @@ SECONDS = 60
 SSIM_EVERY = 10
 
 
-def write_source(path: Path, frames: np.ndarray) -> None:
-    """Writes uint8 RGB (T, H, W, 3) as a camera would: H.264 CRF 23, preset medium."""
-    t, h, w, _ = frames.shape
-    command = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
-        "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS), "-i", "-",
-        "-c:v", "libx264", "-preset", "medium", "-crf", "23", "-pix_fmt", "yuv420p",
-        str(path),
-    ]  # fmt: skip
-    subprocess.run(command, input=frames.tobytes(), check=True)
-
-
 def make_clips(work: Path) -> list[Path]:
     """Returns the two generated 60-second clips, made once in ``work``."""
     sys.path.insert(0, str(Path(__file__).parent))
+    from dev_set import write_h264  # 25 fps, CRF 23, preset medium: as a camera stores it
+
     clips = []
     for name in ("photo_60s", "natural_60s"):
         path = work / f"{name}.mp4"
@@ -74,7 +61,7 @@ def make_clips(work: Path) -> list[Path]:
                 frames = photo_motion(FPS * SECONDS, 360, 640, 7, load_photos())
             else:
                 frames = generate("natural", FPS * SECONDS, 360, 640, seed=7)
-            write_source(path, frames)
+            write_h264(path, frames)
         clips.append(path)
     return clips
 

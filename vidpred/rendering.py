@@ -132,6 +132,12 @@ RENDER_METHODS = ("model", "copy_last", "flow")
 RENDER_SSIM_EVERY = 16
 
 
+def frames_before_first(history: int, horizon: int) -> int:
+    """Returns the index of the first frame a render can show: it needs ``history`` real
+    frames ``horizon`` steps before it."""
+    return history - 1 + horizon
+
+
 def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSettings) -> int:
     """Returns the first frame with ground truth that a render shows: the first whose
     prediction has ``horizon`` steps of room after the model's ``history`` frames (past the
@@ -141,7 +147,7 @@ def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSett
         VidpredError: the clip's ``count`` frames are too few to show anything.
     """
     horizon, extend = settings.horizon, settings.extend
-    first = history - 1 + horizon
+    first = frames_before_first(history, horizon)
     if count < history or (not extend and count <= first):
         need = history if extend else first + 1
         raise VidpredError(
@@ -521,9 +527,14 @@ def render_metadata(
     metrics: dict[str, MetricAccumulator],
     size: tuple[int, int],
     resolution: str,
+    *,
+    gate: FlowGate | None = None,
+    crf: int = DEFAULT_CRF,
+    segment: Segment | None = None,
 ) -> dict[str, Any]:
-    """Returns what a render's sidecar records: the settings, the weights and their training
-    log, and the mean metrics over the frames with ground truth (None where not finite)."""
+    """Returns what a render's sidecar records: the settings (with the gate's share of flow
+    frames, the x264 CRF and the segment shown), the weights and their training log, and the
+    mean metrics over the frames with ground truth (None where not finite)."""
     weights = predictor.weights.resolve() if predictor.weights else None
     return {
         "video": out.name,
@@ -548,6 +559,9 @@ def render_metadata(
             "ssim_every": RENDER_SSIM_EVERY,
             **{m: finite_or_none(metrics[m].summary()) for m in RENDER_METHODS},
         },
+        "gate": gate.summary() if gate else None,
+        "crf": crf,
+        "segment": segment.describe() if segment else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -628,7 +642,7 @@ def render(
     # is refused until this one ends.
     with claim_output(out, check=check_outputs):
         size = size or predictor.data_config.size
-        lead = predictor.history - 1 + horizon  # frames the first shown one needs before it
+        lead = frames_before_first(predictor.history, horizon)  # read before --start
         if segment is not None:
             video, segment_first, clip_frames = read_segment(clip, size, segment, lead)
         elif cache:
@@ -673,10 +687,10 @@ def render(
                 written,
                 metrics,
                 *shown_at,
+                gate=clip_gate,
+                crf=crf,
+                segment=segment,
             )
-            meta["gate"] = clip_gate.summary() if clip_gate else None
-            meta["crf"] = crf
-            meta["segment"] = segment.describe() if segment else None
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
             # failure anywhere (a full disk) leaves all three as they were.
             if gif:

@@ -10,10 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..errors import (
-    one_line,
-    shown,
-)
+from ..errors import one_line, shown
 
 # soft_wrap: never break paths across lines (users copy them).
 stderr = Console(stderr=True, soft_wrap=True)

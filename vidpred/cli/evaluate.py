@@ -10,18 +10,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import (
-    shown,
-)
+from ..errors import shown
 from .console import stderr_progress
 from .shared import (
     HelpFormatter,
-    _add_resolution_options,
-    _add_run_options,
-    _add_segment_options,
-    _add_weights_option,
-    _load_predictor,
-    _video_options,
+    add_resolution_options,
+    add_run_options,
+    add_segment_options,
+    add_weights_option,
+    load_predictor,
+    video_options,
 )
 from .validators import positive_int, tail_fraction
 
@@ -36,7 +34,7 @@ def add_eval(sub) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, help="video files or folders")
-    _add_weights_option(p)
+    add_weights_option(p)
     p.add_argument(
         "--tail", type=tail_fraction, default=1.0, help="only targets in the last F of each video"
     )
@@ -48,16 +46,16 @@ def add_eval(sub) -> None:
         metavar="N",
         help="also score rollouts of 1..N steps (own predictions fed back in)",
     )
-    _add_resolution_options(p, default="working")
-    _add_segment_options(p, "score targets")
-    _add_run_options(p)
+    add_resolution_options(p, default="working")
+    add_segment_options(p, "score targets")
+    add_run_options(p)
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluation import METHODS, evaluate
 
-    predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet or args.json)
+    predictor = load_predictor(args.weights, args.device, args.precision, args.quiet or args.json)
     with stderr_progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("eval", total=None, info="")
 
@@ -70,7 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tail=args.tail,
             horizon=args.horizon,
             on_video=on_video,
-            **_video_options(args),
+            **video_options(args),
         )
     _warn_trained_on(result, predictor.data_config.val_fraction)
     if args.json:

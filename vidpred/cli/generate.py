@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import (
-    VidpredError,
-)
+from ..errors import VidpredError
 from .console import stderr, stderr_progress
 from .shared import HelpFormatter
 from .validators import clip_count, clip_fps, clip_side, positive_int, seed_value

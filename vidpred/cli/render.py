@@ -8,12 +8,12 @@ from pathlib import Path
 from .console import print_path, stderr_progress
 from .shared import (
     HelpFormatter,
-    _add_resolution_options,
-    _add_run_options,
-    _add_segment_options,
-    _add_weights_option,
-    _load_predictor,
-    _video_options,
+    add_resolution_options,
+    add_run_options,
+    add_segment_options,
+    add_weights_option,
+    load_predictor,
+    video_options,
 )
 from .validators import crf_value, non_negative_int, positive_int
 
@@ -27,12 +27,12 @@ def add_render(sub) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("clip", type=Path, help="input video")
-    _add_weights_option(p)
+    add_weights_option(p)
     p.add_argument(
         "--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)"
     )
-    _add_resolution_options(p, default="native")
-    _add_segment_options(p, "render")
+    add_resolution_options(p, default="native")
+    add_segment_options(p, "render")
     p.add_argument(
         "--scale",
         type=positive_int,
@@ -41,7 +41,7 @@ def add_render(sub) -> None:
     )
     _add_render_views(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    _add_run_options(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_render)
 
 
@@ -92,7 +92,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         inputs = (args.clip, *filter(None, [args.weights]))
         check_output_path(args.out, force=args.force, inputs=inputs)
         check_render_path(args.out)
-    predictor = _load_predictor(args.weights, args.device, args.precision, args.quiet)
+    predictor = load_predictor(args.weights, args.device, args.precision, args.quiet)
     with stderr_progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("render", total=None, info="", unit="frames")
 
@@ -106,7 +106,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             scale=args.scale,
             force=args.force,
             on_progress=on_progress,
-            **_video_options(args),
+            **video_options(args),
             **views,
         )
     print_path(out)

@@ -7,9 +7,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from ..errors import (
-    shown,
-)
+from ..errors import shown
 from .console import stderr
 from .validators import (
     at_most,
@@ -102,7 +100,7 @@ def add_config_options(group, config_class, names: tuple[str, ...] | None = None
         )
 
 
-def _add_weights_option(p) -> None:
+def add_weights_option(p) -> None:
     """Adds --weights and --size: the model render and eval run, at its working size."""
     p.add_argument(
         "--weights",
@@ -115,14 +113,14 @@ def _add_weights_option(p) -> None:
     )
 
 
-def _add_run_options(p) -> None:
+def add_run_options(p) -> None:
     """Adds how render and eval run: device, precision, layout, batch and decode cache."""
     _add_device_options(p)
     p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
     add_cache_options(p)
 
 
-def _add_resolution_options(p, default: str) -> None:
+def add_resolution_options(p, default: str) -> None:
     """Adds --resolution, --max-side and --gate (render and eval)."""
     from ..gate import DEFAULT_GATE_WINDOW
     from ..native import DEFAULT_MAX_SIDE, RESOLUTIONS
@@ -152,7 +150,7 @@ def _add_resolution_options(p, default: str) -> None:
     )
 
 
-def _add_segment_options(p, what: str) -> None:
+def add_segment_options(p, what: str) -> None:
     """Adds --start and --duration (render and eval)."""
     p.add_argument(
         "--start",
@@ -200,7 +198,7 @@ def add_layout_option(p) -> None:
     )
 
 
-def _load_predictor(weights: Path | None, device: str, precision: str, quiet: bool):
+def load_predictor(weights: Path | None, device: str, precision: str, quiet: bool):
     from ..predict import Predictor
     from ..weights import resolve_weights
 
@@ -211,7 +209,7 @@ def _load_predictor(weights: Path | None, device: str, precision: str, quiet: bo
     return predictor
 
 
-def _video_options(args: argparse.Namespace) -> dict:
+def video_options(args: argparse.Namespace) -> dict:
     """Returns the options `render` and `eval` share, as keyword arguments of
     ``vidpred.render`` and ``vidpred.evaluate``."""
     return {

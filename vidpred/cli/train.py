@@ -8,11 +8,7 @@ import functools
 import typing
 from pathlib import Path
 
-from ..errors import (
-    OutputError,
-    VidpredError,
-    shown,
-)
+from ..errors import OutputError, VidpredError, shown
 
 if typing.TYPE_CHECKING:  # for annotations only
     from ..data import DataConfig, WindowDataset
