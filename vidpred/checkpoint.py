@@ -28,6 +28,7 @@ from .metrics import LOSSES
 from .model import BASE_FLOWS, HEADS, NORMS, ModelConfig, STResNet, legacy_model_values
 from .outputs import atomic_write_bytes
 from .precision import DEVICES, PRECISIONS
+from .train_config import MAX_UNROLL
 
 FORMAT = "vidpred-checkpoint"
 VERSION = 1
@@ -165,6 +166,7 @@ TRAIN_FIELDS = {
     "precision": _Range("choice", choices=PRECISIONS),
     "val_max": _Range("int", 0, _COUNT),
     "ema": _Range("real", 0, 1, high_open=True),
+    "unroll": _Range("int", 1, MAX_UNROLL),
 }
 COUNTER_FIELDS = ("step", "epoch", "step_in_epoch", "ema_updates")
 

@@ -2,6 +2,8 @@
 
 A window is (video, target index t). Its input is the frames at t + offset for the model's
 input offsets (closeness: t-K .. t-1), stacked as channels oldest first; its target is frame t.
+A training window of an unrolled run (``unroll`` U > 1) has U targets, t .. t+U-1: the model
+predicts them one after another from its own predictions (``vidpred.training``).
 
 Validation is held out in time: for a video of T frames, targets with index
 ``>= floor(T * (1 - val_fraction))`` are validation and are never trained on. Windows whose
@@ -188,10 +190,19 @@ class WindowDataset:
         offsets: list[int],
         config: DataConfig,
         flows: list[np.ndarray] | None = None,
+        *,
+        unroll: int = 1,
     ):
+        """``unroll``: targets per training window (TrainConfig.unroll); validation windows
+        always have one."""
+        if unroll > 1 and offsets != list(range(-len(offsets), 0)):
+            # Step k's inputs are then frames t+k-K .. t+k-1: the real ones are all among
+            # the window's inputs. A period or trend branch would need frames none loads.
+            raise VidpredError("--unroll needs a model without --period and --trend")
         self.videos = videos
         self.offsets = offsets
         self.config = config
+        self.unroll = unroll
         self.history = -min(offsets)
         # uint8 RGB (T, H, W, 3) per video; uint8 keeps memory at a quarter of float32.
         self.frames = [torch.from_numpy(v.frames) for v in videos]
@@ -204,11 +215,15 @@ class WindowDataset:
         for v, video in enumerate(videos):
             boundary = validation_start(video.num_frames, config.val_fraction)
             for t in range(self.history, video.num_frames):
-                (self.train_windows if t < boundary else self.val_windows).append((v, t))
+                if t >= boundary:
+                    self.val_windows.append((v, t))
+                elif t + unroll <= boundary:  # all its targets before validation's first
+                    self.train_windows.append((v, t))
         if not self.train_windows:
             raise VidpredError(
-                "no training windows: the videos are too short for --frames/--period/--trend "
-                "with this --val-fraction"
+                "no training windows: the videos are too short for --frames/--period/--trend"
+                + ("/--unroll" if unroll > 1 else "")
+                + " with this --val-fraction"
             )
         sizes = sorted({tuple(f.shape[1:3]) for f in self.frames})
         if not config.crop and len(sizes) > 1:
@@ -242,7 +257,7 @@ class WindowDataset:
         at --size 96 dropping them every 32 steps cost the trainer 5-10% of its speed in
         ``vidpred bench``, every 232 steps (this rule) next to nothing."""
         h, w = self.frames[0].shape[1:3]
-        per_window = len(self.offsets) * h * w * 3 + h * w * 3  # inputs and the target
+        per_window = (len(self.offsets) + self.unroll) * h * w * 3  # inputs and the targets
         if self.flows is not None:
             per_window += h * w * 2 * 4  # float32 (dx, dy)
         return min(1024, max(8, RESIDENT_PAGE_BUDGET // (batch_size * per_window)))
@@ -257,7 +272,7 @@ class WindowDataset:
         """Returns the largest global batch worth choosing: one that takes every training
         window once and stays under MAX_BATCH_BYTES."""
         h, w = self.sample_size()
-        fits = MAX_BATCH_BYTES // ((len(self.offsets) + 1) * 3 * h * w)
+        fits = MAX_BATCH_BYTES // ((len(self.offsets) + self.unroll) * 3 * h * w)
         return max(1, min(len(self.train_windows), fits))
 
     def steps_per_epoch(self, batch_size: int) -> int:
@@ -271,10 +286,11 @@ class WindowDataset:
         """
         n = len(self.train_windows)
         h, w = self.sample_size()
-        needed = batch_size * (len(self.offsets) + 1) * 3 * h * w
+        frames = len(self.offsets) + self.unroll
+        needed = batch_size * frames * 3 * h * w
         if needed > MAX_BATCH_BYTES:
             raise VidpredError(
-                f"--batch-size {batch_size}: {batch_size} windows of {len(self.offsets) + 1} "
+                f"--batch-size {batch_size}: {batch_size} windows of {frames} "
                 f"frames at {w}x{h} would take {needed / 1e9:.1f} GB (at most "
                 f"{MAX_BATCH_BYTES / 1e9:g} GB a batch); use a smaller --batch-size or --crop"
             )
@@ -302,7 +318,7 @@ class WindowDataset:
     def train_batch(
         self, plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int, batch_size: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (inputs float32 [0, 1] (B, 3N, c, c), targets float32 [0, 1] (B, 3, c, c))."""
+        """Returns (inputs float32 [0, 1] (B, 3N, c, c), targets float32 [0, 1] (B, 3U, c, c))."""
         inputs, targets = self.train_batch_uint8(plan, step, batch_size)
         return inputs.float().div_(255.0), targets.float().div_(255.0)
 
@@ -393,7 +409,8 @@ class WindowDataset:
         rank: int = 0,
         world_size: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (inputs uint8 (b, 3N, c, c), targets uint8 (b, 3, c, c)): one rank's share.
+        """Returns (inputs uint8 (b, 3N, c, c), targets uint8 (b, 3U, c, c)): one rank's share;
+        U = ``unroll`` targets t .. t+U-1, oldest first (U = 1: the target t alone).
 
         The global batch of ``step`` is samples ``step * batch_size`` onwards of the epoch's
         plan, the same whatever the number of ranks; rank r takes the r-th of ``world_size``
@@ -401,28 +418,28 @@ class WindowDataset:
         device and becomes float there: a quarter of the bytes to copy.
         """
         share = batch_size // world_size
-        n = len(self.offsets)
+        n, u = len(self.offsets), self.unroll
         windows, boxes, flip = self._picks(plan, step, batch_size, rank, world_size)
         inputs = targets = None
         # NumPy, not torch, for these small copies: torch runs them on its thread pool, whose
         # hand-offs cost milliseconds per copy when other processes keep the cores busy.
         for i, ((v, t), (rows, cols)) in enumerate(zip(windows, boxes, strict=True)):
             frames = self.frames[v].numpy()  # uint8 RGB (T, H, W, 3), memory-mapped when cached
-            index = [t + o for o in self.offsets] + [t]
-            picked = frames[index, rows, cols]  # (N+1, c, c, 3): only the crop
+            index = [t + o for o in self.offsets] + list(range(t, t + u))
+            picked = frames[index, rows, cols]  # (N+U, c, c, 3): only the crop
             if inputs is None:
                 h, w = picked.shape[1:3]
                 inputs = np.empty((share, n, 3, h, w), dtype=np.uint8)
-                targets = np.empty((share, 3, h, w), dtype=np.uint8)
-            picked = picked.transpose(0, 3, 1, 2)  # (N+1, 3, h, w)
+                targets = np.empty((share, u, 3, h, w), dtype=np.uint8)
+            picked = picked.transpose(0, 3, 1, 2)  # (N+U, 3, h, w)
             inputs[i] = picked[:n]
-            targets[i] = picked[n]
+            targets[i] = picked[n:]
         if flip.any():  # all flipped samples in one copy each
             inputs[flip] = inputs[flip][..., ::-1]
             targets[flip] = targets[flip][..., ::-1]
         return (
             torch.from_numpy(inputs).view(share, n * 3, *inputs.shape[-2:]),  # (b, 3N, h, w)
-            torch.from_numpy(targets),  # (b, 3, h, w)
+            torch.from_numpy(targets).view(share, u * 3, *targets.shape[-2:]),  # (b, 3U, h, w)
         )
 
     def val_subset(self, limit: int) -> list[tuple[int, int]]:

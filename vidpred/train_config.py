@@ -8,6 +8,10 @@ from .metrics import LOSSES
 from .options import not_an_option, option
 from .precision import DEVICES, PRECISIONS
 
+# The longest rollout a training step unrolls: each step holds its activations for the
+# backward pass, so memory grows with it.
+MAX_UNROLL = 16
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -40,6 +44,14 @@ class TrainConfig:
         "l1",
         "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour differences)",
         choices=LOSSES,
+    )
+    # One-step training never sees its own mistakes, which a rollout (--horizon, render
+    # --extend) feeds back into every later step; training on rollouts does.
+    unroll: int = option(
+        1,
+        "train on rollouts of N steps: each prediction, rounded to uint8 as in a rollout, "
+        "is the next step's newest input, with a loss on every step (1 = one step)",
+        metavar="N",
     )
     grad_clip: float = not_an_option(1.0)
     seed: int = option(0, "seeds the initial weights and the order of the training data")
@@ -83,7 +95,9 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be in [0, 1)")
+        if not 1 <= self.unroll <= MAX_UNROLL:
+            raise ValueError(f"unroll must be in [1, {MAX_UNROLL}]")
 
 
 # What a TrainConfig field meant before it existed: resuming an older run keeps its behaviour.
-LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64}
+LEGACY_TRAIN_FIELDS = {"ema": 0.0, "val_max": 64, "unroll": 1}

@@ -27,6 +27,7 @@ from .errors import (
     TrainingInterrupted,
     VidpredError,
 )
+from .flow import pair_flows
 from .losses import compute_loss
 from .model import ModelConfig, STResNet
 from .optim import WeightAverage, lr_factor
@@ -36,6 +37,7 @@ from .precision import (
     resolve_device,
     to_device_float,
 )
+from .predict import quantize
 from .runs import check_resume, starting_model_config, stored_train_config
 from .train_config import TrainConfig
 from .tuning import choose_batch, use_channels_last
@@ -81,8 +83,9 @@ def _write_history(path: Path, history: list[dict]) -> None:
 
 class Batch(NamedTuple):
     """One process's share of a training batch, on the device (channels-last where the model
-    is): inputs float32 [0, 1] (b, 3N, c, c), targets float32 [0, 1] (b, 3, c, c), and the
-    base flows float32 (b, 2, c, c) in pixels, or None for a model without a base flow."""
+    is): inputs float32 [0, 1] (b, 3N, c, c), targets float32 [0, 1] (b, 3U, c, c) (U =
+    TrainConfig.unroll, oldest first), and the base flows float32 (b, 2, c, c) in pixels of
+    the first target, or None for a model without a base flow."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -258,8 +261,14 @@ def train_step(
     AdamW at the lr the schedule set, then the weight average. ``net`` is ``run.model`` or
     that model wrapped for training (DDP, torch.compile).
     """
+    steps = batch.targets.shape[1] // 3
     with autocast(batch.inputs.device, bf16):
-        loss = compute_loss(config.loss, net(batch.inputs, batch.flows).float(), batch.targets)
+        predictions = predict_unrolled(net, batch.inputs, batch.flows, steps)
+        losses = [
+            compute_loss(config.loss, pred, batch.targets[:, 3 * k : 3 * k + 3])
+            for k, pred in enumerate(predictions)
+        ]
+        loss = losses[0] if steps == 1 else torch.stack(losses).mean()
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
@@ -267,6 +276,42 @@ def train_step(
     if run.average is not None:
         run.average.update(run.model)
     return loss.item()
+
+
+def predict_unrolled(
+    net: torch.nn.Module, inputs: torch.Tensor, flows: torch.Tensor | None, steps: int
+) -> list[torch.Tensor]:
+    """Returns the predictions float32 (b, 3, c, c) of ``steps`` consecutive frames, made
+    the way a rollout makes them (``vidpred.predict.Predictor.rollout``): each prediction,
+    rounded to uint8 values, becomes the next step's newest input, and the next step's base
+    flow is DIS's between it and the frame before. The rounding passes the gradient
+    straight through, so a later step's loss also trains the steps that fed it.
+
+    Args:
+        net: the model, or it wrapped for training.
+        inputs: float32 [0, 1] (b, 3K, c, c), the K closeness frames oldest first (a model
+            without period or trend branches: ``WindowDataset`` checks).
+        flows: the first step's base flows float32 (b, 2, c, c), or None without a base flow.
+    """
+    predictions = []
+    for k in range(steps):
+        pred = net(inputs, flows).float()
+        predictions.append(pred)
+        if k + 1 == steps:
+            break
+        exact = pred.detach()
+        rounded = pred + (exact.mul(255.0).round().div(255.0) - exact)
+        if flows is not None:  # DIS runs on the CPU, on the frames as uint8 RGB (b, c, c, 3)
+            flows = pair_flows(quantize(exact), quantize(inputs[:, -3:].detach())).to(
+                inputs.device, memory_format=_layout_of(inputs)
+            )
+        inputs = torch.cat([inputs[:, 3:], rounded.to(inputs.dtype)], 1)
+    return predictions
+
+
+def _layout_of(tensor: torch.Tensor) -> torch.memory_format:
+    channels_last = tensor.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 @dataclass(frozen=True)
@@ -535,6 +580,11 @@ def train(
         )
     if resume is not None:
         check_resume(resume, {**asdict(data_config), **asdict(model_config), **asdict(config)})
+    if data.unroll != config.unroll:
+        raise ValueError(
+            f"the training windows hold {data.unroll} targets but unroll is {config.unroll}: "
+            f"build the WindowDataset with unroll={config.unroll}"
+        )
     model_config = starting_model_config(model_config, init)
     config, bf16 = _batch_and_precision(data, model_config, config, device, world)
     run = RunState.start(

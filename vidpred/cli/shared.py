@@ -8,6 +8,7 @@ import typing
 from pathlib import Path
 
 from ..errors import shown
+from ..train_config import MAX_UNROLL
 from .console import stderr
 from .validators import (
     at_most,
@@ -64,6 +65,7 @@ TRAIN_NUMBERS = {
     "lr": positive_float,
     "seed": seed_value,
     "ema": fraction,
+    "unroll": at_most(positive_int, MAX_UNROLL),
 }
 
 

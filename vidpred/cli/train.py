@@ -220,7 +220,13 @@ def _training_data(plan: TrainPlan, args: argparse.Namespace) -> WindowDataset:
     flows = None
     if plan.model_config.uses_flow:  # computed once per video, then read from the decode cache
         flows = load_flows(videos, size, cache=cache, cache_dir=args.cache_dir)
-    return WindowDataset(videos, plan.model_config.input_offsets(), plan.data_config, flows)
+    return WindowDataset(
+        videos,
+        plan.model_config.input_offsets(),
+        plan.data_config,
+        flows,
+        unroll=plan.config.unroll,
+    )
 
 
 def _announce(plan: TrainPlan, data: WindowDataset) -> None:
