@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 
@@ -110,6 +111,18 @@ def cli(capsys, *args) -> tuple[int, list[str]]:
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     return code, [line for line in err.splitlines() if line.startswith("vidpred")]
+
+
+def usage_error(capsys, *args) -> str:
+    """Returns argparse's error line for `vidpred ARGS`, which must exit 2."""
+    from vidpred.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
 
 
 @contextlib.contextmanager

@@ -1,15 +1,20 @@
 """Every setting is declared once, on its configuration dataclass: `vidpred train` builds an
 option from each field that is one, with the field's default, choices and help."""
 
+import copy
 import dataclasses
+import types
 
 import pytest
+from helpers import usage_error
 
+from vidpred.checkpoint import load_checkpoint
 from vidpred.cli import _subparser, build_parser, parse_args
 from vidpred.cli.train import DEFAULT_EPOCHS, new_run_plan
 from vidpred.data import DataConfig
+from vidpred.errors import CheckpointError
 from vidpred.model import ModelConfig
-from vidpred.options import flag, is_option
+from vidpred.options import field_bounds, flag, is_option
 from vidpred.training import TrainConfig
 
 
@@ -65,3 +70,32 @@ def test_options_reach_their_fields(tmp_path):
     assert plan.data_config == DataConfig(size=32, crop=32)  # the default crop fits --size
     assert (plan.config.loss, plan.config.ema) == ("mse", 0.0)
     assert (plan.config.time_limit, plan.config.epochs) == (2.5, None)  # no default epochs
+
+
+@pytest.fixture
+def width_at_most_4(monkeypatch):
+    """ModelConfig.width declared with high=4 instead of its real bound, for one test."""
+    field = copy.copy(ModelConfig.__dataclass_fields__["width"])
+    bounds = dataclasses.replace(field.metadata["bounds"], high=4)
+    field.metadata = types.MappingProxyType({**field.metadata, "bounds": bounds})
+    monkeypatch.setitem(ModelConfig.__dataclass_fields__, "width", field)
+    field_bounds.cache_clear()
+    yield
+    monkeypatch.undo()
+    field_bounds.cache_clear()
+
+
+@pytest.mark.usefixtures("width_at_most_4")
+def test_a_bound_declared_once_changes_the_option_the_config_and_the_checkpoint_check(
+    capsys, trained_checkpoint
+):
+    """One option(..., high=...) is the only place the bound is written: the CLI option, the
+    configuration's own check and the check of a stored checkpoint all follow it."""
+    line = usage_error(capsys, "train", "clips", "--width", "8")
+    assert line == "vidpred train: error: argument --width: must be an integer from 1 to 4, got 8"
+    with pytest.raises(ValueError, match="width must be an integer from 1 to 4, got 8"):
+        ModelConfig(width=8)
+    ModelConfig(width=4)
+    # The session's trained checkpoint has width 16.
+    with pytest.raises(CheckpointError, match="model_config.width must be an integer from 1 to 4"):
+        load_checkpoint(trained_checkpoint)

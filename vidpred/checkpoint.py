@@ -16,19 +16,18 @@ import re
 import reprlib
 import warnings
 import zipfile
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .data import MAX_SIZE, MIN_SIZE, DataConfig
+from .data import DataConfig
 from .errors import CheckpointError, OutputError
-from .metrics import LOSSES
-from .model import BASE_FLOWS, HEADS, NORMS, ModelConfig, STResNet, legacy_model_values
+from .model import ModelConfig, STResNet, legacy_model_values
+from .options import COUNT, Bounds, field_bounds
 from .outputs import atomic_write_bytes
-from .precision import DEVICES, PRECISIONS
-from .train_config import MAX_UNROLL
+from .train_config import TrainConfig
 
 FORMAT = "vidpred-checkpoint"
 VERSION = 1
@@ -65,109 +64,17 @@ MAX_EXPANSION = 2
 EXPANSION_SLACK = 2**20
 
 
-class _Range:
-    """What one stored field may hold: an integer, a real number (finite; ints count too), a
-    bool or one of some strings; optionally None; integers and reals within [low, high]."""
-
-    def __init__(
-        self,
-        kind: str,
-        low=None,
-        high=None,
-        *,
-        choices=(),
-        optional=False,
-        low_open=False,
-        high_open=False,
-        multiple=1,
-    ):
-        self.kind, self.low, self.high, self.choices = kind, low, high, tuple(choices)
-        self.optional, self.multiple = optional, multiple
-        self.low_open, self.high_open = low_open, high_open
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.optional
-        if self.kind == "bool":
-            return isinstance(value, bool)
-        if self.kind == "choice":
-            return isinstance(value, str) and value in self.choices
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        if self.kind == "int" and not isinstance(value, int):
-            return False
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            return False
-        return self.kind != "int" or value % self.multiple == 0
-
-    def describe(self) -> str:
-        if self.kind == "bool":
-            text = "true or false"
-        elif self.kind == "choice":
-            text = "one of " + ", ".join(self.choices)
-        else:
-            noun = "a whole number" if self.kind == "int" else "a finite number"
-            if self.multiple > 1:
-                noun += f" (a multiple of {self.multiple})"
-            if self.high is None:
-                text = f"{noun} {'>' if self.low_open else '>='} {self.low}"
-            else:
-                high = "2^62" if self.high == _COUNT else self.high
-                text = f"{noun} from {self.low} to {high}"
-                if self.high_open:
-                    text = f"{noun} in [{self.low}, {self.high})"
-        return text + (" or None" if self.optional else "")
+def stored_bounds(config_class: type) -> dict[str, Bounds]:
+    """Returns what each field of a stored configuration may hold: the bounds the field
+    declares (vidpred.options), read when a checkpoint is checked. A stored training run
+    always names its batch. (The model is also checked against the stored weights' shapes,
+    on the meta device, before it is built.)"""
+    bounds = field_bounds(config_class)
+    if config_class is TrainConfig:
+        bounds = {**bounds, "batch_size": replace(bounds["batch_size"], optional=False)}
+    return bounds
 
 
-# Large enough for any real run, small enough that nothing downstream overflows or asks
-# for an absurd allocation (the model is also checked against the stored weights' shapes,
-# on the meta device, before it is built).
-_COUNT = 2**62  # steps, epochs and other counters
-MODEL_FIELDS = {
-    "frames": _Range("int", 1, 1000),
-    "width": _Range("int", 1, 4096),
-    "depth": _Range("int", 0, 1000),
-    "stem": _Range("bool"),
-    "norm": _Range("choice", choices=NORMS),
-    "final_norm": _Range("bool"),
-    "period": _Range("int", 0, 100_000),
-    "period_frames": _Range("int", 0, 1000),
-    "trend": _Range("int", 0, 100_000),
-    "trend_frames": _Range("int", 0, 1000),
-    "head": _Range("choice", choices=HEADS),
-    "base_flow": _Range("choice", choices=BASE_FLOWS),
-    "blend": _Range("bool"),
-    "sharp_warp": _Range("bool"),
-}
-DATA_FIELDS = {
-    # The CLI's --size bounds: a larger working size only ever upscales into memory trouble.
-    "size": _Range("int", MIN_SIZE, MAX_SIZE),
-    "val_fraction": _Range("real", 0, 1, high_open=True),
-    "crop": _Range("int", 0, MAX_SIZE, multiple=4),
-}
-TRAIN_FIELDS = {
-    "epochs": _Range("int", 1, _COUNT, optional=True),
-    "steps": _Range("int", 1, _COUNT, optional=True),
-    "time_limit": _Range("real", 0, low_open=True, optional=True),  # minutes
-    "batch_size": _Range("int", 1, _COUNT),  # and a batch must fit (data.MAX_BATCH_BYTES)
-    "lr": _Range("real", 0, low_open=True),
-    "weight_decay": _Range("real", 0),
-    "warmup_steps": _Range("int", 0, _COUNT),
-    "min_lr_fraction": _Range("real", 0, 1),
-    "loss": _Range("choice", choices=LOSSES),
-    "grad_clip": _Range("real", 0, low_open=True),
-    # The data order seeds torch with seed * 1_000_003 + epoch, which must stay in 64 bits.
-    "seed": _Range("int", 0, 2**32 - 1),
-    "device": _Range("choice", choices=DEVICES),
-    "precision": _Range("choice", choices=PRECISIONS),
-    "val_max": _Range("int", 0, _COUNT),
-    "ema": _Range("real", 0, 1, high_open=True),
-    "unroll": _Range("int", 1, MAX_UNROLL),
-}
 COUNTER_FIELDS = ("step", "epoch", "step_in_epoch", "ema_updates")
 
 
@@ -177,12 +84,13 @@ _repr.maxlevel, _repr.maxstring, _repr.maxother, _repr.maxlong = 2, 40, 40, 40
 _shown = _repr.repr
 
 
-def _check_fields(values: dict, ranges: dict[str, _Range], path: Path, key: str) -> None:
+def _check_fields(values: dict, ranges: dict[str, Bounds], path: Path, key: str) -> None:
     """Raises CheckpointError naming the first field of ``values`` outside its range."""
     for name, rule in ranges.items():
         if name in values and not rule.accepts(values[name]):
             raise CheckpointError(
-                f"{path}: {key}.{name} must be {rule.describe()}, got {_shown(values[name])}"
+                f"{path}: {key}.{name} must be {rule.describe()}"
+                f"{' or None' if rule.optional else ''}, got {_shown(values[name])}"
             )
 
 
@@ -199,7 +107,7 @@ def _config_from_dict(cls, values: Any, path: Path, key: str):
         raise CheckpointError(
             f"{path}: '{key}' has unknown fields {_shown(unknown)} (written by a newer vidpred?)"
         )
-    _check_fields(values, MODEL_FIELDS if cls is ModelConfig else DATA_FIELDS, path, key)
+    _check_fields(values, stored_bounds(cls), path, key)
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -249,14 +157,14 @@ def _check_training_state(ckpt: dict, path: Path) -> None:
         if not isinstance(stored, dict):
             raise CheckpointError(f"{path}: 'train_config' is not a mapping")
         # Unknown fields are left to --resume, which names them (inference never reads them).
-        _check_fields(stored, TRAIN_FIELDS, path, "train_config")
-    counter = _Range("int", 0, _COUNT)
+        _check_fields(stored, stored_bounds(TrainConfig), path, "train_config")
+    counter = Bounds(0, COUNT, kind="int")
     _check_fields(ckpt, {name: counter for name in COUNTER_FIELDS}, path, "checkpoint")
     schedule = ckpt.get("schedule", {})
     if not isinstance(schedule, dict):
         raise CheckpointError(f"{path}: 'schedule' is not a mapping")
     _check_fields(
-        schedule, {"elapsed_s": _Range("real", 0), "total_steps": counter}, path, "schedule"
+        schedule, {"elapsed_s": Bounds(0, kind="real"), "total_steps": counter}, path, "schedule"
     )
     best = ckpt.get("best", {})
     if not isinstance(best, dict) or not all(

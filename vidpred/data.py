@@ -22,7 +22,7 @@ import torch
 
 from .cache import read_flows_cached, read_video_cached, release_pages
 from .errors import VideoError, VidpredError, shown
-from .options import option
+from .options import check_bounds, option
 from .video import DecodeCapError, Video, gather_videos, read_video
 
 log = logging.getLogger(__name__)
@@ -51,21 +51,23 @@ MAX_SIZE = 4096
 class DataConfig:
     """How videos become samples; stored in every checkpoint."""
 
-    size: int = option(96, "shorter side of the working size, px")
-    val_fraction: float = option(0.2, "last fraction of each video held out for validation")
+    size: int = option(
+        96, "shorter side of the working size, px", low=MIN_SIZE, high=MAX_SIZE, unit=" px"
+    )
+    val_fraction: float = option(
+        0.2, "last fraction of each video held out for validation", low=0, high=1, high_open=True
+    )
     crop: int = option(
         64,
         "side of the square random training crops, px; 0 = full frames (the default "
         "shrinks to fit a smaller --size)",
+        low=0,
+        high=MAX_SIZE,
+        multiple=4,
     )
 
     def __post_init__(self):
-        if self.size < MIN_SIZE:
-            raise ValueError(f"size must be at least {MIN_SIZE} pixels")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("val_fraction must be in [0, 1)")
-        if self.crop < 0 or self.crop % 4:
-            raise ValueError("crop must be 0 (full frames) or a positive multiple of 4")
+        check_bounds(self)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .options import option
+from .options import check_bounds, option
 from .warping import warp, warp_bicubic
 
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
@@ -72,9 +72,11 @@ class ModelConfig:
     # Defaults chosen by measurement (docs/results.md, "Choosing the defaults"): the stem makes the
     # model 3.6x faster to train and 5x faster to run than the full-resolution 64x4 seed
     # model, which buys more training in a CPU budget and real-time rendering.
-    frames: int = option(4, "K: past frames stacked as input (the closeness branch)")
-    width: int = option(64, "channels per branch")
-    depth: int = option(6, "residual units per branch")
+    frames: int = option(
+        4, "K: past frames stacked as input (the closeness branch)", low=1, high=1000
+    )
+    width: int = option(64, "channels per branch", low=1, high=4096)
+    depth: int = option(6, "residual units per branch", low=0, high=1000)
     stem: bool = option(
         True, "space-to-depth stem: the trunk runs at half resolution (4x less compute)"
     )
@@ -97,10 +99,14 @@ class ModelConfig:
         "with a --norm: normalise before the trunk's last ReLU too "
         "(without it that ReLU can die and freeze the model at copy-last)",
     )
-    period: int = option(0, "period branch spacing in frames (0 = off)")
-    period_frames: int = option(0, "frames the period branch sees (2 when --period is set)")
-    trend: int = option(0, "trend branch spacing in frames (0 = off)")
-    trend_frames: int = option(0, "frames the trend branch sees (2 when --trend is set)")
+    period: int = option(0, "period branch spacing in frames (0 = off)", low=0, high=100_000)
+    period_frames: int = option(
+        0, "frames the period branch sees (2 when --period is set)", low=0, high=1000
+    )
+    trend: int = option(0, "trend branch spacing in frames (0 = off)", low=0, high=100_000)
+    trend_frames: int = option(
+        0, "frames the trend branch sees (2 when --trend is set)", low=0, high=1000
+    )
     head: str = option(
         "warp",
         "residual: last frame + residual; warp: last frame warped along a predicted flow "
@@ -135,24 +141,15 @@ class ModelConfig:
     )
 
     def __post_init__(self):
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}")
-        if self.frames < 1:
-            raise ValueError("frames must be at least 1")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}")
-        if self.base_flow not in BASE_FLOWS:
-            raise ValueError(f"base_flow must be one of {BASE_FLOWS}")
+        check_bounds(self)
         if self.head != "warp" and self.base_flow != "none":
             # Only the warp head has a flow to start from; a residual model has no base flow.
             object.__setattr__(self, "base_flow", "none")
         if self.base_flow != "none" and self.frames < 2:
             raise ValueError("a base flow needs at least 2 frames (--frames 2 or more)")
-        if self.width < 1 or self.depth < 0:
-            raise ValueError("width must be >= 1 and depth >= 0")
         for name in ("period", "trend"):
             spacing, count = getattr(self, name), getattr(self, f"{name}_frames")
-            if spacing < 0 or count < 0 or (spacing > 0) != (count > 0):
+            if (spacing > 0) != (count > 0):
                 raise ValueError(f"{name} and {name}_frames must both be positive or both 0")
 
     def branch_offsets(self) -> dict[str, list[int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .metrics import LOSSES
-from .options import not_an_option, option
+from .options import COUNT, check_bounds, not_an_option, option
 from .precision import DEVICES, PRECISIONS
 
 # The longest rollout a training step unrolls: each step holds its activations for the
@@ -21,11 +21,17 @@ class TrainConfig:
     (``may_change_on_resume``), so it continues exactly as the run would have gone on.
     """
 
-    epochs: int | None = option(None, "passes over the training windows", may_change_on_resume=True)
-    steps: int | None = option(None, "optimizer steps", may_change_on_resume=True)
+    epochs: int | None = option(
+        None, "passes over the training windows", low=1, high=COUNT, may_change_on_resume=True
+    )
+    steps: int | None = option(
+        None, "optimizer steps", low=1, high=COUNT, may_change_on_resume=True
+    )
     time_limit: float | None = option(
         None,
         "wall-clock budget, validation included",
+        low=0,
+        low_open=True,
         metavar="MINUTES",
         may_change_on_resume=True,
     )
@@ -33,11 +39,14 @@ class TrainConfig:
         None,
         "global batch; torchrun splits it evenly among processes. Default: 8 on a CPU; on "
         "CUDA the smallest that trains within 90%% of the fastest measured (vidpred.tuning)",
+        low=1,
+        high=COUNT,  # and a batch must fit (data.MAX_BATCH_BYTES)
     )
-    lr: float = option(1e-3, "peak learning rate (AdamW)")
-    weight_decay: float = not_an_option(1e-4)
-    warmup_steps: int = not_an_option(100)
-    min_lr_fraction: float = not_an_option(0.05)  # the cosine ends here (times lr), not at 0
+    lr: float = option(1e-3, "peak learning rate (AdamW)", low=0, low_open=True)
+    weight_decay: float = not_an_option(1e-4, low=0)
+    warmup_steps: int = not_an_option(100, low=0, high=COUNT)
+    # the cosine ends here (times lr), not at 0
+    min_lr_fraction: float = not_an_option(0.05, low=0, high=1)
     # L1 measured ahead of MSE on the samples and on natural footage (docs/results.md,
     # "Choosing the defaults": the loss).
     loss: str = option(
@@ -51,10 +60,15 @@ class TrainConfig:
         1,
         "train on rollouts of N steps: each prediction, rounded to uint8 as in a rollout, "
         "is the next step's newest input, with a loss on every step (1 = one step)",
+        low=1,
+        high=MAX_UNROLL,
         metavar="N",
     )
-    grad_clip: float = not_an_option(1.0)
-    seed: int = option(0, "seeds the initial weights and the order of the training data")
+    grad_clip: float = not_an_option(1.0, low=0, low_open=True)
+    # The data order seeds torch with seed * 1_000_003 + epoch, which must stay in 64 bits.
+    seed: int = option(
+        0, "seeds the initial weights and the order of the training data", low=0, high=2**32 - 1
+    )
     device: str = option(
         "auto",
         "auto: CUDA when present, else the CPU",
@@ -68,35 +82,23 @@ class TrainConfig:
         choices=PRECISIONS,
         may_change_on_resume=True,
     )
-    val_max: int = not_an_option(256)  # validation targets per epoch, spread evenly
+    val_max: int = not_an_option(256, low=0, high=COUNT)  # validation targets per epoch
     # It smooths out the last steps' noise, so the weights a user gets do not depend on
     # where the time limit cut.
     ema: float = option(
         0.999,
         "checkpoints hold the exponential moving average of the weights with this decay "
         "(0 = the last step's weights)",
+        low=0,
+        high=1,
+        high_open=True,
         metavar="DECAY",
     )
 
     def __post_init__(self):
+        check_bounds(self)
         if self.epochs is None and self.steps is None and self.time_limit is None:
             raise ValueError("set at least one of epochs, steps, time_limit")
-        for name in ("epochs", "steps", "time_limit"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive")
-        if (self.batch_size is not None and self.batch_size < 1) or self.lr <= 0:
-            raise ValueError("batch_size must be >= 1 and lr > 0")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError("ema must be in [0, 1)")
-        if not 1 <= self.unroll <= MAX_UNROLL:
-            raise ValueError(f"unroll must be in [1, {MAX_UNROLL}]")
 
 
 # What a TrainConfig field meant before it existed: resuming an older run keeps its behaviour.

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import typing
 from pathlib import Path
 
 from ..errors import shown
-from ..train_config import MAX_UNROLL
 from .console import stderr
 from .validators import (
-    at_most,
     clock_time,
-    crop_size,
     duration_time,
-    fraction,
-    frame_size,
     non_negative_int,
-    positive_float,
     positive_int,
-    seed_value,
 )
 
 
@@ -52,54 +44,48 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-# How `train` reads the numbers of the data and training settings: each check names the
-# option and what it takes. (The model's sizes are read by _model_size_parser.)
-TRAIN_NUMBERS = {
-    "size": frame_size,
-    "crop": crop_size,
-    "val_fraction": fraction,
-    "epochs": positive_int,
-    "steps": positive_int,
-    "time_limit": positive_float,
-    "batch_size": positive_int,
-    "lr": positive_float,
-    "seed": seed_value,
-    "ema": fraction,
-    "unroll": at_most(positive_int, MAX_UNROLL),
-}
-
-
-def _model_size_parser(name: str):
-    """Returns the argparse type of a model size: an integer within what a checkpoint may
-    hold (vidpred.checkpoint.MODEL_FIELDS)."""
-    from ..checkpoint import MODEL_FIELDS
-
-    allowed = MODEL_FIELDS[name]
-    return at_most(positive_int if allowed.low >= 1 else non_negative_int, allowed.high)
-
-
 def add_config_options(group, config_class, names: tuple[str, ...] | None = None) -> None:
     """Adds to ``group`` an option for each field of the config dataclass ``config_class``
-    that is one (all, or those in ``names``), with the field's default, choices and help
-    (vidpred.options)."""
-    from ..options import flag, is_option
+    that is one (all, or those in ``names``), with the field's default, choices, help and
+    bounds (vidpred.options): the option takes what the configuration and a stored
+    checkpoint take."""
+    from ..options import field_bounds, flag, is_option
 
-    types = typing.get_type_hints(config_class)
+    bounds = field_bounds(config_class)
     for field in dataclasses.fields(config_class):
         if not is_option(field) or (names is not None and field.name not in names):
             continue
-        meta = field.metadata
-        if types[field.name] is bool:
+        meta, kind = field.metadata, bounds[field.name].kind
+        if kind == "bool":
             how = {"action": argparse.BooleanOptionalAction}
-        elif "choices" in meta:
+        elif kind == "choice":
             how = {"choices": meta["choices"]}
         else:
-            how = {"type": TRAIN_NUMBERS.get(field.name) or _model_size_parser(field.name)}
+            how = {"type": _bounded(bounds[field.name])}
         if "metavar" in meta:
             how["metavar"] = meta["metavar"]
         group.add_argument(
             flag(field), dest=field.name, default=field.default, help=meta["help"], **how
         )
+
+
+def _bounded(bounds):
+    """Returns ``bounds.parse`` as an argparse type (argparse's own "invalid int value"
+    names the type by its ``__name__``)."""
+
+    def parse(text: str):
+        return bounds.parse(text)
+
+    parse.__name__ = "int" if bounds.kind == "int" else "float"
+    return parse
+
+
+def working_size(text: str) -> int:
+    """Reads --size as `train` stores it (DataConfig.size)."""
+    from ..data import DataConfig
+    from ..options import field_bounds
+
+    return field_bounds(DataConfig)["size"].parse(text)
 
 
 def add_weights_option(p) -> None:
@@ -111,7 +97,7 @@ def add_weights_option(p) -> None:
         help="checkpoint (default: newest trained, else shipped default)",
     )
     p.add_argument(
-        "--size", type=frame_size, default=None, help="working size (default: the checkpoint's)"
+        "--size", type=working_size, default=None, help="working size (default: the checkpoint's)"
     )
 
 
@@ -136,7 +122,7 @@ def add_resolution_options(p, default: str) -> None:
     )
     p.add_argument(
         "--max-side",
-        type=frame_size,
+        type=working_size,
         default=DEFAULT_MAX_SIDE,
         metavar="PX",
         help="at native resolution, shrink clips whose shorter side is larger to this",

@@ -30,47 +30,11 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    value = _number(text, float, "a positive number")
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def frame_size(text: str) -> int:
-    from ..data import MAX_SIZE, MIN_SIZE
-
-    allowed = f"an integer from {MIN_SIZE} to {MAX_SIZE} px"
-    value = _number(text, int, allowed)
-    if not MIN_SIZE <= value <= MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
-    return value
-
-
-def crop_size(text: str) -> int:
-    value = _number(text, int, "0 (full frames) or a multiple of 4")
-    if value < 0 or value % 4:
-        raise argparse.ArgumentTypeError(f"must be 0 (full frames) or a multiple of 4, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = _number(text, float, "in [0, 1)")
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def tail_fraction(text: str) -> float:
     value = _number(text, float, "in (0, 1]")
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
-
-
-# Seeds: what a checkpoint may store (vidpred.checkpoint), and well inside the 64 bits torch
-# seeds with (the data order uses seed * 1_000_003 + epoch).
-MAX_SEED = 2**32 - 1
 
 
 # Frame rates the reader takes from a file as they are (vidpred.video._measured_fps); outside
@@ -84,26 +48,12 @@ MIN_FPS, MAX_FPS = 0.5, 1000.0
 MAX_CLIPS, MIN_SIDE, MAX_SIDE = 100_000, 16, 4096
 
 
-def at_most(parse, high: int):
-    """Returns the argparse type ``parse`` with an upper bound: a checkpoint with a larger
-    value would be refused on load (vidpred.checkpoint.MODEL_FIELDS), and building the model
-    would ask for absurd memory long before that."""
-
-    def parse_bounded(text: str) -> int:
-        value = parse(text)
-        if value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {text}")
-        return value
-
-    parse_bounded.__name__ = "int"  # argparse's "invalid int value" names the type by it
-    return parse_bounded
-
-
 def seed_value(text: str) -> int:
-    value = _number(text, int, f"0 to {MAX_SEED}")
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_SEED}, got {text}")
-    return value
+    """Reads a seed as `train` stores it (TrainConfig.seed)."""
+    from ..options import field_bounds
+    from ..train_config import TrainConfig
+
+    return field_bounds(TrainConfig)["seed"].parse(text)
 
 
 def clip_fps(text: str) -> float:
