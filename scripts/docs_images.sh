@@ -34,6 +34,6 @@ frame = read_video(sys.argv[1]).frames[80]  # uint8 RGB (H, W, 3)
 cv2.imwrite(sys.argv[2], cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 PY
 # Near the end of each video: the digits render is then showing frames past the end.
-python3 tests/chromium.py "$renders/index.html" docs/gallery.png --viewport --height 1000 --at 0.95
+python3 tests/browser.py "$renders/index.html" docs/gallery.png --viewport --height 1000 --at 0.95
 echo "renders and gallery left in $renders"
 ls -l docs/render-still.jpg docs/gallery.png

@@ -1,7 +1,7 @@
 """The gallery in a real browser: headless Chromium loads and plays every video.
 
-Skipped when no Chromium is installed (`.ci/run` installs Debian's). Chromium is driven over
-the DevTools protocol by tests/chromium.py, with the standard library only.
+Skipped when no Chromium is installed (`.ci/run` installs Debian's). Playwright drives that
+Chromium (tests/browser.py); it downloads no browser of its own.
 """
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from chromium import CHROMIUM_FLAGS, find_chromium, play_and_screenshot
+from browser import CHROMIUM_FLAGS, find_chromium, play_and_screenshot
 from helpers import moving_square, one_torch_thread, write_lossless
 
 from vidpred.gallery import write_gallery
