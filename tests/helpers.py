@@ -16,6 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+# `vidpred train` options for a run that takes a fraction of a second: a 4-channel, 1-unit
+# model on 16 px crops of 32 px frames, 2 steps of 2 windows. A later --steps overrides.
+TINY_TRAINING = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()
+
 
 def default_sigint() -> None:
     """Restores SIGINT's default in a child about to exec (a ``preexec_fn``): a test that sends

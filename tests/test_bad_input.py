@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from helpers import (
+    TINY_TRAINING,
     claim_frames,
     cli,
     moving_square,
@@ -32,10 +33,6 @@ from vidpred.model import ModelConfig
 from vidpred.outputs import check_output_path
 from vidpred.training import TrainConfig, train
 from vidpred.video import find_videos, read_video
-
-# A training run that takes a fraction of a second.
-TINY = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()
-
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -179,13 +176,15 @@ def test_only_short_videos_is_an_error(tmp_path, capsys, caplog):
     # One video: its own reason is the error.
     write_lossless(tmp_path / "short.avi", moving_square(3))
     assert_one_line_error(
-        cli(capsys, "train", tmp_path, *TINY), "short.avi: 3 frames; the model needs at least 5"
+        cli(capsys, "train", tmp_path, *TINY_TRAINING),
+        "short.avi: 3 frames; the model needs at least 5",
     )
     # Several: each is a warning, and the error sums them up.
     write_lossless(tmp_path / "short2.avi", moving_square(4))
     with caplog.at_level(logging.WARNING):
         assert_one_line_error(
-            cli(capsys, "train", tmp_path, *TINY), "no usable video (each needs at least 5 frames)"
+            cli(capsys, "train", tmp_path, *TINY_TRAINING),
+            "no usable video (each needs at least 5 frames)",
         )
     assert "short.avi" in caplog.text and "short2.avi" in caplog.text
 
@@ -196,12 +195,12 @@ def test_videos_skipped_for_other_reasons_are_not_called_short(tmp_path, capsys,
     for name in ("a.avi", "b.avi"):
         write_lossless(tmp_path / name, moving_square(8, 32, 48))
     with caplog.at_level(logging.WARNING):
-        code, lines = cli(capsys, "train", tmp_path, *TINY, "--size", "4096")
+        code, lines = cli(capsys, "train", tmp_path, *TINY_TRAINING, "--size", "4096")
     assert_one_line_error((code, lines), "no usable video: none of the 2 could be used")
     assert "frames" not in lines[0].split("no usable video")[1]
     assert caplog.text.count("at working size 4096") == 2
     write_lossless(tmp_path / "short.avi", moving_square(3))
-    code, lines = cli(capsys, "train", tmp_path, *TINY, "--size", "4096")
+    code, lines = cli(capsys, "train", tmp_path, *TINY_TRAINING, "--size", "4096")
     assert_one_line_error((code, lines), "2 could not be used and 1 had fewer than 5 frames")
 
 
@@ -260,7 +259,7 @@ def test_paths_with_spaces_non_ascii_and_brackets(tmp_path, capsys, trained_chec
     clip = write_lossless(folder / "clip ü 日本.avi", moving_square(12))
     weights = tmp_path / "run ü [2]" / "model ü.pt"
     weights.parent.mkdir()
-    code, lines = cli(capsys, "train", folder, *TINY, "--out", weights)
+    code, lines = cli(capsys, "train", folder, *TINY_TRAINING, "--out", weights)
     assert code == 0 and weights.is_file(), lines
     rendered = tmp_path / "renders ü" / "[a] b ü.mp4"
     rendered.parent.mkdir()
@@ -312,7 +311,7 @@ def test_output_in_missing_folder_fails_before_any_work(
     monkeypatch.setattr("vidpred.rendering.read_video", no_work)
     out = tmp_path / "missing" / "m.pt"
     assert_one_line_error(
-        cli(capsys, "train", square_folder, *TINY, "--out", out), out, "does not exist"
+        cli(capsys, "train", square_folder, *TINY_TRAINING, "--out", out), out, "does not exist"
     )
     out = tmp_path / "missing" / "r.mp4"
     clip = square_folder / "a.avi"
@@ -330,7 +329,10 @@ def test_default_output_folder_that_cannot_be_made(tmp_path, capsys, monkeypatch
 
     monkeypatch.setattr(Path, "mkdir", refuse)
     assert_one_line_error(
-        cli(capsys, "train", square_folder, *TINY), "weights", "cannot create", "Permission denied"
+        cli(capsys, "train", square_folder, *TINY_TRAINING),
+        "weights",
+        "cannot create",
+        "Permission denied",
     )
 
 
@@ -339,12 +341,14 @@ def test_outputs_never_overwrite_inputs_or_folders(
 ):
     clip = square_folder / "a.avi"
     before = clip.read_bytes()
-    assert_one_line_error(cli(capsys, "train", clip, *TINY, "--out", clip, "--force"), "input")
     assert_one_line_error(
-        cli(capsys, "train", square_folder, *TINY, "--out", tmp_path / "m.mp4"), ".mp4"
+        cli(capsys, "train", clip, *TINY_TRAINING, "--out", clip, "--force"), "input"
     )
     assert_one_line_error(
-        cli(capsys, "train", square_folder, *TINY, "--out", tmp_path, "--force"), "folder"
+        cli(capsys, "train", square_folder, *TINY_TRAINING, "--out", tmp_path / "m.mp4"), ".mp4"
+    )
+    assert_one_line_error(
+        cli(capsys, "train", square_folder, *TINY_TRAINING, "--out", tmp_path, "--force"), "folder"
     )
     weights = tmp_path / "w.pt"
     weights.write_bytes(trained_checkpoint.read_bytes())
@@ -404,11 +408,11 @@ def test_unreadable_files_and_read_only_folders(tmp_path, square_folder, trained
     try:
         results = run_with_file_permissions(
             [
-                ["train", folder, *TINY, "--out", read_only / "m.pt"],
+                ["train", folder, *TINY_TRAINING, "--out", read_only / "m.pt"],
                 ["render", clip, "--weights", trained_checkpoint, "--out", read_only / "r.mp4"],
                 ["render", locked, "--weights", trained_checkpoint, "--out", out / "r.mp4"],
                 ["eval", folder / "ok.avi", "--weights", locked_weights],
-                ["train", folder, *TINY, "--out", out / "m.pt"],
+                ["train", folder, *TINY_TRAINING, "--out", out / "m.pt"],
             ],
             probe=locked,
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import default_sigint, moving_square, subprocess_env, write_lossless
+from helpers import TINY_TRAINING, default_sigint, moving_square, subprocess_env, write_lossless
 
 from vidpred.checkpoint import load_checkpoint, metrics_log_path
 from vidpred.cli import main
@@ -24,8 +24,6 @@ from vidpred.outputs import atomic_write_bytes
 from vidpred.predict import Predictor
 from vidpred.rendering import render
 from vidpred.training import TrainConfig, train
-
-TINY = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
 
 
 def digest(path) -> str:
@@ -55,7 +53,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes(tmp_path, squ
     out = tmp_path / "run ü [1]" / "model ü.pt"  # the printed command must survive this path
     out.parent.mkdir()
     run = subprocess.Popen(
-        vidpred("train", square_folder, *TINY, "--steps", "100000", "--out", out),
+        vidpred("train", square_folder, *TINY_TRAINING, "--steps", "100000", "--out", out),
         cwd=tmp_path,
         env=subprocess_env(),
         stderr=subprocess.PIPE,
@@ -120,7 +118,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny
 def test_a_huge_lr_through_the_cli_stops_with_one_line(tmp_path, capsys, square_folder):
     out = tmp_path / "m.pt"
     code = main(
-        ["train", str(square_folder), *TINY, "--steps", "20", "--lr", "1e30", "--out", str(out)]
+        [
+            "train",
+            str(square_folder),
+            *TINY_TRAINING,
+            "--steps",
+            "20",
+            "--lr",
+            "1e30",
+            "--out",
+            str(out),
+        ]
     )
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("vidpred")]
     assert code == 1 and len(lines) == 1, lines
@@ -294,7 +302,12 @@ def test_inputs_are_never_modified(tmp_path, capsys, trained_checkpoint):
         return {p: (digest(p), p.stat().st_mtime_ns) for p in files}
 
     before = snapshot()
-    assert main(["train", str(folder), *TINY, "--steps", "3", "--out", str(tmp_path / "m.pt")]) == 0
+    assert (
+        main(
+            ["train", str(folder), *TINY_TRAINING, "--steps", "3", "--out", str(tmp_path / "m.pt")]
+        )
+        == 0
+    )
     assert main(["train", "--resume", str(tmp_path / "m.pt"), "--steps", "5"]) == 0
     assert (
         main(

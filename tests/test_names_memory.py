@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import (
+    TINY_TRAINING,
     claim_frames,
     cli,
     frame_index_video,
@@ -35,10 +36,6 @@ from vidpred.errors import VideoError
 from vidpred.evaluation import evaluate
 from vidpred.predict import Predictor
 from vidpred.video import find_videos, read_video
-
-# A training run that takes a fraction of a second.
-TINY = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()
-
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -84,7 +81,7 @@ def test_names_that_are_not_utf8_work_in_train_eval_and_render(tmp_path, latin1_
     # Without the cache each command segfaulted in OpenCV; with it, a UnicodeEncodeError.
     latin1 = bytes_path(latin1_folder, b"caf\xe9.avi")
     weights = tmp_path / "w.pt"
-    calls = [["train", latin1_folder, *TINY, "--out", weights, "--no-cache"]]
+    calls = [["train", latin1_folder, *TINY_TRAINING, "--out", weights, "--no-cache"]]
     for cache in ([], ["--no-cache"]):
         calls.append(["eval", latin1_folder, "--weights", weights, "--json", *cache])
         out = tmp_path / f"r{len(cache)}.mp4"
@@ -111,7 +108,7 @@ def test_default_output_named_after_a_latin1_folder_prints_its_bytes(
         pytest.skip(f"the file system refuses the name ({e})")
     shutil.copyfile(latin1_folder / "good.avi", folder + b"/a.avi")
     # pytest's capture encodes strictly, as a non-C locale does: print() of the name failed.
-    assert main(["train", os.fsdecode(folder), *TINY]) == 0
+    assert main(["train", os.fsdecode(folder), *TINY_TRAINING]) == 0
     out = capsysbinary.readouterr().out.strip()  # the name's own bytes, usable as they are
     assert out == b"weights/d\xe9j\xe0.pt" and os.path.isfile(os.fsencode(tmp_path) + b"/" + out)
 
@@ -121,7 +118,7 @@ def test_a_latin1_name_is_shown_escaped(latin1_folder, capsys, caplog):
     latin1 = bytes_path(latin1_folder, b"caf\xe9.avi")
     Path(os.fsdecode(latin1)).write_bytes(b"not a video\n" * 40)
     with caplog.at_level(logging.WARNING):
-        assert cli(capsys, "train", latin1_folder, *TINY)[0] == 0
+        assert cli(capsys, "train", latin1_folder, *TINY_TRAINING)[0] == 0
     quoted = "$'" + str(latin1_folder) + "/caf\\xe9.avi'"  # bash can take it back
     assert f"skipping {quoted}: not a video OpenCV can read" in caplog.messages
 
@@ -154,14 +151,16 @@ def test_a_newline_in_a_name_keeps_warnings_and_errors_on_one_line(tmp_path, cap
     write_lossless(folder / "good.avi", moving_square(12))
     (folder / "two\nlines.mp4").write_text("not a video\n" * 40)
     write_lossless(folder / "short\r.avi", moving_square(3))
-    [(code, lines, _)] = run(["train", folder, *TINY])  # a subprocess: the real log handler
+    [(code, lines, _)] = run(
+        ["train", folder, *TINY_TRAINING]
+    )  # a subprocess: the real log handler
     assert code == 0
     skipping = "vidpred: warning: skipping $'{}/{}': {}"
     assert skipping.format(folder, "two\\nlines.mp4", "not a video OpenCV can read") in lines
     assert skipping.format(folder, "short\\r.avi", "3 frames, needs at least 5") in lines
     assert not any(line.startswith("lines.mp4") for line in lines)
     missing = tmp_path / "gone\n.mp4"
-    code, lines = cli(capsys, "train", missing, *TINY)
+    code, lines = cli(capsys, "train", missing, *TINY_TRAINING)
     assert code == 1
     assert lines == [f"vidpred: error: $'{tmp_path}/gone\\n.mp4': no such file or folder"]
 
@@ -205,7 +204,10 @@ def test_a_fifo_named_as_a_video_is_called_a_fifo_and_never_blocks(fifo, trained
     weights = ["--weights", trained_checkpoint]
     # In a subprocess with a timeout: opening the FIFO would block until a writer comes.
     for code, lines, _ in run(
-        ["render", fifo, *weights], ["eval", fifo, *weights], ["train", fifo, *TINY], timeout=600
+        ["render", fifo, *weights],
+        ["eval", fifo, *weights],
+        ["train", fifo, *TINY_TRAINING],
+        timeout=600,
     ):
         assert code == 1, lines
         assert lines[-1].startswith(f"vidpred: error: {fifo}: a FIFO (named pipe), not a video")
@@ -222,12 +224,12 @@ def test_devices_and_fifos_in_a_folder_are_skipped_with_what_they_are(
     zero = folder / "zero.mp4"
     zero.symlink_to("/dev/zero")
     with caplog.at_level(logging.WARNING):
-        assert cli(capsys, "train", folder, *TINY)[0] == 0
+        assert cli(capsys, "train", folder, *TINY_TRAINING)[0] == 0
     pipe = folder / "pipe.mp4"
     assert f"skipping {pipe}: a FIFO (named pipe), not a video file" in caplog.messages
     assert f"skipping {zero}: a character device, not a video file" in caplog.messages
     # Named alone: what it is, not "Not a directory" or "no such file".
-    assert cli(capsys, "train", zero, *TINY) == (
+    assert cli(capsys, "train", zero, *TINY_TRAINING) == (
         1,
         [f"vidpred: error: {zero}: a character device, not a video file or folder"],
     )
@@ -237,7 +239,7 @@ def test_devices_and_fifos_in_a_folder_are_skipped_with_what_they_are(
 
 def test_a_path_through_a_file_names_the_file(tmp_path, capsys):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12))
-    code, lines = cli(capsys, "train", clip / "x.mp4", *TINY)
+    code, lines = cli(capsys, "train", clip / "x.mp4", *TINY_TRAINING)
     assert code == 1
     why = f"no such file or folder ({clip} is not a folder)"
     assert lines == [f"vidpred: error: {clip / 'x.mp4'}: {why}"]

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli, default_sigint, moving_square, subprocess_env, write_lossless
+from helpers import (
+    TINY_TRAINING,
+    cli,
+    default_sigint,
+    moving_square,
+    subprocess_env,
+    write_lossless,
+)
 
 from vidpred.checkpoint import save_for_inference
 from vidpred.encoding import Mp4Writer, write_mp4
@@ -29,8 +36,6 @@ from vidpred.errors import OutputError
 from vidpred.paths import DEFAULT_WEIGHTS
 from vidpred.predict import Predictor
 from vidpred.rendering import render
-
-TINY = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
 
 
 def digest(path) -> str:
@@ -353,7 +358,9 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
     once, even with --force, and the first one's checkpoint is its own."""
     out = tmp_path / "same.pt"
     first = subprocess.Popen(
-        vidpred("train", square_folder, *TINY, "--steps", "100000", "--seed", "1", "--out", out),
+        vidpred(
+            "train", square_folder, *TINY_TRAINING, "--steps", "100000", "--seed", "1", "--out", out
+        ),
         cwd=tmp_path,
         env=subprocess_env(),
         stdout=subprocess.DEVNULL,
@@ -366,7 +373,7 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
             capsys,
             "train",
             square_folder,
-            *TINY,
+            *TINY_TRAINING,
             "--steps",
             "2",
             "--seed",
@@ -437,7 +444,9 @@ def test_claims_are_released_on_errors_and_interrupts(tmp_path, capsys, trained_
     # An error after the claim: the only video is too short to train on.
     write_lossless(tmp_path / "short" / "a.avi", moving_square(3))
     out = tmp_path / "m.pt"
-    code, lines = cli(capsys, "train", tmp_path / "short", *TINY, "--steps", "1", "--out", out)
+    code, lines = cli(
+        capsys, "train", tmp_path / "short", *TINY_TRAINING, "--steps", "1", "--out", out
+    )
     assert code == 1 and "a.avi: 3 frames; the model needs at least" in lines[-1]
     assert not lock_path(out).exists()
 
@@ -465,7 +474,7 @@ def test_claims_are_released_on_errors_and_interrupts(tmp_path, capsys, trained_
 def test_a_stale_lock_file_from_a_dead_process_is_taken_over(tmp_path, capsys, square_folder):
     out = tmp_path / "m.pt"
     lock_path(out).write_text("999999999\n")  # no such process
-    assert cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)[0] == 0
+    assert cli(capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", out)[0] == 0
     assert listing(tmp_path) == ["m.jsonl", "m.pt"]
 
 
@@ -515,7 +524,7 @@ def test_no_command_writes_the_shipped_weights(
     """Not even with --force (a train --out x.jsonl writes its checkpoint and log there)."""
     out = DEFAULT_WEIGHTS.parent / name
     code, lines = cli(
-        capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out, "--force"
+        capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", out, "--force"
     )
     assert (code, lines) == (
         1,
@@ -528,7 +537,7 @@ def test_no_command_writes_the_shipped_weights(
     link = tmp_path / "link.pt"
     link.symlink_to(out)
     code, lines = cli(
-        capsys, "train", square_folder, *TINY, "--steps", "1", "--out", link, "--force"
+        capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", link, "--force"
     )
     assert code == 1 and lines[0].endswith(
         "refusing to overwrite vidpred's shipped weights; name another output (--out)"
@@ -574,7 +583,7 @@ def test_a_run_never_overwrites_the_checkpoint_it_starts_from(
         capsys,
         "train",
         square_folder,
-        *TINY,
+        *TINY_TRAINING,
         "--steps",
         "1",
         "--init",
@@ -604,7 +613,7 @@ def test_disk_full_while_writing_the_training_log_names_the_log(
 
     monkeypatch.setattr(training, "atomic_write_bytes", log_disk_full)
     out = tmp_path / "m.pt"
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
+    code, lines = cli(capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", out)
     assert code == 1 and lines == [
         f"vidpred: error: {out.with_suffix('.jsonl')}: could not write the training log (No "
         f"space left on device); the previous one, if any, is unchanged"
@@ -624,7 +633,7 @@ def test_a_planted_lock_file_never_writes_elsewhere(tmp_path, capsys, square_fol
         os.link(victim, lock_path(out))
     else:
         os.mkfifo(lock_path(out))
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
+    code, lines = cli(capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", out)
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"vidpred: error: {out}: ")
     assert victim.read_text() == "precious\n" and not out.exists()
 
@@ -635,7 +644,7 @@ def test_an_output_that_is_a_device_or_fifo_is_refused(tmp_path, capsys, square_
     fifo = tmp_path / "out.pt"
     os.mkfifo(fifo)
     code, lines = cli(
-        capsys, "train", square_folder, *TINY, "--steps", "1", "--out", fifo, "--force"
+        capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", fifo, "--force"
     )
     assert (code, lines) == (
         1,
@@ -663,7 +672,7 @@ def test_an_output_name_too_long_for_its_temp_files_fails_at_start(tmp_path, cap
 def test_a_checkpoint_named_like_its_own_log_is_refused(tmp_path, capsys, square_folder):
     """train --out m.jsonl: each epoch's log would have replaced the checkpoint."""
     out = tmp_path / "m.jsonl"
-    code, lines = cli(capsys, "train", square_folder, *TINY, "--steps", "1", "--out", out)
+    code, lines = cli(capsys, "train", square_folder, *TINY_TRAINING, "--steps", "1", "--out", out)
     assert (code, lines) == (
         1,
         [

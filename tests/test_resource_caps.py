@@ -24,7 +24,7 @@ from vidpred.predict import Predictor
 from vidpred.video import MAX_FRAME_PIXELS, max_decoded_bytes, read_video
 
 # A model small enough that one training step takes a fraction of a second.
-TINY = ["--width", "4", "--depth", "1", "--head", "residual"]
+TINY_MODEL = ["--width", "4", "--depth", "1", "--head", "residual"]
 
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
@@ -59,7 +59,7 @@ def test_training_on_fewer_windows_than_a_batch_works_and_says_so(
     clip = write_lossless(tmp_path / "short.avi", moving_square(frames))
     out = tmp_path / "m.pt"
     extra = ["--batch-size", batch] if batch else []
-    code, lines = cli(capsys, "train", clip, "--steps", "1", "--out", out, *TINY, *extra)
+    code, lines = cli(capsys, "train", clip, "--steps", "1", "--out", out, *TINY_MODEL, *extra)
     assert code == 0, lines
     assert out.is_file()
     assert "training windows for --batch-size" in caplog.text
@@ -113,7 +113,7 @@ def test_a_batch_too_big_for_memory_is_refused_before_training(tmp_path, capsys,
     clip = write_lossless(tmp_path / "clip.avi", moving_square(40))
     out = tmp_path / "m.pt"
     code, lines = cli(
-        capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000", *TINY
+        capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000", *TINY_MODEL
     )
     assert code == 1 and len(lines) == 1, lines
     assert lines[0] == (
@@ -123,7 +123,9 @@ def test_a_batch_too_big_for_memory_is_refused_before_training(tmp_path, capsys,
     assert not out.exists()
     monkeypatch.setattr(vidpred.data, "MAX_BATCH_BYTES", 10**9)
     assert (
-        cli(capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000", *TINY)[0]
+        cli(
+            capsys, "train", clip, "--steps", "1", "--out", out, "--batch-size", "1000", *TINY_MODEL
+        )[0]
         == 0
     )
 
@@ -160,7 +162,7 @@ def test_size_4096_on_a_small_clip_is_refused_not_killed(tmp_path, capsys):
         "1",
         "--out",
         tmp_path / "m.pt",
-        *TINY,
+        *TINY_MODEL,
     )
     assert code == 1 and len(lines) == 1, lines
     assert "small.avi: its 48x32 frames become 6144x4096 at working size 4096" in lines[0]
@@ -202,7 +204,7 @@ def test_no_cache_videos_together_must_fit_the_cap(tmp_path, capsys, monkeypatch
     for name in ("a.avi", "b.avi", "c.avi"):
         write_lossless(tmp_path / "v" / name, moving_square(40, 64, 64))  # 0.49 MB each
     monkeypatch.setenv("VIDPRED_MAX_DECODED_GB", "0.0012")
-    args = ["train", tmp_path / "v", "--size", "64", "--steps", "1", *TINY]
+    args = ["train", tmp_path / "v", "--size", "64", "--steps", "1", *TINY_MODEL]
     code, lines = cli(capsys, *args, "--no-cache", "--out", tmp_path / "n.pt")
     assert code == 1 and len(lines) == 1, lines
     assert (
