@@ -1,10 +1,13 @@
 """Prints a markdown table, one row per clip, of `vidpred eval --json` results side by side.
 
     python benchmarks/per_clip.py NAME=RESULT.json [NAME=RESULT.json ...]
+    python benchmarks/per_clip.py --steps 1,2,4,8 NAME=RESULT.json ...   (eval --horizon 8)
 
 Columns: copy-last and the flow baseline (from the first result), then for each result the
 model's PSNR minus the flow baseline's, ungated and, where the result was gated (the default),
-gated; a last row holds the means over clips and one the worst clip.
+gated; a last row holds the means over clips and one the worst clip. With ``--steps``, the
+results are rollouts (`vidpred eval --horizon N --json`) and each result has a column per
+step: the model minus the flow baseline carried as many steps (both ungated).
 """
 
 from __future__ import annotations
@@ -15,10 +18,17 @@ from pathlib import Path
 
 
 def main() -> None:
-    runs = [arg.split("=", 1) for arg in sys.argv[1:]]
+    args = sys.argv[1:]
+    steps = None
+    if args[:1] == ["--steps"] and len(args) > 2:
+        steps, args = [int(s) for s in args[1].split(",")], args[2:]
+    runs = [arg.split("=", 1) for arg in args]
     if not runs or any(len(r) != 2 for r in runs):
         sys.exit(__doc__)
     results = [(name, json.loads(Path(path).read_text())) for name, path in runs]
+    if steps:
+        rollout_table(results, steps)
+        return
     first = results[0][1]
     clips = [Path(v["path"]).stem for v in first["videos"]]
     header = ["clip", "copy-last", "flow"]
@@ -50,6 +60,30 @@ def main() -> None:
         + " |"
     )
     print("| worst clip | | | " + " | ".join(f"{min(g):+.2f}" for g in gains.values()) + " |")
+
+
+def rollout_table(results: list[tuple[str, dict]], steps: list[int]) -> None:
+    """Prints, per clip, each result's model minus flow PSNR at each of ``steps`` ahead."""
+    first = results[0][1]
+    clips = [Path(v["path"]).stem for v in first["videos"]]
+    columns = [(name, result, step) for name, result in results for step in steps]
+    header = ["clip"] + [f"{name} step {step}" for name, _, step in columns]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    gains = {i: [] for i in range(len(columns))}
+    for i, clip in enumerate(clips):
+        cells = [clip]
+        for c, (_, result, step) in enumerate(columns):
+            video = result["videos"][i]
+            assert Path(video["path"]).stem == clip, "the results must score the same clips"
+            row = video["horizon"][step - 1]
+            gain = row["model"]["psnr"] - row["flow"]["psnr"]
+            gains[c].append(gain)
+            cells.append(f"{gain:+.2f}")
+        print("| " + " | ".join(cells) + " |")
+    means = [f"**{sum(g) / len(g):+.2f}**" for g in gains.values()]
+    print("| **mean** | " + " | ".join(means) + " |")
+    print("| worst clip | " + " | ".join(f"{min(g):+.2f}" for g in gains.values()) + " |")
 
 
 if __name__ == "__main__":

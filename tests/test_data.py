@@ -67,8 +67,9 @@ def test_crop_larger_than_frame_is_a_clear_error(square_folder):
     from vidpred.errors import VidpredError
 
     videos = load_videos(square_folder, 32, 5)
-    with pytest.raises(VidpredError, match="--crop 64"):
+    with pytest.raises(VidpredError, match="^crop 64") as raised:
         WindowDataset(videos, [-4, -3, -2, -1], DataConfig(32, 0.2, 64))
+    assert raised.value.as_options().startswith("--crop 64 is larger")
     np.testing.assert_equal(len(videos), 2)
 
 

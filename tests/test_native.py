@@ -183,7 +183,7 @@ def test_a_residual_model_renders_at_working_size_and_says_why(tmp_path, pan_cli
         out = render(pan_clip, predictor, tmp_path / "r.mp4")
     assert read_sidecar(sidecar_path(out))["resolution"] == "working"
     assert "rendering at the working size: a residual-head model" in caplog.text
-    with pytest.raises(VidpredError, match="--panels motion needs a model with a warp head"):
+    with pytest.raises(VidpredError, match="^panels motion needs a model with a warp head"):
         render(pan_clip, predictor, tmp_path / "m.mp4", panels="motion")
 
 

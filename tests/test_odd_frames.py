@@ -144,7 +144,7 @@ def test_the_batch_estimate_covers_the_measured_peak(monkeypatch):
     5.3 GB, so a 6 GB cap let it through to an allocator traceback."""
     predictor = Predictor.from_checkpoint(DEFAULT_WEIGHTS, "cpu", "fp32")
     monkeypatch.setenv("VIDPRED_MAX_DECODED_GB", "6")
-    with pytest.raises(VidpredError, match=r"--batch-size 8 at 64000x32 would take about") as e:
+    with pytest.raises(VidpredError, match=r"^batch_size 8 at 64000x32 would take about") as e:
         predictor.check_memory(8, 0, 32, 64000)
     assert float(str(e.value).split("about ")[1].split(" GB")[0]) >= 7.87
 

@@ -6,13 +6,13 @@ import dataclasses
 import types
 
 import pytest
-from helpers import usage_error
+from helpers import cli, moving_square, usage_error, write_lossless
 
 from vidpred.checkpoint import load_checkpoint
 from vidpred.cli import _subparser, build_parser, parse_args
 from vidpred.cli.train import DEFAULT_EPOCHS, new_run_plan
 from vidpred.data import DataConfig
-from vidpred.errors import CheckpointError
+from vidpred.errors import CheckpointError, SettingError
 from vidpred.model import ModelConfig
 from vidpred.options import field_bounds, flag, is_option
 from vidpred.training import TrainConfig
@@ -99,3 +99,16 @@ def test_a_bound_declared_once_changes_the_option_the_config_and_the_checkpoint_
     # The session's trained checkpoint has width 16.
     with pytest.raises(CheckpointError, match="model_config.width must be an integer from 1 to 4"):
         load_checkpoint(trained_checkpoint)
+
+
+def test_a_setting_error_names_the_field_in_the_library_and_the_option_in_the_cli(tmp_path, capsys):
+    with pytest.raises(SettingError) as raised:
+        ModelConfig(frames=1)
+    assert str(raised.value) == "a base flow needs at least 2 frames (frames 2 or more)"
+    clip = write_lossless(tmp_path / "clip.avi", moving_square(12, 32, 32))
+    code, lines = cli(capsys, "train", clip, "--frames", "1", "--out", tmp_path / "m.pt")
+    assert (code, lines) == (
+        1,
+        ["vidpred: error: a base flow needs at least 2 frames (--frames 2 or more)"],
+    )
+    assert not (tmp_path / "m.pt").exists()

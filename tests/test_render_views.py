@@ -396,7 +396,7 @@ def test_flow_is_a_panel_but_not_a_default_one():
 
 @pytest.mark.parametrize("text", ["actual,nope", "", "error,error"])
 def test_bad_panels_are_refused(text):
-    with pytest.raises(VidpredError, match="--panels"):
+    with pytest.raises(VidpredError, match="^panels: "):
         parse_panels(text)
 
 

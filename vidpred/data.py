@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .cache import read_flows_cached, read_video_cached, release_pages
-from .errors import VideoError, VidpredError, shown
+from .errors import SettingError, VideoError, VidpredError, shown
 from .options import check_bounds, option
 from .video import DecodeCapError, Video, gather_videos, read_video
 
@@ -200,7 +200,9 @@ class WindowDataset:
         if unroll > 1 and offsets != list(range(-len(offsets), 0)):
             # Step k's inputs are then frames t+k-K .. t+k-1: the real ones are all among
             # the window's inputs. A period or trend branch would need frames none loads.
-            raise VidpredError("--unroll needs a model without --period and --trend")
+            raise SettingError(
+                lambda n: f"{n('unroll')} needs a model without {n('period')} and {n('trend')}"
+            )
         self.videos = videos
         self.offsets = offsets
         self.config = config
@@ -222,10 +224,14 @@ class WindowDataset:
                 elif t + unroll <= boundary:  # all its targets before validation's first
                     self.train_windows.append((v, t))
         if not self.train_windows:
-            raise VidpredError(
-                "no training windows: the videos are too short for --frames/--period/--trend"
-                + ("/--unroll" if unroll > 1 else "")
-                + " with this --val-fraction"
+            raise SettingError(
+                lambda n: (
+                    "no training windows: the videos are too short for "
+                    + "/".join(
+                        n(f) for f in ["frames", "period", "trend"] + ["unroll"] * (unroll > 1)
+                    )
+                    + f" with this {n('val_fraction')}"
+                )
             )
         sizes = sorted({tuple(f.shape[1:3]) for f in self.frames})
         if not config.crop and len(sizes) > 1:
@@ -233,14 +239,17 @@ class WindowDataset:
             listed = ", ".join(f"{h}x{w}" for h, w in sizes)
             raise VidpredError(
                 f"the videos have different working sizes ({listed}); "
-                f"train on crops (--crop) or on videos of one aspect ratio"
+                "train on crops (--crop) or on videos of one aspect ratio"
             )
         if config.crop:
             smallest = min(min(f.shape[1], f.shape[2]) for f in self.frames)
             if config.crop > smallest:
-                raise VidpredError(
-                    f"--crop {config.crop} is larger than the smallest frame side ({smallest} px "
-                    f"at --size {config.size}); use --crop {smallest // 4 * 4} or less"
+                raise SettingError(
+                    lambda n: (
+                        f"{n('crop')} {config.crop} is larger than the smallest frame side "
+                        f"({smallest} px at {n('size')} {config.size}); use {n('crop')} "
+                        f"{smallest // 4 * 4} or less"
+                    )
                 )
 
     def release_pages(self) -> None:
@@ -291,10 +300,13 @@ class WindowDataset:
         frames = len(self.offsets) + self.unroll
         needed = batch_size * frames * 3 * h * w
         if needed > MAX_BATCH_BYTES:
-            raise VidpredError(
-                f"--batch-size {batch_size}: {batch_size} windows of {frames} "
-                f"frames at {w}x{h} would take {needed / 1e9:.1f} GB (at most "
-                f"{MAX_BATCH_BYTES / 1e9:g} GB a batch); use a smaller --batch-size or --crop"
+            raise SettingError(
+                lambda n: (
+                    f"{n('batch_size')} {batch_size}: {batch_size} windows of {frames} "
+                    f"frames at {w}x{h} would take {needed / 1e9:.1f} GB (at most "
+                    f"{MAX_BATCH_BYTES / 1e9:g} GB a batch); use a smaller {n('batch_size')} or "
+                    f"{n('crop')}"
+                )
             )
         if n < batch_size and not self._warned_repeats:
             self._warned_repeats = True

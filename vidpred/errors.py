@@ -2,6 +2,7 @@
 
 import os
 import shlex
+from collections.abc import Callable
 
 # Control characters that bash's $'...' quoting writes with a letter.
 _NAMED_ESCAPES = {
@@ -46,6 +47,28 @@ def one_line(message: str) -> str:
 
 class VidpredError(Exception):
     """Base class: something the user can fix (a path, an option, a file)."""
+
+
+class SettingError(VidpredError, ValueError):
+    """A setting out of range or at odds with another. The library's message names settings
+    by their fields ("scale must be at least 1"); ``as_options`` names them by the command-line
+    options that set them ("--scale must be at least 1").
+
+    Args:
+        message: writes the message, given a function that names a setting from its field:
+            ``lambda name: f"{name('scale')} must be at least 1"``. (A function, not a
+            template, so that a path in the message is never read as a placeholder.)
+    """
+
+    def __init__(self, message: Callable[[Callable[[str], str]], str]):
+        self.message = message
+        super().__init__(message(lambda field: field))
+
+    def as_options(self) -> str:
+        return self.message(lambda field: "--" + field.replace("_", "-"))
+
+    def __reduce__(self):  # pickled (between processes) as the plain message
+        return VidpredError, (str(self),)
 
 
 class VideoError(VidpredError):

@@ -12,7 +12,7 @@ import torch
 
 from .cache import release_pages
 from .data import frames_to_tensor, load_videos, validation_start
-from .errors import VidpredError
+from .errors import SettingError
 from .flow import flow_rollout, predict_flow
 from .gate import DEFAULT_GATE_WINDOW, FlowGate
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
@@ -345,7 +345,9 @@ def check_resolution(resolution: str, predictor: Predictor) -> None:
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
     if resolution == "native" and (reason := motionless(predictor.model_config)):
-        raise VidpredError(f"--resolution native needs a model with a warp head: {reason}")
+        raise SettingError(
+            lambda n: f"{n('resolution')} native needs a model with a warp head: {reason}"
+        )
 
 
 def mean_horizon(results: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:

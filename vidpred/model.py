@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import SettingError
 from .options import check_bounds, option
 from .warping import warp, warp_bicubic
 
@@ -146,11 +147,17 @@ class ModelConfig:
             # Only the warp head has a flow to start from; a residual model has no base flow.
             object.__setattr__(self, "base_flow", "none")
         if self.base_flow != "none" and self.frames < 2:
-            raise ValueError("a base flow needs at least 2 frames (--frames 2 or more)")
+            raise SettingError(
+                lambda n: f"a base flow needs at least 2 frames ({n('frames')} 2 or more)"
+            )
         for name in ("period", "trend"):
             spacing, count = getattr(self, name), getattr(self, f"{name}_frames")
             if (spacing > 0) != (count > 0):
-                raise ValueError(f"{name} and {name}_frames must both be positive or both 0")
+                raise SettingError(
+                    lambda n, branch=name: (
+                        f"{n(branch)} and {n(branch + '_frames')} must both be positive or both 0"
+                    )
+                )
 
     def branch_offsets(self) -> dict[str, list[int]]:
         """Returns, per active branch, the input frames' offsets from the target, oldest first.

@@ -17,6 +17,8 @@ import math
 import typing
 from typing import Any
 
+from .errors import SettingError
+
 # The largest value of a counter (steps, epochs, batch): any real run fits, and nothing
 # downstream overflows 64 bits or asks for an absurd allocation.
 COUNT = 2**62
@@ -181,7 +183,8 @@ def check_bounds(config: Any) -> None:
     for name, bounds in field_bounds(type(config)).items():
         value = getattr(config, name)
         if not bounds.accepts(value):
-            raise ValueError(f"{name} must be {bounds.describe()}, got {value!r}")
+            wanted = f"must be {bounds.describe()}, got {value!r}"
+            raise SettingError(lambda n, field=name, wanted=wanted: f"{n(field)} {wanted}")
 
 
 def is_option(field: dataclasses.Field) -> bool:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import VidpredError, shown
+from .errors import SettingError, VidpredError, shown
 from .video import MAX_FRAME_PIXELS, max_decoded_bytes
 
 LABEL_HEIGHT = 20  # pixels of the caption strip above each panel (even, for yuv420p)
@@ -142,12 +142,16 @@ def parse_panels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     names = tuple(n.strip().lower().replace("-", "_") for n in items if n.strip())
     unknown = [n for n in names if n not in PANELS]
     if unknown or not names:
-        raise VidpredError(
-            f"--panels: unknown panel {', '.join(unknown) or '(none given)'}; "
-            f"choose from {','.join(PANELS)}"
+        raise SettingError(
+            lambda n: (
+                f"{n('panels')}: unknown panel {', '.join(unknown) or '(none given)'}; "
+                f"choose from {','.join(PANELS)}"
+            )
         )
     if len(set(names)) != len(names):
-        raise VidpredError(f"--panels: each panel at most once, got {','.join(names)}")
+        raise SettingError(
+            lambda n: f"{n('panels')}: each panel at most once, got {','.join(names)}"
+        )
     return names
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import VidpredError
+from .errors import SettingError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when present
@@ -32,7 +32,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise VidpredError("--device cuda: no CUDA device is available")
+        raise SettingError(lambda n: f"{n('device')} cuda: no CUDA device is available")
     return torch.device(name)
 
 

@@ -11,7 +11,7 @@ import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_windows, windows_to_inputs
-from .errors import VidpredError
+from .errors import SettingError
 from .flow import base_flows, pair_flows
 from .model import ModelConfig, Motion, STResNet, compose
 from .precision import autocast, resolve_device
@@ -134,11 +134,14 @@ class Predictor:
         )
         limit = max_decoded_bytes()
         if needed > limit:
-            what = f"--batch-size {batch}" + (f" with --horizon {horizon}" if horizon > 1 else "")
-            raise VidpredError(
-                f"{what} at {width}x{height} would take about {needed / 1e9:.1f} GB (the cap "
-                f"is {limit / 1e9:.1f} GB); use a smaller --batch-size"
-                + (" or --horizon" if horizon > 1 else "")
+            raise SettingError(
+                lambda n: (
+                    f"{n('batch_size')} {batch}"
+                    + (f" with {n('horizon')} {horizon}" if horizon > 1 else "")
+                    + f" at {width}x{height} would take about {needed / 1e9:.1f} GB (the cap "
+                    f"is {limit / 1e9:.1f} GB); use a smaller {n('batch_size')}"
+                    + (f" or {n('horizon')}" if horizon > 1 else "")
+                )
             )
 
     @property

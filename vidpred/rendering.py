@@ -21,7 +21,7 @@ import torch
 from .cache import read_video_cached
 from .data import frames_to_tensor, stack_windows
 from .encoding import DEFAULT_CRF, Mp4Writer
-from .errors import OutputError, VidpredError, shown
+from .errors import OutputError, SettingError, VidpredError, shown
 from .flow import base_flows, flow_baseline, flow_extension, flow_extrapolation
 from .gate import DEFAULT_GATE_WINDOW, FlowGate
 from .metrics import MetricAccumulator
@@ -112,11 +112,11 @@ class RenderSettings:
 
     def __post_init__(self):
         if self.scale < 1:
-            raise VidpredError("--scale must be at least 1")
+            raise SettingError(lambda n: f"{n('scale')} must be at least 1")
         if self.horizon < 1:
-            raise VidpredError("--horizon must be at least 1")
+            raise SettingError(lambda n: f"{n('horizon')} must be at least 1")
         if self.extend < 0:
-            raise VidpredError("--extend must be 0 or more")
+            raise SettingError(lambda n: f"{n('extend')} must be 0 or more")
         if "motion" in self.panels and self.horizon > 1:
             raise VidpredError(
                 "--panels motion shows the model's one-step motion: use it with --horizon 1"
@@ -411,7 +411,9 @@ def renders_native(
     if resolution not in RESOLUTIONS:
         raise VidpredError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
     if "motion" in settings.panels and motionless(predictor.model_config):
-        raise VidpredError("--panels motion needs a model with a warp head; this one has none")
+        raise SettingError(
+            lambda n: f"{n('panels')} motion needs a model with a warp head; this one has none"
+        )
     if resolution == "native" and (reason := native_unavailable(predictor, settings)):
         log.warning("%s: rendering at the working size: %s", shown(clip), reason)
         return False

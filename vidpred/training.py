@@ -23,9 +23,9 @@ from .distributed import World, all_mean, all_min, barrier, current_world, rank_
 from .errors import (
     CheckpointError,
     OutputError,
+    SettingError,
     TrainingError,
     TrainingInterrupted,
-    VidpredError,
 )
 from .flow import pair_flows
 from .losses import compute_loss
@@ -574,9 +574,11 @@ def train(
     if resume is not None and config.batch_size is None:
         config = replace(config, batch_size=stored_train_config(resume).batch_size)
     if config.batch_size is not None and config.batch_size % world.size:
-        raise VidpredError(
-            f"--batch-size {config.batch_size} is the global batch and must divide evenly "
-            f"among the {world.size} processes"
+        raise SettingError(
+            lambda n: (
+                f"{n('batch_size')} {config.batch_size} is the global batch and must "
+                f"divide evenly among the {world.size} processes"
+            )
         )
     if resume is not None:
         check_resume(resume, {**asdict(data_config), **asdict(model_config), **asdict(config)})

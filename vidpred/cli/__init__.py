@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from ..errors import TrainingInterrupted, VidpredError, one_line, shown
+from ..errors import SettingError, TrainingInterrupted, VidpredError, one_line, shown
 from .bench import add_bench
 from .cache import add_cache
 from .console import LineHandler, stderr
@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             stderr.print(one_line(f"vidpred: {e}"), highlight=False, soft_wrap=True, markup=False)
         return 130
     except VidpredError as e:
+        message = e.as_options() if isinstance(e, SettingError) else str(e)
         stderr.print(
-            one_line(f"vidpred: error: {e}"), highlight=False, soft_wrap=True, markup=False
+            one_line(f"vidpred: error: {message}"), highlight=False, soft_wrap=True, markup=False
         )
         return 1
     except KeyboardInterrupt:

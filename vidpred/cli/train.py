@@ -8,7 +8,7 @@ import functools
 import typing
 from pathlib import Path
 
-from ..errors import OutputError, VidpredError, shown
+from ..errors import OutputError, SettingError, VidpredError, shown
 
 if typing.TYPE_CHECKING:  # for annotations only
     from ..data import DataConfig, WindowDataset
@@ -127,7 +127,9 @@ def _config_from_args(config_class, args: argparse.Namespace, base=None):
         if base is None:
             return config_class(**{name: getattr(args, name) for name in names})
         return dataclasses.replace(base, **{n: getattr(args, n) for n in names if n in args.given})
-    except ValueError as e:  # options that are each valid but not together
+    except SettingError:  # options that are each valid but not together: named as options
+        raise
+    except ValueError as e:
         raise VidpredError(str(e)) from e
 
 
