@@ -10,11 +10,12 @@ from helpers import cli, moving_square, usage_error, write_lossless
 
 from vidpred.checkpoint import load_checkpoint
 from vidpred.cli import _subparser, build_parser, parse_args
-from vidpred.cli.train import DEFAULT_EPOCHS, new_run_plan
+from vidpred.cli.train import new_run_plan
 from vidpred.data import DataConfig
 from vidpred.errors import CheckpointError, SettingError
 from vidpred.model import ModelConfig
 from vidpred.options import field_bounds, flag, is_option
+from vidpred.runs import DEFAULT_EPOCHS
 from vidpred.training import TrainConfig
 
 

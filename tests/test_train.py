@@ -215,33 +215,41 @@ def test_gradient_loss_punishes_blur_that_l1_alone_forgives():
 def test_a_python_resume_follows_the_rules_of_the_command_and_ends_the_same(
     tmp_path, square_folder
 ):
-    """``vidpred.runs.resumed_settings`` gives Python callers `--resume`'s rules: the
-    checkpoint's own settings with only the limits (device, precision) changed. Resumed that
-    way, a run ends bit for bit where `vidpred train --resume CKPT --steps 14` ends."""
+    """``vidpred.runs.TrainRun`` plans runs for Python callers with the command's rules:
+    ``TrainRun.resume`` keeps the checkpoint's settings and changes only the limits (device,
+    precision). Planned and trained that way (``train_run``), a run ends bit for bit where
+    `vidpred train --resume CKPT --steps 14` ends, and a new run where `vidpred train` does."""
     import shutil
 
     from vidpred.cli import main
     from vidpred.errors import VidpredError
-    from vidpred.runs import resumed_settings
+    from vidpred.runs import TrainRun
+    from vidpred.training import train_run
 
     tiny = ["--size", "32", "--crop", "16", "--width", "4", "--depth", "1", "--batch-size", "4"]
     first = tmp_path / "first.pt"
     assert main(["train", str(square_folder), *tiny, "--steps", "6", "--out", str(first)]) == 0
+    planned = TrainRun.new(
+        [square_folder],
+        tmp_path / "planned.pt",
+        ModelConfig(width=4, depth=1),
+        DataConfig(size=32, crop=16),
+        TrainConfig(steps=6, batch_size=4),
+    )
+    from_python = train_run(planned)
+    for key, value in load_checkpoint(first)["model"].items():
+        assert torch.equal(value, from_python["model"][key]), key
+
     shutil.copy(first, tmp_path / "copy.pt")
     shutil.copy(first.with_suffix(".jsonl"), tmp_path / "copy.jsonl")
     cli_run = tmp_path / "copy.pt"
     assert main(["train", "--resume", str(cli_run), "--steps", "14", "--device", "cpu"]) == 0
 
-    resume = load_checkpoint(first)
     with pytest.raises(VidpredError, match="cannot change"):
-        resumed_settings(resume, {"steps": 14, "lr": 0.5})
-    model_config, data_config, config = resumed_settings(resume, {"steps": 14, "device": "cpu"})
-    data = WindowDataset(
-        load_videos([square_folder], data_config.size, model_config.history + 1),
-        model_config.input_offsets(),
-        data_config,
-    )
-    library_run = train(data, model_config, data_config, config, first, resume=resume)
+        TrainRun.resume(first, {"steps": 14, "lr": 0.5})
+    resumed = TrainRun.resume(first, {"steps": 14, "device": "cpu"})
+    assert (resumed.sources, resumed.out, resumed.in_place) == ([square_folder], first, True)
+    library_run = train_run(resumed)
     from_cli = load_checkpoint(cli_run)
     assert library_run["step"] == from_cli["step"] == 14
     for key, value in from_cli["model"].items():

@@ -9,9 +9,9 @@ from helpers import cli, moving_square, write_lossless
 from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, validation_start
 from vidpred.flow import base_flows
+from vidpred.losses import predict_unrolled
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
-from vidpred.training import predict_unrolled
 from vidpred.video import Video
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,9 +1,13 @@
-"""The training losses (named in vidpred.metrics.LOSSES): what the trainer minimises."""
+"""What the trainer minimises: the training losses (named in vidpred.metrics.LOSSES), of one
+prediction or of a rollout of several (``step_loss``)."""
 
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
+
+from .flow import pair_flows
+from .predict import quantize
 
 # Huber (smooth L1) switches from quadratic to linear at this error: above compression noise
 # (about 1-2 levels of 255), below the errors that motion makes.
@@ -30,3 +34,58 @@ def _differences(images: torch.Tensor) -> torch.Tensor:
     dx = images[..., :, 1:] - images[..., :, :-1]  # (B, C, H, W-1)
     dy = images[..., 1:, :] - images[..., :-1, :]  # (B, C, H-1, W)
     return torch.cat([dx.flatten(1), dy.flatten(1)], 1)
+
+
+def step_loss(
+    name: str,
+    net: torch.nn.Module,
+    inputs: torch.Tensor,
+    flows: torch.Tensor | None,
+    targets: torch.Tensor,
+) -> torch.Tensor:
+    """Returns a training step's loss ``name``: of the one prediction of ``targets`` (b, 3,
+    c, c), or with U > 1 targets (b, 3U, c, c, oldest first) the mean of the losses of a
+    rollout of U predictions (``predict_unrolled``). Inputs as ``predict_unrolled``'s."""
+    steps = targets.shape[1] // 3
+    predictions = predict_unrolled(net, inputs, flows, steps)
+    losses = [
+        compute_loss(name, pred, targets[:, 3 * k : 3 * k + 3])
+        for k, pred in enumerate(predictions)
+    ]
+    return losses[0] if steps == 1 else torch.stack(losses).mean()
+
+
+def predict_unrolled(
+    net: torch.nn.Module, inputs: torch.Tensor, flows: torch.Tensor | None, steps: int
+) -> list[torch.Tensor]:
+    """Returns the predictions float32 (b, 3, c, c) of ``steps`` consecutive frames, made
+    the way a rollout makes them (``vidpred.predict.Predictor.rollout``): each prediction,
+    rounded to uint8 values, becomes the next step's newest input, and the next step's base
+    flow is DIS's between it and the frame before. The rounding passes the gradient
+    straight through, so a later step's loss also trains the steps that fed it.
+
+    Args:
+        net: the model, or it wrapped for training.
+        inputs: float32 [0, 1] (b, 3K, c, c), the K closeness frames oldest first (a model
+            without period or trend branches: ``WindowDataset`` checks).
+        flows: the first step's base flows float32 (b, 2, c, c), or None without a base flow.
+    """
+    predictions = []
+    for k in range(steps):
+        pred = net(inputs, flows).float()
+        predictions.append(pred)
+        if k + 1 == steps:
+            break
+        exact = pred.detach()
+        rounded = pred + (exact.mul(255.0).round().div(255.0) - exact)
+        if flows is not None:  # DIS runs on the CPU, on the frames as uint8 RGB (b, c, c, 3)
+            flows = pair_flows(quantize(exact), quantize(inputs[:, -3:].detach())).to(
+                inputs.device, memory_format=_layout_of(inputs)
+            )
+        inputs = torch.cat([inputs[:, 3:], rounded.to(inputs.dtype)], 1)
+    return predictions
+
+
+def _layout_of(tensor: torch.Tensor) -> torch.memory_format:
+    channels_last = tensor.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format

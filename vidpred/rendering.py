@@ -118,9 +118,7 @@ class RenderSettings:
         if self.extend < 0:
             raise SettingError(lambda n: f"{n('extend')} must be 0 or more")
         if "motion" in self.panels and self.horizon > 1:
-            raise VidpredError(
-                "--panels motion shows the model's one-step motion: use it with --horizon 1"
-            )
+            raise SettingError(lambda n: f"{n('panels')} motion needs {n('horizon')} 1")
 
 
 # The methods a render scores over the frames that have ground truth.
@@ -411,9 +409,7 @@ def renders_native(
     if resolution not in RESOLUTIONS:
         raise VidpredError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
     if "motion" in settings.panels and motionless(predictor.model_config):
-        raise SettingError(
-            lambda n: f"{n('panels')} motion needs a model with a warp head; this one has none"
-        )
+        raise SettingError(lambda n: f"{n('panels')} motion needs a model with a warp head")
     if resolution == "native" and (reason := native_unavailable(predictor, settings)):
         log.warning("%s: rendering at the working size: %s", shown(clip), reason)
         return False

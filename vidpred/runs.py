@@ -1,17 +1,156 @@
-"""What a resumed or fine-tuning run is allowed to be: the settings it keeps from its
-checkpoint, and the architecture it trains."""
+"""Planning a training run: a new one, one that resumes a checkpoint or one that fine-tunes
+from it (``TrainRun``), with the rules of what each may be: the settings a resumed run keeps
+from its checkpoint, and the architecture a run trains. ``vidpred.training.train_run``
+trains a plan; `vidpred train` only parses its options into one."""
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import fields, replace
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
-from .data import DataConfig
+from .checkpoint import load_checkpoint
+from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .errors import CheckpointError, VidpredError
 from .model import ModelConfig
 from .options import flag, is_option, kept_on_resume
 from .train_config import LEGACY_TRAIN_FIELDS, TrainConfig
+
+# How long a run trains when it names none of epochs, steps and time limit.
+DEFAULT_EPOCHS = 10
+
+
+@dataclass
+class TrainRun:
+    """One training run, planned: its settings, the videos it reads, the checkpoint it
+    writes, and the loaded checkpoint it continues (``resumes``) or whose model it
+    fine-tunes (``fine_tunes``), if any. Make one with ``new``, ``resume`` or ``init``."""
+
+    model_config: ModelConfig
+    data_config: DataConfig
+    config: TrainConfig
+    sources: list[Path]  # video files and folders
+    out: Path  # the checkpoint it writes, with its JSONL log beside it
+    resumes: dict | None = None
+    fine_tunes: dict | None = None
+    in_place: bool = False  # a resumed run that rewrites its own checkpoint and log
+    _data: WindowDataset | None = field(default=None, repr=False)
+
+    @classmethod
+    def new(
+        cls,
+        sources: list[str | Path],
+        out: str | Path,
+        model_config: ModelConfig | None = None,
+        data_config: DataConfig | None = None,
+        config: TrainConfig | None = None,
+    ) -> TrainRun:
+        """Returns a run from scratch (defaults: the default model and data, DEFAULT_EPOCHS)."""
+        return cls(
+            model_config or ModelConfig(),
+            data_config or DataConfig(),
+            config or TrainConfig(epochs=DEFAULT_EPOCHS),
+            _paths(sources),
+            Path(out),
+        )
+
+    @classmethod
+    def init(
+        cls,
+        checkpoint: str | Path,
+        sources: list[str | Path],
+        out: str | Path,
+        data_config: DataConfig | None = None,
+        config: TrainConfig | None = None,
+    ) -> TrainRun:
+        """Returns a run that fine-tunes the model of ``checkpoint`` (its architecture and
+        weights; a fresh optimizer and schedule) on ``sources``.
+
+        Raises:
+            CheckpointError: the checkpoint cannot be used.
+        """
+        init = load_checkpoint(checkpoint)
+        run = cls.new(sources, out, init["model_config"], data_config, config)
+        run.fine_tunes = init
+        return run
+
+    @classmethod
+    def resume(
+        cls,
+        checkpoint: str | Path,
+        overrides: dict[str, Any] | None = None,
+        *,
+        sources: list[str | Path] | None = None,
+        out: str | Path | None = None,
+    ) -> TrainRun:
+        """Returns the run that continues ``checkpoint`` with its own settings, as `vidpred
+        train --resume` does: ``overrides`` (field name -> value) may change only the stop
+        limits, device and precision (``resumed_settings``); the videos are the ones it
+        stored unless ``sources`` names others; it rewrites ``checkpoint`` unless ``out``
+        names another file.
+
+        Raises:
+            CheckpointError, VidpredError: as ``resumed_settings``, or it stores no videos
+                and ``sources`` names none.
+        """
+        resume = load_checkpoint(checkpoint)
+        stored = [Path(s) for s in resume.get("sources", [])]
+        if not (sources or stored):
+            raise VidpredError(
+                f"{checkpoint}: no video folder stored; name it: vidpred train FOLDER --resume ..."
+            )
+        model_config, data_config, config = resumed_settings(resume, overrides)
+        out = Path(out or checkpoint)
+        return cls(
+            model_config,
+            data_config,
+            config,
+            _paths(sources) if sources else stored,
+            out,
+            resumes=resume,
+            in_place=out.resolve() == Path(checkpoint).resolve(),
+        )
+
+    def inputs(self) -> list[Path]:
+        """Returns the files and folders it reads: never written, even with --force."""
+        started_from = [] if self.in_place else [self.resumes, self.fine_tunes]
+        return [*self.sources, *(ckpt["path"] for ckpt in started_from if ckpt is not None)]
+
+    def load_data(
+        self, *, cache: bool = True, cache_dir: str | Path | None = None
+    ) -> WindowDataset:
+        """Returns the windows of its videos (read once, then kept), with the base flows when
+        the model starts from them (computed once per video, then read from the decode
+        cache unless ``cache`` is off).
+
+        Raises:
+            VideoError: no usable video (``vidpred.data.load_videos``).
+        """
+        if self._data is None:
+            size = self.data_config.size
+            videos = load_videos(
+                self.sources,
+                size,
+                min_frames=self.model_config.history + 1,
+                cache=cache,
+                cache_dir=cache_dir,
+            )
+            flows = None
+            if self.model_config.uses_flow:
+                flows = load_flows(videos, size, cache=cache, cache_dir=cache_dir)
+            self._data = WindowDataset(
+                videos,
+                self.model_config.input_offsets(),
+                self.data_config,
+                flows,
+                unroll=self.config.unroll,
+            )
+        return self._data
+
+
+def _paths(sources: list[str | Path]) -> list[Path]:
+    return [Path(s) for s in sources]
 
 
 def stored_train_config(resume: dict[str, Any]) -> TrainConfig:

@@ -27,8 +27,7 @@ from .errors import (
     TrainingError,
     TrainingInterrupted,
 )
-from .flow import pair_flows
-from .losses import compute_loss
+from .losses import step_loss
 from .model import ModelConfig, STResNet
 from .optim import WeightAverage, lr_factor
 from .outputs import atomic_write_bytes, strict_json
@@ -37,8 +36,7 @@ from .precision import (
     resolve_device,
     to_device_float,
 )
-from .predict import quantize
-from .runs import check_resume, starting_model_config, stored_train_config
+from .runs import TrainRun, check_resume, starting_model_config, stored_train_config
 from .train_config import TrainConfig
 from .tuning import choose_batch, use_channels_last
 from .validation import validate
@@ -261,14 +259,8 @@ def train_step(
     AdamW at the lr the schedule set, then the weight average. ``net`` is ``run.model`` or
     that model wrapped for training (DDP, torch.compile).
     """
-    steps = batch.targets.shape[1] // 3
     with autocast(batch.inputs.device, bf16):
-        predictions = predict_unrolled(net, batch.inputs, batch.flows, steps)
-        losses = [
-            compute_loss(config.loss, pred, batch.targets[:, 3 * k : 3 * k + 3])
-            for k, pred in enumerate(predictions)
-        ]
-        loss = losses[0] if steps == 1 else torch.stack(losses).mean()
+        loss = step_loss(config.loss, net, batch.inputs, batch.flows, batch.targets)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
@@ -276,42 +268,6 @@ def train_step(
     if run.average is not None:
         run.average.update(run.model)
     return loss.item()
-
-
-def predict_unrolled(
-    net: torch.nn.Module, inputs: torch.Tensor, flows: torch.Tensor | None, steps: int
-) -> list[torch.Tensor]:
-    """Returns the predictions float32 (b, 3, c, c) of ``steps`` consecutive frames, made
-    the way a rollout makes them (``vidpred.predict.Predictor.rollout``): each prediction,
-    rounded to uint8 values, becomes the next step's newest input, and the next step's base
-    flow is DIS's between it and the frame before. The rounding passes the gradient
-    straight through, so a later step's loss also trains the steps that fed it.
-
-    Args:
-        net: the model, or it wrapped for training.
-        inputs: float32 [0, 1] (b, 3K, c, c), the K closeness frames oldest first (a model
-            without period or trend branches: ``WindowDataset`` checks).
-        flows: the first step's base flows float32 (b, 2, c, c), or None without a base flow.
-    """
-    predictions = []
-    for k in range(steps):
-        pred = net(inputs, flows).float()
-        predictions.append(pred)
-        if k + 1 == steps:
-            break
-        exact = pred.detach()
-        rounded = pred + (exact.mul(255.0).round().div(255.0) - exact)
-        if flows is not None:  # DIS runs on the CPU, on the frames as uint8 RGB (b, c, c, 3)
-            flows = pair_flows(quantize(exact), quantize(inputs[:, -3:].detach())).to(
-                inputs.device, memory_format=_layout_of(inputs)
-            )
-        inputs = torch.cat([inputs[:, 3:], rounded.to(inputs.dtype)], 1)
-    return predictions
-
-
-def _layout_of(tensor: torch.Tensor) -> torch.memory_format:
-    channels_last = tensor.is_contiguous(memory_format=torch.channels_last)
-    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 @dataclass(frozen=True)
@@ -617,6 +573,37 @@ def train(
     if world.is_main:
         save_checkpoint(out, final)
     return final
+
+
+def train_run(
+    run: TrainRun,
+    *,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    on_step: Callable[[dict[str, float]], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    compile_model: bool = False,
+) -> dict[str, Any]:
+    """Trains the planned ``run`` (``vidpred.runs.TrainRun``: new, resumed or fine-tuning)
+    on its videos (``run.load_data``) and returns the final checkpoint, also written to
+    ``run.out``. The other arguments are ``train``'s.
+
+    Raises:
+        VideoError: no usable video; otherwise as ``train``.
+    """
+    return train(
+        run.load_data(cache=cache, cache_dir=cache_dir),
+        run.model_config,
+        run.data_config,
+        run.config,
+        run.out,
+        sources=[str(s.resolve()) for s in run.sources],
+        resume=run.resumes,
+        init=run.fine_tunes,
+        on_step=on_step,
+        on_epoch=on_epoch,
+        compile_model=compile_model,
+    )
 
 
 def _batch_and_precision(

@@ -11,15 +11,10 @@ from pathlib import Path
 from ..errors import OutputError, SettingError, VidpredError, shown
 
 if typing.TYPE_CHECKING:  # for annotations only
-    from ..data import DataConfig, WindowDataset
-    from ..model import ModelConfig
-    from ..training import TrainConfig
+    from ..data import WindowDataset
+    from ..runs import TrainRun
 from .console import print_path, shell_word, stderr, stderr_progress
 from .shared import HelpFormatter, add_cache_options, add_config_options, add_layout_option
-
-# Used when none of --epochs/--steps/--time-limit is given.
-DEFAULT_EPOCHS = 10
-
 
 # --period-frames/--trend-frames when only --period/--trend is given.
 DEFAULT_BRANCH_FRAMES = 2
@@ -28,6 +23,7 @@ DEFAULT_BRANCH_FRAMES = 2
 def add_train(sub) -> None:
     from ..data import DataConfig
     from ..model import ModelConfig
+    from ..runs import DEFAULT_EPOCHS
     from ..training import TrainConfig
 
     p = sub.add_parser(
@@ -74,6 +70,7 @@ def add_train(sub) -> None:
 def fill_new_run_defaults(args: argparse.Namespace) -> str | None:
     """Fills the defaults of `train` that depend on other options; returns the usage error
     of options that contradict each other, if any."""
+    from ..runs import DEFAULT_EPOCHS
     from ..video import working_size
 
     shorter = working_size(args.size, args.size, args.size)[0]  # every frame's, at --size
@@ -97,26 +94,6 @@ def fill_new_run_defaults(args: argparse.Namespace) -> str | None:
     return None
 
 
-@dataclasses.dataclass
-class TrainPlan:
-    """What one `vidpred train` does: its settings, the videos it reads, the checkpoint it
-    writes, and the one it continues or fine-tunes from, if any."""
-
-    model_config: ModelConfig
-    data_config: DataConfig
-    config: TrainConfig
-    sources: list[Path]  # video files and folders
-    out: Path  # the checkpoint it writes, with its JSONL log beside it
-    resume: dict | None = None  # the loaded checkpoint it continues
-    init: dict | None = None  # the loaded checkpoint whose model it fine-tunes
-    in_place: bool = False  # a resumed run that rewrites its own checkpoint and log
-
-    def inputs(self) -> list[Path]:
-        """Returns the files and folders it reads: never written, even with --force."""
-        started_from = [] if self.in_place else [self.resume, self.init]
-        return [*self.sources, *(ckpt["path"] for ckpt in started_from if ckpt is not None)]
-
-
 def _config_from_args(config_class, args: argparse.Namespace, base=None):
     """Returns a ``config_class`` from the values of its options in ``args``; with ``base``,
     base's values with only the options the user gave replaced."""
@@ -133,22 +110,21 @@ def _config_from_args(config_class, args: argparse.Namespace, base=None):
         raise VidpredError(str(e)) from e
 
 
-def new_run_plan(args: argparse.Namespace) -> TrainPlan:
+def new_run_plan(args: argparse.Namespace) -> TrainRun:
     """Returns the plan of a new run, or one fine-tuning the model of --init."""
-    from ..checkpoint import load_checkpoint
     from ..data import DataConfig
     from ..model import ModelConfig
-    from ..runs import starting_model_config
+    from ..runs import TrainRun
     from ..train_config import TrainConfig
 
     if not args.folder:
         raise VidpredError("name a folder of videos: vidpred train FOLDER")
-    init = load_checkpoint(args.init) if args.init else None
-    model_config = starting_model_config(_config_from_args(ModelConfig, args), init)
     data_config = _config_from_args(DataConfig, args)
     config = _config_from_args(TrainConfig, args)
     out = args.out or _default_checkpoint_path(args.folder[0])
-    return TrainPlan(model_config, data_config, config, list(args.folder), out, init=init)
+    if args.init:
+        return TrainRun.init(args.init, args.folder, out, data_config, config)
+    return TrainRun.new(args.folder, out, _config_from_args(ModelConfig, args), data_config, config)
 
 
 def _default_checkpoint_path(source: Path) -> Path:
@@ -162,33 +138,23 @@ def _default_checkpoint_path(source: Path) -> Path:
     return out
 
 
-def resumed_run_plan(args: argparse.Namespace) -> TrainPlan:
+def resumed_run_plan(args: argparse.Namespace) -> TrainRun:
     """Returns the plan of a run that continues the checkpoint of --resume, with its settings:
-    options that would change one it keeps are refused (vidpred.runs.resumed_settings)."""
-    from ..checkpoint import load_checkpoint
+    options that would change one it keeps are refused (vidpred.runs.TrainRun.resume)."""
     from ..data import DataConfig
     from ..model import ModelConfig
-    from ..runs import resumed_settings
+    from ..runs import TrainRun
     from ..train_config import TrainConfig
 
-    resume = load_checkpoint(args.resume)
-    sources = list(args.folder) or [Path(s) for s in resume.get("sources", [])]
-    if not sources:
-        raise VidpredError(
-            f"{args.resume}: no video folder stored; name it: vidpred train FOLDER --resume ..."
-        )
     # The options as given, against the checkpoint's settings (the library's rules).
     fields = {
         f.name for cls in (ModelConfig, DataConfig, TrainConfig) for f in dataclasses.fields(cls)
     }
     given = {name: getattr(args, name) for name in args.given if name in fields}
-    model_config, data_config, config = resumed_settings(resume, given)
-    out = args.out or args.resume
-    in_place = out.resolve() == args.resume.resolve()
-    return TrainPlan(model_config, data_config, config, sources, out, resume, in_place=in_place)
+    return TrainRun.resume(args.resume, given, sources=args.folder, out=args.out)
 
 
-def _check_checkpoint_path(plan: TrainPlan, force: bool) -> None:
+def _check_checkpoint_path(plan: TrainRun, force: bool) -> None:
     """Raises OutputError if the run may not write its checkpoint or log where it would."""
     from ..checkpoint import metrics_log_path
     from ..outputs import check_output_path
@@ -207,31 +173,7 @@ def _check_checkpoint_path(plan: TrainPlan, force: bool) -> None:
         )
 
 
-def _training_data(plan: TrainPlan, args: argparse.Namespace) -> WindowDataset:
-    """Returns the windows of the plan's videos, with the base flows when the model uses them."""
-    from ..data import WindowDataset, load_flows, load_videos
-
-    size, cache = plan.data_config.size, not args.no_cache
-    videos = load_videos(
-        plan.sources,
-        size,
-        min_frames=plan.model_config.history + 1,
-        cache=cache,
-        cache_dir=args.cache_dir,
-    )
-    flows = None
-    if plan.model_config.uses_flow:  # computed once per video, then read from the decode cache
-        flows = load_flows(videos, size, cache=cache, cache_dir=args.cache_dir)
-    return WindowDataset(
-        videos,
-        plan.model_config.input_offsets(),
-        plan.data_config,
-        flows,
-        unroll=plan.config.unroll,
-    )
-
-
-def _announce(plan: TrainPlan, data: WindowDataset) -> None:
+def _announce(plan: TrainRun, data: WindowDataset) -> None:
     """Prints what the run trains on, and from where it starts."""
     from ..model import STResNet, count_parameters
 
@@ -285,7 +227,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..distributed import env_world, process_group
     from ..outputs import claim_output
     from ..precision import resolve_device
-    from ..training import train
+    from ..training import train_run
     from ..weights import record_latest
 
     if args.resume is not None and args.init is not None:
@@ -296,26 +238,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if world.is_main:  # a second run naming this --out is refused
         check = functools.partial(_check_checkpoint_path, plan, args.force)
         args.claims.enter_context(claim_output(plan.out, check=check))
-    data = _training_data(plan, args)
+    data = plan.load_data(cache=not args.no_cache, cache_dir=args.cache_dir)
     if not args.quiet and world.is_main:
         _announce(plan, data)
     progress = stderr_progress(disable=args.quiet or not world.is_main)
     on_step, on_epoch = _train_reporters(progress)
     with process_group(resolve_device(plan.config.device).type), progress:
         try:
-            train(
-                data,
-                plan.model_config,
-                plan.data_config,
-                plan.config,
-                plan.out,
-                sources=[str(s.resolve()) for s in plan.sources],
-                resume=plan.resume,
-                init=plan.init,
-                on_step=on_step,
-                on_epoch=on_epoch,
-                compile_model=args.compile,
-            )
+            train_run(plan, on_step=on_step, on_epoch=on_epoch, compile_model=args.compile)
         finally:
             if plan.out.exists() and world.is_main:
                 record_latest(plan.out)
@@ -326,7 +256,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_next_steps(plan: TrainPlan) -> None:
+def _print_next_steps(plan: TrainRun) -> None:
     """Tells, on stderr, how to watch and score the new checkpoint: render a clip with it,
     and evaluate it on the held-out part of what it trained on."""
     weights = shell_word(plan.out)
