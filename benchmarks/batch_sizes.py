@@ -17,10 +17,10 @@ import torch
 from vidpred.model import ModelConfig
 from vidpred.tuning import (
     BATCH_LADDER,
+    arithmetic_for,
     has_bf16_units,
     measure_batch,
     training_step_rate,
-    use_channels_last,
 )
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     device = torch.device(args.device)
-    channels_last = use_channels_last(device)
+    channels_last = arithmetic_for(device).channels_last
     batches = (4, 8, 16, 32) if device.type == "cpu" else BATCH_LADDER
     for round_ in range(args.rounds):
         for bf16 in (False, True) if has_bf16_units(device) else (False,):
@@ -49,7 +49,9 @@ def main() -> None:
                 flush=True,
             )
     if device.type == "cuda":
-        choice = measure_batch(device, "auto", ModelConfig(), (64, 64), BATCH_LADDER)
+        choice = measure_batch(
+            device, "auto", ModelConfig(), (64, 64), BATCH_LADDER, channels_last=channels_last
+        )
         print(f"vidpred train would take {choice.rule}")
 
 

@@ -9,18 +9,18 @@ from vidpred.checkpoint import load_checkpoint
 from vidpred.cli import main
 from vidpred.precision import cpu_has_amx_bf16
 from vidpred.predict import Predictor
-from vidpred.tuning import use_bf16
+from vidpred.tuning import arithmetic_for
 from vidpred.video import read_video
 
 CPU = torch.device("cpu")
 
 
 def test_auto_picks_bf16_on_a_cpu_only_where_it_has_amx():
-    assert use_bf16("auto", CPU) == cpu_has_amx_bf16()
-    assert use_bf16("bf16", CPU) is True
-    assert use_bf16("fp32", CPU) is False
+    assert arithmetic_for(CPU, "auto").bf16 == cpu_has_amx_bf16()
+    assert arithmetic_for(CPU, "bf16").bf16 is True
+    assert arithmetic_for(CPU, "fp32").bf16 is False
     with pytest.raises(ValueError):
-        use_bf16("fp16", CPU)
+        arithmetic_for(CPU, "fp16")
 
 
 def test_bf16_predictions_are_float32_and_close_to_fp32(trained_checkpoint, square_folder):

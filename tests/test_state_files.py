@@ -97,7 +97,6 @@ def measuring(monkeypatch):
     """The measured arithmetic (conftest turns it off for other tests), without AMX, with
     nothing remembered in this process."""
     monkeypatch.delenv("VIDPRED_TUNING", raising=False)
-    monkeypatch.delenv("VIDPRED_LAYOUT", raising=False)
     monkeypatch.setattr(tuning, "_chosen", {})
     monkeypatch.setattr(tuning, "cpu_has_amx_bf16", lambda: False)
 
@@ -194,7 +193,6 @@ def test_a_remembered_batch_that_was_never_measured_is_measured_again(
 ):
     monkeypatch.setattr(tuning, "has_bf16_units", lambda device: False)
     monkeypatch.setattr(tuning, "describe_machine", lambda device: {"gpu": "Stub GPU"})
-    monkeypatch.setenv("VIDPRED_LAYOUT", "channels-last")
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     from vidpred.model import ModelConfig
 
@@ -202,7 +200,13 @@ def test_a_remembered_batch_that_was_never_measured_is_measured_again(
 
     def choose():
         return tuning.choose_batch(
-            cuda, "fp32", ModelConfig(), (64, 64), 16, rate=lambda *a, batch, **k: 10.0 * batch
+            cuda,
+            "fp32",
+            ModelConfig(),
+            (64, 64),
+            16,
+            rate=lambda *a, batch, **k: 10.0 * batch,
+            arithmetic=tuning.Arithmetic(False, True, {}),
         )
 
     assert choose().batch_size == 16

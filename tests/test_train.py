@@ -164,7 +164,7 @@ def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
 
     asked = {}
 
-    def chosen(device, precision, model_config, size, largest, given=None):
+    def chosen(device, precision, model_config, size, largest, given=None, *, arithmetic):
         asked.update(size=size, largest=largest, given=given)
         return tuning.BatchChoice(6, False, "batch 6 per process in fp32: the stub's", {"x": 1})
 
@@ -182,7 +182,7 @@ def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
     assert "training with batch 6 per process in fp32" in caplog.text
 
     # Resumed without --batch-size, the run keeps the checkpoint's batch, measuring nothing.
-    def kept(device, precision, model_config, size, largest, given=None):
+    def kept(device, precision, model_config, size, largest, given=None, *, arithmetic):
         assert given == 6
         return tuning.BatchChoice(given, False, "batch 6: --batch-size", {})
 

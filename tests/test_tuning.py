@@ -17,7 +17,6 @@ def measuring(monkeypatch, tmp_path):
     """The measured path (conftest turns it off for other tests), a fresh state folder, and
     nothing remembered in this process."""
     monkeypatch.delenv("VIDPRED_TUNING", raising=False)
-    monkeypatch.delenv("VIDPRED_LAYOUT", raising=False)
     monkeypatch.setenv("VIDPRED_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(tuning, "_chosen", {})
 
@@ -63,10 +62,11 @@ def test_the_fastest_candidate_is_chosen(monkeypatch, amx, rates, expected):
     assert (chosen.bf16, chosen.channels_last) == expected
     # bf16 is timed only where the CPU has AMX; inference layouts only in fp32
     assert chosen.timings == {**rates, **({} if expected[0] else INFERENCE)}
-    # and what the model uses follows it
-    assert tuning.use_bf16("auto", CPU) is expected[0]
-    assert tuning.use_channels_last(CPU) is expected[1]
-    assert tuning.use_bf16("fp32", CPU) is False and tuning.use_bf16("bf16", CPU) is True
+    # and what a command runs with follows it, but where --precision fixes it
+    auto = tuning.arithmetic_for(CPU)
+    assert (auto.bf16, auto.channels_last) == expected
+    assert tuning.arithmetic_for(CPU, "fp32").bf16 is False
+    assert tuning.arithmetic_for(CPU, "bf16").bf16 is True
 
 
 def test_the_choice_is_remembered_and_measured_again_when_torch_or_the_cpu_changes(
@@ -99,11 +99,27 @@ def test_overrides_and_the_rule_of_thumb(monkeypatch):
     monkeypatch.setattr(tuning, "training_step_rate", lambda *a: pytest.fail("measured"))
     monkeypatch.setenv("VIDPRED_TUNING", "off")
     assert tuning.choose(CPU) == tuning.Arithmetic(bf16=False, channels_last=True, timings={})
-    monkeypatch.setenv("VIDPRED_LAYOUT", "contiguous")
-    assert tuning.use_channels_last(CPU) is False
-    monkeypatch.setenv("VIDPRED_LAYOUT", "sideways")
-    with pytest.raises(ValueError, match="VIDPRED_LAYOUT must be one of"):
-        tuning.use_channels_last(CPU)
+    monkeypatch.delenv("VIDPRED_TUNING")
+    # --precision and --layout both fixed: nothing to measure
+    fixed = tuning.arithmetic_for(CPU, "fp32", "contiguous")
+    assert fixed == tuning.Arithmetic(False, False, {}, channels_last_inference=False)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        tuning.arithmetic_for(CPU, "fp32", "sideways")
+
+
+def test_a_predictor_given_its_arithmetic_measures_nothing(monkeypatch):
+    """The arithmetic is resolved once per command and passed on: building a predictor
+    with it never starts the measurement."""
+    monkeypatch.setattr(tuning, "training_step_rate", lambda *a: pytest.fail("measured"))
+    monkeypatch.setattr(tuning, "inference_rate", lambda *a: pytest.fail("measured"))
+    from vidpred.data import DataConfig
+    from vidpred.model import STResNet
+    from vidpred.predict import Predictor
+
+    config = ModelConfig(width=4, depth=1)
+    arithmetic = tuning.Arithmetic(False, False, {}, channels_last_inference=False)
+    predictor = Predictor(STResNet(config), config, DataConfig(size=32), CPU, arithmetic=arithmetic)
+    assert (predictor.bf16, predictor.channels_last) == (False, False)
 
 
 def test_a_state_folder_that_cannot_be_written_is_not_an_error(monkeypatch, tmp_path):
@@ -130,14 +146,11 @@ def test_inference_takes_its_own_layout(monkeypatch):
     training = fake_rates({"fp32 contiguous": 24.0, "fp32 channels-last": 22.0})
     chosen = tuning.choose(CPU, training, infer)
     assert chosen.channels_last is False and chosen.channels_last_inference is True
-    assert tuning.use_channels_last(CPU) is False
-    assert tuning.use_channels_last(CPU, inference=True) is True
-    # --layout (or VIDPRED_LAYOUT) fixes both.
-    tuning.fix_layout("contiguous")
-    try:
-        assert tuning.use_channels_last(CPU, inference=True) is False
-    finally:
-        tuning.fix_layout("auto")
+    auto = tuning.arithmetic_for(CPU)
+    assert (auto.channels_last, auto.channels_last_inference) == (False, True)
+    # --layout fixes both.
+    fixed = tuning.arithmetic_for(CPU, layout="channels-last")
+    assert (fixed.channels_last, fixed.channels_last_inference) == (True, True)
 
 
 CUDA = torch.device("cuda")
@@ -146,10 +159,9 @@ CUDA = torch.device("cuda")
 @pytest.fixture
 def fake_gpu(monkeypatch):
     """A CUDA device as the choosing logic sees it, on a CPU-only machine: bf16 units, a
-    named GPU, channels-last fixed (so no arithmetic is measured)."""
+    named GPU (the arithmetic is passed in, so none is measured)."""
     monkeypatch.setattr(tuning, "has_bf16_units", lambda device: True)
     monkeypatch.setattr(tuning, "describe_machine", lambda device: {"gpu": "Stub GPU"})
-    monkeypatch.setenv("VIDPRED_LAYOUT", "channels-last")
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
 
 
@@ -170,7 +182,14 @@ def batch_rates(fp32: dict[int, float], bf16: dict[int, float], calls: list | No
 
 def choose(rate, precision="auto", largest=4096, given=None):
     return tuning.choose_batch(
-        CUDA, precision, ModelConfig(), (64, 64), largest, given=given, rate=rate
+        CUDA,
+        precision,
+        ModelConfig(),
+        (64, 64),
+        largest,
+        given=given,
+        rate=rate,
+        arithmetic=tuning.Arithmetic(precision == "bf16", True, {}),
     )
 
 
@@ -239,7 +258,13 @@ def test_the_batch_choice_is_remembered_per_gpu_and_model(fake_gpu, monkeypatch)
 def test_on_a_cpu_the_batch_is_eight_unmeasured(monkeypatch):
     monkeypatch.setenv("VIDPRED_TUNING", "off")
     chosen = tuning.choose_batch(
-        CPU, "fp32", ModelConfig(), (64, 64), 1000, rate=lambda *a, **k: pytest.fail()
+        CPU,
+        "fp32",
+        ModelConfig(),
+        (64, 64),
+        1000,
+        rate=lambda *a, **k: pytest.fail(),
+        arithmetic=tuning.arithmetic_for(CPU, "fp32"),
     )
     assert (chosen.batch_size, chosen.bf16) == (tuning.CPU_BATCH, False) == (8, False)
     assert "CPU default" in chosen.rule

@@ -58,7 +58,7 @@ from .training import (
     train_step,
     wrap_for_training,
 )
-from .tuning import CPU_BATCH, choose, use_bf16, use_channels_last
+from .tuning import CPU_BATCH, Arithmetic, arithmetic_for
 from .video import read_video
 
 log = logging.getLogger(__name__)
@@ -183,21 +183,32 @@ def train_memory_samples_per_s(
     data: WindowDataset,
     model_config: ModelConfig,
     config: TrainConfig,
+    arithmetic: Arithmetic,
     *,
     warmup: int,
     compile_model: bool = False,
 ) -> float:
-    """Returns samples/s of the trainer's step (``vidpred.training.train_step``) over the
+    """Returns samples/s of the trainer's step (``vidpred.training.train_step``) in
+    ``arithmetic`` over the
     first ``config.steps`` batches of an epoch, already on the device: the compute-only
     reference, without the loader, schedule or bookkeeping. The first ``warmup`` steps are
     not timed."""
     device = resolve_device(config.device)
-    run = RunState.start(model_config, config, device)
+    channels_last = arithmetic.channels_last
+    run = RunState.start(model_config, config, device, channels_last=channels_last)
     net = wrap_for_training(run.model, device, current_world(), compile_model)
-    bf16 = use_bf16(config.precision, device)
+    bf16 = arithmetic.bf16
     plan = data.epoch_plan(config.seed, 0)
     batches = [
-        load_batch(data, plan, s, config.batch_size, device, flows=model_config.uses_flow)
+        load_batch(
+            data,
+            plan,
+            s,
+            config.batch_size,
+            device,
+            flows=model_config.uses_flow,
+            channels_last=channels_last,
+        )
         for s in range(config.steps)
     ]
     times = []
@@ -215,11 +226,13 @@ def train_loader_samples_per_s(
     data_config: DataConfig,
     config: TrainConfig,
     out: Path,
+    arithmetic: Arithmetic,
     *,
     warmup: int,
     compile_model: bool = False,
 ) -> float:
-    """Returns samples/s of the real trainer (``train``) reading batches through the loader.
+    """Returns samples/s of the real trainer (``train``) in ``arithmetic`` reading batches
+    through the loader.
 
     Time per step is taken between consecutive ``on_step`` calls, so it includes building
     the batch, the copy to the device, the schedule and the bookkeeping.
@@ -233,6 +246,7 @@ def train_loader_samples_per_s(
         out,
         on_step=lambda _: stamps.append(time.perf_counter()),
         compile_model=compile_model,
+        arithmetic=arithmetic,
     )
     steps_s = np.diff(stamps)[max(0, warmup - 1) :]
     return config.batch_size / float(np.median(steps_s))
@@ -268,14 +282,24 @@ def decode_fps(clip: Path, size: int, cache_dir: Path, reps: int = 2) -> dict[st
     return out
 
 
-def loader_ms_per_batch(data: WindowDataset, batch_size: int, device: torch.device) -> float:
+def loader_ms_per_batch(
+    data: WindowDataset, batch_size: int, device: torch.device, channels_last: bool
+) -> float:
     """Returns the median milliseconds to build one training batch and put it on the device,
     as the trainer does (``vidpred.training.load_batch``)."""
     plan = data.epoch_plan(1, 0)
     times = []
     for step in range(data.steps_per_epoch(batch_size)):
         t0 = time.perf_counter()
-        load_batch(data, plan, step, batch_size, device, flows=data.flows is not None)
+        load_batch(
+            data,
+            plan,
+            step,
+            batch_size,
+            device,
+            flows=data.flows is not None,
+            channels_last=channels_last,
+        )
         _sync(device)
         times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times)
@@ -347,7 +371,7 @@ def measure_training(
     device: str,
     out: Path,
     *,
-    bf16: bool,
+    arithmetic: Arithmetic,
     compile_model: bool,
     stage: Callable[[str], None],
     precision: str = "auto",
@@ -357,7 +381,7 @@ def measure_training(
     loader, and the loader's milliseconds per batch."""
     config = _bench_step_config(data, sizes, device, precision)
     runs = [("train_samples_per_s_memory", precision, "training on in-memory batches")]
-    if bf16:
+    if arithmetic.bf16:
         runs.append(("train_samples_per_s_memory_fp32", "fp32", "in-memory batches, fp32"))
     result = {}
     for key, precision, label in runs:
@@ -366,6 +390,7 @@ def measure_training(
             data,
             sizes.model,
             replace(config, precision=precision),
+            arithmetic if precision == config.precision else replace(arithmetic, bf16=False),
             warmup=sizes.warmup_steps,
             compile_model=compile_model,
         )
@@ -376,11 +401,12 @@ def measure_training(
         sizes.data,
         config,
         out,
+        arithmetic,
         warmup=sizes.warmup_steps,
         compile_model=compile_model,
     )
     result["loader_ms_per_batch"] = loader_ms_per_batch(
-        data, sizes.batch_size, resolve_device(device)
+        data, sizes.batch_size, resolve_device(device), arithmetic.channels_last
     )
     return result
 
@@ -412,15 +438,17 @@ def measure_render(
     sizes: BenchSizes,
     device: torch.device,
     out: Path,
-    bf16: bool,
-    precision: str = "auto",
+    arithmetic: Arithmetic,
 ) -> dict[str, Any]:
     """Returns model-only inference and end-to-end render frames/s and CPU ms per frame of
     an untrained default model on ``clip`` at the working size, and render frames/s of
     ``native_clip`` at its own size: the medians of ``sizes.render_reps`` runs."""
     model = STResNet(sizes.model).eval().to(device)
-    predictor = Predictor(model, sizes.model, sizes.data, device, precision=precision)
-    fp32 = Predictor(model, sizes.model, sizes.data, device, precision="fp32") if bf16 else None
+    predictor = Predictor(model, sizes.model, sizes.data, device, arithmetic=arithmetic)
+    fp32 = None
+    if arithmetic.bf16:
+        fp32_arithmetic = replace(arithmetic, bf16=False)
+        fp32 = Predictor(model, sizes.model, sizes.data, device, arithmetic=fp32_arithmetic)
     frames = read_video(clip, sizes.data.size).frames
     # Alternated, so a slow spell of a busy machine hits both sides of the ratio alike.
     runs = [
@@ -487,6 +515,7 @@ def run_bench(
     quick: bool = False,
     device: str = "auto",
     precision: str = "auto",
+    layout: str = "auto",
     compile_model: bool = False,
     on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -497,6 +526,7 @@ def run_bench(
         device: auto | cpu | cuda.
         precision: auto | fp32 | bf16, as `vidpred train` takes it: "fp32" on a machine
             with AMX shows what a user without it gets.
+        layout: auto | channels-last | contiguous, as `--layout` takes it.
         compile_model: train through ``torch.compile`` in both training measurements.
         on_stage: called with a short description as each measurement starts.
     """
@@ -505,7 +535,8 @@ def run_bench(
     stage = on_stage or (lambda _: None)
     # bf16 autocast is what training and inference use by default where it is fast
     # (vidpred.precision); fp32 is measured beside it, as the reference.
-    bf16 = use_bf16(precision, dev)
+    arithmetic = arithmetic_for(dev, precision, layout)
+    bf16 = arithmetic.bf16
     result: dict[str, Any] = {
         "device": str(dev),
         **describe_machine(dev),
@@ -513,10 +544,11 @@ def run_bench(
         "compile": compile_model,
         "precision": precision,
         "bf16": bf16,
-        "channels_last": use_channels_last(dev),
-        "channels_last_inference": use_channels_last(dev, inference=True),
-        # samples/s of each arithmetic timed to make that choice ({}: not measured)
-        "arithmetic_samples_per_s": choose(dev).timings,
+        "channels_last": arithmetic.channels_last,
+        "channels_last_inference": arithmetic.channels_last_inference,
+        # samples/s of each arithmetic timed to make that choice ({}: not measured, or
+        # --precision and --layout fixed)
+        "arithmetic_samples_per_s": arithmetic.timings,
     }
     stage("matmul peaks")
     result.update(measure_peaks(dev, sizes, bf16))
@@ -547,7 +579,7 @@ def run_bench(
                 sizes,
                 device,
                 tmp / "bench.pt",
-                bf16=bf16,
+                arithmetic=arithmetic,
                 compile_model=compile_model,
                 stage=stage,
                 precision=precision,
@@ -557,7 +589,7 @@ def run_bench(
         stage("inference and render")
         result.update(
             measure_render(
-                render_clip, native_clip, sizes, dev, tmp / "render.pred.mp4", bf16, precision
+                render_clip, native_clip, sizes, dev, tmp / "render.pred.mp4", arithmetic
             )
         )
     result["peak_rss_mb"] = peak_rss_mb()

@@ -15,7 +15,7 @@ from .errors import SettingError
 from .flow import base_flows, pair_flows
 from .model import ModelConfig, Motion, STResNet, compose
 from .precision import autocast, resolve_device
-from .tuning import use_bf16, use_channels_last
+from .tuning import Arithmetic, arithmetic_for
 from .video import max_decoded_bytes
 
 
@@ -23,8 +23,9 @@ from .video import max_decoded_bytes
 class Predictor:
     """A model ready for inference, with the working size it was trained at.
 
-    ``precision`` is "auto", "fp32" or "bf16" (see ``vidpred.precision``): "auto" runs the
-    model under bf16 autocast where the device does bf16 fast; outputs are float32 either way.
+    ``arithmetic`` (``vidpred.tuning.arithmetic_for``, which a command resolves once) says
+    whether the model runs under bf16 autocast and in which layout; without one it is resolved
+    from ``precision`` ("auto", "fp32" or "bf16"). Outputs are float32 either way.
     """
 
     model: STResNet
@@ -36,16 +37,23 @@ class Predictor:
     # The video files and folders the weights were trained on (the checkpoint's "sources"),
     # so that an evaluation can say which of the frames it scores were training frames.
     sources: tuple[str, ...] = ()
+    arithmetic: Arithmetic | None = None
 
     def __post_init__(self):
-        self.bf16 = use_bf16(self.precision, self.device)
-        self.channels_last = use_channels_last(self.device, inference=True)
+        if self.arithmetic is None:
+            self.arithmetic = arithmetic_for(self.device, self.precision)
+        self.bf16 = self.arithmetic.bf16
+        self.channels_last = self.arithmetic.channels_last_inference
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = "auto", precision: str = "auto"
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        arithmetic: Arithmetic | None = None,
     ) -> Predictor:
         """Returns a Predictor loaded from a vidpred checkpoint (loaded as data, never as code).
 
@@ -57,7 +65,7 @@ class Predictor:
         model = model_from_checkpoint(ckpt).to(dev)
         sources = tuple(ckpt.get("sources", ()))
         config = (ckpt["model_config"], ckpt["data_config"])
-        return cls(model, *config, dev, Path(path), precision, sources)
+        return cls(model, *config, dev, Path(path), precision, sources, arithmetic)
 
     def forward(self, inputs: torch.Tensor, flows: torch.Tensor | None = None) -> torch.Tensor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),

@@ -38,7 +38,7 @@ from .precision import (
 )
 from .runs import TrainRun, check_resume, starting_model_config, stored_train_config
 from .train_config import TrainConfig
-from .tuning import choose_batch, use_channels_last
+from .tuning import Arithmetic, arithmetic_for, choose_batch
 from .validation import validate
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,13 @@ def load_batch(
     device: torch.device,
     *,
     flows: bool,
+    channels_last: bool,
     world: World | None = None,
 ) -> Batch:
     """Returns this process's share of the epoch ``plan``'s batch ``step_in_epoch`` (of the
-    global ``batch_size``), with the base flows if ``flows``, on ``device``."""
+    global ``batch_size``), with the base flows if ``flows``, on ``device``, in the
+    ``channels_last`` layout or not."""
     rank, size = (world.rank, world.size) if world else (0, 1)
-    channels_last = use_channels_last(device)
     inputs, targets = data.train_batch_uint8(
         plan, step_in_epoch, batch_size, rank=rank, world_size=size
     )
@@ -166,12 +167,14 @@ class RunState:
         config: TrainConfig,
         device: torch.device,
         *,
+        channels_last: bool,
         resume: dict[str, Any] | None = None,
         init: dict[str, Any] | None = None,
         shared_clock: bool = False,
     ) -> RunState:
         """Returns the state of a new run of ``model_config`` (with ``init``'s weights when
-        given) or of the run that the loaded checkpoint ``resume`` continues, on ``device``.
+        given) or of the run that the loaded checkpoint ``resume`` continues, on ``device``,
+        in the ``channels_last`` layout or not.
 
         Raises:
             CheckpointError: the stored weights or optimizer state do not fit the model.
@@ -182,7 +185,7 @@ class RunState:
         if resume is not None and "train_model" in resume:  # "model" holds the average
             model.load_state_dict(resume["train_model"])
         model.to(device).train()
-        if use_channels_last(device):
+        if channels_last:
             model.to(memory_format=torch.channels_last)
         trained_s = float(resume.get("schedule", {}).get("elapsed_s", 0.0)) if resume else 0.0
         run = cls(
@@ -340,6 +343,7 @@ class _Trainer:
     on_epoch: Callable[[dict[str, float]], None] | None
 
     bf16: bool  # the model runs under bf16 autocast
+    channels_last: bool  # activations in the channels-last layout
 
     def __post_init__(self):
         self.release_every = self.data.release_interval(self.config.batch_size)
@@ -381,6 +385,7 @@ class _Trainer:
             config.batch_size,
             self.device,
             flows=self.model_config.uses_flow,
+            channels_last=self.channels_last,
             world=self.world,
         )
         loss = train_step(run, self.net, batch, config, self.bf16)
@@ -494,6 +499,7 @@ def train(
     on_step: Callable[[dict[str, float]], None] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     compile_model: bool = False,
+    arithmetic: Arithmetic | None = None,
 ) -> dict[str, Any]:
     """Trains a model and returns the final checkpoint dict (also written to ``out``).
 
@@ -513,6 +519,8 @@ def train(
         on_epoch: called after each epoch with its validation metrics.
         compile_model: run the training forward/backward through ``torch.compile``
             (checkpoints still hold the plain module's weights).
+        arithmetic: the precision and layout to train in (``vidpred.tuning.arithmetic_for``,
+            resolved once per command); None: resolved here from ``config.precision``.
 
     Under torchrun (an initialised process group) each of the W ranks trains on its
     ``batch_size / W`` share of every global batch and gradients are averaged, so the run
@@ -544,9 +552,16 @@ def train(
             f"build the WindowDataset with unroll={config.unroll}"
         )
     model_config = starting_model_config(model_config, init)
-    config, bf16 = _batch_and_precision(data, model_config, config, device, world)
+    arithmetic = arithmetic or arithmetic_for(device, config.precision)
+    config, bf16 = _batch_and_precision(data, model_config, config, device, world, arithmetic)
     run = RunState.start(
-        model_config, config, device, resume=resume, init=init, shared_clock=world.size > 1
+        model_config,
+        config,
+        device,
+        channels_last=arithmetic.channels_last,
+        resume=resume,
+        init=init,
+        shared_clock=world.size > 1,
     )
     if model_config.uses_flow:
         data.ensure_flows()
@@ -560,6 +575,7 @@ def train(
         world=world,
         device=device,
         bf16=bf16,
+        channels_last=arithmetic.channels_last,
         limits=Limits.of(config, data.steps_per_epoch(config.batch_size)),
         out=out,
         sources=list(sources or []),
@@ -583,6 +599,7 @@ def train_run(
     on_step: Callable[[dict[str, float]], None] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     compile_model: bool = False,
+    arithmetic: Arithmetic | None = None,
 ) -> dict[str, Any]:
     """Trains the planned ``run`` (``vidpred.runs.TrainRun``: new, resumed or fine-tuning)
     on its videos (``run.load_data``) and returns the final checkpoint, also written to
@@ -603,6 +620,7 @@ def train_run(
         on_step=on_step,
         on_epoch=on_epoch,
         compile_model=compile_model,
+        arithmetic=arithmetic,
     )
 
 
@@ -612,6 +630,7 @@ def _batch_and_precision(
     config: TrainConfig,
     device: torch.device,
     world: World,
+    arithmetic: Arithmetic,
 ) -> tuple[TrainConfig, bool]:
     """Returns ``config`` with its global batch chosen where it names none, and whether to
     train under bf16 autocast (``vidpred.tuning.choose_batch``; every rank takes the
@@ -624,6 +643,7 @@ def _batch_and_precision(
         data.sample_size(),
         largest=max(1, data.largest_batch() // world.size),
         given=given,
+        arithmetic=arithmetic,
     )
     batch, bf16 = choice.batch_size, choice.bf16
     if world.size > 1:

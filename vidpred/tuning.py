@@ -10,10 +10,10 @@ keyed by the CPU (or GPU), its flags, the thread count and the torch version: wh
 them changes, it is measured again. So is a stored choice that vidpred cannot have written (a
 field of the wrong type or range, a file that is a FIFO or not JSON), with one warning line.
 
-Overrides: ``--precision fp32|bf16`` fixes the precision; ``--layout channels-last`` or
-``contiguous`` (``fix_layout``), else ``VIDPRED_LAYOUT`` of the same values, fixes the
-layout; ``VIDPRED_TUNING=off`` skips the measurement and uses
-the rule of thumb (bf16 on CUDA and AMX, channels-last everywhere).
+Each command resolves its arithmetic once (``arithmetic_for``) and passes it to the predictor
+and the trainer: ``--precision fp32|bf16`` fixes the precision and ``--layout channels-last``
+or ``contiguous`` the layout; ``VIDPRED_TUNING=off`` skips the measurement and uses the rule
+of thumb (bf16 on CUDA and AMX, channels-last everywhere).
 
 The training batch is chosen here too (``choose_batch``) when a run names none: 8 on a CPU;
 on CUDA the smallest batch that trains within 90% of the fastest rate measured at doubling
@@ -42,7 +42,6 @@ from .precision import PRECISIONS, autocast, cpu_has_amx_bf16, describe_machine
 
 log = logging.getLogger(__name__)
 
-LAYOUT_ENV = "VIDPRED_LAYOUT"
 LAYOUTS = ("channels-last", "contiguous")
 TUNING_ENV = "VIDPRED_TUNING"
 TUNING_FILE = "arithmetic.json"
@@ -359,6 +358,8 @@ def choose_batch(
     largest: int,
     given: int | None = None,
     rate: Callable[..., float] = training_step_rate,
+    *,
+    arithmetic: Arithmetic,
 ) -> BatchChoice:
     """Returns the per-process training batch and the precision to train in.
 
@@ -366,7 +367,8 @@ def choose_batch(
     finds on this GPU for this model and sample size, remembered like the arithmetic. With
     one, that batch. On CUDA with "auto" precision and bf16 units, the precision is the
     faster at that batch (bf16 loses to fp32 at small batches on an H200 and wins at large
-    ones, docs/speed.md); elsewhere it is what ``use_bf16`` says.
+    ones, docs/speed.md); elsewhere it is the command's ``arithmetic``'s, whose layout the
+    batch is measured in.
 
     Args:
         precision: "auto", "fp32" or "bf16".
@@ -380,7 +382,7 @@ def choose_batch(
     if not measures:
         batch = given or CPU_BATCH
         why = "--batch-size" if given else "the CPU default"
-        return BatchChoice(batch, use_bf16(precision, device), f"batch {batch}: {why}", {})
+        return BatchChoice(batch, arithmetic.bf16, f"batch {batch}: {why}", {})
     batches = (given,) if given else tuple(b for b in BATCH_LADDER if b <= largest) or (largest,)
     key = {
         **_key(device),
@@ -393,7 +395,9 @@ def choose_batch(
         f"{device.type} batch",
         key,
         BatchChoice,
-        lambda: measure_batch(device, precision, model_config, size, batches, rate),
+        lambda: measure_batch(
+            device, precision, model_config, size, batches, rate, arithmetic.channels_last
+        ),
         lambda choice: (
             None
             if choice.batch_size in batches
@@ -409,16 +413,16 @@ def measure_batch(
     size: tuple[int, int],
     batches: tuple[int, ...],
     rate: Callable[..., float] = training_step_rate,
+    channels_last: bool = True,
 ) -> BatchChoice:
     """Times training steps at each of ``batches`` in turn (in each precision that
-    ``precision`` allows) until samples/s stops growing by GROWTH or a batch does not fit,
-    and returns the smallest batch within FILLED of the best rate, in the faster precision
-    at that batch."""
+    ``precision`` allows, in the ``channels_last`` layout or not) until samples/s stops
+    growing by GROWTH or a batch does not fit, and returns the smallest batch within FILLED
+    of the best rate, in the faster precision at that batch."""
     if precision == "auto":
         options = [False, True] if has_bf16_units(device) else [False]
     else:
         options = [precision == "bf16"]
-    channels_last = use_channels_last(device)
     log.warning(
         "measuring the batch size and precision that train fastest on this %s (once per "
         "GPU, model and sample size)",
@@ -481,60 +485,36 @@ def _read(path: Path) -> dict:
     return stored
 
 
-_fixed_layout: str | None = None  # what fix_layout set for this process
-
-
-def fix_layout(layout: str) -> None:
-    """Fixes the activation layout for the rest of this process (``--layout``):
-    "channels-last" or "contiguous"; "auto" leaves it to ``VIDPRED_LAYOUT`` or the
-    measurement.
-
-    Raises:
-        ValueError: it names no layout.
-    """
-    global _fixed_layout
-    if layout not in ("auto", *LAYOUTS):
-        raise ValueError(f"layout must be one of {('auto', *LAYOUTS)}, got {layout!r}")
-    _fixed_layout = None if layout == "auto" else layout
-
-
-def layout_override() -> bool | None:
-    """Returns the layout ``fix_layout``, else ``VIDPRED_LAYOUT``, fixes (True:
-    channels-last), or None: measured.
-
-    Raises:
-        ValueError: the environment variable names no layout.
-    """
-    text = (_fixed_layout or os.environ.get(LAYOUT_ENV, "")).strip().lower()
-    if not text or text == "auto":
-        return None
-    if text not in LAYOUTS:
-        raise ValueError(f"{LAYOUT_ENV} must be one of {LAYOUTS} or auto, got {text!r}")
-    return text == "channels-last"
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Returns whether to run the model under bf16 autocast on ``device``.
+def arithmetic_for(
+    device: torch.device, precision: str = "auto", layout: str = "auto"
+) -> Arithmetic:
+    """Returns the arithmetic a command runs the model with on ``device``, resolved once per
+    command and passed to the predictor and the trainer.
 
     Args:
-        precision: "fp32" (never), "bf16" (always) or "auto" (where it measured faster on
-            this machine: ``vidpred.tuning``).
+        precision: "fp32" or "bf16" fix the precision (``--precision``); "auto" takes what
+            measured faster on this machine.
+        layout: "channels-last" or "contiguous" fix the activations' layout, in training and
+            inference (``--layout``); "auto" takes what measured faster for each.
+
+    Where anything is "auto", the choice is remembered from an earlier measurement on this
+    machine, else measured now, once, saying so (``choose``). Measured layouts: on the AMX
+    Xeon channels-last made fp32 training 10% and inference 22% faster; on an AMD EPYC
+    without AMX, fp32 training 8-19% slower; on an AVX-512 Xeon without AMX, training within
+    noise and inference 25% faster.
+
+    Raises:
+        ValueError: an unknown precision or layout.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "auto":
-        return precision == "bf16"
-    return choose(device).bf16
-
-
-def use_channels_last(device: torch.device, inference: bool = False) -> bool:
-    """Returns whether to keep activations in the channels-last (NHWC) layout on ``device``,
-    in training or in ``inference``: ``--layout`` or ``VIDPRED_LAYOUT`` if set, else what
-    measured faster there on this machine (``choose``). On the AMX Xeon it made fp32
-    training 10% and inference 22% faster; on an AMD EPYC without AMX, fp32 training 8-19%
-    slower; on an AVX-512 Xeon without AMX, training within noise and inference 25% faster."""
-    override = layout_override()
-    if override is not None:
-        return override
-    chosen = choose(device)
-    return chosen.channels_last_inference if inference else chosen.channels_last
+    if layout not in ("auto", *LAYOUTS):
+        raise ValueError(f"layout must be one of {('auto', *LAYOUTS)}, got {layout!r}")
+    chosen = choose(device) if "auto" in (precision, layout) else None
+    bf16 = chosen.bf16 if precision == "auto" else precision == "bf16"
+    if layout == "auto":
+        training, inference = chosen.channels_last, chosen.channels_last_inference
+    else:
+        training = inference = layout == "channels-last"
+    timings = chosen.timings if chosen else {}
+    return Arithmetic(bf16, training, timings, channels_last_inference=inference)

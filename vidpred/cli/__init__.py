@@ -97,9 +97,6 @@ def _interrupt(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from ..tuning import fix_layout
-
-    fix_layout(getattr(args, "layout", "auto"))  # for this command; undone when it ends
     # Under torchrun every rank runs this; only rank 0 logs anything short of an error.
     other_rank = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(
@@ -135,7 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         stderr.print(f"vidpred: error: {where}{e.strerror or e}", highlight=False, markup=False)
         return 1
     finally:
-        fix_layout("auto")
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 

@@ -40,6 +40,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             quick=args.quick,
             device=args.device,
             precision=args.precision,
+            layout=args.layout,
             compile_model=args.compile,
             on_stage=lambda text: progress.update(task, info=text),
         )

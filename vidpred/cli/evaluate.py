@@ -55,7 +55,7 @@ def add_eval(sub) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluation import METHODS, evaluate
 
-    predictor = load_predictor(args.weights, args.device, args.precision, args.quiet or args.json)
+    predictor = load_predictor(args, args.quiet or args.json)
     with stderr_progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("eval", total=None, info="")
 

@@ -92,7 +92,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         inputs = (args.clip, *filter(None, [args.weights]))
         check_output_path(args.out, force=args.force, inputs=inputs)
         check_render_path(args.out)
-    predictor = load_predictor(args.weights, args.device, args.precision, args.quiet)
+    predictor = load_predictor(args, args.quiet)
     with stderr_progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("render", total=None, info="", unit="frames")
 

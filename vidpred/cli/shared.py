@@ -182,16 +182,22 @@ def add_layout_option(p) -> None:
         choices=("auto", *LAYOUTS),
         default="auto",
         help="memory layout of the model's activations; auto = what measured faster on "
-        "this machine (once, vidpred.tuning), or $VIDPRED_LAYOUT",
+        "this machine (once, vidpred.tuning)",
     )
 
 
-def load_predictor(weights: Path | None, device: str, precision: str, quiet: bool):
+def load_predictor(args: argparse.Namespace, quiet: bool):
+    """Returns the predictor of --weights (or the default weights), in the arithmetic of
+    --device, --precision and --layout, resolved once for the command; says which weights."""
+    from ..precision import resolve_device
     from ..predict import Predictor
+    from ..tuning import arithmetic_for
     from ..weights import resolve_weights
 
-    path, why = resolve_weights(weights)
-    predictor = Predictor.from_checkpoint(path, device, precision)
+    path, why = resolve_weights(args.weights)
+    device = resolve_device(args.device)
+    arithmetic = arithmetic_for(device, args.precision, args.layout)
+    predictor = Predictor.from_checkpoint(path, args.device, args.precision, arithmetic)
     if not quiet:
         stderr.print(f"weights: {shown(path)} ({why})", markup=False, highlight=False)
     return predictor

@@ -228,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..outputs import claim_output
     from ..precision import resolve_device
     from ..training import train_run
+    from ..tuning import arithmetic_for
     from ..weights import record_latest
 
     if args.resume is not None and args.init is not None:
@@ -243,9 +244,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         _announce(plan, data)
     progress = stderr_progress(disable=args.quiet or not world.is_main)
     on_step, on_epoch = _train_reporters(progress)
-    with process_group(resolve_device(plan.config.device).type), progress:
+    device = resolve_device(plan.config.device)
+    with process_group(device.type), progress:
         try:
-            train_run(plan, on_step=on_step, on_epoch=on_epoch, compile_model=args.compile)
+            train_run(
+                plan,
+                on_step=on_step,
+                on_epoch=on_epoch,
+                compile_model=args.compile,
+                arithmetic=arithmetic_for(device, plan.config.precision, args.layout),
+            )
         finally:
             if plan.out.exists() and world.is_main:
                 record_latest(plan.out)
