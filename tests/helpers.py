@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -106,11 +107,14 @@ def frame_index_video(num_frames: int = 12, height: int = 16, width: int = 24) -
 
 def cli(capsys, *args) -> tuple[int, list[str]]:
     """Returns (exit code, the stderr lines that start with 'vidpred') of `vidpred ARGS` run
-    in-process; the other lines are progress and the 'weights:' note. Arguments may be bytes
-    (names that are not UTF-8). In-process, warnings go to pytest's log capture: read them
-    with caplog."""
+    in-process; the other lines are progress and the 'weights:' note. One string argument is
+    a command line, split as a shell would (``cli(capsys, f"render {clip} --size 32")``);
+    otherwise each argument is one word, and may be bytes (names that are not UTF-8) or a
+    path. In-process, warnings go to pytest's log capture: read them with caplog."""
     from vidpred.cli import main
 
+    if len(args) == 1 and isinstance(args[0], str):
+        args = shlex.split(args[0])
     code = main([os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args])
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
