@@ -1,17 +1,18 @@
 """vidpred: train a next-frame predictor (ST-ResNet) on your own videos and watch how well it does.
 
 Python API (the CLI calls exactly these):
-    from vidpred import Predictor, read_video, render, evaluate, train
+    from vidpred import Predictor, read_video, render, evaluate, TrainRun, train_run
 """
 
 from .data import DataConfig, WindowDataset, load_videos
 from .encoding import write_mp4
-from .errors import CheckpointError, OutputError, VideoError, VidpredError
+from .errors import CheckpointError, OutputError, SettingError, VideoError, VidpredError
 from .evaluation import evaluate
 from .model import ModelConfig, STResNet
 from .predict import Predictor
 from .rendering import render
-from .training import TrainConfig, train
+from .runs import TrainRun
+from .training import TrainConfig, train, train_run
 from .video import find_videos, read_video
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "OutputError",
     "Predictor",
     "STResNet",
+    "SettingError",
     "TrainConfig",
+    "TrainRun",
     "VideoError",
     "VidpredError",
     "WindowDataset",
@@ -31,6 +34,7 @@ __all__ = [
     "read_video",
     "render",
     "train",
+    "train_run",
     "write_mp4",
 ]
 __version__ = "0.1.0"
