@@ -35,6 +35,7 @@ from vidpred.predict import Predictor
 from vidpred.rendering import render
 from vidpred.stages import recording
 from vidpred.synthetic import generate
+from vidpred.video_options import VideoOptions
 
 
 @contextlib.contextmanager
@@ -61,7 +62,7 @@ def _without_read_ahead(cls):
 def one_render(clip: Path, predictor: Predictor, out: Path, frames: int) -> dict[str, float]:
     start = time.perf_counter()
     with recording() as seconds:
-        render(clip, predictor, out, cache=False, force=True)
+        render(clip, predictor, out, force=True, video_options=VideoOptions(cache=False))
     shown = frames - predictor.history
     result = {name: 1000 * s / shown for name, s in seconds.items()}
     result["frames/s"] = shown / (time.perf_counter() - start)

@@ -53,6 +53,7 @@ from vidpred.rendering import (
 )
 from vidpred.synthetic import generate
 from vidpred.video import read_video
+from vidpred.video_options import VideoOptions
 
 STAGES = ("decode", "inference", "baselines", "metrics", "compositing", "H.264 encoding")
 
@@ -127,11 +128,15 @@ def main() -> None:
         precision=args.precision,
     )
     cache_dir = tmp / "cache"
-    render(clip, predictor, tmp / "warm.mp4", cache_dir=cache_dir)  # warm-up; fills the cache
+    render(
+        clip, predictor, tmp / "warm.mp4", video_options=VideoOptions(cache_dir=cache_dir)
+    )  # warm-up; fills the cache
     runs: dict[str, list[float]] = defaultdict(list)  # ms per shown frame, one per repetition
     for _ in range(args.reps):
         start = time.perf_counter()
-        render(clip, predictor, tmp / "out.mp4", cache=False, force=True)
+        render(
+            clip, predictor, tmp / "out.mp4", force=True, video_options=VideoOptions(cache=False)
+        )
         render_s = time.perf_counter() - start
         seconds, shown = time_stages(clip, predictor, tmp / "stages.mp4", cache_dir)
         seconds["stages"] = sum(seconds[name] for name in STAGES)

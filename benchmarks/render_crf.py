@@ -34,10 +34,11 @@ from vidpred.encoding import Mp4Writer
 from vidpred.metrics import psnr_of_mse, ssim
 from vidpred.panels import ERROR_COLORMAP, GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import Segment, iter_frames, read_video
+from vidpred.video_options import VideoOptions
 
 FPS = 25
 SECONDS = 60
@@ -159,7 +160,13 @@ def main() -> None:
         lossless = args.work / f"{clip.stem}.crf0.mp4"
         if not lossless.exists():
             segment = Segment(0.0, args.seconds)
-            render(clip, predictor, lossless, crf=0, cache=False, segment=segment)
+            render(
+                clip,
+                predictor,
+                lossless,
+                settings=RenderSettings(crf=0),
+                video_options=VideoOptions(cache=False, segment=segment),
+            )
         meta = read_sidecar(sidecar_path(lossless))
         composed = [frame for frame, _ in iter_frames(lossless)]
         source = clip.stat().st_size
@@ -189,7 +196,7 @@ def main() -> None:
             sys.stdout.flush()
         whole = args.work / f"{clip.stem}.default.mp4"
         if not whole.exists():
-            render(clip, predictor, whole, cache=False)
+            render(clip, predictor, whole, video_options=VideoOptions(cache=False))
         print(
             f"whole clip, every default (CRF {read_sidecar(sidecar_path(whole))['crf']}): "
             f"{whole.stat().st_size / 1e6:.2f} MB = {whole.stat().st_size / source:.2f} x the "

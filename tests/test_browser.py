@@ -14,7 +14,7 @@ from helpers import moving_square, one_torch_thread, write_lossless
 
 from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.video import read_video
 
@@ -47,9 +47,7 @@ def test_gallery_videos_load_and_play_in_headless_chromium(tmp_path, trained_che
             b,
             predictor,
             renders / "b.pred.mp4",
-            horizon=3,
-            extend=4,
-            panels="actual,predicted,error,copy_last",
+            settings=RenderSettings(horizon=3, extend=4, panels="actual,predicted,error,copy_last"),
         )
     index = write_gallery(renders)
     # $VIDPRED_SCREENSHOT_DIR keeps the screenshot (e.g. as a CI artifact).

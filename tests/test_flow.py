@@ -18,6 +18,7 @@ from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
 from vidpred.training import TrainConfig, train
 from vidpred.video import read_video
+from vidpred.video_options import VideoOptions
 
 
 def textured_pan(
@@ -242,7 +243,9 @@ def test_eval_mode_predictions_hold_on_a_clip_brighter_and_flatter_than_training
     for gain, offset in ((0.3, 10.0), (1.6, -60.0)):
         clip = brightness_contrast(textured_pan(24, dx=1.5, dy=-0.5, seed=7), gain, offset)
         path = write_lossless(tmp_path / f"odd{gain}.avi", clip)
-        result = evaluate([path], predictor, cache_dir=tmp_path / "cache")["mean"]
+        result = evaluate(
+            [path], predictor, video_options=VideoOptions(cache_dir=tmp_path / "cache")
+        )["mean"]
         assert result["model"]["psnr"] >= result["copy_last"]["psnr"], (gain, result)
 
 

@@ -15,7 +15,7 @@ from vidpred.cli import main
 from vidpred.errors import OutputError, VidpredError
 from vidpred.gallery import write_gallery
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 from vidpred.serve import serve
 from vidpred.sidecar import read_sidecar, sidecar_path
 
@@ -57,9 +57,9 @@ def renders(tmp_path_factory, trained_checkpoint) -> Path:
             right,
             predictor,
             folder / "right.pred.mp4",
-            horizon=2,
-            gif=True,
-            panels="actual,predicted,error,copy_last,flow",
+            settings=RenderSettings(
+                horizon=2, gif=True, panels="actual,predicted,error,copy_last,flow"
+            ),
         )
     return folder
 

@@ -15,6 +15,7 @@ from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
 from vidpred.rendering import render
 from vidpred.sidecar import read_sidecar, sidecar_path
+from vidpred.video_options import VideoOptions
 
 
 def _frames(seed: int, n: int = 40) -> torch.Tensor:
@@ -70,8 +71,12 @@ def pan(tmp_path):
 
 @pytest.mark.parametrize("resolution", ["working", "native"])
 def test_eval_shows_the_flow_where_the_model_trails_it(pan, frozen_predictor, resolution):
-    gated = evaluate([pan], frozen_predictor, tail=0.5, resolution=resolution)
-    alone = evaluate([pan], frozen_predictor, tail=0.5, resolution=resolution, gate=0)
+    gated = evaluate(
+        [pan], frozen_predictor, tail=0.5, video_options=VideoOptions(resolution=resolution)
+    )
+    alone = evaluate(
+        [pan], frozen_predictor, tail=0.5, video_options=VideoOptions(resolution=resolution, gate=0)
+    )
     video = gated["videos"][0]
     assert alone["videos"][0]["model"]["psnr"] < video["flow"]["psnr"] - 3  # the failure
     assert "model_ungated" not in alone["videos"][0] and "gate" not in alone["videos"][0]
@@ -86,12 +91,19 @@ def test_eval_shows_the_flow_where_the_model_trails_it(pan, frozen_predictor, re
 def test_render_records_the_gate_and_shows_the_flow_after_the_first_frames(
     tmp_path, pan, frozen_predictor
 ):
-    out = render(pan, frozen_predictor, tmp_path / "g.mp4", resolution="working")
+    out = render(
+        pan, frozen_predictor, tmp_path / "g.mp4", video_options=VideoOptions(resolution="working")
+    )
     meta = read_sidecar(sidecar_path(out))
     shown = meta["metrics"]["frames"]
     # Only the first frame, before the gate has seen one, is the model's.
     assert meta["gate"]["flow_share"] == pytest.approx((shown - 1) / shown)
-    alone = render(pan, frozen_predictor, tmp_path / "a.mp4", resolution="working", gate=0)
+    alone = render(
+        pan,
+        frozen_predictor,
+        tmp_path / "a.mp4",
+        video_options=VideoOptions(resolution="working", gate=0),
+    )
     alone_meta = read_sidecar(sidecar_path(alone))
     assert alone_meta["gate"] is None
     model, flow = meta["metrics"]["model"]["psnr"], meta["metrics"]["flow"]["psnr"]

@@ -12,6 +12,7 @@ from vidpred.evaluation import evaluate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
 from vidpred.training import TrainConfig, train
+from vidpred.video_options import VideoOptions
 
 pytestmark = pytest.mark.requires_cuda
 
@@ -42,7 +43,9 @@ def test_cuda_training_writes_a_checkpoint_the_cpu_loads(tmp_path, square_folder
 def test_cuda_eval_in_batches_agrees_with_cpu(square_folder, trained_checkpoint):
     cpu = evaluate([square_folder], Predictor.from_checkpoint(trained_checkpoint, "cpu"))
     gpu = evaluate(
-        [square_folder], Predictor.from_checkpoint(trained_checkpoint, "cuda"), batch_size=5
+        [square_folder],
+        Predictor.from_checkpoint(trained_checkpoint, "cuda"),
+        video_options=VideoOptions(batch_size=5),
     )
     assert gpu["mean"]["model"]["psnr"] == pytest.approx(cpu["mean"]["model"]["psnr"], abs=0.1)
     assert gpu["mean"]["copy_last"]["psnr"] == pytest.approx(

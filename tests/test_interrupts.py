@@ -24,6 +24,7 @@ from vidpred.outputs import atomic_write_bytes
 from vidpred.predict import Predictor
 from vidpred.rendering import render
 from vidpred.training import TrainConfig, train
+from vidpred.video_options import VideoOptions
 
 
 def digest(path) -> str:
@@ -211,7 +212,14 @@ def test_interrupted_render_leaves_the_old_file_or_none(tmp_path, trained_checkp
 
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     with pytest.raises(KeyboardInterrupt):
-        render(clip, predictor, out, force=True, batch_size=2, on_progress=stop_half_way)
+        render(
+            clip,
+            predictor,
+            out,
+            force=True,
+            on_progress=stop_half_way,
+            video_options=VideoOptions(batch_size=2),
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"] + (
         ["out.mp4"] if existing else []
     )

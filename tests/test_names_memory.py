@@ -36,6 +36,7 @@ from vidpred.errors import VideoError
 from vidpred.evaluation import evaluate
 from vidpred.predict import Predictor
 from vidpred.video import find_videos, read_video
+from vidpred.video_options import VideoOptions
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -363,7 +364,9 @@ def test_eval_holds_only_the_frames_of_a_batch(tmp_path, trained_checkpoint, mon
             yield item
 
     monkeypatch.setattr(predictor, "predict_frames", sampled)
-    result = evaluate([tmp_path / "v"], predictor, size=256, batch_size=16)
+    result = evaluate(
+        [tmp_path / "v"], predictor, video_options=VideoOptions(size=256, batch_size=16)
+    )
     assert result["videos"][0]["targets"] > 150 and len(samples) >= 10
     assert max(samples) < 0.25 * video_mb, (max(samples), video_mb)
 

@@ -26,9 +26,10 @@ from vidpred.native import (
 )
 from vidpred.panels import FOOTER_HEIGHT, GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.video import read_video
+from vidpred.video_options import VideoOptions
 
 # Global motion of the test clip, native pixels per frame (dx, dy).
 MOTION = (4, 2)
@@ -152,7 +153,12 @@ def test_render_draws_native_panels_by_default_and_beats_copy_last(
     tmp_path, pan_clip, trained_checkpoint
 ):
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    out = render(pan_clip, predictor, tmp_path / "r.mp4", panels="actual,predicted,motion")
+    out = render(
+        pan_clip,
+        predictor,
+        tmp_path / "r.mp4",
+        settings=RenderSettings(panels="actual,predicted,motion"),
+    )
     meta = read_sidecar(sidecar_path(out))
     assert meta["resolution"] == "native" and meta["size"] == [96, 144]
     assert meta["working_size"] == [32, 48] and meta["scale"] == 2  # panels under 200 px
@@ -162,16 +168,29 @@ def test_render_draws_native_panels_by_default_and_beats_copy_last(
     assert metrics["frames"] == 16 - predictor.history
     assert metrics["model"]["psnr"] > metrics["copy_last"]["psnr"] + 5
     # The working-size render of the same clip: panels at 32x48, blurrier and worse.
-    working = render(pan_clip, predictor, tmp_path / "w.mp4", resolution="working")
+    working = render(
+        pan_clip, predictor, tmp_path / "w.mp4", video_options=VideoOptions(resolution="working")
+    )
     assert read_sidecar(sidecar_path(working))["size"] == [32, 48]
     # --max-side caps the shorter side, aspect kept.
-    capped = render(pan_clip, predictor, tmp_path / "c.mp4", max_side=48, scale=1)
+    capped = render(
+        pan_clip,
+        predictor,
+        tmp_path / "c.mp4",
+        settings=RenderSettings(scale=1),
+        video_options=VideoOptions(max_side=48),
+    )
     assert read_sidecar(sidecar_path(capped))["size"] == [48, 72]
 
 
 def test_native_render_extends_past_the_end(tmp_path, pan_clip, trained_checkpoint):
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    out = render(pan_clip, predictor, tmp_path / "r.mp4", extend=4, panels="predicted,flow")
+    out = render(
+        pan_clip,
+        predictor,
+        tmp_path / "r.mp4",
+        settings=RenderSettings(extend=4, panels="predicted,flow"),
+    )
     assert read_video(out).num_frames == 16 - predictor.history + 4
     assert read_sidecar(sidecar_path(out))["frames"] == 16 - predictor.history + 4
 
@@ -184,13 +203,15 @@ def test_a_residual_model_renders_at_working_size_and_says_why(tmp_path, pan_cli
     assert read_sidecar(sidecar_path(out))["resolution"] == "working"
     assert "rendering at the working size: a residual-head model" in caplog.text
     with pytest.raises(VidpredError, match="^panels motion needs a model with a warp head"):
-        render(pan_clip, predictor, tmp_path / "m.mp4", panels="motion")
+        render(pan_clip, predictor, tmp_path / "m.mp4", settings=RenderSettings(panels="motion"))
 
 
 def test_eval_at_native_resolution_scores_full_size_frames(pan_clip, trained_checkpoint):
     """Its copy-last value against PSNR computed here from the decoded frames alone."""
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    result = evaluate([pan_clip], predictor, tail=0.5, resolution="native")
+    result = evaluate(
+        [pan_clip], predictor, tail=0.5, video_options=VideoOptions(resolution="native")
+    )
     working = evaluate([pan_clip], predictor, tail=0.5)
     assert result["resolution"] == "native" and working["resolution"] == "working"
     assert set(result) == set(working)
@@ -220,7 +241,13 @@ def test_a_native_render_shows_what_the_slower_paths_showed(tmp_path, pan_clip, 
     import vidpred.warping
 
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    now = render(pan_clip, predictor, tmp_path / "now.mp4", crf=0, gate=0)
+    now = render(
+        pan_clip,
+        predictor,
+        tmp_path / "now.mp4",
+        settings=RenderSettings(crf=0),
+        video_options=VideoOptions(gate=0),
+    )
     original_init = vidpred.native.NativeClip.__init__
 
     def without_read_ahead(self, predictor, pairs, batch_size=8, read_ahead=True):
@@ -230,7 +257,13 @@ def test_a_native_render_shows_what_the_slower_paths_showed(tmp_path, pan_clip, 
         mock.patch.object(vidpred.warping, "_remap_applies", lambda *_: False),
         mock.patch.object(vidpred.native.NativeClip, "__init__", without_read_ahead),
     ):
-        before = render(pan_clip, predictor, tmp_path / "before.mp4", crf=0, gate=0)
+        before = render(
+            pan_clip,
+            predictor,
+            tmp_path / "before.mp4",
+            settings=RenderSettings(crf=0),
+            video_options=VideoOptions(gate=0),
+        )
     new, old = read_video(now).frames.astype(int), read_video(before).frames.astype(int)
     assert new.shape == old.shape
     width = 2 * 144  # the panels are drawn at scale 2

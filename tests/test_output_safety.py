@@ -36,6 +36,7 @@ from vidpred.errors import OutputError
 from vidpred.paths import DEFAULT_WEIGHTS
 from vidpred.predict import Predictor
 from vidpred.rendering import render
+from vidpred.video_options import VideoOptions
 
 
 def digest(path) -> str:
@@ -72,7 +73,7 @@ def good_render(tmp_path, noise_clip, trained_checkpoint) -> Path:
     folder = tmp_path / "renders"
     folder.mkdir()
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    return render(noise_clip, predictor, folder / "r.mp4", cache=False)
+    return render(noise_clip, predictor, folder / "r.mp4", video_options=VideoOptions(cache=False))
 
 
 def test_render_under_a_file_size_limit_keeps_the_good_render(
@@ -458,7 +459,13 @@ def test_claims_are_released_on_errors_and_interrupts(tmp_path, capsys, trained_
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        render(clip, predictor, tmp_path / "r.mp4", on_progress=interrupt, cache=False)
+        render(
+            clip,
+            predictor,
+            tmp_path / "r.mp4",
+            on_progress=interrupt,
+            video_options=VideoOptions(cache=False),
+        )
     assert listing(tmp_path) == ["clip.avi", "short"]
 
     # The claim holds while the block runs, in this process too, and ends with it.

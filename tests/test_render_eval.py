@@ -9,13 +9,13 @@ from vidpred.cli import main
 from vidpred.errors import OutputError
 from vidpred.evaluation import evaluate
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 
 
 def test_render_writes_h264_side_by_side_at_source_fps(tmp_path, trained_checkpoint):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(30, 32, 48), fps=12)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    out = render(clip, predictor, tmp_path / "out.mp4", scale=2)
+    out = render(clip, predictor, tmp_path / "out.mp4", settings=RenderSettings(scale=2))
     capture = cv2.VideoCapture(str(out))
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
     frames = 0

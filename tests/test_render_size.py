@@ -9,10 +9,11 @@ import pytest
 from vidpred.encoding import DEFAULT_CRF, Mp4Writer
 from vidpred.panels import GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import read_video
+from vidpred.video_options import VideoOptions
 
 # What docs/watching.md ("Render file size") calls visually lossless: the decoded actual and
 # predicted pictures within 40 dB luma PSNR of the frames vidpred drew.
@@ -46,8 +47,16 @@ def test_the_default_render_is_far_smaller_and_looks_the_same(
     tmp_path, camera_clip, trained_checkpoint
 ):
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    drawn_path = render(camera_clip, predictor, tmp_path / "lossless.mp4", crf=0, gate=0)
-    shared = render(camera_clip, predictor, tmp_path / "default.mp4", gate=0)
+    drawn_path = render(
+        camera_clip,
+        predictor,
+        tmp_path / "lossless.mp4",
+        settings=RenderSettings(crf=0),
+        video_options=VideoOptions(gate=0),
+    )
+    shared = render(
+        camera_clip, predictor, tmp_path / "default.mp4", video_options=VideoOptions(gate=0)
+    )
     assert read_sidecar(sidecar_path(shared))["crf"] == DEFAULT_CRF
     drawn, seen = read_video(drawn_path).frames, read_video(shared).frames
     meta = read_sidecar(sidecar_path(drawn_path))

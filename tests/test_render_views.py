@@ -22,9 +22,10 @@ from vidpred.panels import (
     parse_panels,
 )
 from vidpred.predict import Predictor, quantize
-from vidpred.rendering import RENDER_SSIM_EVERY, render
+from vidpred.rendering import RENDER_SSIM_EVERY, RenderSettings, render
 from vidpred.sidecar import gif_path, read_sidecar, sidecar_path
 from vidpred.video import read_video
+from vidpred.video_options import VideoOptions
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -79,7 +80,7 @@ def test_horizon_render_shows_n_step_predictions_labelled_as_such(
     frames = moving_square(24, 32, 32, speed=3)
     clip = write_lossless(tmp_path / "clip.avi", frames)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    out = render(clip, predictor, tmp_path / "r.mp4", horizon=3, scale=1)
+    out = render(clip, predictor, tmp_path / "r.mp4", settings=RenderSettings(horizon=3, scale=1))
     first = predictor.history - 1 + 3
     assert len(shown) == read_video(out).num_frames == 24 - first
     [(_, rolled)] = predictor.rollout(torch.from_numpy(frames), [first - 3], 3)
@@ -105,11 +106,11 @@ def test_horizon_render_never_uses_real_frames_after_t_minus_n(tmp_path, trained
     j, horizon = 12, 3
     noisy[j + 1 :] = np.random.default_rng(1).integers(0, 256, noisy[j + 1 :].shape, dtype=np.uint8)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    views = {"horizon": horizon, "panels": "predicted,flow"}
-    render(write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", **views)
+    views = RenderSettings(horizon=horizon, panels="predicted,flow")
+    render(write_lossless(tmp_path / "a.avi", frames), predictor, tmp_path / "a.mp4", views)
     clean = [(f["predicted"], f["flow"]) for f in shown]
     shown.clear()
-    render(write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", **views)
+    render(write_lossless(tmp_path / "b.avi", noisy), predictor, tmp_path / "b.mp4", views)
     first = predictor.history - 1 + horizon
     unaffected = j + horizon - first + 1  # frames first .. j + N
     for i in range(unaffected):
@@ -129,8 +130,7 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
         clip,
         predictor,
         tmp_path / "r.mp4",
-        extend=5,
-        panels="actual,predicted,error,copy_last,flow",
+        settings=RenderSettings(extend=5, panels="actual,predicted,error,copy_last,flow"),
     )
     assert read_video(out).num_frames == (12 - 4) + 5
     past = shown[-5:]
@@ -157,7 +157,10 @@ def test_extend_appends_predictions_past_the_end_with_the_actual_panel_greyed(
 def test_extend_works_on_a_clip_with_only_k_frames(tmp_path, trained_checkpoint):
     clip = write_lossless(tmp_path / "clip.avi", moving_square(4, 32, 32))
     out = render(
-        clip, Predictor.from_checkpoint(trained_checkpoint, "cpu"), tmp_path / "r.mp4", extend=3
+        clip,
+        Predictor.from_checkpoint(trained_checkpoint, "cpu"),
+        tmp_path / "r.mp4",
+        settings=RenderSettings(extend=3),
     )
     assert read_video(out).num_frames == 3
     meta = read_sidecar(sidecar_path(out))
@@ -179,8 +182,7 @@ def test_panels_and_scale_set_the_frame_size(tmp_path, trained_checkpoint, panel
         clip,
         Predictor.from_checkpoint(trained_checkpoint, "cpu"),
         tmp_path / "r.mp4",
-        panels=panels,
-        scale=scale,
+        settings=RenderSettings(panels=panels, scale=scale),
     )
     n = len(panels.split(","))
     height, width = read_video(out).frames.shape[1:3]
@@ -219,8 +221,7 @@ def test_flow_panel_and_metrics_are_the_one_step_flow_baseline(tmp_path, trained
         clip,
         Predictor.from_checkpoint(trained_checkpoint, "cpu"),
         tmp_path / "r.mp4",
-        panels="actual,predicted,flow",
-        scale=1,
+        settings=RenderSettings(panels="actual,predicted,flow", scale=1),
     )
     targets = list(range(4, 10))
     expected = predict_flow(frames, targets)  # (T', 3, H, W), computed here independently
@@ -250,7 +251,12 @@ def test_flow_panel_with_a_horizon_is_the_flow_baseline_carried_n_steps(
     frames = moving_square(16, 32, 32, speed=3)
     clip = write_lossless(tmp_path / "clip.avi", frames)
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    out = render(clip, predictor, tmp_path / "r.mp4", horizon=3, panels="flow,predicted")
+    out = render(
+        clip,
+        predictor,
+        tmp_path / "r.mp4",
+        settings=RenderSettings(horizon=3, panels="flow,predicted"),
+    )
     first = predictor.history - 1 + 3
     targets = list(range(first, 16))
     rolled = flow_rollout(frames, [t - 3 for t in targets], 3)[:, 2]  # (T', 3, H, W)
@@ -352,8 +358,7 @@ def test_gif_is_written_beside_the_mp4_with_the_same_frames(tmp_path, trained_ch
         clip,
         Predictor.from_checkpoint(trained_checkpoint, "cpu"),
         tmp_path / "r.mp4",
-        gif=True,
-        scale=1,
+        settings=RenderSettings(gif=True, scale=1),
     )
     gif = iio.imread(gif_path(out), index=None)  # (T, H, W, C)
     assert gif.shape[:3] == (9 - 4, *read_video(out).frames.shape[1:3])
@@ -407,7 +412,7 @@ def test_clip_too_short_for_the_horizon_names_the_horizon(tmp_path, trained_chec
             clip,
             Predictor.from_checkpoint(trained_checkpoint, "cpu"),
             tmp_path / "r.mp4",
-            horizon=3,
+            settings=RenderSettings(horizon=3),
         )
 
 
@@ -494,9 +499,8 @@ def test_computing_ahead_changes_nothing_a_render_shows(
             clip,
             predictor,
             tmp_path / f"{overlap}.mp4",
-            resolution=resolution,
-            batch_size=4,
-            panels="actual,predicted,flow,motion",
+            settings=RenderSettings(panels="actual,predicted,flow,motion"),
+            video_options=VideoOptions(resolution=resolution, batch_size=4),
         )
         outputs[overlap] = (read_video(out).frames, read_sidecar(sidecar_path(out))["metrics"])
     assert np.array_equal(outputs[False][0], outputs[True][0])

@@ -12,6 +12,7 @@ from vidpred.data import DataConfig
 from vidpred.evaluation import evaluate
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor, quantize
+from vidpred.video_options import VideoOptions
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -123,7 +124,7 @@ def test_eval_horizon_step_n_uses_n_step_predictions(tmp_path):
     predictor = random_period_predictor()
     frames = moving_square(30, 32, 32, speed=2)
     clip = write_lossless(tmp_path / "clip.avi", frames)
-    result = evaluate([clip], predictor, horizon=3, size=32)
+    result = evaluate([clip], predictor, horizon=3, video_options=VideoOptions(size=32))
     video = result["videos"][0]
     first = 3 + predictor.history - 1  # the first target whose origin t-3 has the model's inputs
     targets = list(range(first, 30))

@@ -11,9 +11,10 @@ from vidpred.cli.validators import clock_time
 from vidpred.encoding import write_mp4
 from vidpred.evaluation import evaluate
 from vidpred.predict import Predictor
-from vidpred.rendering import render
+from vidpred.rendering import RenderSettings, render
 from vidpred.sidecar import sidecar_path
 from vidpred.video import Decoder, Segment, read_video
+from vidpred.video_options import VideoOptions
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -45,9 +46,11 @@ def test_a_segment_render_is_exactly_those_frames_of_the_full_render(
     clip, tmp_path, trained_checkpoint, resolution
 ):
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    common = {"resolution": resolution, "gate": 0, "crf": 0}  # lossless: compare exactly
-    full = render(clip, predictor, tmp_path / "full.mp4", **common)
-    part = render(clip, predictor, tmp_path / "part.mp4", segment=Segment(4.0, 2.0), **common)
+    lossless = RenderSettings(crf=0)  # compare exactly
+    whole = VideoOptions(resolution=resolution, gate=0)
+    part_only = VideoOptions(resolution=resolution, gate=0, segment=Segment(4.0, 2.0))
+    full = render(clip, predictor, tmp_path / "full.mp4", lossless, whole)
+    part = render(clip, predictor, tmp_path / "part.mp4", lossless, part_only)
     full_frames, part_frames = read_video(full).frames, read_video(part).frames
     # The full render shows targets 4.. (the model needs 4 frames before); 4 s at 10 fps is
     # frame 40, and 2 s are 20 frames.
@@ -62,7 +65,12 @@ def test_a_segment_at_the_start_shows_from_the_first_predictable_frame(
     clip, tmp_path, trained_checkpoint
 ):
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    out = render(clip, predictor, tmp_path / "s.mp4", resolution="working", segment=Segment(0, 1))
+    out = render(
+        clip,
+        predictor,
+        tmp_path / "s.mp4",
+        video_options=VideoOptions(resolution="working", segment=Segment(0, 1)),
+    )
     assert read_video(out).num_frames == 10 - 4  # frames 4..9: 0..3 are its inputs
 
 
@@ -85,7 +93,9 @@ def test_eval_scores_only_the_segments_targets(clip, trained_checkpoint, capsys)
     assert code == 0 and result["segment"] == {"start_s": 2.0, "duration_s": 3.0}
     assert result["videos"][0]["targets"] == 30  # frames 20..49
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    late = evaluate([clip], predictor, tail=0.25, segment=Segment(5.0))  # both: frames 60..79
+    late = evaluate(
+        [clip], predictor, tail=0.25, video_options=VideoOptions(segment=Segment(5.0))
+    )  # both: frames 60..79
     assert late["videos"][0]["targets"] == 20
 
 

@@ -10,10 +10,11 @@ from .errors import CheckpointError, OutputError, SettingError, VideoError, Vidp
 from .evaluation import evaluate
 from .model import ModelConfig, STResNet
 from .predict import Predictor
-from .rendering import render
+from .rendering import RenderSettings, render
 from .runs import TrainRun
 from .training import TrainConfig, train, train_run
 from .video import find_videos, read_video
+from .video_options import VideoOptions
 
 __all__ = [
     "CheckpointError",
@@ -21,11 +22,13 @@ __all__ = [
     "ModelConfig",
     "OutputError",
     "Predictor",
+    "RenderSettings",
     "STResNet",
     "SettingError",
     "TrainConfig",
     "TrainRun",
     "VideoError",
+    "VideoOptions",
     "VidpredError",
     "WindowDataset",
     "evaluate",

@@ -60,6 +60,7 @@ from .training import (
 )
 from .tuning import CPU_BATCH, Arithmetic, arithmetic_for
 from .video import read_video
+from .video_options import VideoOptions
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +489,11 @@ def _render_run(
     _sync(predictor.device)
     cpu = CpuClock()
     render(
-        clip, predictor, out, resolution="working", cache=False, batch_size=batch_size, force=True
+        clip,
+        predictor,
+        out,
+        force=True,
+        video_options=VideoOptions(resolution="working", cache=False, batch_size=batch_size),
     )
     wall, own, encoder = cpu.read()
     targets = len(frames) - predictor.history
@@ -502,7 +507,13 @@ def _render_run(
     _sync(predictor.device)
     start = time.perf_counter()
     with recording() as seconds:
-        render(native_clip, predictor, out, cache=False, batch_size=batch_size, force=True)
+        render(
+            native_clip,
+            predictor,
+            out,
+            force=True,
+            video_options=VideoOptions(cache=False, batch_size=batch_size),
+        )
     run["render_native_fps"] = targets / (time.perf_counter() - start)
     run["render_native_vs_infer"] = run["render_native_fps"] / run["infer_fps"]
     # Milliseconds of work per shown frame, by stage (vidpred.stages).

@@ -14,10 +14,9 @@ from .cache import release_pages
 from .data import frames_to_tensor, load_videos, validation_start
 from .errors import SettingError
 from .flow import flow_rollout, predict_flow
-from .gate import DEFAULT_GATE_WINDOW, FlowGate
+from .gate import FlowGate
 from .metrics import MetricAccumulator, linear_extrapolation, mean_of
 from .native import (
-    DEFAULT_MAX_SIDE,
     RESOLUTIONS,
     NativeClip,
     decode_pairs,
@@ -26,6 +25,7 @@ from .native import (
 )
 from .predict import Predictor
 from .video import Segment
+from .video_options import VideoOptions
 
 METHODS = ("model", "copy_last", "linear", "flow")
 
@@ -216,16 +216,9 @@ def evaluate(
     predictor: Predictor,
     *,
     tail: float = 1.0,
-    size: int | None = None,
     horizon: int | None = None,
-    resolution: str = "working",
-    max_side: int | None = DEFAULT_MAX_SIDE,
-    batch_size: int = 8,
     on_video: Callable[[str, int], None] | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    gate: int = DEFAULT_GATE_WINDOW,
-    segment: Segment | None = None,
+    video_options: VideoOptions | None = None,
 ) -> dict[str, Any]:
     """Returns metrics of the model, copy-last, linear extrapolation and the flow baseline on
     every video.
@@ -234,19 +227,13 @@ def evaluate(
         paths: video files or folders.
         predictor: the model to evaluate.
         tail: evaluate only targets with index >= floor(T * (1 - tail)); 1.0 = all.
-        size: working size (shorter side); None = the checkpoint's.
         horizon: N: also score rollouts of 1..N steps at the working size
             (``evaluate_horizon``); videos too short for one are skipped with a warning.
-        resolution: "working" (every metric at the working size) or "native" (the one-step
-            metrics at each clip's own size, ``evaluate_native``; a warp-head model only).
-        max_side: at native resolution, cap on each clip's shorter side; None = none.
         on_video: called with (path, number of targets) as each video starts.
-        cache, cache_dir: read videos through the decode cache (``vidpred.cache``) in
-            ``cache_dir`` (None = the default folder).
-        gate: the one-step "model" is gated (``vidpred.gate``) over this many past frames;
-            0 = the model alone. Rollouts (``horizon``) are not gated.
-        segment: score only targets in this part of each video (frame i at i / fps), and
-            in its ``tail``; None = the whole video.
+        video_options: how to read the videos and run the model (``VideoOptions``; default:
+            the working size, gated). At native resolution the one-step metrics are at each
+            clip's own size (``evaluate_native``; a warp-head model only). With a segment,
+            only targets in it (and in its ``tail``) are scored.
 
     Returns:
         {"weights", "size", "tail", "resolution", "videos": [{"path", "targets",
@@ -258,11 +245,15 @@ def evaluate(
         "model", "copy_last", "linear", "flow"}, ...], and the result has "horizon": the same
         list averaged over videos.
     """
-    size = size or predictor.data_config.size
+    options = video_options or VideoOptions()
+    size, resolution = options.size or predictor.data_config.size, options.resolution_or("working")
+    batch_size, gate, segment = options.batch_size, options.gate, options.segment
     check_resolution(resolution, predictor)
     history = predictor.history
     needed = needed_frames(history, horizon)
-    videos = load_videos(list(paths), size, min_frames=needed, cache=cache, cache_dir=cache_dir)
+    videos = load_videos(
+        list(paths), size, min_frames=needed, cache=options.cache, cache_dir=options.cache_dir
+    )
     results = []
     for video in videos:
         frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
@@ -278,7 +269,7 @@ def evaluate(
         clip_gate = FlowGate(gate) if gate else None
         if resolution == "native":
             scores, frame_hw = evaluate_native(
-                video.path, predictor, targets[0], size, max_side, batch_size, clip_gate
+                video.path, predictor, targets[0], size, options.max_side, batch_size, clip_gate
             )
         else:
             scores = evaluate_one_step(

@@ -23,10 +23,9 @@ from .data import frames_to_tensor, stack_windows
 from .encoding import DEFAULT_CRF, Mp4Writer
 from .errors import OutputError, SettingError, VidpredError, shown
 from .flow import base_flows, flow_baseline, flow_extension, flow_extrapolation
-from .gate import DEFAULT_GATE_WINDOW, FlowGate
+from .gate import FlowGate
 from .metrics import MetricAccumulator
 from .native import (
-    DEFAULT_MAX_SIDE,
     RESOLUTIONS,
     NativeClip,
     decode_pairs,
@@ -59,6 +58,7 @@ from .sidecar import (
 )
 from .stages import stage
 from .video import Segment, Video, read_segment, read_video
+from .video_options import VideoOptions
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +92,32 @@ def check_render_outputs(out: Path, gif: bool, *, force: bool, inputs: tuple[Pat
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """What a render draws: ``render``'s options, checked.
+    """What a render draws and how it is encoded: ``render``'s own options, checked.
 
     Raises:
-        VidpredError: an option is out of range.
+        SettingError: an option is out of range.
     """
 
-    panels: tuple[str, ...] = DEFAULT_PANELS  # names from PANELS, in order (parse_panels)
-    scale: int = 2  # integer upscaling of the panels for viewing
+    # names from PANELS, in order; a comma-separated string is read by parse_panels
+    panels: tuple[str, ...] | str = DEFAULT_PANELS
+    scale: int | None = None  # integer upscaling of the panels; None: default_scale
     horizon: int = 1  # N: how many steps ahead each shown prediction is
     extend: int = 0  # how many frames to predict past the last real frame
     # Also a looping GIF beside the mp4 (gif_path). Its frames are held in memory until the
     # end, so keep GIFs to short clips.
     gif: bool = False
+    crf: int = DEFAULT_CRF  # x264's rate factor (Mp4Writer); 0 = lossless RGB
     # The frame numbers drawn: frame t read is the clip's frame frame_offset + t (a segment
-    # starts later), of frame_total (0: the frames read).
+    # starts later), of frame_total (0: the frames read). Set by render.
     frame_offset: int = 0
     frame_total: int = 0
 
     def __post_init__(self):
-        if self.scale < 1:
+        if isinstance(self.panels, str):  # the same panels, in their one spelling
+            object.__setattr__(self, "panels", parse_panels(self.panels))
+        else:
+            object.__setattr__(self, "panels", parse_panels(tuple(self.panels)))
+        if self.scale is not None and self.scale < 1:
             raise SettingError(lambda n: f"{n('scale')} must be at least 1")
         if self.horizon < 1:
             raise SettingError(lambda n: f"{n('horizon')} must be at least 1")
@@ -527,7 +533,6 @@ def render_metadata(
     resolution: str,
     *,
     gate: FlowGate | None = None,
-    crf: int = DEFAULT_CRF,
     segment: Segment | None = None,
 ) -> dict[str, Any]:
     """Returns what a render's sidecar records: the settings (with the gate's share of flow
@@ -558,7 +563,7 @@ def render_metadata(
             **{m: finite_or_none(metrics[m].summary()) for m in RENDER_METHODS},
         },
         "gate": gate.summary() if gate else None,
-        "crf": crf,
+        "crf": settings.crf,
         "segment": segment.describe() if segment else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -575,23 +580,11 @@ def render(
     clip: str | Path,
     predictor: Predictor,
     out: str | Path | None = None,
+    settings: RenderSettings | None = None,
+    video_options: VideoOptions | None = None,
     *,
-    size: int | None = None,
-    resolution: str = "native",
-    max_side: int | None = DEFAULT_MAX_SIDE,
-    scale: int | None = None,
-    horizon: int = 1,
-    extend: int = 0,
-    panels: str | tuple[str, ...] = DEFAULT_PANELS,
-    gif: bool = False,
-    crf: int = DEFAULT_CRF,
     force: bool = False,
-    batch_size: int = 8,
     on_progress: Callable[[int, int], None] | None = None,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    gate: int = DEFAULT_GATE_WINDOW,
-    segment: Segment | None = None,
 ) -> Path:
     """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
     frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
@@ -609,19 +602,14 @@ def render(
     Args:
         clip: the input video (never modified or overwritten).
         out: output mp4; default renders/<clip>.pred.mp4.
-        size: working size (shorter side); None = the checkpoint's.
-        scale: integer upscaling of the panels; None = ``default_scale``.
-        horizon, extend, panels, gif: what to draw (``RenderSettings``; panels may be a
-            comma-separated string).
-        crf: x264's rate factor (``Mp4Writer``); 0 = lossless RGB.
+        settings: what to draw and how to encode it (``RenderSettings``; default: actual |
+            predicted | error, one step ahead, CRF 18).
+        video_options: how to read the clip and run the model (``VideoOptions``; default:
+            native resolution, gated). With a segment, the frames its first prediction
+            needs before it are read too, and nothing earlier is decoded where the container
+            can seek; a segment is not cached.
+        force: replace an existing render.
         on_progress: called with (frames done, frames total).
-        cache, cache_dir: read the clip's working-size frames through the decode cache
-            (``vidpred.cache``; None = the default folder), or decode them directly.
-        gate: one-step predictions are gated (``vidpred.gate``) over this many past frames;
-            0 = the model alone. Not with ``horizon`` > 1.
-        segment: show only the frames of this part of the clip (the frames its first
-            prediction needs before it are read too; nothing earlier is decoded where the
-            container can seek); None = all of it. Not cached.
 
     Raises:
         VideoError: the clip cannot be read.
@@ -632,34 +620,36 @@ def render(
             render, sidecar and GIF are left as they were).
     """
     clip = Path(clip)
-    # The scale is chosen once the frame size is known (below).
-    settings = RenderSettings(parse_panels(panels), horizon=horizon, extend=extend, gif=gif)
-    native = renders_native(clip, predictor, settings, resolution)
+    settings, options = settings or RenderSettings(), video_options or VideoOptions()
+    horizon, extend, gif, segment = settings.horizon, settings.extend, settings.gif, options.segment
+    native = renders_native(clip, predictor, settings, options.resolution_or("native"))
     out, check_outputs = checked_outputs(clip, out, predictor, gif, force)
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
     # is refused until this one ends.
     with claim_output(out, check=check_outputs):
-        size = size or predictor.data_config.size
+        size, batch_size = options.size or predictor.data_config.size, options.batch_size
         lead = frames_before_first(predictor.history, horizon)  # read before --start
         if segment is not None:
             video, segment_first, clip_frames = read_segment(clip, size, segment, lead)
-        elif cache:
-            video, segment_first, clip_frames = read_video_cached(clip, size, cache_dir), 0, 0
+        elif options.cache:
+            video = read_video_cached(clip, size, options.cache_dir)
+            segment_first, clip_frames = 0, 0
         else:
             video, segment_first, clip_frames = read_video(clip, size), 0, 0
         first = first_shown_frame(clip, video.num_frames, predictor.history, settings)
         first = max(first, segment_first)
         total = video.num_frames - first + extend
+        max_side = options.max_side
         frame_hw = native_frame_size(clip, max_side) if native else video.frames.shape[1:3]
         settings = dataclasses.replace(
             settings,
-            scale=scale or default_scale(frame_hw),
+            scale=settings.scale or default_scale(frame_hw),
             frame_offset=video.offset,
             frame_total=clip_frames or video.offset + video.num_frames,
         )
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
-        clip_gate = FlowGate(gate) if gate and horizon == 1 else None
+        clip_gate = FlowGate(options.gate) if options.gate and horizon == 1 else None
         if native:
             # Estimated at the full size, where the native batches' frames and flows live.
             predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
@@ -670,7 +660,7 @@ def render(
             batches = working_frames(
                 predictor, video, first, settings, metrics, batch_size, clip_gate
             )
-        with Mp4Writer(out, video.fps, crf=crf) as writer:
+        with Mp4Writer(out, video.fps, crf=settings.crf) as writer:
             kept = write_frames(writer, batches, total, on_progress, keep=gif)
             written = writer.frames_written
             writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
@@ -686,7 +676,6 @@ def render(
                 metrics,
                 *shown_at,
                 gate=clip_gate,
-                crf=crf,
                 segment=segment,
             )
             # The GIF and the sidecar go to temp files too, renamed just after the mp4: a

@@ -68,7 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tail=args.tail,
             horizon=args.horizon,
             on_video=on_video,
-            **video_options(args),
+            video_options=video_options(args),
         )
     _warn_trained_on(result, predictor.data_config.val_fraction)
     if args.json:

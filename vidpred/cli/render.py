@@ -87,7 +87,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ..outputs import check_output_path
     from ..rendering import check_render_path, render
 
-    views = _render_views(args)  # option errors before the weights load
+    settings = _render_settings(args)  # option errors before the weights load
     if args.out is not None:  # and output errors (render checks again, with the weights used)
         inputs = (args.clip, *filter(None, [args.weights]))
         check_output_path(args.out, force=args.force, inputs=inputs)
@@ -103,23 +103,23 @@ def cmd_render(args: argparse.Namespace) -> int:
             args.clip,
             predictor,
             args.out,
-            scale=args.scale,
+            settings,
+            video_options(args),
             force=args.force,
             on_progress=on_progress,
-            **video_options(args),
-            **views,
         )
     print_path(out)
     return 0
 
 
-def _render_views(args: argparse.Namespace) -> dict:
-    from ..panels import parse_panels
+def _render_settings(args: argparse.Namespace):
+    from ..rendering import RenderSettings
 
-    return {
-        "horizon": args.horizon,
-        "extend": args.extend,
-        "panels": parse_panels(args.panels),
-        "gif": args.gif,
-        "crf": args.crf,
-    }
+    return RenderSettings(
+        panels=args.panels,
+        scale=args.scale,
+        horizon=args.horizon,
+        extend=args.extend,
+        gif=args.gif,
+        crf=args.crf,
+    )

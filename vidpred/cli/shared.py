@@ -203,16 +203,17 @@ def load_predictor(args: argparse.Namespace, quiet: bool):
     return predictor
 
 
-def video_options(args: argparse.Namespace) -> dict:
-    """Returns the options `render` and `eval` share, as keyword arguments of
-    ``vidpred.render`` and ``vidpred.evaluate``."""
-    return {
-        "size": args.size,
-        "resolution": args.resolution,
-        "max_side": args.max_side,
-        "batch_size": args.batch_size,
-        "cache": not args.no_cache,
-        "cache_dir": args.cache_dir,
-        "gate": args.gate,
-        "segment": _segment(args),
-    }
+def video_options(args: argparse.Namespace):
+    """Returns the options `render` and `eval` share (``vidpred.VideoOptions``)."""
+    from ..video_options import VideoOptions
+
+    return VideoOptions(
+        size=args.size,
+        resolution=args.resolution,
+        max_side=args.max_side,
+        batch_size=args.batch_size,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        gate=args.gate,
+        segment=_segment(args),
+    )
