@@ -90,7 +90,7 @@ def check_render_outputs(out: Path, gif: bool, *, force: bool, inputs: tuple[Pat
         check_output_path(path, force=force, inputs=inputs)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RenderSettings:
     """What a render draws and how it is encoded: ``render``'s own options, checked.
 
@@ -113,10 +113,7 @@ class RenderSettings:
     frame_total: int = 0
 
     def __post_init__(self):
-        if isinstance(self.panels, str):  # the same panels, in their one spelling
-            object.__setattr__(self, "panels", parse_panels(self.panels))
-        else:
-            object.__setattr__(self, "panels", parse_panels(tuple(self.panels)))
+        self.panels = parse_panels(self.panels)  # a tuple of names, whatever was given
         if self.scale is not None and self.scale < 1:
             raise SettingError(lambda n: f"{n('scale')} must be at least 1")
         if self.horizon < 1:
