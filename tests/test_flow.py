@@ -133,7 +133,7 @@ def test_a_flow_model_needs_its_flow():
 
 
 def test_residual_models_have_no_base_flow():
-    assert ModelConfig(head="residual").base_flow == "none"
+    assert not ModelConfig(head="residual").uses_flow
     with pytest.raises(ValueError, match="2 frames"):
         ModelConfig(frames=1, base_flow="dis")
 

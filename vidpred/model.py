@@ -143,10 +143,7 @@ class ModelConfig:
 
     def __post_init__(self):
         check_bounds(self)
-        if self.head != "warp" and self.base_flow != "none":
-            # Only the warp head has a flow to start from; a residual model has no base flow.
-            object.__setattr__(self, "base_flow", "none")
-        if self.base_flow != "none" and self.frames < 2:
+        if self.uses_flow and self.frames < 2:
             raise SettingError(
                 lambda n: f"a base flow needs at least 2 frames ({n('frames')} 2 or more)"
             )
@@ -185,7 +182,9 @@ class ModelConfig:
     @property
     def uses_flow(self) -> bool:
         """Whether the model takes the base flow of ``vidpred.flow`` as a second input."""
-        return self.base_flow != "none"
+        # Only the warp head has a flow to start from: like blend and sharp_warp, base_flow
+        # means nothing to a residual model.
+        return self.head == "warp" and self.base_flow != "none"
 
     def to_dict(self) -> dict:
         return asdict(self)
