@@ -100,7 +100,7 @@ def run_variant(extra: list[str], args: argparse.Namespace, index: int, seed: in
         result.write_text(text)
     report = json.loads(result.read_text())
     steps = json.loads(out.with_suffix(".jsonl").read_text().splitlines()[-1])["step"]
-    model_config = load_checkpoint(out)["model_config"]
+    model_config = load_checkpoint(out).model_config
     gflop = inference_flops_per_frame(model_config) / 1e9
     return {"report": report, "steps": steps, "gflop": gflop}
 

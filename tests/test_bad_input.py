@@ -230,7 +230,7 @@ def test_folder_mixing_sizes_aspects_fps_and_gray_trains_on_crops(tmp_path):
     config = TrainConfig(steps=3, batch_size=4, warmup_steps=1, device="cpu")
     data = WindowDataset(videos, model_config.input_offsets(), DataConfig(size=32, crop=16))
     result = train(data, model_config, DataConfig(size=32, crop=16), config, tmp_path / "m.pt")
-    assert result["step"] == 3 and np.isfinite(result["history"][-1]["val_psnr"])
+    assert result.step == 3 and np.isfinite(result.history[-1]["val_psnr"])
     # Full frames of different sizes cannot share a batch: say so instead of a stack error.
     with pytest.raises(VidpredError, match="different working sizes.*--crop"):
         WindowDataset(videos, model_config.input_offsets(), DataConfig(size=32, crop=0))

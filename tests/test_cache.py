@@ -50,7 +50,7 @@ def test_second_epoch_and_second_run_decode_no_video(tmp_path, decodes):
         TrainConfig(epochs=2, batch_size=8, device="cpu"),
         tmp_path / "m.pt",
     )
-    assert result["epoch"] == 2 and decodes == []  # two epochs, no decoding
+    assert result.epoch == 2 and decodes == []  # two epochs, no decoding
     again = load_videos(folder, 32, 5)  # what a second run does
     assert decodes == []
     for a, b in zip(first, again, strict=True):

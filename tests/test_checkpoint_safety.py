@@ -175,7 +175,7 @@ def test_resume_with_an_optimizer_state_that_does_not_fit(
         {k: v for k, v in ckpt.items() if k not in ("format", "version")},
     )
     resume = load_checkpoint(tmp_path / "odd_optimizer.pt")
-    model_config, data_config = resume["model_config"], resume["data_config"]
+    model_config, data_config = resume.model_config, resume.data_config
     data = WindowDataset(
         load_videos(square_folder, 32, 5), model_config.input_offsets(), data_config
     )
@@ -264,4 +264,4 @@ def test_resume_refuses_settings_it_would_otherwise_ignore(tmp_path, square_fold
         )
         == 0
     )
-    assert load_checkpoint(out)["step"] == 3
+    assert load_checkpoint(out).step == 3

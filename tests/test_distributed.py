@@ -68,9 +68,9 @@ def single_process(*args):
 
 
 def assert_same_weights(a, b):
-    assert a["step"] == b["step"]
-    for key, value in b["model"].items():
-        torch.testing.assert_close(a["model"][key], value, atol=1e-5, rtol=0, msg=key)
+    assert a.step == b.step
+    for key, value in b.model.items():
+        torch.testing.assert_close(a.model[key], value, atol=1e-5, rtol=0, msg=key)
 
 
 def test_two_gloo_processes_match_one_process(tmp_path, square_folder, capsys):
@@ -81,11 +81,11 @@ def test_two_gloo_processes_match_one_process(tmp_path, square_folder, capsys):
     assert result.stdout.splitlines() == [str(tmp_path / "ddp.pt")]  # rank 0 alone prints
     assert single_process(square_folder, *ARGS, "--steps", 30, "--out", tmp_path / "one.pt") == 0
     ddp, one = load_checkpoint(tmp_path / "ddp.pt"), load_checkpoint(tmp_path / "one.pt")
-    assert ddp["step"] == 30
+    assert ddp.step == 30
     assert_same_weights(ddp, one)
     # Rank 0 logged the global loss, the one a single process sees.
-    assert [round(r["train_loss"], 5) for r in ddp["history"]] == [
-        round(r["train_loss"], 5) for r in one["history"]
+    assert [round(r["train_loss"], 5) for r in ddp.history] == [
+        round(r["train_loss"], 5) for r in one.history
     ]
     # Only rank 0 wrote: the checkpoint and its log, no leftovers of a second writer.
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -113,7 +113,7 @@ def test_sigterm_to_torchrun_saves_a_checkpoint_that_resumes_to_the_same_weights
     _, stderr = run.communicate(timeout=120)
     assert run.returncode != 0, stderr
     saved = load_checkpoint(out)
-    assert 0 < saved["step"] < 200, saved["step"]
+    assert 0 < saved.step < 200, saved.step
     assert stderr.count("interrupted at step") == 1  # both ranks stopped, rank 0 reported
     resumed = torchrun("-q", "train", "--resume", out)
     assert resumed.returncode == 0, resumed.stderr

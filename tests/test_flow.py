@@ -204,16 +204,14 @@ def test_checkpoint_holds_the_weight_average_for_inference(tmp_path, square_fold
         return train(data, model_config, data_config, config, out)
 
     averaged, plain = run(tmp_path / "ema.pt", 0.9), run(tmp_path / "plain.pt", 0.0)
-    assert "train_model" not in plain
-    for key, value in plain["model"].items():
-        assert torch.equal(averaged["train_model"][key], value), key
-    weights = [k for k, v in averaged["model"].items() if v.is_floating_point()]
-    assert not any(
-        torch.equal(averaged["model"][k], plain["model"][k]) for k in weights if "tail" in k
-    )
+    assert plain.train_model is None
+    for key, value in plain.model.items():
+        assert torch.equal(averaged.train_model[key], value), key
+    weights = [k for k, v in averaged.model.items() if v.is_floating_point()]
+    assert not any(torch.equal(averaged.model[k], plain.model[k]) for k in weights if "tail" in k)
     assert (
         Predictor.from_checkpoint(tmp_path / "ema.pt", device="cpu").model.state_dict().keys()
-        == plain["model"].keys()
+        == plain.model.keys()
     )
 
 

@@ -31,8 +31,8 @@ def _train(tmp_path, square_folder, name, **kwargs):
 def test_cuda_training_writes_a_checkpoint_the_cpu_loads(tmp_path, square_folder, compile_model):
     path, model_config = _train(tmp_path, square_folder, "gpu.pt", compile_model=compile_model)
     ckpt = load_checkpoint(path)
-    assert list(ckpt["model"]) == list(STResNet(model_config).state_dict())  # no wrapper prefixes
-    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert list(ckpt.model) == list(STResNet(model_config).state_dict())  # no wrapper prefixes
+    assert all(torch.isfinite(v).all() for v in ckpt.model.values())
     x = torch.rand(2, 12, 32, 48)
     on_cpu = Predictor.from_checkpoint(path, "cpu").model(x)
     on_gpu = Predictor.from_checkpoint(path, "cuda").model(x.cuda()).cpu()

@@ -72,7 +72,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes(tmp_path, squ
     _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
     assert "Traceback" not in err
-    step = load_checkpoint(out)["step"]
+    step = load_checkpoint(out).step
     assert step > 0 and f"interrupted at step {step}" in err
     hint = err.strip().splitlines()[-1].split("Continue with: ")[1]
     command = shlex.split(hint)
@@ -87,7 +87,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes(tmp_path, squ
     )
     assert done.returncode == 0, done.stderr
     resumed = load_checkpoint(out)
-    assert resumed["step"] == step + 3 and resumed["sources"] == [str(square_folder.resolve())]
+    assert resumed.step == step + 3 and resumed.sources == [str(square_folder.resolve())]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_data, monkeypatch):
@@ -113,7 +113,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny
     ):
         train(data, model_config, data_config, config, out, on_epoch=remember)
     assert digest(out) == saved["checkpoint"] and digest(metrics_log_path(out)) == saved["log"]
-    assert load_checkpoint(out)["step"] == 14
+    assert load_checkpoint(out).step == 14
 
 
 def test_a_huge_lr_through_the_cli_stops_with_one_line(tmp_path, capsys, square_folder):
@@ -162,7 +162,7 @@ def test_weights_that_overflow_are_never_saved(tmp_path, tiny_data, monkeypatch)
     with pytest.raises(TrainingError, match="weights became non-finite .* at step 28"):
         train_noting_digests(tiny_data, out, saved)
     assert len(saved) == 1 and digest(out) == saved[0]
-    assert all(torch.isfinite(v).all() for v in load_checkpoint(out)["model"].values())
+    assert all(torch.isfinite(v).all() for v in load_checkpoint(out).model.values())
 
 
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, tiny_data, monkeypatch):
@@ -179,7 +179,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, tiny_dat
     monkeypatch.setattr(torch, "save", save_until_disk_full)
     with pytest.raises(OutputError, match="No space left on device.*previous one.*unchanged"):
         train_noting_digests(tiny_data, out, saved)
-    assert digest(out) == saved[0] and load_checkpoint(out)["step"] == 14
+    assert digest(out) == saved[0] and load_checkpoint(out).step == 14
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl", "m.pt"]  # no temp file left
 
 

@@ -43,7 +43,7 @@ def test_compiled_training_saves_the_plain_modules_weights(tmp_path, square_fold
     config = TrainConfig(steps=4, batch_size=4, warmup_steps=2, device="cpu")
     compiled = train(data, model_config, data_config, config, tmp_path / "c.pt", compile_model=True)
     plain = train(data, model_config, data_config, config, tmp_path / "p.pt")
-    saved = load_checkpoint(tmp_path / "c.pt")["model"]
+    saved = load_checkpoint(tmp_path / "c.pt").model
     assert list(saved) == list(STResNet(model_config).state_dict())  # no "_orig_mod." prefix
-    for key, value in plain["model"].items():
-        torch.testing.assert_close(compiled["model"][key], value, atol=1e-6, rtol=0)
+    for key, value in plain.model.items():
+        torch.testing.assert_close(compiled.model[key], value, atol=1e-6, rtol=0)

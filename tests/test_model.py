@@ -224,7 +224,7 @@ def test_the_shipped_weights_are_the_default_design():
     its defaults build; a retrained default.pt must keep up with ModelConfig's defaults."""
     from vidpred.checkpoint import load_checkpoint
 
-    config = load_checkpoint(Path(__file__).parents[1] / "weights" / "default.pt")["model_config"]
+    config = load_checkpoint(Path(__file__).parents[1] / "weights" / "default.pt").model_config
     assert config == ModelConfig()
 
 

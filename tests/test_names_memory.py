@@ -380,8 +380,8 @@ def test_validation_and_long_training_drop_the_pages_they_read(tmp_path, trained
     write_lossless(tmp_path / "v" / "clip.avi", moving_square(160, 32, 32))
     videos = load_videos(tmp_path / "v", 256, 5)
     checkpoint = load_checkpoint(trained_checkpoint)
-    model = STResNet(checkpoint["model_config"])
-    model.load_state_dict(checkpoint["model"])
+    model = STResNet(checkpoint.model_config)
+    model.load_state_dict(checkpoint.model)
     data = WindowDataset(videos, model.config.input_offsets(), DataConfig(256, 0.5, 0))
     validate(model, data, torch.device("cpu"), limit=80)  # loads the code it runs
     start = resident_file_mb()

@@ -398,7 +398,7 @@ def test_two_trainings_with_the_same_out(tmp_path, capsys, square_folder):
     assert first.returncode == 130, (tmp_path / "first.err").read_text()
     from vidpred.checkpoint import load_checkpoint
 
-    assert load_checkpoint(out)["train_config"]["seed"] == 1
+    assert load_checkpoint(out).train_config["seed"] == 1
     assert not lock_path(out).exists()  # released when the first run ended
 
 

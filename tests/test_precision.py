@@ -74,8 +74,8 @@ def test_train_stores_the_precision_and_resume_keeps_it(tmp_path, square_folder)
         )
         == 0
     )
-    assert load_checkpoint(out)["train_config"]["precision"] == "fp32"
+    assert load_checkpoint(out).train_config["precision"] == "fp32"
     assert main(["-q", "train", "--resume", str(out), "--steps", "5"]) == 0
     resumed = load_checkpoint(out)
-    assert resumed["train_config"]["precision"] == "fp32"
-    assert resumed["step"] == 5
+    assert resumed.train_config["precision"] == "fp32"
+    assert resumed.step == 5

@@ -469,7 +469,7 @@ def test_a_deflated_but_honest_checkpoint_still_loads(tmp_path, trained_checkpoi
     """Weights barely compress: a checkpoint a zip tool deflated stays within the cap."""
     honest = tmp_path / "honest.pt"
     _rezip_deflated(trained_checkpoint, honest)
-    assert load_checkpoint(honest)["step"] == raw(trained_checkpoint)["step"]
+    assert load_checkpoint(honest).step == raw(trained_checkpoint)["step"]
 
 
 def test_a_record_claiming_a_huge_size_is_refused_from_the_directory(tmp_path):
@@ -572,16 +572,16 @@ def test_checkpoints_that_vidpred_writes_pass_every_check(tmp_path, trained_chec
     from vidpred.checkpoint import save_for_inference
     from vidpred.paths import DEFAULT_WEIGHTS
 
-    assert load_checkpoint(DEFAULT_WEIGHTS)["model_config"].width == 64
+    assert load_checkpoint(DEFAULT_WEIGHTS).model_config.width == 64
     ckpt = load_checkpoint(trained_checkpoint)
-    assert ckpt["train_config"]["seed"] == 0 and "optimizer" in ckpt
+    assert ckpt.train_config["seed"] == 0 and ckpt.optimizer
     save_for_inference(trained_checkpoint, tmp_path / "small.pt")
-    assert "optimizer" not in load_checkpoint(tmp_path / "small.pt")
+    assert load_checkpoint(tmp_path / "small.pt").optimizer is None
     payload = {k: v for k, v in raw(trained_checkpoint).items() if k not in ("format", "version")}
     payload["train_config"]["epochs"] = None  # time-limited runs store None
     payload["train_config"]["time_limit"] = 0.5
     save_checkpoint(tmp_path / "timed.pt", payload)
-    assert load_checkpoint(tmp_path / "timed.pt")["train_config"]["time_limit"] == 0.5
+    assert load_checkpoint(tmp_path / "timed.pt").train_config["time_limit"] == 0.5
 
 
 # --- unclear option messages ----------------------------------------------------------------

@@ -38,15 +38,16 @@ def test_short_training_beats_copy_last_by_a_wide_margin(tmp_path):
 
 def test_checkpoint_round_trips_to_identical_outputs(trained_checkpoint):
     ckpt = load_checkpoint(trained_checkpoint)
-    assert ckpt["version"] == 1 and ckpt["step"] == 20
-    assert ckpt["model_config"] == ModelConfig(frames=4, width=16, depth=2)
-    assert ckpt["data_config"].size == 32
-    assert "optimizer" in ckpt and ckpt["best"]["val_psnr"] > 0
+    assert torch.load(trained_checkpoint, weights_only=True)["version"] == 1
+    assert ckpt.step == 20 and ckpt.path == trained_checkpoint
+    assert ckpt.model_config == ModelConfig(frames=4, width=16, depth=2)
+    assert ckpt.data_config.size == 32
+    assert ckpt.optimizer and ckpt.best["val_psnr"] > 0
     a = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     b = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     x, flow = torch.rand(1, 12, 32, 32), torch.randn(1, 2, 32, 32)
     assert torch.equal(a.model(x, flow), b.model(x, flow))
-    untrained = STResNet(ckpt["model_config"]).eval()
+    untrained = STResNet(ckpt.model_config).eval()
     assert not torch.equal(a.model(x, flow), untrained(x, flow))  # it did learn something
 
 
@@ -82,13 +83,13 @@ def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path, square_
             on_step=interrupt_at_step_6,
         )
     saved = load_checkpoint(tmp_path / "part.pt")
-    assert saved["step"] == 6
+    assert saved.step == 6
     rest = train(data, model_config, data_config, config, tmp_path / "part.pt", resume=saved)
-    assert rest["step"] == 14
-    for key, value in full["model"].items():
-        assert torch.equal(value, rest["model"][key]), key  # bit for bit on the CPU
-    for key, value in full["train_model"].items():  # the trained weights under the average
-        assert torch.equal(value, rest["train_model"][key]), key
+    assert rest.step == 14
+    for key, value in full.model.items():
+        assert torch.equal(value, rest.model[key]), key  # bit for bit on the CPU
+    for key, value in full.train_model.items():  # the trained weights under the average
+        assert torch.equal(value, rest.train_model[key]), key
 
 
 def test_trainer_refuses_no_limit():
@@ -100,7 +101,7 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, square_folder, trained_chec
     init = load_checkpoint(trained_checkpoint)
     data_config = DataConfig(size=32, val_fraction=0.2, crop=16)
     data = WindowDataset(
-        load_videos(square_folder, 32, 5), init["model_config"].input_offsets(), data_config
+        load_videos(square_folder, 32, 5), init.model_config.input_offsets(), data_config
     )
     other = ModelConfig(frames=4, width=8, depth=1)  # ignored: --init keeps the architecture
     result = train(
@@ -111,12 +112,12 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, square_folder, trained_chec
         tmp_path / "ft.pt",
         init=init,
     )
-    assert result["model_config"] == init["model_config"].to_dict()
-    assert result["step"] == 2  # a fresh schedule, not the init's step count
-    for key, value in init["model"].items():
+    assert result.model_config == init.model_config
+    assert result.step == 2  # a fresh schedule, not the init's step count
+    for key, value in init.model.items():
         if "running_" in key or "num_batches_tracked" in key:
             continue  # batch-norm statistics move with the data even at lr ~0
-        assert torch.allclose(value, result["model"][key], atol=1e-5), key
+        assert torch.allclose(value, result.model[key], atol=1e-5), key
 
 
 def test_resume_through_the_library_refuses_settings_the_run_keeps(
@@ -130,7 +131,7 @@ def test_resume_through_the_library_refuses_settings_the_run_keeps(
     from vidpred.runs import stored_train_config
 
     resume = load_checkpoint(trained_checkpoint)
-    model_config, data_config = resume["model_config"], resume["data_config"]
+    model_config, data_config = resume.model_config, resume.data_config
     videos = load_videos(square_folder, 32, 5)
     data = WindowDataset(videos, model_config.input_offsets(), data_config)
     stored = stored_train_config(resume)
@@ -148,7 +149,7 @@ def test_resume_through_the_library_refuses_settings_the_run_keeps(
         with pytest.raises(VidpredError, match="cannot change") as error:
             train(data, *configs, tmp_path / "m.pt", resume=resume)
         assert all(text in str(error.value) for text in named), str(error.value)
-    inference_only = {k: v for k, v in resume.items() if k != "optimizer"}
+    inference_only = resume.for_inference()
     with pytest.raises(CheckpointError, match="holds no optimizer state"):
         train(data, model_config, data_config, stored, tmp_path / "m.pt", resume=inference_only)
     assert not (tmp_path / "m.pt").exists()
@@ -178,7 +179,7 @@ def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
     with caplog.at_level("INFO", logger="vidpred.training"):
         train(data, model_config, data_config, TrainConfig(steps=2, device="cpu"), out)
     assert asked == {"size": (32, 32), "largest": len(data.train_windows), "given": None}
-    assert load_checkpoint(out)["train_config"]["batch_size"] == 6
+    assert load_checkpoint(out).train_config["batch_size"] == 6
     assert "training with batch 6 per process in fp32" in caplog.text
 
     # Resumed without --batch-size, the run keeps the checkpoint's batch, measuring nothing.
@@ -195,7 +196,7 @@ def test_a_run_without_a_batch_size_takes_the_chosen_one_and_says_so(
         out,
         resume=load_checkpoint(out),
     )
-    assert load_checkpoint(out)["train_config"]["batch_size"] == 6
+    assert load_checkpoint(out).train_config["batch_size"] == 6
 
 
 def test_gradient_loss_punishes_blur_that_l1_alone_forgives():
@@ -237,8 +238,8 @@ def test_a_python_resume_follows_the_rules_of_the_command_and_ends_the_same(
         TrainConfig(steps=6, batch_size=4),
     )
     from_python = train_run(planned)
-    for key, value in load_checkpoint(first)["model"].items():
-        assert torch.equal(value, from_python["model"][key]), key
+    for key, value in load_checkpoint(first).model.items():
+        assert torch.equal(value, from_python.model[key]), key
 
     shutil.copy(first, tmp_path / "copy.pt")
     shutil.copy(first.with_suffix(".jsonl"), tmp_path / "copy.jsonl")
@@ -251,6 +252,23 @@ def test_a_python_resume_follows_the_rules_of_the_command_and_ends_the_same(
     assert (resumed.sources, resumed.out, resumed.in_place) == ([square_folder], first, True)
     library_run = train_run(resumed)
     from_cli = load_checkpoint(cli_run)
-    assert library_run["step"] == from_cli["step"] == 14
-    for key, value in from_cli["model"].items():
-        assert torch.equal(value, library_run["model"][key]), key
+    assert library_run.step == from_cli.step == 14
+    for key, value in from_cli.model.items():
+        assert torch.equal(value, library_run.model[key]), key
+
+
+def test_a_checkpoint_written_again_is_the_same_file(tmp_path, trained_checkpoint):
+    """Checkpoint.from_payload and to_payload are each other's inverse: the loaded checkpoint
+    saved again holds the same fields, in the same order, with the same values."""
+    load_checkpoint(trained_checkpoint).save(tmp_path / "again.pt")
+    again, original = (
+        torch.load(p, weights_only=True) for p in (tmp_path / "again.pt", trained_checkpoint)
+    )
+    assert list(again) == list(original)
+    assert again["train_config"] == original["train_config"]
+    assert again["history"] == original["history"] and again["step"] == original["step"]
+    for key, value in original["optimizer"]["state"].items():
+        assert torch.equal(again["optimizer"]["state"][key]["exp_avg"], value["exp_avg"])
+    for name in ("model", "train_model"):
+        assert again[name].keys() == original[name].keys()
+        assert all(torch.equal(again[name][k], v) for k, v in original[name].items())

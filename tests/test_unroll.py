@@ -98,10 +98,10 @@ def test_an_unrolled_run_trains_resumes_and_keeps_its_unroll(tmp_path, capsys):
     tiny = ["--size", "32", "--width", "8", "--depth", "1", "--precision", "fp32"]
     code, _ = cli(capsys, f"train {clip} {' '.join(tiny)} --steps 3 --unroll 3 --out {out}")
     assert code == 0
-    assert load_checkpoint(out)["train_config"]["unroll"] == 3
+    assert load_checkpoint(out).train_config["unroll"] == 3
     code, _ = cli(capsys, f"train --resume {out} --steps 5")
     assert code == 0
     resumed = load_checkpoint(out)
-    assert (resumed["step"], resumed["train_config"]["unroll"]) == (5, 3)
+    assert (resumed.step, resumed.train_config["unroll"]) == (5, 3)
     code, lines = cli(capsys, f"train --resume {out} --steps 6 --unroll 2")
     assert code != 0 and "unroll" in lines[-1]

@@ -1,10 +1,12 @@
 """Self-contained checkpoints: written atomically, loaded as data (never as code).
 
-A checkpoint is a dict of plain types and tensors:
+A checkpoint file holds a dict of plain types and tensors:
     format, version, model_config, data_config, train_config, model, optimizer, schedule,
     step, epoch, best, history (per-epoch metrics)
-so that the file alone rebuilds its model. Loading uses ``torch.load(weights_only=True)``,
-which refuses any pickle that would construct arbitrary objects or run code. Training keeps
+so that the file alone rebuilds its model; in the code it is a ``Checkpoint``
+(``from_payload`` checks a loaded dict, ``to_payload`` writes one). Loading uses
+``torch.load(weights_only=True)``, which refuses any pickle that would construct arbitrary
+objects or run code. Training keeps
 a per-epoch JSONL log beside each checkpoint (``metrics_log_path``).
 """
 
@@ -16,7 +18,7 @@ import re
 import reprlib
 import warnings
 import zipfile
-from dataclasses import fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,88 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             f"{path}: could not write the checkpoint ({e.strerror or e}); "
             f"the previous one, if any, is unchanged"
         ) from e
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checkpoint:
+    """A checkpoint: the configurations, the weights and the state of the run that wrote it.
+
+    ``model`` holds the weights inference uses: the weight average where the run keeps one,
+    whose trained weights are then ``train_model``. ``train_config`` is the stored mapping,
+    read with ``vidpred.runs.stored_train_config`` (a checkpoint may predate some of today's
+    fields). Weights saved for inference have no ``optimizer``, so they cannot be resumed.
+    ``path`` is the file it was loaded from (None: not loaded).
+    """
+
+    # In the order a file stores them: a checkpoint written again keeps its order.
+    model_config: ModelConfig
+    data_config: DataConfig
+    train_config: dict[str, Any] | None = None
+    model: dict[str, torch.Tensor]
+    train_model: dict[str, torch.Tensor] | None = None
+    ema_updates: int | None = None  # updates the weight average has had
+    optimizer: dict[str, Any] | None = None
+    schedule: dict[str, float] = field(default_factory=dict)  # elapsed_s, total_steps
+    step: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+    best: dict[str, float] = field(default_factory=dict)  # the best validation so far
+    history: list[dict] = field(default_factory=list)  # one row per epoch, as logged
+    sources: list[str] = field(default_factory=list)  # the video paths trained on
+    path: Path | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Any, path: Path) -> Checkpoint:
+        """Returns the checkpoint that a file's loaded contents hold, after checking every
+        field (``load_checkpoint``; the archive itself is checked there).
+
+        Raises:
+            CheckpointError: as ``load_checkpoint``.
+        """
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not a vidpred checkpoint")
+        version = payload.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise CheckpointError(f"{path}: checkpoint has no valid format version ({version!r})")
+        if version > VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {version} is newer than this vidpred "
+                f"understands ({VERSION}); upgrade vidpred"
+            )
+        missing = [k for k in REQUIRED_KEYS if k not in payload]
+        if missing:
+            raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
+        payload = dict(payload)
+        payload["model_config"] = _config_from_dict(
+            ModelConfig, payload["model_config"], path, "model_config"
+        )
+        payload["data_config"] = _config_from_dict(
+            DataConfig, payload["data_config"], path, "data_config"
+        )
+        _check_training_state(payload, path)
+        _check_weights(payload, path)
+        known = {f.name for f in fields(cls)} - {"path"}
+        return cls(**{k: v for k, v in payload.items() if k in known}, path=path)
+
+    def to_payload(self) -> dict[str, Any]:
+        """Returns what ``save`` writes: plain data (the configurations as dicts)."""
+        payload = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
+        payload["model_config"] = self.model_config.to_dict()
+        payload["data_config"] = self.data_config.to_dict()
+        # Fields a run without them never wrote stay absent, as they always were.
+        for name in ("train_config", "train_model", "ema_updates", "optimizer"):
+            if payload[name] is None:
+                del payload[name]
+        return payload
+
+    def save(self, path: str | Path) -> None:
+        """Writes it atomically (``save_checkpoint``)."""
+        save_checkpoint(path, self.to_payload())
+
+    def for_inference(self) -> Checkpoint:
+        """Returns it without the optimizer state and the trained weights behind the average
+        (a third of the size): enough to render, evaluate and fine-tune from, not to resume."""
+        return replace(self, optimizer=None, train_model=None, ema_updates=None)
 
 
 # torch.save stores every record of its zip archive uncompressed, so the records of a real
@@ -321,8 +405,8 @@ def _check_weights(ckpt: dict, path: Path) -> None:
                 )
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Returns the checkpoint dict, with ``model_config`` and ``data_config`` as dataclasses.
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Returns the checkpoint at ``path``, checked (``Checkpoint``).
 
     Every field is checked before it is used: the zip's directory before torch inflates
     anything (a compression bomb is refused), then each configuration and training-state
@@ -344,7 +428,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             warnings.catch_warnings()
         ):  # torch warns about foreign pickle protocols; we refuse them anyway
             warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: a crafted or foreign pickle.
         # (torch's own message suggests allow-listing the global: not advice to pass on.)
@@ -359,42 +443,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from e
     except Exception as e:  # zip errors, truncated files, random bytes
         raise CheckpointError(f"{path}: not a vidpred checkpoint ({type(e).__name__})") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a vidpred checkpoint")
-    version = ckpt.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"{path}: checkpoint has no valid format version ({version!r})")
-    if version > VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {version} is newer than this vidpred "
-            f"understands ({VERSION}); upgrade vidpred"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
-    ckpt["model_config"] = _config_from_dict(
-        ModelConfig, ckpt["model_config"], path, "model_config"
-    )
-    ckpt["data_config"] = _config_from_dict(DataConfig, ckpt["data_config"], path, "data_config")
-    _check_training_state(ckpt, path)
-    _check_weights(ckpt, path)
-    ckpt["path"] = path
-    return ckpt
+    return Checkpoint.from_payload(payload, path)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> STResNet:
-    """Returns the model rebuilt from a loaded checkpoint, in eval mode, on the CPU.
+def model_from_checkpoint(ckpt: Checkpoint) -> STResNet:
+    """Returns the model rebuilt from a checkpoint (its inference weights), in eval mode, on
+    the CPU.
 
     Raises:
         CheckpointError: the stored weights do not fit the stored configuration.
     """
-    model = STResNet(ckpt["model_config"])
+    model = STResNet(ckpt.model_config)
     try:
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(ckpt.model)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise CheckpointError(
-            f"{ckpt.get('path', 'checkpoint')}: weights do not match the model configuration "
+            f"{ckpt.path or 'checkpoint'}: weights do not match the model configuration "
             f"({first[1].strip() if len(first) > 1 else first[0]})"
         ) from e
     return model.eval()
@@ -404,9 +469,4 @@ def save_for_inference(src: str | Path, dst: str | Path) -> None:
     """Copies a checkpoint without its optimizer state (a third of the size): enough to
     render, evaluate and fine-tune from (``--init``), not to ``--resume`` exactly.
     """
-    ckpt = load_checkpoint(src)
-    training_only = ("optimizer", "train_model", "ema_updates", "path", "format", "version")
-    keep = {k: v for k, v in ckpt.items() if k not in training_only}
-    keep["model_config"] = ckpt["model_config"].to_dict()
-    keep["data_config"] = ckpt["data_config"].to_dict()
-    save_checkpoint(dst, keep)
+    load_checkpoint(src).for_inference().save(dst)

@@ -63,8 +63,8 @@ class Predictor:
         ckpt = load_checkpoint(path)
         dev = resolve_device(device)
         model = model_from_checkpoint(ckpt).to(dev)
-        sources = tuple(ckpt.get("sources", ()))
-        config = (ckpt["model_config"], ckpt["data_config"])
+        sources = tuple(ckpt.sources)
+        config = (ckpt.model_config, ckpt.data_config)
         return cls(model, *config, dev, Path(path), precision, sources, arithmetic)
 
     def forward(self, inputs: torch.Tensor, flows: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
 from .data import DataConfig, WindowDataset, load_flows, load_videos
 from .errors import CheckpointError, VidpredError
 from .model import ModelConfig
@@ -32,8 +32,8 @@ class TrainRun:
     config: TrainConfig
     sources: list[Path]  # video files and folders
     out: Path  # the checkpoint it writes, with its JSONL log beside it
-    resumes: dict | None = None
-    fine_tunes: dict | None = None
+    resumes: Checkpoint | None = None
+    fine_tunes: Checkpoint | None = None
     in_place: bool = False  # a resumed run that rewrites its own checkpoint and log
     _data: WindowDataset | None = field(default=None, repr=False)
 
@@ -71,7 +71,7 @@ class TrainRun:
             CheckpointError: the checkpoint cannot be used.
         """
         init = load_checkpoint(checkpoint)
-        run = cls.new(sources, out, init["model_config"], data_config, config)
+        run = cls.new(sources, out, init.model_config, data_config, config)
         run.fine_tunes = init
         return run
 
@@ -95,7 +95,7 @@ class TrainRun:
                 and ``sources`` names none.
         """
         resume = load_checkpoint(checkpoint)
-        stored = [Path(s) for s in resume.get("sources", [])]
+        stored = [Path(s) for s in resume.sources]
         if not (sources or stored):
             raise VidpredError(
                 f"{checkpoint}: no video folder stored; name it: vidpred train FOLDER --resume ..."
@@ -115,7 +115,7 @@ class TrainRun:
     def inputs(self) -> list[Path]:
         """Returns the files and folders it reads: never written, even with --force."""
         started_from = [] if self.in_place else [self.resumes, self.fine_tunes]
-        return [*self.sources, *(ckpt["path"] for ckpt in started_from if ckpt is not None)]
+        return [*self.sources, *(ckpt.path for ckpt in started_from if ckpt is not None)]
 
     def load_data(
         self, *, cache: bool = True, cache_dir: str | Path | None = None
@@ -153,15 +153,15 @@ def _paths(sources: list[str | Path]) -> list[Path]:
     return [Path(s) for s in sources]
 
 
-def stored_train_config(resume: dict[str, Any]) -> TrainConfig:
+def stored_train_config(resume: Checkpoint) -> TrainConfig:
     """Returns the TrainConfig a loaded checkpoint was trained with; fields it predates read
     as what they meant then (LEGACY_TRAIN_FIELDS), so a resumed run keeps its behaviour.
 
     Raises:
         CheckpointError: it stores none, or one this vidpred cannot read.
     """
-    where = resume.get("path", "checkpoint")
-    stored = resume.get("train_config")
+    where = resume.path or "checkpoint"
+    stored = resume.train_config
     if not isinstance(stored, dict):
         raise CheckpointError(f"{where}: cannot resume: it has no train_config")
     try:
@@ -170,7 +170,7 @@ def stored_train_config(resume: dict[str, Any]) -> TrainConfig:
         raise CheckpointError(f"{where}: cannot resume: bad train_config ({e})") from e
 
 
-def check_resume(resume: dict[str, Any], settings: dict[str, Any]) -> None:
+def check_resume(resume: Checkpoint, settings: dict[str, Any]) -> None:
     """Raises unless a run can continue from the loaded checkpoint ``resume`` with
     ``settings`` (configuration field name -> value; fields not named are not checked):
     where it stopped (it holds the optimizer state), and with each setting that a resumed run
@@ -182,9 +182,9 @@ def check_resume(resume: dict[str, Any], settings: dict[str, Any]) -> None:
         VidpredError: settings differ from the checkpoint's; the message names each. Ignoring
             them instead would leave the user believing they applied.
     """
-    where = resume.get("path", "checkpoint")
-    stored = (resume["data_config"], resume["model_config"], stored_train_config(resume))
-    if not resume.get("optimizer"):
+    where = resume.path or "checkpoint"
+    stored = (resume.data_config, resume.model_config, stored_train_config(resume))
+    if not resume.optimizer:
         # Without its optimizer state (a copy saved for inference, like the shipped weights)
         # the run would silently not continue as it would have gone on.
         raise CheckpointError(
@@ -215,14 +215,14 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def starting_model_config(model_config: ModelConfig, init: dict[str, Any] | None) -> ModelConfig:
+def starting_model_config(model_config: ModelConfig, init: Checkpoint | None) -> ModelConfig:
     """Returns the architecture a new run trains: that of the checkpoint ``init`` it
     fine-tunes from (its weights fit no other), else ``model_config``."""
-    return init["model_config"] if init is not None else model_config
+    return init.model_config if init is not None else model_config
 
 
 def resumed_settings(
-    resume: dict[str, Any], overrides: dict[str, Any] | None = None
+    resume: Checkpoint, overrides: dict[str, Any] | None = None
 ) -> tuple[ModelConfig, DataConfig, TrainConfig]:
     """Returns the (model, data, training) configurations of a run that continues the
     loaded checkpoint ``resume``: its own, with ``overrides`` (field name -> value) applied,
@@ -235,7 +235,7 @@ def resumed_settings(
             configuration field.
     """
     overrides = dict(overrides or {})
-    stored = (resume["model_config"], resume["data_config"], stored_train_config(resume))
+    stored = (resume.model_config, resume.data_config, stored_train_config(resume))
     known = {f.name for config in stored for f in fields(config)}
     if unknown := sorted(set(overrides) - known):
         raise ValueError(f"not configuration fields: {', '.join(unknown)}")

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .checkpoint import metrics_log_path, model_from_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, metrics_log_path, model_from_checkpoint
 from .data import DataConfig, WindowDataset
 from .distributed import World, all_mean, all_min, barrier, current_world, rank_device
 from .errors import (
@@ -168,8 +168,8 @@ class RunState:
         device: torch.device,
         *,
         channels_last: bool,
-        resume: dict[str, Any] | None = None,
-        init: dict[str, Any] | None = None,
+        resume: Checkpoint | None = None,
+        init: Checkpoint | None = None,
         shared_clock: bool = False,
     ) -> RunState:
         """Returns the state of a new run of ``model_config`` (with ``init``'s weights when
@@ -182,12 +182,12 @@ class RunState:
         torch.manual_seed(config.seed)  # the initial weights
         source = resume if resume is not None else init
         model = STResNet(model_config) if source is None else model_from_checkpoint(source)
-        if resume is not None and "train_model" in resume:  # "model" holds the average
-            model.load_state_dict(resume["train_model"])
+        if resume is not None and resume.train_model is not None:  # model is the average
+            model.load_state_dict(resume.train_model)
         model.to(device).train()
         if channels_last:
             model.to(memory_format=torch.channels_last)
-        trained_s = float(resume.get("schedule", {}).get("elapsed_s", 0.0)) if resume else 0.0
+        trained_s = float(resume.schedule.get("elapsed_s", 0.0)) if resume else 0.0
         run = cls(
             model=model,
             # fused: one kernel for all parameters; on the 2-core CPU its step took 2.0 ms
@@ -202,19 +202,21 @@ class RunState:
             run._continue(resume)
         return run
 
-    def _continue(self, resume: dict[str, Any]) -> None:
+    def _continue(self, resume: Checkpoint) -> None:
         """Takes the counters, the weight average and the optimizer state from ``resume``."""
-        self.step, self.epoch = int(resume.get("step", 0)), int(resume.get("epoch", 0))
-        self.step_in_epoch = int(resume.get("step_in_epoch", 0))
-        self.best = dict(resume.get("best", {}))
-        self.history = list(resume.get("history", []))
-        if self.average is not None and "train_model" in resume:
-            self.average.model.load_state_dict(resume["model"])
-            self.average.updates = int(resume.get("ema_updates", self.step))
+        self.step, self.epoch = resume.step, resume.epoch
+        self.step_in_epoch = resume.step_in_epoch
+        self.best = dict(resume.best)
+        self.history = list(resume.history)
+        if self.average is not None and resume.train_model is not None:
+            self.average.model.load_state_dict(resume.model)
+            self.average.updates = (
+                resume.ema_updates if resume.ema_updates is not None else self.step
+            )
         try:
-            self.optimizer.load_state_dict(resume["optimizer"])
+            self.optimizer.load_state_dict(resume.optimizer)
         except (ValueError, KeyError, TypeError) as e:
-            where = resume.get("path", "checkpoint")
+            where = resume.path or "checkpoint"
             raise CheckpointError(f"{where}: optimizer state does not fit the model ({e})") from e
 
     @property
@@ -230,26 +232,25 @@ class RunState:
         *,
         total_steps: int | None,
         sources: list[str],
-    ) -> dict[str, Any]:
-        """Returns the checkpoint of the run so far (vidpred.checkpoint.save_checkpoint)."""
-        averaged = {}
-        if self.average is not None:  # "model" is the average; the trained weights go here
-            averaged = {"train_model": state_of(self.model), "ema_updates": self.average.updates}
-        return {
-            "model_config": model_config.to_dict(),
-            "data_config": data_config.to_dict(),
-            "train_config": asdict(config),
-            "model": state_of(self.inference_model),
-            **averaged,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": {"elapsed_s": self.clock.elapsed(), "total_steps": total_steps or 0},
-            "step": self.step,
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "best": self.best,
-            "history": self.history,
-            "sources": list(sources),
-        }
+    ) -> Checkpoint:
+        """Returns the checkpoint of the run so far."""
+        averaged = self.average is not None  # model is the average; the trained weights too
+        return Checkpoint(
+            model_config=model_config,
+            data_config=data_config,
+            train_config=asdict(config),
+            model=state_of(self.inference_model),
+            train_model=state_of(self.model) if averaged else None,
+            ema_updates=self.average.updates if averaged else None,
+            optimizer=self.optimizer.state_dict(),
+            schedule={"elapsed_s": self.clock.elapsed(), "total_steps": total_steps or 0},
+            step=self.step,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            best=dict(self.best),
+            history=list(self.history),
+            sources=list(sources),
+        )
 
 
 def train_step(
@@ -412,7 +413,7 @@ class _Trainer:
         # In one process, a signal during the step or on_step counts too.
         if ranks_stop if self.world.size > 1 else stop.signal is not None:
             if self.world.is_main:
-                save_checkpoint(self.out, self.checkpoint())
+                self.checkpoint().save(self.out)
             if self.world.size > 1:
                 barrier()  # no rank exits (making torchrun stop the rest) before the save
             raise TrainingInterrupted(self.out, run.step)
@@ -453,12 +454,12 @@ class _Trainer:
                 val_psnr_flow=row["val_psnr_flow"],
                 step=run.step,
             )
-        save_checkpoint(self.out, self.checkpoint())
+        self.checkpoint().save(self.out)
         _write_history(metrics_log_path(self.out), run.history)
         if self.on_epoch:
             self.on_epoch(row)
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self) -> Checkpoint:
         """Returns the run's checkpoint.
 
         Raises:
@@ -494,14 +495,14 @@ def train(
     out: str | Path,
     *,
     sources: list[str] | None = None,
-    resume: dict[str, Any] | None = None,
-    init: dict[str, Any] | None = None,
+    resume: Checkpoint | None = None,
+    init: Checkpoint | None = None,
     on_step: Callable[[dict[str, float]], None] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     compile_model: bool = False,
     arithmetic: Arithmetic | None = None,
-) -> dict[str, Any]:
-    """Trains a model and returns the final checkpoint dict (also written to ``out``).
+) -> Checkpoint:
+    """Trains a model and returns the final checkpoint (also written to ``out``).
 
     Args:
         data: the training/validation windows.
@@ -587,7 +588,7 @@ def train(
             trainer.train_epoch(stop)
     final = trainer.checkpoint()
     if world.is_main:
-        save_checkpoint(out, final)
+        final.save(out)
     return final
 
 
@@ -600,7 +601,7 @@ def train_run(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     compile_model: bool = False,
     arithmetic: Arithmetic | None = None,
-) -> dict[str, Any]:
+) -> Checkpoint:
     """Trains the planned ``run`` (``vidpred.runs.TrainRun``: new, resumed or fine-tuning)
     on its videos (``run.load_data``) and returns the final checkpoint, also written to
     ``run.out``. The other arguments are ``train``'s.
