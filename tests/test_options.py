@@ -113,3 +113,15 @@ def test_a_setting_error_names_the_field_in_the_library_and_the_option_in_the_cl
         ["vidpred: error: a base flow needs at least 2 frames (--frames 2 or more)"],
     )
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_planned_run_fits_the_default_crop_to_its_size_as_the_command_does(tmp_path):
+    from vidpred.runs import TrainRun
+
+    small = TrainRun.new([tmp_path], tmp_path / "m.pt", data_config=DataConfig(size=32))
+    assert small.data_config.crop == 32
+    args = parse_args(["train", str(tmp_path), "--size", "32", "--out", str(tmp_path / "m.pt")])
+    assert new_run_plan(args).data_config == small.data_config
+    # a crop the caller chose is kept
+    chosen = TrainRun.new([tmp_path], tmp_path / "m.pt", data_config=DataConfig(size=32, crop=16))
+    assert chosen.data_config.crop == 16

@@ -73,6 +73,14 @@ class DataConfig:
         return asdict(self)
 
 
+def default_crop(size: int) -> int:
+    """Returns the default crop fitted to working ``size``: DataConfig's default crop, or the
+    frames' shorter side at that size where that is smaller (what --crop's help promises)."""
+    from .video import working_size
+
+    return min(DataConfig().crop, working_size(size, size, size)[0])
+
+
 def validation_start(num_frames: int, val_fraction: float) -> int:
     """Returns the first validation target index of a video of ``num_frames`` frames."""
     return math.floor(num_frames * (1.0 - val_fraction))

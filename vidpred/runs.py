@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .data import DataConfig, WindowDataset, load_flows, load_videos
+from .data import DataConfig, WindowDataset, default_crop, load_flows, load_videos
 from .errors import CheckpointError, VidpredError
 from .model import ModelConfig
 from .options import flag, is_option, kept_on_resume
@@ -46,10 +46,15 @@ class TrainRun:
         data_config: DataConfig | None = None,
         config: TrainConfig | None = None,
     ) -> TrainRun:
-        """Returns a run from scratch (defaults: the default model and data, DEFAULT_EPOCHS)."""
+        """Returns a run from scratch (defaults: the default model and data, DEFAULT_EPOCHS).
+        A data configuration with the default crop gets it fitted to its working size, as
+        `vidpred train --size` does."""
+        data_config = data_config or DataConfig()
+        if data_config.crop == DataConfig().crop:
+            data_config = replace(data_config, crop=default_crop(data_config.size))
         return cls(
             model_config or ModelConfig(),
-            data_config or DataConfig(),
+            data_config,
             config or TrainConfig(epochs=DEFAULT_EPOCHS),
             _paths(sources),
             Path(out),

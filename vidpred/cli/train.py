@@ -70,12 +70,13 @@ def add_train(sub) -> None:
 def fill_new_run_defaults(args: argparse.Namespace) -> str | None:
     """Fills the defaults of `train` that depend on other options; returns the usage error
     of options that contradict each other, if any."""
+    from ..data import default_crop
     from ..runs import DEFAULT_EPOCHS
     from ..video import working_size
 
     shorter = working_size(args.size, args.size, args.size)[0]  # every frame's, at --size
     if "crop" not in args.given:
-        args.crop = min(args.crop, shorter)
+        args.crop = default_crop(args.size)
     if args.crop > shorter:
         return (
             f"argument --crop: {args.crop} is larger than the frames' shorter side at "
