@@ -17,6 +17,15 @@ import numpy as np
 import pytest
 import torch
 
+
+def exact_render(clip, predictor, out: Path) -> Path:
+    """Renders ``clip`` losslessly (CRF 0) and ungated: what tests compare pixel for pixel."""
+    from vidpred.rendering import RenderSettings, render
+    from vidpred.video_options import VideoOptions
+
+    return render(clip, predictor, out, RenderSettings(crf=0), VideoOptions(gate=0))
+
+
 # `vidpred train` options for a run that takes a fraction of a second: a 4-channel, 1-unit
 # model on 16 px crops of 32 px frames, 2 steps of 2 windows. A later --steps overrides.
 TINY_TRAINING = "--size 32 --crop 16 --width 4 --depth 1 --batch-size 2 --steps 2".split()

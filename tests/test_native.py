@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import write_lossless
+from helpers import exact_render, write_lossless
 from torch.nn import functional as F
 
 from vidpred.data import DataConfig, frames_to_tensor, stack_windows
@@ -241,13 +241,7 @@ def test_a_native_render_shows_what_the_slower_paths_showed(tmp_path, pan_clip, 
     import vidpred.warping
 
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    now = render(
-        pan_clip,
-        predictor,
-        tmp_path / "now.mp4",
-        settings=RenderSettings(crf=0),
-        video_options=VideoOptions(gate=0),
-    )
+    now = exact_render(pan_clip, predictor, tmp_path / "now.mp4")
     original_init = vidpred.native.NativeClip.__init__
 
     def without_read_ahead(self, predictor, pairs, batch_size=8, read_ahead=True):
@@ -257,13 +251,7 @@ def test_a_native_render_shows_what_the_slower_paths_showed(tmp_path, pan_clip, 
         mock.patch.object(vidpred.warping, "_remap_applies", lambda *_: False),
         mock.patch.object(vidpred.native.NativeClip, "__init__", without_read_ahead),
     ):
-        before = render(
-            pan_clip,
-            predictor,
-            tmp_path / "before.mp4",
-            settings=RenderSettings(crf=0),
-            video_options=VideoOptions(gate=0),
-        )
+        before = exact_render(pan_clip, predictor, tmp_path / "before.mp4")
     new, old = read_video(now).frames.astype(int), read_video(before).frames.astype(int)
     assert new.shape == old.shape
     width = 2 * 144  # the panels are drawn at scale 2

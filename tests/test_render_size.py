@@ -5,11 +5,12 @@ import subprocess
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from helpers import exact_render
 
 from vidpred.encoding import DEFAULT_CRF, Mp4Writer
 from vidpred.panels import GAP, LABEL_HEIGHT
 from vidpred.predict import Predictor
-from vidpred.rendering import RenderSettings, render
+from vidpred.rendering import render
 from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.synthetic import generate
 from vidpred.video import read_video
@@ -47,13 +48,7 @@ def test_the_default_render_is_far_smaller_and_looks_the_same(
     tmp_path, camera_clip, trained_checkpoint
 ):
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
-    drawn_path = render(
-        camera_clip,
-        predictor,
-        tmp_path / "lossless.mp4",
-        settings=RenderSettings(crf=0),
-        video_options=VideoOptions(gate=0),
-    )
+    drawn_path = exact_render(camera_clip, predictor, tmp_path / "lossless.mp4")
     shared = render(
         camera_clip, predictor, tmp_path / "default.mp4", video_options=VideoOptions(gate=0)
     )
