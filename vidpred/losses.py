@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from .data import windows_to_inputs
 from .flow import pair_flows
 from .predict import quantize
 
@@ -71,18 +72,20 @@ def predict_unrolled(
         flows: the first step's base flows float32 (b, 2, c, c), or None without a base flow.
     """
     predictions = []
+    layout = _layout_of(inputs)
+    last = quantize(inputs[:, -3:].detach())  # the newest frame, uint8 RGB (b, c, c, 3)
     for k in range(steps):
         pred = net(inputs, flows).float()
         predictions.append(pred)
         if k + 1 == steps:
             break
-        exact = pred.detach()
-        rounded = pred + (exact.mul(255.0).round().div(255.0) - exact)
-        if flows is not None:  # DIS runs on the CPU, on the frames as uint8 RGB (b, c, c, 3)
-            flows = pair_flows(quantize(exact), quantize(inputs[:, -3:].detach())).to(
-                inputs.device, memory_format=_layout_of(inputs)
-            )
+        frame = quantize(pred.detach())  # as a rollout feeds it back
+        # Its values forward, the prediction's gradient backward (straight through).
+        rounded = pred + (windows_to_inputs(frame[:, None]) - pred).detach()
+        if flows is not None:  # DIS runs on the CPU
+            flows = pair_flows(frame, last).to(inputs.device, memory_format=layout)
         inputs = torch.cat([inputs[:, 3:], rounded.to(inputs.dtype)], 1)
+        last = frame
     return predictions
 
 

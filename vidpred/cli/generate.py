@@ -7,12 +7,13 @@ from pathlib import Path
 
 from ..errors import VidpredError
 from .console import stderr, stderr_progress
-from .shared import HelpFormatter
-from .validators import clip_count, clip_fps, clip_side, positive_int, seed_value
+from .shared import HelpFormatter, field_type
+from .validators import clip_count, clip_fps, clip_side, positive_int
 
 
 def add_generate(sub) -> None:
     from ..synthetic import GENERATORS
+    from ..train_config import TrainConfig
 
     p = sub.add_parser(
         "generate",
@@ -29,7 +30,9 @@ def add_generate(sub) -> None:
     p.add_argument("--height", type=clip_side, default=128)
     p.add_argument("--width", type=clip_side, default=160)
     p.add_argument("--fps", type=clip_fps, default=25.0)
-    p.add_argument("--seed", type=seed_value, default=0, help="clip i uses seed + i")
+    p.add_argument(
+        "--seed", type=field_type(TrainConfig, "seed"), default=0, help="clip i uses seed + i"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing clips")
     p.set_defaults(func=cmd_generate)
 

@@ -80,12 +80,19 @@ def _bounded(bounds):
     return parse
 
 
+def field_type(config_class, name: str):
+    """Returns the argparse type of an option that sets ``config_class``'s field ``name``
+    outside `train` (render's --size, generate's --seed): it takes what the field takes."""
+    from ..options import field_bounds
+
+    return _bounded(field_bounds(config_class)[name])
+
+
 def working_size(text: str) -> int:
     """Reads --size as `train` stores it (DataConfig.size)."""
     from ..data import DataConfig
-    from ..options import field_bounds
 
-    return field_bounds(DataConfig)["size"].parse(text)
+    return field_type(DataConfig, "size")(text)
 
 
 def add_weights_option(p) -> None:

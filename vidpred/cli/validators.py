@@ -48,14 +48,6 @@ MIN_FPS, MAX_FPS = 0.5, 1000.0
 MAX_CLIPS, MIN_SIDE, MAX_SIDE = 100_000, 16, 4096
 
 
-def seed_value(text: str) -> int:
-    """Reads a seed as `train` stores it (TrainConfig.seed)."""
-    from ..options import field_bounds
-    from ..train_config import TrainConfig
-
-    return field_bounds(TrainConfig)["seed"].parse(text)
-
-
 def clip_fps(text: str) -> float:
     value = _number(text, float, f"{MIN_FPS:g} to {MAX_FPS:g} frames per second")
     if not MIN_FPS <= value <= MAX_FPS:
