@@ -81,6 +81,11 @@ def process_group(device_type: str) -> Iterator[World]:
     log.debug("rank %d of %d joined the %s process group", world.rank, world.size, backend)
     try:
         yield world
+        # Leave together: rank 0 still writes the checkpoint when the others are done, and a
+        # rank that tore its gloo group down meanwhile sometimes aborted at exit (rank 1,
+        # "terminate called without an active exception", twice in fresh-clone CI runs on a
+        # busy 2-core machine). After an error, torchrun stops the other ranks.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
