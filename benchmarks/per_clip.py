@@ -6,8 +6,9 @@
 Columns: copy-last and the flow baseline (from the first result), then for each result the
 model's PSNR minus the flow baseline's, ungated and, where the result was gated (the default),
 gated; a last row holds the means over clips and one the worst clip. With ``--steps``, the
-results are rollouts (`vidpred eval --horizon N --json`) and each result has a column per
-step: the model minus the flow baseline carried as many steps (both ungated).
+results are rollouts (`vidpred eval --horizon N --json`): the flow baseline's PSNR at the
+first and last step, then copy-last and each result (ungated and, where gated, gated) minus the
+flow baseline carried as many steps, a column per step.
 """
 
 from __future__ import annotations
@@ -63,27 +64,40 @@ def main() -> None:
 
 
 def rollout_table(results: list[tuple[str, dict]], steps: list[int]) -> None:
-    """Prints, per clip, each result's model minus flow PSNR at each of ``steps`` ahead."""
+    """Prints, per clip, the flow baseline's PSNR at the first and last of ``steps``,
+    copy-last minus flow at each, then each result's model minus flow at each step: ungated
+    and, where the result was gated (the default), gated."""
     first = results[0][1]
     clips = [Path(v["path"]).stem for v in first["videos"]]
-    columns = [(name, result, step) for name, result in results for step in steps]
-    header = ["clip"] + [f"{name} step {step}" for name, _, step in columns]
+    # (title, result, step, method): a column of method minus flow at step.
+    columns = [("copy-last", first, step, "copy_last") for step in steps]
+    for name, result in results:
+        gated = "model_ungated" in result["videos"][0]["horizon"][0]
+        for step in steps:
+            columns.append((name, result, step, "model_ungated" if gated else "model"))
+            if gated:
+                columns.append((f"{name} gated", result, step, "model"))
+    ends = sorted({steps[0], steps[-1]})
+    header = ["clip", *(f"flow {s}" for s in ends), *(f"{t} {s}" for t, _, s, _ in columns)]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     gains = {i: [] for i in range(len(columns))}
     for i, clip in enumerate(clips):
-        cells = [clip]
-        for c, (_, result, step) in enumerate(columns):
+        flows = [first["videos"][i]["horizon"][s - 1]["flow"]["psnr"] for s in ends]
+        cells = [clip, *(f"{f:.2f}" for f in flows)]
+        for c, (_, result, step, method) in enumerate(columns):
             video = result["videos"][i]
             assert Path(video["path"]).stem == clip, "the results must score the same clips"
             row = video["horizon"][step - 1]
-            gain = row["model"]["psnr"] - row["flow"]["psnr"]
+            gain = row[method]["psnr"] - row["flow"]["psnr"]
             gains[c].append(gain)
             cells.append(f"{gain:+.2f}")
         print("| " + " | ".join(cells) + " |")
+    flows = [f"{first['horizon'][s - 1]['flow']['psnr']:.2f}" for s in ends]
     means = [f"**{sum(g) / len(g):+.2f}**" for g in gains.values()]
-    print("| **mean** | " + " | ".join(means) + " |")
-    print("| worst clip | " + " | ".join(f"{min(g):+.2f}" for g in gains.values()) + " |")
+    print("| **mean** | " + " | ".join([*flows, *means]) + " |")
+    worst = [f"{min(g):+.2f}" for g in gains.values()]
+    print("| worst clip | " + " | ".join(["", ""][: len(ends)] + worst) + " |")
 
 
 if __name__ == "__main__":

@@ -101,9 +101,10 @@ def test_eval_horizon_reports_every_step_beside_the_one_step_keys(
         assert {"psnr", "ssim", "mse", "mae"} <= step["model"].keys()
     # Same targets (12..23) for one step and for every rollout step: step 1 is the one-step score.
     assert video["targets"] == video["horizon_targets"] == 12
-    # Rollouts are not gated: step 1 is the one-step score of the model alone.
-    step_1 = video["horizon"][0]["model"]["psnr"]
-    assert step_1 == pytest.approx(video["model_ungated"]["psnr"], rel=1e-6)
+    # Step 1 is the one-step score, gated (its gate watched the same frames) and alone.
+    for method in ("model", "model_ungated"):
+        step_1 = video["horizon"][0][method]["psnr"]
+        assert step_1 == pytest.approx(video[method]["psnr"], rel=1e-6)
     # Baselines carried k steps, computed independently.
     x = frames.astype(np.float64) / 255.0
     t = np.arange(12, 24)
@@ -124,7 +125,7 @@ def test_eval_horizon_step_n_uses_n_step_predictions(tmp_path):
     predictor = random_period_predictor()
     frames = moving_square(30, 32, 32, speed=2)
     clip = write_lossless(tmp_path / "clip.avi", frames)
-    result = evaluate([clip], predictor, horizon=3, video_options=VideoOptions(size=32))
+    result = evaluate([clip], predictor, horizon=3, video_options=VideoOptions(size=32, gate=0))
     video = result["videos"][0]
     first = 3 + predictor.history - 1  # the first target whose origin t-3 has the model's inputs
     targets = list(range(first, 30))

@@ -101,6 +101,7 @@ def _add_batch(
     last: torch.Tensor,
     previous: torch.Tensor,
     flow: torch.Tensor,
+    steps: int = 1,
 ) -> None:
     """Scores one batch of consecutive targets into ``acc``: the model (through ``gate``),
     copy-last, linear extrapolation and the flow baseline, on the frames ``scored`` (bool
@@ -108,7 +109,8 @@ def _add_batch(
 
     Args:
         model, truth, last, previous, flow: float [0, 1] (B, 3, H, W): the model's
-            prediction, frames t, t-1 and t-2, and the flow baseline's prediction.
+            prediction, frames t, t-k and t-k-1, and the flow baseline's prediction, all
+            made ``steps`` (k) frames before t.
     """
     if gate is not None and not scored.all():
         gate.choose(model[~scored], flow[~scored], truth[~scored], show=False)
@@ -120,7 +122,7 @@ def _add_batch(
         model = gate.choose(model, flow, truth)
     acc["model"].add(model, truth)
     acc["copy_last"].add(last, truth)
-    acc["linear"].add(linear_extrapolation(last, previous), truth)
+    acc["linear"].add(linear_extrapolation(last, previous, steps), truth)
     acc["flow"].add(flow, truth)
 
 
@@ -175,6 +177,7 @@ def evaluate_horizon(
     horizon: int,
     batch_size: int = 8,
     after_chunk: Callable[[], None] | None = None,
+    gate_window: int = 0,
 ) -> list[dict[str, Any]]:
     """Returns per-step metrics [{"step", "model", "copy_last", "linear", "flow"}] of N-step
     rollouts.
@@ -184,31 +187,50 @@ def evaluate_horizon(
     frames t-k-1, t-k carried k steps, and the flow baseline applied k times to its own
     predictions (``vidpred.flow.flow_rollout``).
 
+    With ``gate_window``, each step k has its own gate (``FlowGate(steps=k)``) between the
+    model's and the flow's k-step rollouts, which first watches the rollouts before the
+    targets; "model" is then what it shows, and each step also has "model_ungated" and "gate".
+
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
         targets: consecutive target indices, each >= ``first_horizon_target``.
         after_chunk: called after each batch of origins is scored.
+        gate_window: the gates' window in frames; 0: no gate.
     """
-    acc = [{m: MetricAccumulator() for m in METHODS} for _ in range(horizon)]
-    wanted = set(targets)
-    # One rollout per origin serves every step: origin o scores step k at target o+k.
-    origins = list(range(targets[0] - horizon, targets[-1]))
-    for chunk, preds in predictor.rollout(frames, origins, horizon, batch_size):
+    methods = (*METHODS, "model_ungated") if gate_window else METHODS
+    acc = [{m: MetricAccumulator() for m in methods} for _ in range(horizon)]
+    gates = [FlowGate(gate_window, steps=k) for k in range(1, horizon + 1)] if gate_window else []
+    first, end = targets[0], targets[-1]
+    # One rollout per origin serves every step: origin o scores step k at target o+k. With
+    # gates, earlier origins let every step's gate know ``gate_window`` of its differences
+    # (each known k frames after its origin) before the first target.
+    start = first - horizon
+    if gates:
+        start = max(max(predictor.history - 1, 1), first - 2 * horizon - gate_window + 1)
+    for chunk, preds in predictor.rollout(frames, list(range(start, end)), horizon, batch_size):
         origin = torch.tensor(chunk)
         last, previous = (frames_to_tensor(frames[origin - lag]).to(preds.device) for lag in (0, 1))
         flow = flow_rollout(frames, chunk, horizon).to(preds.device)  # (B, N, 3, H, W)
         for k in range(1, horizon + 1):
-            keep = [i for i, o in enumerate(chunk) if o + k in wanted]
+            # Targets before the first are only watched (by a gate; without one, skipped).
+            keep = [i for i, o in enumerate(chunk) if o + k <= end and (gates or o + k >= first)]
             if not keep:
                 continue
             truth = frames_to_tensor(frames[origin[keep] + k]).to(preds.device)  # (B, 3, H, W)
-            acc[k - 1]["model"].add(preds[keep, k - 1], truth)
-            acc[k - 1]["copy_last"].add(last[keep], truth)
-            acc[k - 1]["linear"].add(linear_extrapolation(last[keep], previous[keep], k), truth)
-            acc[k - 1]["flow"].add(flow[keep, k - 1], truth)
+            _add_batch(
+                acc[k - 1],
+                gates[k - 1] if gates else None,
+                origin[keep] + k >= first,
+                preds[keep, k - 1],
+                truth,
+                last[keep],
+                previous[keep],
+                flow[keep, k - 1],
+                steps=k,
+            )
         if after_chunk:
             after_chunk()
-    return [{"step": k + 1, **{m: a[m].summary() for m in METHODS}} for k, a in enumerate(acc)]
+    return [{"step": k + 1, **_scores(a, gates[k] if gates else None)} for k, a in enumerate(acc)]
 
 
 def evaluate(
@@ -243,7 +265,8 @@ def evaluate(
         the mean also have "model_ungated", and each video "gate" (``FlowGate.summary``).
         With ``horizon``, each video also has "horizon_targets" and "horizon": [{"step": 1,
         "model", "copy_last", "linear", "flow"}, ...], and the result has "horizon": the same
-        list averaged over videos.
+        list averaged over videos. With a gate, every step of the rollouts is gated too (one
+        gate per step, ``evaluate_horizon``) and has "model_ungated" (and per video "gate").
     """
     options = video_options or VideoOptions()
     size, resolution = options.size or predictor.data_config.size, options.resolution_or("working")
@@ -285,7 +308,7 @@ def evaluate(
             results[-1]["horizon_targets"] = len(steps)
             if steps:  # a segment at a video's start may hold no target N steps in
                 results[-1]["horizon"] = evaluate_horizon(
-                    frames, predictor, steps, horizon, batch_size, after_chunk=release
+                    frames, predictor, steps, horizon, batch_size, release, gate_window=gate
                 )
     summary = {
         "weights": str(predictor.weights) if predictor.weights else None,
@@ -344,7 +367,8 @@ def check_resolution(resolution: str, predictor: Predictor) -> None:
 def mean_horizon(results: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:
     """Returns the per-step rollout metrics of ``evaluate``'s videos averaged over them."""
     results = [r for r in results if "horizon" in r]
+    methods = [m for m in (*METHODS, "model_ungated") if results and m in results[0]["horizon"][0]]
     return [
-        {"step": k + 1, **{m: mean_of([r["horizon"][k][m] for r in results]) for m in METHODS}}
+        {"step": k + 1, **{m: mean_of([r["horizon"][k][m] for r in results]) for m in methods}}
         for k in range(horizon)
     ]

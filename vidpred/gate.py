@@ -9,6 +9,10 @@ already seen: at frame t, the gate compares the PSNR of the model and of the flo
 the last ``window`` frames before t, and shows the flow's prediction of t where the model
 trailed by more than ``GATE_MARGIN_DB`` there. Each decision uses only frames before t, which
 any predictor has by then, so it is as causal as the model itself.
+
+Rollouts are gated the same way, one gate per number of steps ahead: a k-step prediction of
+frame t is made at frame t-k, when only the k-step predictions of frames up to t-k can be
+scored, so each difference joins the gate's window k-1 frames later than a one-step one.
 """
 
 from __future__ import annotations
@@ -29,15 +33,29 @@ GATE_MARGIN_DB = 0.1
 class FlowGate:
     """Chooses, frame by frame in clip order, the model's or the flow baseline's prediction.
 
-    One gate per clip: it remembers the last ``window`` frames' PSNR difference (model minus
-    flow). Until it has seen a frame it shows the model.
+    One gate per clip (and per number of steps ahead): it remembers the last ``window``
+    frames' PSNR difference (model minus flow) that were known when the prediction was made.
+    Until it knows one it shows the model.
+
+    Args:
+        window: how many past frames' differences it averages.
+        margin_db: how far (mean dB) the model may trail the flow before the flow is shown.
+        steps: how many steps ahead the predictions it chooses between are (1: one-step; k:
+            both are k-step rollouts, made at frame t-k without frames t-k+1 .. t).
     """
 
-    def __init__(self, window: int = DEFAULT_GATE_WINDOW, margin_db: float = GATE_MARGIN_DB):
+    def __init__(
+        self, window: int = DEFAULT_GATE_WINDOW, margin_db: float = GATE_MARGIN_DB, steps: int = 1
+    ):
         if window < 1:
             raise ValueError(f"the gate's window must be at least 1 frame, got {window}")
-        self.window, self.margin_db = window, margin_db
+        if steps < 1:
+            raise ValueError(f"the gate's steps ahead must be at least 1, got {steps}")
+        self.window, self.margin_db, self.steps = window, margin_db, steps
         self.recent: deque[float] = deque(maxlen=window)  # model - flow PSNR, dB, oldest first
+        # Differences of the last steps - 1 frames, not yet known when the next frame's
+        # k-step prediction was made (its origin is before them).
+        self.pending: deque[float] = deque()
         self.shown = 0  # frames chosen for showing (not those only watched)
         self.flow_shown = 0  # of which the flow's
 
@@ -70,7 +88,9 @@ class FlowGate:
                     self.flow_shown += 1
             if show:
                 self.shown += 1
-            self.recent.append(gain)
+            self.pending.append(gain)
+            if len(self.pending) >= self.steps:
+                self.recent.append(self.pending.popleft())
         return shown
 
     def summary(self) -> dict[str, float | int]:

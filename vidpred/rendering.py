@@ -257,8 +257,8 @@ def truth_frames(
     gate: FlowGate | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """Yields, one model batch at a time, the output frames of ``targets`` (frames with
-    ground truth), scoring them into ``metrics`` on the way. With ``gate`` (one-step
-    predictions of consecutive targets), the predicted panel shows what it chooses.
+    ground truth), scoring them into ``metrics`` on the way. With ``gate`` (``settings.horizon``
+    steps ahead, consecutive targets), the predicted panel shows what it chooses.
 
     The steps, each callable on its own (``benchmarks/render_breakdown.py`` times them):
     ``one_step_batches`` (one-step predictions; with a horizon, ``Predictor.rollout`` then
@@ -646,7 +646,7 @@ def render(
         )
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
-        clip_gate = FlowGate(options.gate) if options.gate and horizon == 1 else None
+        clip_gate = FlowGate(options.gate, steps=horizon) if options.gate else None
         if native:
             # Estimated at the full size, where the native batches' frames and flows live.
             predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)

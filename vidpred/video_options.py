@@ -31,8 +31,8 @@ class VideoOptions:
     # cache_dir (None: the default folder), or decode them directly.
     cache: bool = True
     cache_dir: str | Path | None = None
-    # One-step predictions are gated (vidpred.gate) over this many past frames; 0: the
-    # model alone. Rollouts are never gated.
+    # Predictions are gated (vidpred.gate) over this many past frames, rollouts one gate
+    # per step ahead; 0: the model alone.
     gate: int = DEFAULT_GATE_WINDOW
     # Only this part of each clip (frame i at i / fps); None: all of it.
     segment: Segment | None = None

@@ -128,7 +128,8 @@ def _eval_legend(gate: int) -> str:
     """Returns the lines under eval's table that say what each method is."""
     model = (
         f"model: the model, gated: the flow baseline's prediction is shown where the model "
-        f"trailed it over the {gate} frames before (--gate 0: the model alone)"
+        f"trailed it over the {gate} frames before (rollouts: over the {gate} k-step "
+        f"predictions already scored; --gate 0: the model alone)"
         if gate
         else "model: the model's one-step prediction"
     )
@@ -145,9 +146,10 @@ def _horizon_table(result: dict) -> Table:
     from ..evaluation import METHODS
 
     table = Table(title="rollouts: PSNR dB of the prediction k steps ahead (mean over videos)")
-    for column in ("step", *METHODS):
-        table.add_column(column, justify="right")
+    methods = [m for m in (*METHODS, "model_ungated") if m in result["horizon"][0]]
+    for column in ("step", *methods):
+        table.add_column("model alone" if column == "model_ungated" else column, justify="right")
     for row in result["horizon"]:
-        psnrs = (f"{row[m]['psnr']:.2f}" for m in METHODS)
+        psnrs = (f"{row[m]['psnr']:.2f}" for m in methods)
         table.add_row(str(row["step"]), *psnrs)
     return table

@@ -139,9 +139,9 @@ def add_resolution_options(p, default: str) -> None:
         type=non_negative_int,
         default=DEFAULT_GATE_WINDOW,
         metavar="FRAMES",
-        help="show the flow baseline's one-step prediction instead of the model's where the "
-        "model trailed it over this many frames just before (a causal per-clip check); "
-        "0: always the model",
+        help="show the flow baseline's prediction instead of the model's where the model "
+        "trailed it over this many frames just before (a causal per-clip check; with "
+        "--horizon N, over N-step predictions already scored); 0: always the model",
     )
 
 
