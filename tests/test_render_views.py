@@ -396,7 +396,7 @@ def test_existing_sidecar_or_gif_is_not_overwritten_without_force(tmp_path, trai
 
 def test_flow_is_a_panel_but_not_a_default_one():
     assert parse_panels("actual, Flow,predicted") == ("actual", "flow", "predicted")
-    assert "flow" not in render_module.DEFAULT_PANELS
+    assert "flow" not in RenderSettings().panels
 
 
 @pytest.mark.parametrize("text", ["actual,nope", "", "error,error"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import torch
 
+from .adapt import AdaptConfig, Adapter, adapting, predict_adapting
 from .cache import release_pages
 from .data import frames_to_tensor, load_videos, validation_start
 from .errors import SettingError
@@ -64,6 +66,7 @@ def evaluate_one_step(
     batch_size: int = 8,
     after_chunk: Callable[[], None] | None = None,
     gate: FlowGate | None = None,
+    adapter: Adapter | None = None,
 ) -> dict[str, Any]:
     """Returns the one-step metrics {"model", "copy_last", "linear", "flow"} on ``targets``;
     with ``gate``, "model" is what the gate shows, and "model_ungated" and "gate" (its
@@ -75,10 +78,17 @@ def evaluate_one_step(
         after_chunk: called after each batch of targets is scored.
         gate: a new gate for this clip; it first watches the targets just before the first
             (``gate_warmup``), so that the first scored frames are gated as in a render.
+        adapter: a new Adapter for this clip (``vidpred.adapt``): the model then predicts
+            every target from the clip's first, in order, and learns from each batch once
+            it is scored, so the scored targets are predicted by weights trained on the
+            clip's frames before them.
     """
     acc = {m: MetricAccumulator() for m in (*METHODS, "model_ungated")}
     watched = gate_warmup(targets[0], predictor.history, gate)
-    for chunk, _inputs, pred in predictor.predict_frames(frames, watched + targets, batch_size):
+    if adapter is not None:
+        watched = list(range(max(predictor.history, 2), targets[0]))
+    batches = predict_adapting(predictor, frames, watched + targets, adapter, batch_size)
+    for chunk, _inputs, pred in batches:
         index = torch.tensor(chunk)
         # Baselines come from the real frames, independent of the model's input layout.
         truth, last, previous = (
@@ -241,6 +251,7 @@ def evaluate(
     horizon: int | None = None,
     on_video: Callable[[str, int], None] | None = None,
     video_options: VideoOptions | None = None,
+    adapt: AdaptConfig | None = None,
 ) -> dict[str, Any]:
     """Returns metrics of the model, copy-last, linear extrapolation and the flow baseline on
     every video.
@@ -256,6 +267,9 @@ def evaluate(
             the working size, gated). At native resolution the one-step metrics are at each
             clip's own size (``evaluate_native``; a warp-head model only). With a segment,
             only targets in it (and in its ``tail``) are scored.
+        adapt: learn while watching (``vidpred.adapt``): the one-step predictions of each
+            clip are made in clip order from its first frames by weights that keep training
+            on the frames already seen; each clip starts from the predictor's weights.
 
     Returns:
         {"weights", "size", "tail", "resolution", "videos": [{"path", "targets",
@@ -272,6 +286,13 @@ def evaluate(
     size, resolution = options.size or predictor.data_config.size, options.resolution_or("working")
     batch_size, gate, segment = options.batch_size, options.gate, options.segment
     check_resolution(resolution, predictor)
+    if adapt is not None and (resolution == "native" or horizon is not None):
+        raise SettingError(
+            lambda n: (
+                f"{n('adapt')} scores one-step predictions at the working size: "
+                f"leave out {n('horizon')} and {n('resolution')} native"
+            )
+        )
     history = predictor.history
     needed = needed_frames(history, horizon)
     videos = load_videos(
@@ -295,9 +316,12 @@ def evaluate(
                 video.path, predictor, targets[0], size, options.max_side, batch_size, clip_gate
             )
         else:
-            scores = evaluate_one_step(
-                frames, predictor, targets, batch_size, after_chunk=release, gate=clip_gate
-            )
+            with adapting(predictor, adapt) as adapter:
+                scores = evaluate_one_step(
+                    frames, predictor, targets, batch_size, release, clip_gate, adapter
+                )
+                if adapter is not None:
+                    scores["adapt"] = adapter.summary()
             frame_hw = video.frames.shape[1:3]
         trained_on = trained_targets(video.path, targets, video.num_frames, predictor)
         where = {"path": str(video.path), "targets": len(targets), "trained_on": trained_on}
@@ -318,6 +342,7 @@ def evaluate(
         "videos": results,
         "mean": {m: mean_of([r[m] for r in results]) for m in METHODS},
         "gate": gate,
+        "adapt": dataclasses.asdict(adapt) if adapt else None,
         "segment": segment.describe() if segment else None,
     }
     if gate and results:

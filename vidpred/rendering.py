@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,9 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from .adapt import AdaptConfig, Adapter, adapting
 from .cache import read_video_cached
 from .data import frames_to_tensor, stack_windows
-from .encoding import DEFAULT_CRF, Mp4Writer
+from .encoding import Mp4Writer
 from .errors import OutputError, SettingError, VidpredError, shown
 from .flow import base_flows, flow_baseline, flow_extension, flow_extrapolation
 from .gate import FlowGate
@@ -39,15 +39,14 @@ from .outputs import (
 )
 from .overlap import ahead, overlaps
 from .panels import (
-    DEFAULT_PANELS,
     check_render_size,
     compose_frame,
     default_scale,
     frame_panels,
-    parse_panels,
     steps_text,
 )
 from .predict import Predictor, quantize, to_uint8
+from .render_settings import RenderSettings, first_shown_frame, frames_before_first
 from .sidecar import (
     finite_or_none,
     gif_path,
@@ -90,40 +89,6 @@ def check_render_outputs(out: Path, gif: bool, *, force: bool, inputs: tuple[Pat
         check_output_path(path, force=force, inputs=inputs)
 
 
-@dataclass
-class RenderSettings:
-    """What a render draws and how it is encoded: ``render``'s own options, checked.
-
-    Raises:
-        SettingError: an option is out of range.
-    """
-
-    # names from PANELS, in order; a comma-separated string is read by parse_panels
-    panels: tuple[str, ...] | str = DEFAULT_PANELS
-    scale: int | None = None  # integer upscaling of the panels; None: default_scale
-    horizon: int = 1  # N: how many steps ahead each shown prediction is
-    extend: int = 0  # how many frames to predict past the last real frame
-    # Also a looping GIF beside the mp4 (gif_path). Its frames are held in memory until the
-    # end, so keep GIFs to short clips.
-    gif: bool = False
-    crf: int = DEFAULT_CRF  # x264's rate factor (Mp4Writer); 0 = lossless RGB
-    # The frame numbers drawn: frame t read is the clip's frame frame_offset + t (a segment
-    # starts later), of frame_total (0: the frames read). Set by render.
-    frame_offset: int = 0
-    frame_total: int = 0
-
-    def __post_init__(self):
-        self.panels = parse_panels(self.panels)  # a tuple of names, whatever was given
-        if self.scale is not None and self.scale < 1:
-            raise SettingError(lambda n: f"{n('scale')} must be at least 1")
-        if self.horizon < 1:
-            raise SettingError(lambda n: f"{n('horizon')} must be at least 1")
-        if self.extend < 0:
-            raise SettingError(lambda n: f"{n('extend')} must be 0 or more")
-        if "motion" in self.panels and self.horizon > 1:
-            raise SettingError(lambda n: f"{n('panels')} motion needs {n('horizon')} 1")
-
-
 # The methods a render scores over the frames that have ground truth.
 RENDER_METHODS = ("model", "copy_last", "flow")
 # A render's sidecar averages SSIM over every 16th frame with ground truth (MSE, MAE and
@@ -131,31 +96,6 @@ RENDER_METHODS = ("model", "copy_last", "flow")
 # on every 4th frame was the largest stage of a native render (docs/speed.md). `vidpred
 # eval` scores SSIM on every frame.
 RENDER_SSIM_EVERY = 16
-
-
-def frames_before_first(history: int, horizon: int) -> int:
-    """Returns the index of the first frame a render can show: it needs ``history`` real
-    frames ``horizon`` steps before it."""
-    return history - 1 + horizon
-
-
-def first_shown_frame(clip: Path, count: int, history: int, settings: RenderSettings) -> int:
-    """Returns the first frame with ground truth that a render shows: the first whose
-    prediction has ``horizon`` steps of room after the model's ``history`` frames (past the
-    clip's ``count`` frames when a short clip shows only frames past its end).
-
-    Raises:
-        VidpredError: the clip's ``count`` frames are too few to show anything.
-    """
-    horizon, extend = settings.horizon, settings.extend
-    first = frames_before_first(history, horizon)
-    if count < history or (not extend and count <= first):
-        need = history if extend else first + 1
-        raise VidpredError(
-            f"{clip}: {count} frames; the model needs at least {need}"
-            + (f" for --horizon {horizon}" if horizon > 1 and not extend else "")
-        )
-    return first
 
 
 class TruthBatch(NamedTuple):
@@ -255,6 +195,7 @@ def truth_frames(
     metrics: dict[str, MetricAccumulator],
     batch_size: int = 8,
     gate: FlowGate | None = None,
+    adapter: Adapter | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """Yields, one model batch at a time, the output frames of ``targets`` (frames with
     ground truth), scoring them into ``metrics`` on the way. With ``gate`` (``settings.horizon``
@@ -269,14 +210,16 @@ def truth_frames(
         targets: frames to show, each >= ``first_shown_frame``.
     """
     if settings.horizon == 1:
-        batches = one_step_batches(predictor, frames, targets, settings, batch_size)
+        batches = one_step_batches(predictor, frames, targets, settings, batch_size, adapter)
     else:
         origins = [t - settings.horizon for t in targets]
         batches = (
             with_baselines(frames, chunk, preds[:, -1], settings.horizon)
             for chunk, preds in predictor.rollout(frames, origins, settings.horizon, batch_size)
         )
-    if overlaps(predictor.device):  # the next batch is computed while this one is drawn
+    # The next batch is computed while this one is drawn, unless it must wait for the
+    # adapter to learn from this one.
+    if overlaps(predictor.device) and adapter is None:
         batches = ahead(batches)
     for batch in batches:
         batch = gated(batch, gate)
@@ -298,12 +241,16 @@ def one_step_batches(
     targets: list[int],
     settings: RenderSettings,
     batch_size: int,
+    adapter: Adapter | None = None,
 ) -> Iterator[TruthBatch]:
     """Yields ``targets`` as TruthBatches of one-step predictions: the values
     ``Predictor.rollout`` and ``with_baselines`` give at horizon 1, with each batch's DIS
     flows asked for once and the model run once (chaining those steps, and running the
     model's trunk again for the motion panel, asked for the flows three times, two of them
     served by ``vidpred.flow``'s memo after hashing both frames, and ran the trunk twice).
+
+    With ``adapter`` the model learns from each batch's frames once the caller asks for the
+    next batch (``vidpred.adapt``).
 
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
@@ -329,6 +276,8 @@ def one_step_batches(
             flow=flow_extrapolation(last, flows),
             motion=None if motion is None or motion.flow is None else motion.flow.cpu(),
         )
+        if adapter is not None:  # the batch has been shown: its frames may teach now
+            adapter.learn(frames, chunk)
 
 
 def past_end_frames(
@@ -427,12 +376,15 @@ def working_frames(
     metrics: dict[str, MetricAccumulator],
     batch_size: int,
     gate: FlowGate | None = None,
+    adapter: Adapter | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """Yields a working-size render's output frames: those with ground truth from
     ``first`` on (``truth_frames``), then those past the end (``past_end_frames``)."""
     frames = torch.from_numpy(video.frames)  # uint8 RGB (T, H, W, 3)
     targets = list(range(first, video.num_frames))
-    yield from truth_frames(predictor, frames, targets, settings, metrics, batch_size, gate)
+    yield from truth_frames(
+        predictor, frames, targets, settings, metrics, batch_size, gate, adapter
+    )
     yield from past_end_frames(predictor, frames, settings)
 
 
@@ -452,6 +404,7 @@ def native_frames(
     settings: RenderSettings,
     metrics: dict[str, MetricAccumulator],
     gate: FlowGate | None = None,
+    adapt: tuple[Adapter, torch.Tensor] | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """``working_frames`` at the clip's own size: one batch of output frames at a time from
     ``stream`` (``vidpred.native``), scored into ``metrics`` on the way, then the frames past
@@ -460,9 +413,13 @@ def native_frames(
     Args:
         first: the first frame shown (``first_shown_frame``).
         count: the clip's number of frames.
+        adapt: an Adapter and the clip's working-size frames, uint8 RGB (T, H, W, 3), it
+            learns from after each batch is drawn (``vidpred.adapt``).
     """
     natives = stream.batches(first)
-    if overlaps(stream.predictor.device):  # the next batch is computed while this one is drawn
+    # The next batch is computed while this one is drawn, unless it must wait for the
+    # adapter to learn from this one.
+    if overlaps(stream.predictor.device) and adapt is None:
         natives = ahead(natives)
     for native in natives:
         batch = TruthBatch(
@@ -479,6 +436,9 @@ def native_frames(
         with stage("compositing"):
             composed = compose_truth(batch, scores, count, settings)
         yield composed
+        if adapt is not None:
+            with stage("adapting"):
+                adapt[0].learn(adapt[1], native.targets)
     yield from native_past_end_frames(stream, settings)
 
 
@@ -531,6 +491,7 @@ def render_metadata(
     *,
     gate: FlowGate | None = None,
     segment: Segment | None = None,
+    adapter: Adapter | None = None,
 ) -> dict[str, Any]:
     """Returns what a render's sidecar records: the settings (with the gate's share of flow
     frames, the x264 CRF and the segment shown), the weights and their training log, and the
@@ -560,6 +521,7 @@ def render_metadata(
             **{m: finite_or_none(metrics[m].summary()) for m in RENDER_METHODS},
         },
         "gate": gate.summary() if gate else None,
+        "adapt": adapter.summary() if adapter else None,
         "crf": settings.crf,
         "segment": segment.describe() if segment else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -582,6 +544,7 @@ def render(
     *,
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    adapt: AdaptConfig | None = None,
 ) -> Path:
     """Writes an H.264 mp4 of labelled panels (default "actual | predicted | error") for every
     frame t >= K - 1 + horizon, then ``extend`` frames past the end; returns its path.
@@ -607,6 +570,8 @@ def render(
             can seek; a segment is not cached.
         force: replace an existing render.
         on_progress: called with (frames done, frames total).
+        adapt: learn while watching (``vidpred.adapt``, one-step renders): the model keeps
+            training on the frames already shown; the predictor's weights are put back after.
 
     Raises:
         VideoError: the clip cannot be read.
@@ -619,6 +584,8 @@ def render(
     clip = Path(clip)
     settings, options = settings or RenderSettings(), video_options or VideoOptions()
     horizon, extend, gif, segment = settings.horizon, settings.extend, settings.gif, options.segment
+    if adapt is not None and horizon > 1:
+        raise SettingError(lambda n: f"{n('adapt')} needs {n('horizon')} 1")
     native = renders_native(clip, predictor, settings, options.resolution_or("native"))
     out, check_outputs = checked_outputs(clip, out, predictor, gif, force)
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
@@ -647,37 +614,42 @@ def render(
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
         clip_gate = FlowGate(options.gate, steps=horizon) if options.gate else None
-        if native:
-            # Estimated at the full size, where the native batches' frames and flows live.
-            predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
-            pairs = decode_pairs(clip, size, max_side, video.offset, video.num_frames)
-            stream = NativeClip(predictor, pairs, batch_size)
-            batches = native_frames(stream, first, video.num_frames, settings, metrics, clip_gate)
-        else:
-            batches = working_frames(
-                predictor, video, first, settings, metrics, batch_size, clip_gate
-            )
-        with Mp4Writer(out, video.fps, crf=settings.crf) as writer:
-            kept = write_frames(writer, batches, total, on_progress, keep=gif)
-            written = writer.frames_written
-            writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
-            shown_at = (frame_hw, "native" if native else "working")
-            meta = render_metadata(
-                clip,
-                out,
-                predictor,
-                video,
-                settings,
-                video.offset + first,
-                written,
-                metrics,
-                *shown_at,
-                gate=clip_gate,
-                segment=segment,
-            )
-            # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
-            # failure anywhere (a full disk) leaves all three as they were.
-            if gif:
-                writer.add_companion(gif_temp(gif_path(out), kept, video.fps), gif_path(out))
-            writer.add_companion(sidecar_temp(sidecar_path(out), meta), sidecar_path(out))
+        with adapting(predictor, adapt) as adapter:
+            if native:
+                # Estimated at the full size, where the native batches' frames and flows live.
+                predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
+                pairs = decode_pairs(clip, size, max_side, video.offset, video.num_frames)
+                stream = NativeClip(predictor, pairs, batch_size)
+                learns = (adapter, torch.from_numpy(video.frames)) if adapter else None
+                batches = native_frames(
+                    stream, first, video.num_frames, settings, metrics, clip_gate, learns
+                )
+            else:
+                batches = working_frames(
+                    predictor, video, first, settings, metrics, batch_size, clip_gate, adapter
+                )
+            with Mp4Writer(out, video.fps, crf=settings.crf) as writer:
+                kept = write_frames(writer, batches, total, on_progress, keep=gif)
+                written = writer.frames_written
+                writer.finish()  # ffmpeg exited 0 and the file decodes to every frame
+                shown_at = (frame_hw, "native" if native else "working")
+                meta = render_metadata(
+                    clip,
+                    out,
+                    predictor,
+                    video,
+                    settings,
+                    video.offset + first,
+                    written,
+                    metrics,
+                    *shown_at,
+                    gate=clip_gate,
+                    segment=segment,
+                    adapter=adapter,
+                )
+                # The GIF and the sidecar go to temp files too, renamed just after the mp4: a
+                # failure anywhere (a full disk) leaves all three as they were.
+                if gif:
+                    writer.add_companion(gif_temp(gif_path(out), kept, video.fps), gif_path(out))
+                writer.add_companion(sidecar_temp(sidecar_path(out), meta), sidecar_path(out))
         return out

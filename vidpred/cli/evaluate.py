@@ -14,6 +14,8 @@ from ..errors import shown
 from .console import stderr_progress
 from .shared import (
     HelpFormatter,
+    adapt_config,
+    add_adapt_options,
     add_resolution_options,
     add_run_options,
     add_segment_options,
@@ -46,6 +48,7 @@ def add_eval(sub) -> None:
         metavar="N",
         help="also score rollouts of 1..N steps (own predictions fed back in)",
     )
+    add_adapt_options(p)
     add_resolution_options(p, default="working")
     add_segment_options(p, "score targets")
     add_run_options(p)
@@ -69,6 +72,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             horizon=args.horizon,
             on_video=on_video,
             video_options=video_options(args),
+            adapt=adapt_config(args),
         )
     _warn_trained_on(result, predictor.data_config.val_fraction)
     if args.json:
@@ -106,6 +110,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "horizon" in result:
         console.print(_horizon_table(result))
     console.print(_eval_legend(result["gate"]), markup=False, highlight=False)
+    if result["adapt"]:
+        adapt = result["adapt"]
+        console.print(
+            f"the model learned while watching (--adapt {adapt['steps_per_frame']:g}, lr "
+            f"{adapt['lr']:g}): each clip from its first frame, from the weights' start",
+            markup=False,
+            highlight=False,
+        )
     return 0
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from .console import print_path, stderr_progress
 from .shared import (
     HelpFormatter,
+    adapt_config,
+    add_adapt_options,
     add_resolution_options,
     add_run_options,
     add_segment_options,
@@ -31,6 +33,7 @@ def add_render(sub) -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="output mp4 (default renders/<clip>.pred.mp4)"
     )
+    add_adapt_options(p)
     add_resolution_options(p, default="native")
     add_segment_options(p, "render")
     p.add_argument(
@@ -107,13 +110,14 @@ def cmd_render(args: argparse.Namespace) -> int:
             video_options(args),
             force=args.force,
             on_progress=on_progress,
+            adapt=adapt_config(args),
         )
     print_path(out)
     return 0
 
 
 def _render_settings(args: argparse.Namespace):
-    from ..rendering import RenderSettings
+    from ..render_settings import RenderSettings
 
     return RenderSettings(
         panels=args.panels,

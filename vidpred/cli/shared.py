@@ -145,6 +145,38 @@ def add_resolution_options(p, default: str) -> None:
     )
 
 
+def add_adapt_options(p) -> None:
+    """Adds --adapt and --adapt-lr (render and eval): learning while watching."""
+    from ..adapt import AdaptConfig
+
+    p.add_argument(
+        "--adapt",
+        type=field_type(AdaptConfig, "steps_per_frame"),
+        default=None,
+        metavar="STEPS",
+        help="learn while watching: after each batch of predictions the model takes STEPS "
+        "training steps per frame on the frames already shown, so a prediction of frame t "
+        "uses weights trained only on frames before t (one-step predictions; eval: at the "
+        "working size; each step costs about a training step's time); off by default",
+    )
+    p.add_argument(
+        "--adapt-lr",
+        type=field_type(AdaptConfig, "lr"),
+        default=AdaptConfig.lr,
+        metavar="LR",
+        help="learning rate of --adapt",
+    )
+
+
+def adapt_config(args: argparse.Namespace):
+    """Returns the ``vidpred.adapt.AdaptConfig`` of --adapt, or None without it."""
+    from ..adapt import AdaptConfig
+
+    if args.adapt is None:
+        return None
+    return AdaptConfig(steps_per_frame=args.adapt, lr=args.adapt_lr)
+
+
 def add_segment_options(p, what: str) -> None:
     """Adds --start and --duration (render and eval)."""
     p.add_argument(

@@ -1,0 +1,127 @@
+"""Learning while it watches (vidpred.adapt): strictly causal, it changes the predictions,
+and each clip starts from the checkpoint's weights."""
+
+import json
+import shlex
+
+import pytest
+import torch
+from helpers import cli, usage_error, write_lossless
+from test_native import panning_clip
+
+from vidpred.adapt import AdaptConfig, Adapter, adapting, predict_adapting
+from vidpred.cli import main
+from vidpred.data import DataConfig
+from vidpred.evaluation import evaluate
+from vidpred.model import ModelConfig, STResNet
+from vidpred.predict import Predictor
+from vidpred.sidecar import read_sidecar, sidecar_path
+from vidpred.video_options import VideoOptions
+
+QUICK = AdaptConfig(steps_per_frame=2, lr=1e-2, batch_size=2, crop=16)
+
+
+def _predictor() -> Predictor:
+    torch.manual_seed(0)
+    config = ModelConfig(frames=3, width=4, depth=1)
+    return Predictor(STResNet(config).eval(), config, DataConfig(size=32), torch.device("cpu"))
+
+
+def _predictions(predictor, frames, adapt: AdaptConfig | None) -> torch.Tensor:
+    """One-step predictions (T', 3, H, W) of every target from the first, one at a time."""
+    targets = list(range(predictor.history, len(frames)))
+    with adapting(predictor, adapt) as adapter:
+        return torch.cat(
+            [p for _, _, p in predict_adapting(predictor, frames, targets, adapter, 1)]
+        )
+
+
+def test_a_prediction_uses_weights_trained_only_on_frames_before_it():
+    frames = torch.from_numpy(panning_clip(16, 32, 48))  # uint8 RGB (T, H, W, 3)
+    predictor = _predictor()
+    adapted = _predictions(predictor, frames, QUICK)
+    first = predictor.history
+    for t in (first + 1, 9, 14):
+        changed = frames.clone()
+        changed[t:] = 255 - changed[t:]  # what arrives at and after frame t is unknown before
+        again = _predictions(predictor, changed, QUICK)
+        # Predictions of frames up to t are made from frames before t, by the same weights.
+        assert torch.equal(again[: t - first + 1], adapted[: t - first + 1]), t
+        assert not torch.equal(again[t - first + 1 :], adapted[t - first + 1 :]), t
+    # It learned: after the first prediction, the weights (so the predictions) differ from
+    # the checkpoint's.
+    still = _predictions(predictor, frames, None)
+    assert torch.equal(still[0], adapted[0])
+    assert all(not torch.equal(still[i], adapted[i]) for i in range(1, len(still)))
+
+
+def test_each_clip_starts_from_the_checkpoints_weights(tmp_path):
+    predictor = _predictor()
+    before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
+    clips = [write_lossless(tmp_path / f"pan{i}.avi", panning_clip(16, 32, 48)) for i in (0, 1)]
+    options = VideoOptions(gate=0, cache=False)
+    alone = evaluate(clips, predictor, tail=0.5, video_options=options)
+    adapted = evaluate(clips, predictor, tail=0.5, video_options=options, adapt=QUICK)
+    first, second = adapted["videos"]
+    assert first["model"] == second["model"]  # the second clip did not start adapted
+    assert first["model"]["psnr"] != alone["videos"][0]["model"]["psnr"]
+    after = predictor.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_targets_must_come_in_order():
+    frames = torch.from_numpy(panning_clip(12, 32, 48))
+    adapter = Adapter(_predictor(), QUICK)
+    adapter.learn(frames, [5, 6])
+    with pytest.raises(ValueError, match="in order"):
+        adapter.learn(frames, [6])
+    assert adapter.steps == 4
+
+
+@pytest.mark.parametrize("resolution", ["working", "native"])
+def test_render_learns_while_it_plays_and_records_it(
+    tmp_path, capsys, trained_checkpoint, resolution
+):
+    clip = write_lossless(tmp_path / "pan.avi", panning_clip(20, 32, 48))
+    out = tmp_path / "a.mp4"
+    command = f"render {clip} --weights {trained_checkpoint} --out {out} --gate 0"
+    assert cli(capsys, f"{command} --resolution {resolution} --adapt 2 --adapt-lr 1e-3")[0] == 0
+    meta = read_sidecar(sidecar_path(out))
+    # Two steps for each frame shown, taken once the frame was shown.
+    assert meta["adapt"] == {"steps_per_frame": 2.0, "lr": 1e-3, "steps": 2 * meta["frames"]}
+    plain = tmp_path / "p.mp4"
+    assert (
+        cli(
+            capsys,
+            f"render {clip} --weights {trained_checkpoint} --out {plain} --gate 0 "
+            f"--resolution {resolution}",
+        )[0]
+        == 0
+    )
+    alone = read_sidecar(sidecar_path(plain))
+    assert alone["adapt"] is None
+    assert alone["metrics"]["model"]["psnr"] != meta["metrics"]["model"]["psnr"]
+
+
+def test_eval_reports_the_adaptation_and_refuses_what_it_does_not_do(
+    tmp_path, capsys, trained_checkpoint
+):
+    clip = write_lossless(tmp_path / "pan.avi", panning_clip(20, 32, 48))
+    command = f"eval {clip} --weights {trained_checkpoint} --tail 0.5"
+    assert main(shlex.split(f"{command} --adapt 1 --json")) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["adapt"]["steps_per_frame"] == 1.0 and result["adapt"]["lr"] == 1e-4
+    # Every target from the first the model has inputs for (history 4) was predicted, then
+    # learned from.
+    assert result["videos"][0]["adapt"]["steps"] == 20 - 4
+    for refused in ("--horizon 2", "--resolution native"):
+        code, errors = cli(capsys, f"{command} --adapt 1 {refused}")
+        assert code == 1 and errors == [
+            "vidpred: error: --adapt scores one-step predictions at the working size: "
+            "leave out --horizon and --resolution native"
+        ], refused
+    code, errors = cli(
+        capsys, f"render {clip} --weights {trained_checkpoint} --adapt 1 --horizon 2"
+    )
+    assert code == 1 and errors == ["vidpred: error: --adapt needs --horizon 1"]
+    assert "--adapt: must be" in usage_error(capsys, "eval", clip, "--adapt", "0")

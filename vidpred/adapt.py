@@ -1,0 +1,156 @@
+"""Learning while it watches: the model keeps training on the clip's own frames as it plays.
+
+Trained on other footage, a model knows motion in general but not this clip's: its texture,
+its noise, its camera. While a clip plays, every frame that arrives is a new training target
+for the prediction just made of it. ``Adapter`` takes a few optimizer steps on the frames
+already seen after each batch of predictions, so that later predictions use weights trained
+on the clip's past, and never on its present or future: a prediction of frame t uses weights
+trained only on targets before t (tested). The weights are changed in place, for this clip
+only: a new Predictor (a new clip) starts from the checkpoint again.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from .data import frames_to_tensor, stack_windows
+from .flow import base_flows
+from .losses import compute_loss
+from .metrics import LOSSES
+from .options import check_bounds, not_an_option, option
+from .precision import autocast
+from .predict import Predictor
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """How the model learns from a clip while it plays (``Adapter``).
+
+    Raises:
+        SettingError: a value out of its bounds.
+    """
+
+    steps_per_frame: float = option(
+        1.0, "optimizer steps per frame shown", low=0, low_open=True, high=64
+    )
+    # AdamW; a tenth of training's peak: it starts from trained weights
+    lr: float = option(1e-4, "learning rate while watching", low=0, low_open=True, high=1)
+    batch_size: int = not_an_option(8, low=1)  # training windows per step
+    crop: int = not_an_option(64, low=4)  # square crops of the working-size frames
+    memory: int = not_an_option(64, low=1)  # the most recent targets the steps draw from
+    loss: str = option("l1", "training loss while watching", choices=LOSSES)
+    grad_clip: float = not_an_option(1.0, low=0, low_open=True)
+    seed: int = not_an_option(0, low=0)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+class Adapter:
+    """Trains ``predictor.model`` in place on the targets of one clip it has already seen.
+
+    BatchNorm keeps the running statistics of training (the model stays in eval mode): a few
+    crops of one clip are too few and too alike to re-estimate them.
+    """
+
+    def __init__(self, predictor: Predictor, config: AdaptConfig | None = None):
+        self.predictor = predictor
+        self.config = config or AdaptConfig()
+        self.optimizer = torch.optim.AdamW(predictor.model.parameters(), lr=self.config.lr)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.known: deque[int] = deque(maxlen=self.config.memory)  # seen targets, in order
+        self.owed = 0.0  # steps earned by frames seen and not yet taken
+        self.steps = 0
+        self.last_seen = -1
+
+    def learn(self, frames: torch.Tensor, seen: list[int]) -> None:
+        """Adds the targets ``seen`` (their frames have now been shown: they may be trained
+        on) and takes the steps they earn on the recent targets.
+
+        Args:
+            frames: uint8 RGB (T, H, W, 3) tensor of the clip; only frames up to max(seen)
+                are read.
+            seen: target indices in increasing order, each after every target seen before.
+        """
+        if seen and seen[0] <= self.last_seen:
+            raise ValueError(f"targets must come in order: {seen[0]} after {self.last_seen}")
+        self.known.extend(seen)
+        self.last_seen = seen[-1] if seen else self.last_seen
+        self.owed += self.config.steps_per_frame * len(seen)
+        while self.owed >= 1.0 and self.known:
+            self.owed -= 1.0
+            self._step(frames)
+
+    def summary(self) -> dict[str, float | int]:
+        """Returns {"steps_per_frame", "lr", "steps"}: the settings and the steps taken."""
+        config = self.config
+        return {"steps_per_frame": config.steps_per_frame, "lr": config.lr, "steps": self.steps}
+
+    def _step(self, frames: torch.Tensor) -> None:
+        config, predictor = self.config, self.predictor
+        known = list(self.known)
+        picks = torch.randint(len(known), (config.batch_size,), generator=self.generator)
+        targets = [known[i] for i in picks.tolist()]
+        h, w = frames.shape[1:3]
+        crop = min(config.crop, h, w) // 4 * 4
+        top = torch.randint(h - crop + 1, (config.batch_size,), generator=self.generator)
+        left = torch.randint(w - crop + 1, (config.batch_size,), generator=self.generator)
+
+        def cropped(batch: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, C, crop, crop)
+            return torch.stack(
+                [b[:, y : y + crop, x : x + crop] for b, y, x in zip(batch, top, left, strict=True)]
+            )
+
+        inputs = cropped(stack_windows(frames, targets, predictor.offsets))
+        truth = cropped(frames_to_tensor(frames[targets]))
+        # DIS on the whole frames, then cropped: the flows inference uses.
+        flows = cropped(base_flows(frames, targets)) if predictor.uses_flow else None
+        model = predictor.model
+        inputs, flows = predictor._model_inputs(inputs, flows)
+        with autocast(predictor.device, predictor.bf16):
+            loss = compute_loss(config.loss, model(inputs, flows).float(), truth.to(inputs.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.steps += 1
+
+
+@contextmanager
+def adapting(predictor: Predictor, config: AdaptConfig | None) -> Iterator[Adapter | None]:
+    """Yields an Adapter for one clip (None without ``config``) and puts the predictor's
+    weights back as they were when the clip is done, so the next clip starts from them."""
+    if config is None:
+        yield None
+        return
+    weights = copy.deepcopy(predictor.model.state_dict())
+    try:
+        yield Adapter(predictor, config)
+    finally:
+        predictor.model.load_state_dict(weights)
+
+
+def predict_adapting(
+    predictor: Predictor,
+    frames: torch.Tensor,
+    targets: list[int],
+    adapter: Adapter | None,
+    batch_size: int = 8,
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """``Predictor.predict_frames``, learning from each batch (with ``adapter``) once the
+    caller has taken it and asks for the next: the batch's frames have then been shown.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+        targets: increasing target indices, each >= ``predictor.history``.
+    """
+    for chunk, inputs, predictions in predictor.predict_frames(frames, targets, batch_size):
+        yield chunk, inputs, predictions
+        if adapter is not None:
+            adapter.learn(frames, chunk)
