@@ -204,7 +204,9 @@ def test_batch_norm_checkpoints_from_before_the_final_norm_still_load(tmp_path):
 def test_checkpoints_from_before_group_norm_and_the_base_flow_still_load(tmp_path, field):
     """Checkpoints without ``norm`` are batch-norm models, without ``base_flow`` they start
     from zero flow, without ``blend`` they have no blend; they load and predict as they did."""
-    old = ModelConfig(frames=4, width=8, depth=1, norm="batch", base_flow="none", blend=False)
+    old = ModelConfig(
+        frames=4, width=8, depth=1, norm="batch", base_flow="none", blend=False, sharp_warp=False
+    )
     _assert_old_checkpoint_loads_as_it_was(tmp_path, old, field, {"batch_norm": True})
 
 

@@ -134,9 +134,11 @@ class ModelConfig:
     # Bilinear resampling blurs texture that moves by a fraction of a pixel; a sharper
     # kernel keeps it but amplifies noise and flow errors (measured on the flow baseline:
     # bicubic +0.22..+0.45 dB on hand-held objects, -0.20..-0.26 on foliage and a still
-    # street), so the model mixes the two per pixel. It starts at bilinear.
+    # street), so the model mixes the two per pixel. It starts at bilinear. On the dev set
+    # it gained +0.41 and +0.43 dB over the bilinear warp alone in two seeds
+    # (docs/results.md, "Choosing the defaults").
     sharp_warp: bool = option(
-        False,
+        True,
         "with --head warp: a learned per-pixel mix between the bilinear warp and a bicubic "
         "one (sharper where the flow is right)",
     )
