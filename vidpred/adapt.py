@@ -112,7 +112,7 @@ class Adapter:
         # DIS on the whole frames, then cropped: the flows inference uses.
         flows = cropped(base_flows(frames, targets)) if predictor.uses_flow else None
         model = predictor.model
-        inputs, flows = predictor._model_inputs(inputs, flows)
+        inputs, flows = predictor.model_inputs(inputs, flows)
         with autocast(predictor.device, predictor.bf16):
             loss = compute_loss(config.loss, model(inputs, flows).float(), truth.to(inputs.device))
         self.optimizer.zero_grad(set_to_none=True)

@@ -71,7 +71,7 @@ class Predictor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
         which may still be on the CPU; ``flows`` float32 (B, 2, H, W) are the base flows
         (``vidpred.flow.base_flows``), needed by models that start from one."""
-        inputs, flows = self._model_inputs(inputs, flows)
+        inputs, flows = self.model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
             return self.model(inputs, flows).float()
 
@@ -79,7 +79,7 @@ class Predictor:
         """Returns the model's prediction as parts (``vidpred.model.Motion``), float32 on the
         model's device, for ``forward``'s arguments: what ``vidpred.native`` resizes to apply
         at another resolution."""
-        inputs, flows = self._model_inputs(inputs, flows)
+        inputs, flows = self.model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
             return _float_parts(self.model.motion(inputs, flows))
 
@@ -89,16 +89,17 @@ class Predictor:
         """Returns ``forward``'s predictions (the same values) together with ``motion``'s
         parts, from one pass of the model: what a render that shows the model's motion
         needs, for half the work of calling both."""
-        inputs, flows = self._model_inputs(inputs, flows)
+        inputs, flows = self.model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
             motion = self.model.motion(inputs, flows)
             predicted = compose(inputs[:, -3:], motion).float()  # as STResNet.forward
         return predicted, _float_parts(motion)
 
-    def _model_inputs(
+    def model_inputs(
         self, inputs: torch.Tensor, flows: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Returns the inputs, and the flows where the model takes them, on its device."""
+        """Returns the inputs, and the flows where the model takes them, on its device and
+        in its layout: what the model is called with (also by ``vidpred.adapt``)."""
         inputs = self._to_device(inputs)
         if flows is not None:
             flows = self._to_device(flows) if self.uses_flow else None
