@@ -48,11 +48,27 @@ def test_a_prediction_uses_weights_trained_only_on_frames_before_it():
         # Predictions of frames up to t are made from frames before t, by the same weights.
         assert torch.equal(again[: t - first + 1], adapted[: t - first + 1]), t
         assert not torch.equal(again[t - first + 1 :], adapted[t - first + 1 :]), t
-    # It learned: after the first prediction, the weights (so the predictions) differ from
+    # It learned: after the first prediction, the trained weights predicted differently from
     # the checkpoint's.
     still = _predictions(predictor, frames, None)
     assert torch.equal(still[0], adapted[0])
-    assert all(not torch.equal(still[i], adapted[i]) for i in range(1, len(still)))
+    assert not torch.equal(still[1:], adapted[1:])
+
+
+def test_the_starting_weights_predict_where_learning_made_things_worse():
+    frames = torch.from_numpy(panning_clip(40, 32, 48))
+    predictor = _predictor()
+    ruin = AdaptConfig(steps_per_frame=4, lr=1.0, batch_size=2, crop=16)
+    targets = list(range(predictor.history, len(frames)))
+    with adapting(predictor, ruin) as adapter:
+        batches = predict_adapting(predictor, frames, targets, adapter, 1)
+        ruined = torch.cat([p for _, _, p in batches])
+        summary = adapter.summary()
+    still = _predictions(predictor, frames, None)
+    # The guard saw the trained copy trail the starting weights on the frames just shown
+    # and went back to them: the last predictions are exactly the unadapted ones.
+    assert torch.equal(ruined[-10:], still[-10:])
+    assert summary["start_share"] > 0.5 and summary["steps"] == 4 * len(targets)
 
 
 def test_each_clip_starts_from_the_checkpoints_weights(tmp_path):
@@ -88,7 +104,9 @@ def test_render_learns_while_it_plays_and_records_it(
     assert cli(capsys, f"{command} --resolution {resolution} --adapt 2 --adapt-lr 1e-3")[0] == 0
     meta = read_sidecar(sidecar_path(out))
     # Two steps for each frame shown, taken once the frame was shown.
-    assert meta["adapt"] == {"steps_per_frame": 2.0, "lr": 1e-3, "steps": 2 * meta["frames"]}
+    adapt = meta["adapt"]
+    assert adapt["steps_per_frame"] == 2.0 and adapt["lr"] == 1e-3
+    assert adapt["steps"] == 2 * meta["frames"] and 0 <= adapt["start_share"] <= 1
     plain = tmp_path / "p.mp4"
     assert (
         cli(

@@ -7,6 +7,12 @@ already seen after each batch of predictions, so that later predictions use weig
 on the clip's past, and never on its present or future: a prediction of frame t uses weights
 trained only on targets before t (tested). The weights are changed in place, for this clip
 only: a new Predictor (a new clip) starts from the checkpoint again.
+
+Learning can also hurt: where the starting weights already had this clip's habit (a learned
+cadence of repeated frames), a few steps on its recent frames lost 0.44 dB (docs/results.md).
+So the adapter trains a copy and keeps the starting weights beside it; after each batch it
+scores both on the frames just shown, and a ``FlowGate`` over those scores (the starting
+weights in the flow's place) decides which of the two predicts the next batch.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch
 
 from .data import frames_to_tensor, stack_windows
 from .flow import base_flows
+from .gate import DEFAULT_GATE_WINDOW, GATE_MARGIN_DB, FlowGate
 from .losses import compute_loss
 from .metrics import LOSSES
 from .options import check_bounds, not_an_option, option
@@ -53,7 +60,10 @@ class AdaptConfig:
 
 
 class Adapter:
-    """Trains ``predictor.model`` in place on the targets of one clip it has already seen.
+    """Trains a copy of ``predictor.model`` on the targets of one clip it has already seen,
+    and sets ``predictor.model`` to the copy or to the starting weights, whichever predicted
+    the frames just seen better (``FlowGate``'s rule, over its window); ``close`` puts the
+    starting weights back.
 
     BatchNorm keeps the running statistics of training (the model stays in eval mode): a few
     crops of one clip are too few and too alike to re-estimate them.
@@ -62,12 +72,27 @@ class Adapter:
     def __init__(self, predictor: Predictor, config: AdaptConfig | None = None):
         self.predictor = predictor
         self.config = config or AdaptConfig()
-        self.optimizer = torch.optim.AdamW(predictor.model.parameters(), lr=self.config.lr)
+        self.start = predictor.model  # never trained here
+        self.trained = copy.deepcopy(predictor.model)
+        for parameter in self.start.parameters():
+            parameter.requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=self.config.lr)
+        # The trained copy versus the starting weights, in the places of model and flow.
+        self.guard = FlowGate(DEFAULT_GATE_WINDOW, GATE_MARGIN_DB)
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.known: deque[int] = deque(maxlen=self.config.memory)  # seen targets, in order
         self.owed = 0.0  # steps earned by frames seen and not yet taken
         self.steps = 0
+        self.served_start = 0  # batches the starting weights predicted after the first
+        self.batches = 0
         self.last_seen = -1
+        predictor.model = self.trained  # identical to the start until it learns
+
+    def close(self) -> None:
+        """Puts the starting weights back in the predictor."""
+        for parameter in self.start.parameters():
+            parameter.requires_grad_(True)
+        self.predictor.model = self.start
 
     def learn(self, frames: torch.Tensor, seen: list[int]) -> None:
         """Adds the targets ``seen`` (their frames have now been shown: they may be trained
@@ -80,17 +105,43 @@ class Adapter:
         """
         if seen and seen[0] <= self.last_seen:
             raise ValueError(f"targets must come in order: {seen[0]} after {self.last_seen}")
+        if seen and self.steps:  # before the first step the two are the same weights
+            self._compare(frames, seen)
         self.known.extend(seen)
         self.last_seen = seen[-1] if seen else self.last_seen
         self.owed += self.config.steps_per_frame * len(seen)
         while self.owed >= 1.0 and self.known:
             self.owed -= 1.0
             self._step(frames)
+        trusted = self.guard.trusts_model()
+        self.predictor.model = self.trained if trusted else self.start
+        self.batches += 1
+        self.served_start += not trusted
+
+    @torch.no_grad()
+    def _compare(self, frames: torch.Tensor, seen: list[int]) -> None:
+        """Scores the trained copy and the starting weights on the targets ``seen`` (both as
+        they were when those were predicted) for the guard."""
+        predictor = self.predictor
+        inputs = stack_windows(frames, seen, predictor.offsets)
+        flows = base_flows(frames, seen) if predictor.uses_flow else None
+        inputs, flows = predictor.model_inputs(inputs, flows)
+        truth = frames_to_tensor(frames[seen]).to(inputs.device)
+        with autocast(predictor.device, predictor.bf16):
+            trained, start = (m(inputs, flows).float() for m in (self.trained, self.start))
+        self.guard.choose(trained, start, truth, show=False)
 
     def summary(self) -> dict[str, float | int]:
-        """Returns {"steps_per_frame", "lr", "steps"}: the settings and the steps taken."""
+        """Returns {"steps_per_frame", "lr", "steps", "start_share"}: the settings, the steps
+        taken and the share of batches the starting weights predicted."""
         config = self.config
-        return {"steps_per_frame": config.steps_per_frame, "lr": config.lr, "steps": self.steps}
+        share = self.served_start / self.batches if self.batches else 0.0
+        return {
+            "steps_per_frame": config.steps_per_frame,
+            "lr": config.lr,
+            "steps": self.steps,
+            "start_share": share,
+        }
 
     def _step(self, frames: torch.Tensor) -> None:
         config, predictor = self.config, self.predictor
@@ -111,7 +162,7 @@ class Adapter:
         truth = cropped(frames_to_tensor(frames[targets]))
         # DIS on the whole frames, then cropped: the flows inference uses.
         flows = cropped(base_flows(frames, targets)) if predictor.uses_flow else None
-        model = predictor.model
+        model = self.trained
         inputs, flows = predictor.model_inputs(inputs, flows)
         with autocast(predictor.device, predictor.bf16):
             loss = compute_loss(config.loss, model(inputs, flows).float(), truth.to(inputs.device))
@@ -125,15 +176,15 @@ class Adapter:
 @contextmanager
 def adapting(predictor: Predictor, config: AdaptConfig | None) -> Iterator[Adapter | None]:
     """Yields an Adapter for one clip (None without ``config``) and puts the predictor's
-    weights back as they were when the clip is done, so the next clip starts from them."""
+    starting weights back when the clip is done, so the next clip starts from them."""
     if config is None:
         yield None
         return
-    weights = copy.deepcopy(predictor.model.state_dict())
+    adapter = Adapter(predictor, config)
     try:
-        yield Adapter(predictor, config)
+        yield adapter
     finally:
-        predictor.model.load_state_dict(weights)
+        adapter.close()
 
 
 def predict_adapting(
