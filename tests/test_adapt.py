@@ -30,7 +30,7 @@ def _predictor() -> Predictor:
 def _predictions(predictor, frames, adapt: AdaptConfig | None) -> torch.Tensor:
     """One-step predictions (T', 3, H, W) of every target from the first, one at a time."""
     targets = list(range(predictor.history, len(frames)))
-    with adapting(predictor, adapt) as adapter:
+    with adapting(predictor, frames, adapt) as adapter:
         return torch.cat(
             [p for _, _, p in predict_adapting(predictor, frames, targets, adapter, 1)]
         )
@@ -60,7 +60,7 @@ def test_the_starting_weights_predict_where_learning_made_things_worse():
     predictor = _predictor()
     ruin = AdaptConfig(steps_per_frame=4, lr=1.0, batch_size=2, crop=16)
     targets = list(range(predictor.history, len(frames)))
-    with adapting(predictor, ruin) as adapter:
+    with adapting(predictor, frames, ruin) as adapter:
         batches = predict_adapting(predictor, frames, targets, adapter, 1)
         ruined = torch.cat([p for _, _, p in batches])
         summary = adapter.summary()
@@ -87,10 +87,10 @@ def test_each_clip_starts_from_the_checkpoints_weights(tmp_path):
 
 def test_targets_must_come_in_order():
     frames = torch.from_numpy(panning_clip(12, 32, 48))
-    adapter = Adapter(_predictor(), QUICK)
-    adapter.learn(frames, [5, 6])
+    adapter = Adapter(_predictor(), frames, QUICK)
+    adapter.learn([5, 6])
     with pytest.raises(ValueError, match="in order"):
-        adapter.learn(frames, [6])
+        adapter.learn([6])
     assert adapter.steps == 4
 
 

@@ -29,7 +29,6 @@ from .data import frames_to_tensor, stack_windows
 from .flow import base_flows
 from .gate import DEFAULT_GATE_WINDOW, GATE_MARGIN_DB, FlowGate
 from .losses import compute_loss
-from .metrics import LOSSES
 from .options import check_bounds, not_an_option, option
 from .precision import autocast
 from .predict import Predictor
@@ -51,7 +50,6 @@ class AdaptConfig:
     batch_size: int = not_an_option(8, low=1)  # training windows per step
     crop: int = not_an_option(64, low=4)  # square crops of the working-size frames
     memory: int = not_an_option(64, low=1)  # the most recent targets the steps draw from
-    loss: str = option("l1", "training loss while watching", choices=LOSSES)
     grad_clip: float = not_an_option(1.0, low=0, low_open=True)
     seed: int = not_an_option(0, low=0)
 
@@ -66,11 +64,18 @@ class Adapter:
     starting weights back.
 
     BatchNorm keeps the running statistics of training (the model stays in eval mode): a few
-    crops of one clip are too few and too alike to re-estimate them.
+    crops of one clip are too few and too alike to re-estimate them. The loss is L1,
+    training's default.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of the clip it learns from; only the frames
+            up to the last target ``learn`` was given are read.
     """
 
-    def __init__(self, predictor: Predictor, config: AdaptConfig | None = None):
-        self.predictor = predictor
+    def __init__(
+        self, predictor: Predictor, frames: torch.Tensor, config: AdaptConfig | None = None
+    ):
+        self.predictor, self.frames = predictor, frames
         self.config = config or AdaptConfig()
         self.start = predictor.model  # never trained here
         self.trained = copy.deepcopy(predictor.model)
@@ -94,35 +99,33 @@ class Adapter:
             parameter.requires_grad_(True)
         self.predictor.model = self.start
 
-    def learn(self, frames: torch.Tensor, seen: list[int]) -> None:
+    def learn(self, seen: list[int]) -> None:
         """Adds the targets ``seen`` (their frames have now been shown: they may be trained
         on) and takes the steps they earn on the recent targets.
 
         Args:
-            frames: uint8 RGB (T, H, W, 3) tensor of the clip; only frames up to max(seen)
-                are read.
             seen: target indices in increasing order, each after every target seen before.
         """
         if seen and seen[0] <= self.last_seen:
             raise ValueError(f"targets must come in order: {seen[0]} after {self.last_seen}")
         if seen and self.steps:  # before the first step the two are the same weights
-            self._compare(frames, seen)
+            self._compare(seen)
         self.known.extend(seen)
         self.last_seen = seen[-1] if seen else self.last_seen
         self.owed += self.config.steps_per_frame * len(seen)
         while self.owed >= 1.0 and self.known:
             self.owed -= 1.0
-            self._step(frames)
+            self._step()
         trusted = self.guard.trusts_model()
         self.predictor.model = self.trained if trusted else self.start
         self.batches += 1
         self.served_start += not trusted
 
     @torch.no_grad()
-    def _compare(self, frames: torch.Tensor, seen: list[int]) -> None:
+    def _compare(self, seen: list[int]) -> None:
         """Scores the trained copy and the starting weights on the targets ``seen`` (both as
         they were when those were predicted) for the guard."""
-        predictor = self.predictor
+        predictor, frames = self.predictor, self.frames
         inputs = stack_windows(frames, seen, predictor.offsets)
         flows = base_flows(frames, seen) if predictor.uses_flow else None
         inputs, flows = predictor.model_inputs(inputs, flows)
@@ -143,8 +146,8 @@ class Adapter:
             "start_share": share,
         }
 
-    def _step(self, frames: torch.Tensor) -> None:
-        config, predictor = self.config, self.predictor
+    def _step(self) -> None:
+        config, predictor, frames = self.config, self.predictor, self.frames
         known = list(self.known)
         picks = torch.randint(len(known), (config.batch_size,), generator=self.generator)
         targets = [known[i] for i in picks.tolist()]
@@ -165,7 +168,7 @@ class Adapter:
         model = self.trained
         inputs, flows = predictor.model_inputs(inputs, flows)
         with autocast(predictor.device, predictor.bf16):
-            loss = compute_loss(config.loss, model(inputs, flows).float(), truth.to(inputs.device))
+            loss = compute_loss("l1", model(inputs, flows).float(), truth.to(inputs.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -174,13 +177,16 @@ class Adapter:
 
 
 @contextmanager
-def adapting(predictor: Predictor, config: AdaptConfig | None) -> Iterator[Adapter | None]:
-    """Yields an Adapter for one clip (None without ``config``) and puts the predictor's
-    starting weights back when the clip is done, so the next clip starts from them."""
+def adapting(
+    predictor: Predictor, frames: torch.Tensor, config: AdaptConfig | None
+) -> Iterator[Adapter | None]:
+    """Yields an Adapter for the clip ``frames`` (None without ``config``) and puts the
+    predictor's starting weights back when the clip is done, so the next clip starts from
+    them."""
     if config is None:
         yield None
         return
-    adapter = Adapter(predictor, config)
+    adapter = Adapter(predictor, frames, config)
     try:
         yield adapter
     finally:
@@ -204,4 +210,4 @@ def predict_adapting(
     for chunk, inputs, predictions in predictor.predict_frames(frames, targets, batch_size):
         yield chunk, inputs, predictions
         if adapter is not None:
-            adapter.learn(frames, chunk)
+            adapter.learn(chunk)

@@ -277,7 +277,7 @@ def one_step_batches(
             motion=None if motion is None or motion.flow is None else motion.flow.cpu(),
         )
         if adapter is not None:  # the batch has been shown: its frames may teach now
-            adapter.learn(frames, chunk)
+            adapter.learn(chunk)
 
 
 def past_end_frames(
@@ -404,7 +404,7 @@ def native_frames(
     settings: RenderSettings,
     metrics: dict[str, MetricAccumulator],
     gate: FlowGate | None = None,
-    adapt: tuple[Adapter, torch.Tensor] | None = None,
+    adapter: Adapter | None = None,
 ) -> Iterator[list[np.ndarray]]:
     """``working_frames`` at the clip's own size: one batch of output frames at a time from
     ``stream`` (``vidpred.native``), scored into ``metrics`` on the way, then the frames past
@@ -413,13 +413,13 @@ def native_frames(
     Args:
         first: the first frame shown (``first_shown_frame``).
         count: the clip's number of frames.
-        adapt: an Adapter and the clip's working-size frames, uint8 RGB (T, H, W, 3), it
-            learns from after each batch is drawn (``vidpred.adapt``).
+        adapter: learns from each batch once it is drawn (``vidpred.adapt``; it reads the
+            clip's working-size frames).
     """
     natives = stream.batches(first)
     # The next batch is computed while this one is drawn, unless it must wait for the
     # adapter to learn from this one.
-    if overlaps(stream.predictor.device) and adapt is None:
+    if overlaps(stream.predictor.device) and adapter is None:
         natives = ahead(natives)
     for native in natives:
         batch = TruthBatch(
@@ -436,9 +436,9 @@ def native_frames(
         with stage("compositing"):
             composed = compose_truth(batch, scores, count, settings)
         yield composed
-        if adapt is not None:
+        if adapter is not None:
             with stage("adapting"):
-                adapt[0].learn(adapt[1], native.targets)
+                adapter.learn(native.targets)
     yield from native_past_end_frames(stream, settings)
 
 
@@ -614,15 +614,14 @@ def render(
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
         clip_gate = FlowGate(options.gate, steps=horizon) if options.gate else None
-        with adapting(predictor, adapt) as adapter:
+        with adapting(predictor, torch.from_numpy(video.frames), adapt) as adapter:
             if native:
                 # Estimated at the full size, where the native batches' frames and flows live.
                 predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
                 pairs = decode_pairs(clip, size, max_side, video.offset, video.num_frames)
                 stream = NativeClip(predictor, pairs, batch_size)
-                learns = (adapter, torch.from_numpy(video.frames)) if adapter else None
                 batches = native_frames(
-                    stream, first, video.num_frames, settings, metrics, clip_gate, learns
+                    stream, first, video.num_frames, settings, metrics, clip_gate, adapter
                 )
             else:
                 batches = working_frames(
