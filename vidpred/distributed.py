@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +21,8 @@ import torch
 import torch.distributed as dist
 
 log = logging.getLogger(__name__)
+
+_RELEASE_WAIT_S = 10.0  # the longest a collective waits for gloo to let go of its tensor
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,10 @@ def process_group(device_type: str) -> Iterator[World]:
     log.debug("rank %d of %d joined the %s process group", world.rank, world.size, backend)
     try:
         yield world
-        # Leave together: rank 0 still writes the checkpoint when the others are done, and a
-        # rank that tore its gloo group down meanwhile sometimes aborted at exit (rank 1,
-        # "terminate called without an active exception", twice in fresh-clone CI runs on a
-        # busy 2-core machine). After an error, torchrun stops the other ranks.
+        # Leave together: rank 0 still writes the checkpoint when the others are done. (An
+        # abort at exit this barrier was once meant to cure came from the gloo threads'
+        # hold on the last exchange: see _all_reduce.) After an error, torchrun stops the
+        # other ranks.
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -92,16 +96,40 @@ def process_group(device_type: str) -> Iterator[World]:
 
 def all_mean(values: list[float], device: torch.device) -> list[float]:
     """Returns the mean over ranks of each value (the same list on every rank)."""
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
+    t = _all_reduce(values, torch.float64, device, dist.ReduceOp.SUM)
     return (t / dist.get_world_size()).tolist()
 
 
 def all_min(values: list[int], device: torch.device) -> list[int]:
     """Returns the minimum over ranks of each value (the same list on every rank)."""
-    t = torch.tensor(values, dtype=torch.int64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return t.tolist()
+    return _all_reduce(values, torch.int64, device, dist.ReduceOp.MIN).tolist()
+
+
+def _all_reduce(
+    values: list, dtype: torch.dtype, device: torch.device, op: dist.ReduceOp
+) -> torch.Tensor:
+    """Returns the tensor of ``values`` reduced over ranks with ``op``, once the process
+    group's own threads have let go of it.
+
+    A gloo worker thread drops its reference to a collective's tensor a moment after the
+    caller's wait() returned, and that drop takes the GIL (the tensor has a Python object).
+    Where it still held the last step's exchange as the process exited, the thread asked for
+    the GIL during interpreter shutdown and aborted the process: rank 1, "terminate called
+    without an active exception", in about one 2-process run in 20 and in 3 CI runs (gdb on
+    the core: ProcessGroupGloo::runLoop -> ~AsyncBarrierWork ->
+    ~AsyncAllreduceWork -> TensorImpl::decref_pyobject -> take_gil -> pthread_exit ->
+    std::terminate, the main thread in Py_FinalizeEx). So the caller waits, GIL released,
+    until the Python reference count is back to its own (a sleep of a millisecond or two;
+    bounded, should a release ever take longer).
+    """
+    t = torch.tensor(values, dtype=dtype, device=device)
+    own = sys.getrefcount(t)
+    dist.all_reduce(t, op=op)
+    if dist.get_backend() == "gloo":
+        deadline = time.monotonic() + _RELEASE_WAIT_S
+        while sys.getrefcount(t) > own and time.monotonic() < deadline:
+            time.sleep(0.0005)
+    return t
 
 
 def barrier() -> None:
