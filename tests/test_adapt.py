@@ -13,6 +13,7 @@ from vidpred.adapt import AdaptConfig, Adapter, adapting, predict_adapting
 from vidpred.cli import main
 from vidpred.data import DataConfig
 from vidpred.evaluation import evaluate
+from vidpred.losses import compute_loss, log_l1_loss
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
 from vidpred.sidecar import read_sidecar, sidecar_path
@@ -143,3 +144,22 @@ def test_eval_reports_the_adaptation_and_refuses_what_it_does_not_do(
     )
     assert code == 1 and errors == ["vidpred: error: --adapt needs --horizon 1"]
     assert "--adapt: must be" in usage_error(capsys, "eval", clip, "--adapt", "0")
+
+
+def test_the_adapters_loss_weighs_each_frames_error_relative_to_its_size():
+    # A repeated frame predicted to within 0.003 and a moving one off by 0.1: halving either
+    # error is worth the same to a mean of PSNRs, and to the adapter's loss; plain L1 values
+    # the small one 33 times less, so steps on it trade easy frames for hard ones.
+    target = torch.rand(2, 3, 8, 8)
+    errors = torch.tensor([0.1, 0.003]).view(2, 1, 1, 1)
+
+    def gain_from_halving(loss, sample):
+        halved = errors.clone()
+        halved[sample] /= 2
+        return loss(target + errors, target) - loss(target + halved, target)
+
+    hard, easy = (gain_from_halving(log_l1_loss, s) for s in (0, 1))
+    assert hard == pytest.approx(easy, rel=0.05)
+    hard, easy = (gain_from_halving(lambda p, t: compute_loss("l1", p, t), s) for s in (0, 1))
+    assert easy < hard / 20
+    assert torch.isfinite(log_l1_loss(target, target))  # an exact prediction

@@ -30,6 +30,23 @@ def compute_loss(name: str, prediction: torch.Tensor, target: torch.Tensor) -> t
     return F.smooth_l1_loss(prediction, target, beta=HUBER_BETA)
 
 
+# log_l1_loss's floor on a sample's mean absolute error: a fortieth of one level of 255, far
+# below the noise of any decoded video, so it only keeps log() finite on an exact prediction.
+LOG_L1_FLOOR = 1e-4
+
+
+def log_l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Returns the mean over samples of log10 of each sample's mean absolute error, a 0-dim
+    tensor; prediction and target float (B, C, H, W).
+
+    Each sample's error counts relative to its own size, as it does in a mean of PSNRs over
+    frames, where halving a small error is worth as much as halving a large one; plain L1
+    weighs samples by their absolute error, so a few hard frames outvote many easy ones.
+    """
+    error = (prediction - target).abs().flatten(1).mean(1)  # (B,)
+    return torch.log10(error + LOG_L1_FLOOR).mean()
+
+
 def _differences(images: torch.Tensor) -> torch.Tensor:
     """Returns the neighbour differences of float (B, C, H, W) images, flattened: (B, N)."""
     dx = images[..., :, 1:] - images[..., :, :-1]  # (B, C, H, W-1)
