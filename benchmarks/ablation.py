@@ -46,7 +46,6 @@ VARIANTS: dict[str, list[str]] = {
     "bilinear warp + L1 + gradient L1 loss": ["--no-sharp-warp", "--loss", "l1_grad"],
     "L1 + gradient L1 loss": ["--loss", "l1_grad"],
     "narrower trunk 48x4 (more steps in the same time)": ["--width", "48", "--depth", "4"],
-    "log-L1 loss (each sample's error relative to its size, as --adapt)": ["--loss", "log_l1"],
 }
 
 

@@ -21,8 +21,6 @@ def compute_loss(name: str, prediction: torch.Tensor, target: torch.Tensor) -> t
         return F.l1_loss(prediction, target)
     if name == "mse":
         return F.mse_loss(prediction, target)
-    if name == "log_l1":
-        return log_l1_loss(prediction, target)
     if name == "l1_grad":
         # L1 plus L1 of the horizontal and vertical differences (SDC-Net's loss, without
         # its flow smoothness): a blurred edge costs twice, once in each term.

@@ -28,7 +28,7 @@ SSIM_C2 = 0.03**2
 
 # The training losses (vidpred.losses.compute_loss), named here, beside the metrics they
 # match, so that checkpoint validation can check a stored one without importing the trainer.
-LOSSES = ("l1", "mse", "huber", "l1_grad", "log_l1")
+LOSSES = ("l1", "mse", "huber", "l1_grad")
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -51,8 +51,7 @@ class TrainConfig:
     # "Choosing the defaults": the loss).
     loss: str = option(
         "l1",
-        "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour "
-        "differences; log_l1: log10 of each sample's L1, its error relative to its size)",
+        "training loss (huber: smooth L1; l1_grad: L1 + L1 of the image's neighbour differences)",
         choices=LOSSES,
     )
     # One-step training never sees its own mistakes, which a rollout (--horizon, render
