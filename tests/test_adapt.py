@@ -156,7 +156,7 @@ def test_the_adapters_loss_weighs_each_frames_error_relative_to_its_size():
     def gain_from_halving(loss, sample):
         halved = errors.clone()
         halved[sample] /= 2
-        return loss(target + errors, target) - loss(target + halved, target)
+        return (loss(target + errors, target) - loss(target + halved, target)).item()
 
     hard, easy = (gain_from_halving(log_l1_loss, s) for s in (0, 1))
     assert hard == pytest.approx(easy, rel=0.05)
