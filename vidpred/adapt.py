@@ -101,17 +101,20 @@ class Adapter:
             parameter.requires_grad_(True)
         self.predictor.model = self.start
 
-    def learn(self, seen: list[int]) -> None:
+    def learn(self, seen: list[int], served: torch.Tensor | None = None) -> None:
         """Adds the targets ``seen`` (their frames have now been shown: they may be trained
         on) and takes the steps they earn on the recent targets.
 
         Args:
             seen: target indices in increasing order, each after every target seen before.
+            served: the predictions of ``seen`` just made with ``predictor.model`` at the
+                working size, float (B, 3, H, W), if the caller has them: the guard then
+                runs only the other weights (None: it runs both).
         """
         if seen and seen[0] <= self.last_seen:
             raise ValueError(f"targets must come in order: {seen[0]} after {self.last_seen}")
         if seen and self.steps:  # before the first step the two are the same weights
-            self._compare(seen)
+            self._compare(seen, served)
         self.known.extend(seen)
         self.last_seen = seen[-1] if seen else self.last_seen
         self.owed += self.config.steps_per_frame * len(seen)
@@ -124,17 +127,23 @@ class Adapter:
         self.served_start += not trusted
 
     @torch.no_grad()
-    def _compare(self, seen: list[int]) -> None:
+    def _compare(self, seen: list[int], served: torch.Tensor | None) -> None:
         """Scores the trained copy and the starting weights on the targets ``seen`` (both as
-        they were when those were predicted) for the guard."""
+        they were when those were predicted) for the guard; ``served``, if given, is the
+        serving weights' predictions of them, which are not computed again."""
         predictor, frames = self.predictor, self.frames
         inputs = stack_windows(frames, seen, predictor.offsets)
         flows = base_flows(frames, seen) if predictor.uses_flow else None
         inputs, flows = predictor.model_inputs(inputs, flows)
         truth = frames_to_tensor(frames[seen]).to(inputs.device)
-        with autocast(predictor.device, predictor.bf16):
-            trained, start = (m(inputs, flows).float() for m in (self.trained, self.start))
-        self.guard.choose(trained, start, truth, show=False)
+
+        def predicted(model: torch.nn.Module) -> torch.Tensor:
+            if served is not None and model is predictor.model:
+                return served.to(inputs.device)
+            with autocast(predictor.device, predictor.bf16):
+                return model(inputs, flows).float()
+
+        self.guard.choose(predicted(self.trained), predicted(self.start), truth, show=False)
 
     def summary(self) -> dict[str, float | int]:
         """Returns {"steps_per_frame", "lr", "steps", "start_share"}: the settings, the steps
@@ -212,4 +221,4 @@ def predict_adapting(
     for chunk, inputs, predictions in predictor.predict_frames(frames, targets, batch_size):
         yield chunk, inputs, predictions
         if adapter is not None:
-            adapter.learn(chunk)
+            adapter.learn(chunk, predictions)

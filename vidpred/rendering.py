@@ -277,7 +277,7 @@ def one_step_batches(
             motion=None if motion is None or motion.flow is None else motion.flow.cpu(),
         )
         if adapter is not None:  # the batch has been shown: its frames may teach now
-            adapter.learn(chunk)
+            adapter.learn(chunk, predicted)
 
 
 def past_end_frames(
