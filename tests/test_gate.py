@@ -58,7 +58,7 @@ def test_summary_counts_shown_frames_only():
     gate = FlowGate(window=2)
     gate.choose(model, flow, flow, show=False)  # watched: the flow was right
     gate.choose(model, flow, flow)
-    assert gate.summary() == {"window": 2, "margin_db": 0.1, "flow_share": 1.0}
+    assert gate.summary() == {"window": 2, "margin_db": 0.1, "flow_share": 1.0, "repeat_share": 0.0}
     with pytest.raises(ValueError, match="at least 1"):
         FlowGate(window=0)
     with pytest.raises(ValueError, match="at least 1"):

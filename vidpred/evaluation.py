@@ -13,6 +13,7 @@ import torch
 
 from .adapt import AdaptConfig, Adapter, adapting, predict_adapting
 from .cache import release_pages
+from .cadence import HISTORY
 from .data import frames_to_tensor, load_videos, validation_start
 from .errors import SettingError
 from .flow import flow_rollout, predict_flow
@@ -87,6 +88,8 @@ def evaluate_one_step(
     watched = gate_warmup(targets[0], predictor.history, gate)
     if adapter is not None:
         watched = list(range(max(predictor.history, 2), targets[0]))
+    if gate is not None:
+        watch_cadence(gate, frames, watched[0] if watched else targets[0])
     batches = predict_adapting(predictor, frames, watched + targets, adapter, batch_size)
     for chunk, _inputs, pred in batches:
         index = torch.tensor(chunk)
@@ -122,14 +125,19 @@ def _add_batch(
             prediction, frames t, t-k and t-k-1, and the flow baseline's prediction, all
             made ``steps`` (k) frames before t.
     """
+    # A k-step prediction's last frame is its own earlier prediction: the gate's cadence of
+    # repeated frames is for one-step predictions only.
+    repeated = last if steps == 1 else None
     if gate is not None and not scored.all():
-        gate.choose(model[~scored], flow[~scored], truth[~scored], show=False)
+        watched = ~scored
+        copy = None if repeated is None else repeated[watched]
+        gate.choose(model[watched], flow[watched], truth[watched], copy, show=False)
     if not scored.any():
         return
     model, truth, last, previous, flow = (t[scored] for t in (model, truth, last, previous, flow))
     if gate is not None:
         acc["model_ungated"].add(model, truth)
-        model = gate.choose(model, flow, truth)
+        model = gate.choose(model, flow, truth, last if steps == 1 else None)
     acc["model"].add(model, truth)
     acc["copy_last"].add(last, truth)
     acc["linear"].add(linear_extrapolation(last, previous, steps), truth)
@@ -142,6 +150,19 @@ def gate_warmup(first: int, history: int, gate: FlowGate | None) -> list[int]:
     if gate is None:
         return []
     return list(range(max(history, 2, first - gate.window), first))
+
+
+def watch_cadence(gate: FlowGate, frames: torch.Tensor, first: int, batch_size: int = 64) -> None:
+    """Teaches ``gate`` the cadence of repeated frames (``vidpred.cadence``) from the
+    ``HISTORY`` frames before ``first``, the first frame it watches with predictions: as a
+    render, which shows every frame from the clip's start, would know it at ``first``.
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3) tensor of one video.
+    """
+    for start in range(max(1, first - HISTORY), first, batch_size):
+        index = torch.arange(start, min(start + batch_size, first))
+        gate.watch_repeats(frames_to_tensor(frames[index - 1]), frames_to_tensor(frames[index]))
 
 
 def _scores(acc: dict[str, MetricAccumulator], gate: FlowGate | None) -> dict[str, Any]:
@@ -171,9 +192,17 @@ def evaluate_native(
     acc = {m: MetricAccumulator() for m in (*METHODS, "model_ungated")}
     frame_hw = native_frame_size(path, max_side)
     predictor.check_memory(batch_size, 0, *frame_hw)
-    stream = NativeClip(predictor, decode_pairs(path, size, max_side), batch_size)
     watched = gate_warmup(first, predictor.history, gate)
-    for batch in stream.batches(watched[0] if watched else first):
+    start = watched[0] if watched else first
+    # The gate learns the cadence of repeats before ``start`` from the frames the stream
+    # reads past.
+    stream = NativeClip(
+        predictor, decode_pairs(path, size, max_side), batch_size, repeats_before=gate is not None
+    )
+    for batch in stream.batches(start):
+        if gate is not None and stream.repeated_before:
+            gate.cadence.observe(stream.repeated_before)
+            stream.repeated_before.clear()
         scored = torch.tensor(batch.targets) >= first  # the watched targets come first
         parts = (batch.model, batch.truth, batch.last, batch.previous, batch.flow)
         _add_batch(acc, gate, scored, *parts)

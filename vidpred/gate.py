@@ -10,6 +10,11 @@ the last ``window`` frames before t, and shows the flow's prediction of t where 
 trailed by more than ``GATE_MARGIN_DB`` there. Each decision uses only frames before t, which
 any predictor has by then, so it is as causal as the model itself.
 
+Given the last frame too, the gate also shows it (copy-last) where the clip's cadence of
+repeated frames says frame t repeats frame t-1 (``vidpred.cadence``): neither the flow nor a
+model that sees the last K frames can know that, and a repeat is predicted exactly by the last
+frame.
+
 Rollouts are gated the same way, one gate per number of steps ahead: a k-step prediction of
 frame t is made at frame t-k, when only the k-step predictions of frames up to t-k can be
 scored, so each difference joins the gate's window k-1 frames later than a one-step one.
@@ -21,6 +26,7 @@ from collections import deque
 
 import torch
 
+from .cadence import RepeatCadence, repeats
 from .metrics import psnr
 
 # Frames the gate looks back over, and how far (mean dB) the model may trail the flow there
@@ -35,7 +41,8 @@ class FlowGate:
 
     One gate per clip (and per number of steps ahead): it remembers the last ``window``
     frames' PSNR difference (model minus flow) that were known when the prediction was made.
-    Until it knows one it shows the model.
+    Until it knows one it shows the model. Given the last frames (``choose``'s ``last``),
+    one-step gates also follow the clip's cadence of repeated frames (``vidpred.cadence``).
 
     Args:
         window: how many past frames' differences it averages.
@@ -56,8 +63,10 @@ class FlowGate:
         # Differences of the last steps - 1 frames, not yet known when the next frame's
         # k-step prediction was made (its origin is before them).
         self.pending: deque[float] = deque()
+        self.cadence = RepeatCadence()
         self.shown = 0  # frames chosen for showing (not those only watched)
         self.flow_shown = 0  # of which the flow's
+        self.last_shown = 0  # of which the last frame, unmoved (a predicted repeat)
 
     def trusts_model(self) -> bool:
         """Whether the next frame shows the model's prediction."""
@@ -66,35 +75,65 @@ class FlowGate:
         return sum(self.recent) / len(self.recent) >= -self.margin_db
 
     def choose(
-        self, model: torch.Tensor, flow: torch.Tensor, truth: torch.Tensor, *, show: bool = True
+        self,
+        model: torch.Tensor,
+        flow: torch.Tensor,
+        truth: torch.Tensor,
+        last: torch.Tensor | None = None,
+        *,
+        show: bool = True,
     ) -> torch.Tensor:
         """Returns the predictions to show, float (B, 3, H, W): ``model``'s frames, with those
-        the gate gives to the flow replaced by ``flow``'s. Then it learns from ``truth``.
+        the gate gives to the flow replaced by ``flow``'s, and with ``last`` those the
+        cadence expects to repeat replaced by ``last``'s. Then it learns from ``truth``.
 
         Args:
             model, flow, truth: float [0, 1] (B, 3, H, W), consecutive frames of one clip in
                 order, on one device.
+            last: float [0, 1] (B, 3, H, W), the frame before each of ``truth``'s (t-1):
+                copy-last's prediction. Only one-step gates use it (a k-step prediction's
+                last frame is its own earlier prediction, not t-1).
             show: False for frames only watched (eval's frames before the scored tail): the
                 gate learns from them but does not count them.
         """
         shown = model
         difference = (psnr(model, truth) - psnr(flow, truth)).tolist()  # (B,) dB
+        follows_cadence = last is not None and self.steps == 1
+        repeated = repeats(last, truth) if follows_cadence else []
         for i, gain in enumerate(difference):
-            if not self.trusts_model():
+            choice = None
+            if follows_cadence and self.cadence.expects_repeat():
+                choice = last
+            elif not self.trusts_model():
+                choice = flow
+            if choice is not None:
                 if shown is model:
                     shown = model.clone()
-                shown[i] = flow[i]
-                if show:
-                    self.flow_shown += 1
+                shown[i] = choice[i]
             if show:
                 self.shown += 1
+                self.flow_shown += choice is flow
+                self.last_shown += choice is last and last is not None
             self.pending.append(gain)
             if len(self.pending) >= self.steps:
                 self.recent.append(self.pending.popleft())
+            if follows_cadence:
+                self.cadence.observe(repeated[i : i + 1])
         return shown
 
+    def watch_repeats(self, last: torch.Tensor, truth: torch.Tensor) -> None:
+        """Learns the cadence from frames before those the gate chooses for, without
+        predictions: ``last`` and ``truth`` as ``choose``'s, consecutive, in clip order."""
+        if self.steps == 1:
+            self.cadence.observe(repeats(last, truth))
+
     def summary(self) -> dict[str, float | int]:
-        """Returns {"window", "margin_db", "flow_share"}: the share of shown frames the flow
-        baseline was shown for."""
-        share = self.flow_shown / self.shown if self.shown else 0.0
-        return {"window": self.window, "margin_db": self.margin_db, "flow_share": share}
+        """Returns {"window", "margin_db", "flow_share", "repeat_share"}: the shares of shown
+        frames the flow baseline, and the last frame as a predicted repeat, were shown for."""
+        shown = max(self.shown, 1)
+        return {
+            "window": self.window,
+            "margin_db": self.margin_db,
+            "flow_share": self.flow_shown / shown,
+            "repeat_share": self.last_shown / shown,
+        }

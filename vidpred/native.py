@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .cadence import HISTORY, repeats
 from .data import frames_to_tensor, stack_windows
 from .flow import base_flows, flow_extrapolation
 from .model import ModelConfig, Motion, compose
@@ -248,9 +249,16 @@ class NativeClip:
         pairs: Iterable[tuple[np.ndarray, np.ndarray]],
         batch_size: int = 8,
         read_ahead: bool = True,
+        repeats_before: bool = False,
     ):
         self.predictor, self.pairs, self.batch_size = predictor, iter(pairs), batch_size
         self.read_ahead = read_ahead
+        # With ``repeats_before``: for the frames read before the first target (up to
+        # cadence.HISTORY of them, oldest first), whether each repeated the frame before it
+        # at native size, for a gate's cadence (``vidpred.cadence``). Filled before the first
+        # batch is yielded.
+        self.repeats_before = repeats_before
+        self.repeated_before: deque[bool] = deque(maxlen=HISTORY)
         keep = max(predictor.history, 2) + batch_size
         self.native: deque[np.ndarray] = deque(maxlen=keep)
         self.small: deque[np.ndarray] = deque(maxlen=keep)
@@ -278,6 +286,9 @@ class NativeClip:
             self.count += 1
             if self.count - 1 >= first:
                 pending.append(self.count - 1)
+            elif self.repeats_before and self.count - 1 >= max(first - HISTORY, 1):
+                pair = frames_to_tensor(np.stack([self.native[-2], frame]))  # (2, 3, H, W)
+                self.repeated_before.extend(repeats(pair[:1], pair[1:]))
             if len(pending) == self.batch_size:
                 yield self._read(pending)
                 pending = []

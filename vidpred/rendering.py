@@ -232,7 +232,9 @@ def gated(batch: TruthBatch, gate: FlowGate | None) -> TruthBatch:
     if gate is None:
         return batch
     flow = batch.flow.to(batch.truth.device)
-    return batch._replace(predicted=gate.choose(batch.predicted, flow, batch.truth))
+    # The copy panel's frame is t-1 one step ahead (the gate's cadence uses it only then).
+    last = batch.copy.to(batch.truth.device)
+    return batch._replace(predicted=gate.choose(batch.predicted, flow, batch.truth, last))
 
 
 def one_step_batches(

@@ -92,7 +92,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             m = values[method]
             label = "model alone" if method == "model_ungated" else method
             if method == "model" and "gate" in values:
-                label += f" (flow shown {values['gate']['flow_share']:.0%})"
+                gate = values["gate"]
+                label += f" (flow shown {gate['flow_share']:.0%}"
+                label += f", repeats {gate['repeat_share']:.0%})" if gate["repeat_share"] else ")"
             table.add_row(
                 name if i == 0 else "",
                 targets if i == 0 else "",
@@ -141,7 +143,8 @@ def _eval_legend(gate: int) -> str:
     model = (
         f"model: the model, gated: the flow baseline's prediction is shown where the model "
         f"trailed it over the {gate} frames before (rollouts: over the {gate} k-step "
-        f"predictions already scored; --gate 0: the model alone)"
+        f"predictions already scored; --gate 0: the model alone), and one step ahead the "
+        f"last frame where the clip's cadence of repeated frames says it repeats"
         if gate
         else "model: the model's one-step prediction"
     )
