@@ -101,20 +101,20 @@ class FlowGate:
         follows_cadence = last is not None and self.steps == 1
         repeated = repeats(last, truth) if follows_cadence else []
         for i, gain in enumerate(difference):
-            choice = None
-            if follows_cadence and self.cadence.expects_repeat():
-                choice = last
-            elif not self.trusts_model():
-                choice = flow
-            if choice is not None:
+            as_repeat = follows_cadence and self.cadence.expects_repeat()
+            as_flow = not as_repeat and not self.trusts_model()
+            if as_repeat or as_flow:
                 if shown is model:
                     shown = model.clone()
-                shown[i] = choice[i]
+                shown[i] = last[i] if as_repeat else flow[i]
             if show:
                 self.shown += 1
-                self.flow_shown += choice is flow
-                self.last_shown += choice is last and last is not None
-            self.pending.append(gain)
+                self.flow_shown += as_flow
+                self.last_shown += as_repeat
+            # A frame shown as a repeat does not count towards the choice between the model
+            # and the flow: neither was shown on it.
+            if not as_repeat:
+                self.pending.append(gain)
             if len(self.pending) >= self.steps:
                 self.recent.append(self.pending.popleft())
             if follows_cadence:
