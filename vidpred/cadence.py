@@ -9,9 +9,8 @@ on the dev set they score 14-35 dB on frames that copy-last gets at 50-100 dB
 clip's past: frame t is expected to repeat frame t-1 when, for some period P, frames t-P and
 t-2P did, and that rule has been right before on this clip (at earlier frames s where s-P
 and s-2P repeated, s repeated too: at least ``MIN_HITS`` times, and at least
-``MIN_PRECISION`` of the time). Each
-decision uses only whether frames before t repeated their predecessors, which any predictor
-knows by frame t, so it is as causal as the model.
+``MIN_PRECISION`` of the time). Each decision uses only whether frames before t repeated
+their predecessors, which any predictor knows by frame t, so it is as causal as the model.
 """
 
 from __future__ import annotations
