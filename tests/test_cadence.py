@@ -8,7 +8,7 @@ import torch
 from helpers import write_lossless
 from test_native import panning_clip
 
-from vidpred.cadence import HISTORY, RepeatCadence
+from vidpred.cadence import HISTORY, RepeatCadence, repeats
 from vidpred.data import DataConfig
 from vidpred.evaluation import evaluate
 from vidpred.gate import FlowGate
@@ -56,6 +56,20 @@ def test_a_rule_that_was_wrong_is_not_followed():
     assert not any(_expected([False] * 200))
     random = list(np.random.default_rng(0).random(1000) < 0.2)
     assert sum(_expected(random)) < 20
+
+
+def test_a_repeat_is_a_frame_copy_last_gets_and_the_flow_does_not():
+    g = torch.Generator().manual_seed(0)
+    last = torch.rand(3, 3, 16, 16, generator=g)
+    still = (last + 0.002 * torch.randn(3, 3, 16, 16, generator=g)).clamp(0, 1)  # ~54 dB
+    moved = torch.roll(last, 1, dims=-1)  # a motion prediction, wrong on a repeat
+    # An exact repeat, a near one (sensor noise), and a still frame the flow followed more
+    # closely than the unmoved frame (a slow motion): only the first two are repeats.
+    truth = torch.stack([last[0], still[1], still[2]])
+    flow = torch.stack([moved[0], moved[1], still[2]])
+    assert repeats(last, truth, flow) == [True, True, False]
+    # Far from the last frame: not a repeat, whatever the flow did.
+    assert repeats(last, moved, moved.flip(-1)) == [False] * 3
 
 
 def test_each_expectation_depends_only_on_frames_before_it():

@@ -160,9 +160,10 @@ def watch_cadence(gate: FlowGate, frames: torch.Tensor, first: int, batch_size: 
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of one video.
     """
-    for start in range(max(1, first - HISTORY), first, batch_size):
+    for start in range(max(2, first - HISTORY), first, batch_size):
         index = torch.arange(start, min(start + batch_size, first))
-        gate.watch_repeats(frames_to_tensor(frames[index - 1]), frames_to_tensor(frames[index]))
+        last, truth = frames_to_tensor(frames[index - 1]), frames_to_tensor(frames[index])
+        gate.watch_repeats(last, truth, predict_flow(frames, index.tolist()))
 
 
 def _scores(acc: dict[str, MetricAccumulator], gate: FlowGate | None) -> dict[str, Any]:

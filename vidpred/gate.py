@@ -99,7 +99,7 @@ class FlowGate:
         shown = model
         difference = (psnr(model, truth) - psnr(flow, truth)).tolist()  # (B,) dB
         follows_cadence = last is not None and self.steps == 1
-        repeated = repeats(last, truth) if follows_cadence else []
+        repeated = repeats(last, truth, flow) if follows_cadence else []
         for i, gain in enumerate(difference):
             as_repeat = follows_cadence and self.cadence.expects_repeat()
             as_flow = not as_repeat and not self.trusts_model()
@@ -121,11 +121,12 @@ class FlowGate:
                 self.cadence.observe(repeated[i : i + 1])
         return shown
 
-    def watch_repeats(self, last: torch.Tensor, truth: torch.Tensor) -> None:
-        """Learns the cadence from frames before those the gate chooses for, without
-        predictions: ``last`` and ``truth`` as ``choose``'s, consecutive, in clip order."""
+    def watch_repeats(self, last: torch.Tensor, truth: torch.Tensor, flow: torch.Tensor) -> None:
+        """Learns the cadence from frames before those the gate chooses for, without the
+        model's predictions: ``last``, ``truth`` and ``flow`` as ``choose``'s, consecutive,
+        in clip order."""
         if self.steps == 1:
-            self.cadence.observe(repeats(last, truth))
+            self.cadence.observe(repeats(last, truth, flow))
 
     def summary(self) -> dict[str, float | int]:
         """Returns {"window", "margin_db", "flow_share", "repeat_share"}: the shares of shown

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from .cadence import HISTORY, repeats
 from .data import frames_to_tensor, stack_windows
-from .flow import base_flows, flow_extrapolation
+from .flow import base_flows, flow_extrapolation, predict_flow
 from .model import ModelConfig, Motion, compose
 from .overlap import ahead
 from .predict import Predictor, quantize
@@ -286,9 +286,11 @@ class NativeClip:
             self.count += 1
             if self.count - 1 >= first:
                 pending.append(self.count - 1)
-            elif self.repeats_before and self.count - 1 >= max(first - HISTORY, 1):
-                pair = frames_to_tensor(np.stack([self.native[-2], frame]))  # (2, 3, H, W)
-                self.repeated_before.extend(repeats(pair[:1], pair[1:]))
+            elif self.repeats_before and self.count - 1 >= max(first - HISTORY, 2):
+                recent = np.stack(list(self.native)[-3:])  # frames t-2, t-1, t
+                last, truth = frames_to_tensor(recent[1:2]), frames_to_tensor(recent[2:])
+                flow = predict_flow(recent, [2])  # the flow baseline's prediction of t
+                self.repeated_before.extend(repeats(last, truth, flow))
             if len(pending) == self.batch_size:
                 yield self._read(pending)
                 pending = []
