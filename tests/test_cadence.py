@@ -163,14 +163,15 @@ def test_eval_predicts_the_repeats_of_converted_footage(tmp_path, flow_predictor
     assert video["model"] == video["model_ungated"]
 
 
-def test_render_shows_the_repeats_it_expects(tmp_path, flow_predictor):
+@pytest.mark.parametrize("resolution", ["working", "native"])
+def test_render_shows_the_repeats_it_expects(tmp_path, flow_predictor, resolution):
     clip = write_lossless(tmp_path / "conv.avi", _with_repeats(panning_clip(40, 64, 96), 4))
     out = render(
         clip,
         flow_predictor,
         tmp_path / "c.mp4",
         RenderSettings(),
-        VideoOptions(resolution="working"),
+        VideoOptions(resolution=resolution),
     )
     meta = read_sidecar(sidecar_path(out))
     shown = meta["metrics"]["frames"]
