@@ -179,3 +179,16 @@ def test_render_shows_the_repeats_it_expects(tmp_path, flow_predictor, resolutio
     # model's 4 inputs): the rule is right at 15 and 19 and followed from 23 on.
     assert meta["gate"]["repeat_share"] == pytest.approx(len(range(23, 40, 4)) / shown)
     assert meta["metrics"]["model"]["psnr"] > meta["metrics"]["flow"]["psnr"] + 5
+
+
+def test_rollouts_follow_the_cadence_one_step_ahead_only(tmp_path, flow_predictor):
+    """Step 1 of the rollouts is a one-step prediction and follows the cadence as the
+    one-step eval does, learned from the frames before the tail (a repeat every 8 frames
+    needs 40 to be followed, more than the rollouts' gates watch)."""
+    clip = write_lossless(tmp_path / "conv.avi", _with_repeats(panning_clip(100, 64, 96), 8))
+    result = evaluate([clip], flow_predictor, tail=0.3, horizon=3)["videos"][0]
+    one_step = evaluate([clip], flow_predictor, tail=0.3)["videos"][0]
+    steps = result["horizon"]
+    assert one_step["gate"]["repeat_share"] == pytest.approx(4 / 30, abs=0.01)  # 71 .. 95
+    assert steps[0]["gate"]["repeat_share"] == pytest.approx(4 / result["horizon_targets"])
+    assert [s["gate"]["repeat_share"] for s in steps[1:]] == [0.0, 0.0]

@@ -247,6 +247,9 @@ def evaluate_horizon(
     start = first - horizon
     if gates:
         start = max(max(predictor.history - 1, 1), first - 2 * horizon - gate_window + 1)
+        # Step 1 is a one-step prediction: its gate follows the cadence of repeated frames,
+        # learned as evaluate_one_step's is from the frames before the first it watches.
+        watch_cadence(gates[0], frames, start + 1)
     for chunk, preds in predictor.rollout(frames, list(range(start, end)), horizon, batch_size):
         origin = torch.tensor(chunk)
         last, previous = (frames_to_tensor(frames[origin - lag]).to(preds.device) for lag in (0, 1))
