@@ -143,8 +143,8 @@ def _eval_legend(gate: int) -> str:
     model = (
         f"model: the model, gated: the flow baseline's prediction is shown where the model "
         f"trailed it over the {gate} frames before (rollouts: over the {gate} k-step "
-        f"predictions already scored; --gate 0: the model alone), and one step ahead the "
-        f"last frame where the clip's cadence of repeated frames says it repeats"
+        f"predictions already scored; --gate 0: the model alone); one step ahead, frame t-1 "
+        f"unmoved where the clip's cadence of repeated frames says frame t repeats it"
         if gate
         else "model: the model's one-step prediction"
     )
