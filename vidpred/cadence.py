@@ -75,5 +75,10 @@ def repeats(last: torch.Tensor, truth: torch.Tensor, flow: torch.Tensor) -> list
     """Returns, per frame, whether ``truth`` repeats ``last``: copy-last scores at least
     ``REPEAT_DB`` on it, and more than the flow baseline's prediction ``flow``. All float
     [0, 1] (B, 3, H, W)."""
-    copy_last = psnr(last, truth)
-    return ((copy_last >= REPEAT_DB) & (copy_last > psnr(flow, truth))).tolist()
+    return repeats_scored(psnr(last, truth), psnr(flow, truth))
+
+
+def repeats_scored(copy_last_db: torch.Tensor, flow_db: torch.Tensor) -> list[bool]:
+    """``repeats`` from the frames' PSNRs (B,) already computed: copy-last's and the flow
+    baseline's."""
+    return ((copy_last_db >= REPEAT_DB) & (copy_last_db > flow_db)).tolist()

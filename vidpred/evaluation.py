@@ -125,19 +125,17 @@ def _add_batch(
             prediction, frames t, t-k and t-k-1, and the flow baseline's prediction, all
             made ``steps`` (k) frames before t.
     """
-    # A k-step prediction's last frame is its own earlier prediction: the gate's cadence of
-    # repeated frames is for one-step predictions only.
-    repeated = last if steps == 1 else None
+    # ``last`` is frame t-k: the gate follows the cadence of repeats with it one step ahead
+    # only (FlowGate.choose).
     if gate is not None and not scored.all():
         watched = ~scored
-        copy = None if repeated is None else repeated[watched]
-        gate.choose(model[watched], flow[watched], truth[watched], copy, show=False)
+        gate.choose(model[watched], flow[watched], truth[watched], last[watched], show=False)
     if not scored.any():
         return
     model, truth, last, previous, flow = (t[scored] for t in (model, truth, last, previous, flow))
     if gate is not None:
         acc["model_ungated"].add(model, truth)
-        model = gate.choose(model, flow, truth, last if steps == 1 else None)
+        model = gate.choose(model, flow, truth, last)
     acc["model"].add(model, truth)
     acc["copy_last"].add(last, truth)
     acc["linear"].add(linear_extrapolation(last, previous, steps), truth)

@@ -26,7 +26,7 @@ from collections import deque
 
 import torch
 
-from .cadence import RepeatCadence, repeats
+from .cadence import RepeatCadence, repeats, repeats_scored
 from .metrics import psnr
 
 # Frames the gate looks back over, and how far (mean dB) the model may trail the flow there
@@ -97,9 +97,10 @@ class FlowGate:
                 gate learns from them but does not count them.
         """
         shown = model
-        difference = (psnr(model, truth) - psnr(flow, truth)).tolist()  # (B,) dB
+        flow_db = psnr(flow, truth)  # (B,)
+        difference = (psnr(model, truth) - flow_db).tolist()  # (B,) dB
         follows_cadence = last is not None and self.steps == 1
-        repeated = repeats(last, truth, flow) if follows_cadence else []
+        repeated = repeats_scored(psnr(last, truth), flow_db) if follows_cadence else []
         for i, gain in enumerate(difference):
             as_repeat = follows_cadence and self.cadence.expects_repeat()
             as_flow = not as_repeat and not self.trusts_model()
