@@ -46,6 +46,10 @@ VARIANTS: dict[str, list[str]] = {
     "bilinear warp + L1 + gradient L1 loss": ["--no-sharp-warp", "--loss", "l1_grad"],
     "L1 + gradient L1 loss": ["--loss", "l1_grad"],
     "narrower trunk 48x4 (more steps in the same time)": ["--width", "48", "--depth", "4"],
+    "damped start (flow halved where it turned since the pair before)": [
+        "--base-flow",
+        "damped",
+    ],
 }
 
 

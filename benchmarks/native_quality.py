@@ -23,10 +23,10 @@ import torch
 from torch.nn import functional as F
 
 from vidpred.data import frames_to_tensor, stack_windows
-from vidpred.flow import base_flows, flow_extrapolation
+from vidpred.flow import base_flows, flow_extrapolation, model_flows
 from vidpred.metrics import psnr
-from vidpred.model import compose
-from vidpred.native import apply_motion, native_short_side, resize_motion
+from vidpred.model import compose, start_flow
+from vidpred.native import apply_motion, native_short_side, native_start, resize_motion
 from vidpred.predict import Predictor
 from vidpred.video import Decoder, read_video
 
@@ -57,7 +57,8 @@ def score(predictor: Predictor, path: str, max_side: int | None) -> dict[str, fl
         add("copy-last", last, truth)
         add("flow (DIS native)", flow_extrapolation(last, native_base), truth)
         inputs = stack_windows(small, chunk, predictor.offsets)
-        base = base_flows(small, chunk) if predictor.uses_flow else None
+        config, pairs = predictor.model_config, predictor.flow_pairs
+        base = model_flows(small, chunk, pairs) if pairs else None
         with torch.inference_mode():
             motion = predictor.model.motion(inputs, base)
         small_pred = compose(frames_to_tensor(small[index - 1]), motion)
@@ -66,9 +67,10 @@ def score(predictor: Predictor, path: str, max_side: int | None) -> dict[str, fl
         if base is not None:
             big = resize_motion(motion, size)
             correction = resize_motion(
-                type(motion)(residual=motion.residual, flow=motion.flow - base), size
+                type(motion)(residual=motion.residual, flow=motion.flow - start_flow(config, base)),
+                size,
             ).flow
-            big.flow = native_base + correction
+            big.flow = native_start(config, base, native_base) + correction
             add("native base", compose(last, big), truth)
     return {name: statistics.fmean(values) for name, values in results.items()}
 

@@ -22,9 +22,9 @@ from vidpred.video_options import VideoOptions
 QUICK = AdaptConfig(steps_per_frame=2, lr=1e-2, batch_size=2, crop=16)
 
 
-def _predictor() -> Predictor:
+def _predictor(base_flow: str = "dis") -> Predictor:
     torch.manual_seed(0)
-    config = ModelConfig(frames=3, width=4, depth=1)
+    config = ModelConfig(frames=3, width=4, depth=1, base_flow=base_flow)
     return Predictor(STResNet(config).eval(), config, DataConfig(size=32), torch.device("cpu"))
 
 
@@ -37,9 +37,10 @@ def _predictions(predictor, frames, adapt: AdaptConfig | None) -> torch.Tensor:
         )
 
 
-def test_a_prediction_uses_weights_trained_only_on_frames_before_it():
+@pytest.mark.parametrize("base_flow", ["dis", "damped"])
+def test_a_prediction_uses_weights_trained_only_on_frames_before_it(base_flow):
     frames = torch.from_numpy(panning_clip(16, 32, 48))  # uint8 RGB (T, H, W, 3)
-    predictor = _predictor()
+    predictor = _predictor(base_flow)
     adapted = _predictions(predictor, frames, QUICK)
     first = predictor.history
     for t in (first + 1, 9, 14):

@@ -8,7 +8,7 @@ from helpers import cli, moving_square, write_lossless
 
 from vidpred.checkpoint import load_checkpoint
 from vidpred.data import DataConfig, WindowDataset, validation_start
-from vidpred.flow import base_flows
+from vidpred.flow import base_flows, model_flows
 from vidpred.losses import predict_unrolled
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
@@ -17,30 +17,36 @@ from vidpred.video import Video
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def random_flow_model() -> tuple[STResNet, ModelConfig]:
+def random_flow_model(base_flow: str = "dis") -> tuple[STResNet, ModelConfig]:
     """An untrained flow-start model whose output depends on its inputs: its zero-initialised
     output convs are randomised, so that it neither copies nor follows the flow exactly."""
     torch.manual_seed(0)
-    config = ModelConfig(frames=3, width=8, depth=1)
+    config = ModelConfig(frames=3, width=8, depth=1, base_flow=base_flow)
     model = STResNet(config).eval()
     for branch in model.branches.values():
         torch.nn.init.normal_(branch.tail.weight, std=0.02)
     return model, config
 
 
-def test_an_unrolled_step_predicts_what_a_rollout_predicts():
+@pytest.mark.parametrize("base_flow", ["dis", "damped"])
+def test_an_unrolled_step_predicts_what_a_rollout_predicts(base_flow):
     """Step k of training's unroll sees what step k of inference's rollout sees: the earlier
-    predictions rounded to uint8, and DIS's flow between the two newest frames."""
-    model, config = random_flow_model()
+    predictions rounded to uint8, and DIS's flow between the two newest frames (and, for the
+    damped start, the pair before)."""
+    model, config = random_flow_model(base_flow)
     predictor = Predictor(
         model, config, DataConfig(size=32, crop=0), torch.device("cpu"), precision="fp32"
     )
-    frames = torch.from_numpy(moving_square(16, 32, 32, speed=2))
+    # The square moves on, then back between frames 5 and 6: the damped start then damps.
+    frames = torch.from_numpy(
+        moving_square(16, 32, 32, speed=2)[[0, 1, 2, 3, 4, 6, 5, *range(7, 16)]]
+    )
     origin = 6  # the last real frame: inputs 4, 5, 6; predictions of 7, 8, 9
     [(_, rolled)] = predictor.rollout(frames, [origin], 3)  # (1, 3, 3, H, W)
     inputs = frames[origin - 2 : origin + 1].permute(0, 3, 1, 2).reshape(1, 9, 32, 32) / 255.0
     with torch.no_grad():
-        unrolled = predict_unrolled(model, inputs, base_flows(frames, [origin + 1]), 3)
+        flows = model_flows(frames, [origin + 1], config.flow_pairs)
+        unrolled = predict_unrolled(model, inputs, flows, 3)
     for k in range(3):
         assert torch.allclose(unrolled[k], rolled[0, k], atol=1e-5), f"step {k + 1}"
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from .data import frames_to_tensor, stack_windows
-from .flow import base_flows
+from .flow import model_flows
 from .gate import DEFAULT_GATE_WINDOW, GATE_MARGIN_DB, FlowGate
 from .losses import log_l1_loss
 from .options import check_bounds, not_an_option, option
@@ -133,7 +133,7 @@ class Adapter:
         serving weights' predictions of them, which are not computed again."""
         predictor, frames = self.predictor, self.frames
         inputs = stack_windows(frames, seen, predictor.offsets)
-        flows = base_flows(frames, seen) if predictor.uses_flow else None
+        flows = model_flows(frames, seen, predictor.flow_pairs) if predictor.uses_flow else None
         inputs, flows = predictor.model_inputs(inputs, flows)
         truth = frames_to_tensor(frames[seen]).to(inputs.device)
 
@@ -175,7 +175,9 @@ class Adapter:
         inputs = cropped(stack_windows(frames, targets, predictor.offsets))
         truth = cropped(frames_to_tensor(frames[targets]))
         # DIS on the whole frames, then cropped: the flows inference uses.
-        flows = cropped(base_flows(frames, targets)) if predictor.uses_flow else None
+        flows = None
+        if predictor.uses_flow:
+            flows = cropped(model_flows(frames, targets, predictor.flow_pairs))
         model = self.trained
         inputs, flows = predictor.model_inputs(inputs, flows)
         with autocast(predictor.device, predictor.bf16):

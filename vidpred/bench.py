@@ -145,7 +145,8 @@ def train_flops_per_sample(model_config: ModelConfig, crop: int, batch_size: int
     model = STResNet(model_config)
     x = torch.rand(batch_size, 3 * len(model_config.input_offsets()), crop, crop)
     y = torch.rand(batch_size, 3, crop, crop)
-    flows = torch.randn(batch_size, 2, crop, crop) if model_config.uses_flow else None
+    pairs = model_config.flow_pairs
+    flows = torch.randn(batch_size, 2 * pairs, crop, crop) if pairs else None
     with FlopCounterMode(display=False) as counter:
         F.l1_loss(model(x, flows), y).backward()
     return counter.get_total_flops() / batch_size
@@ -163,7 +164,8 @@ def inference_flops_per_frame(
     model = STResNet(model_config).eval()
     h, w = hw
     x = torch.rand(1, 3 * len(model_config.input_offsets()), h, w)
-    flows = torch.randn(1, 2, h, w) if model_config.uses_flow else None
+    pairs = model_config.flow_pairs
+    flows = torch.randn(1, 2 * pairs, h, w) if pairs else None
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(x, flows)
     return counter.get_total_flops()
@@ -207,7 +209,7 @@ def train_memory_samples_per_s(
             s,
             config.batch_size,
             device,
-            flows=model_config.uses_flow,
+            flow_pairs=model_config.flow_pairs,
             channels_last=channels_last,
         )
         for s in range(config.steps)
@@ -284,10 +286,15 @@ def decode_fps(clip: Path, size: int, cache_dir: Path, reps: int = 2) -> dict[st
 
 
 def loader_ms_per_batch(
-    data: WindowDataset, batch_size: int, device: torch.device, channels_last: bool
+    data: WindowDataset,
+    batch_size: int,
+    device: torch.device,
+    channels_last: bool,
+    flow_pairs: int = 1,
 ) -> float:
     """Returns the median milliseconds to build one training batch and put it on the device,
-    as the trainer does (``vidpred.training.load_batch``)."""
+    as the trainer does (``vidpred.training.load_batch``), with ``flow_pairs`` pairs of
+    flows where the data has flows."""
     plan = data.epoch_plan(1, 0)
     times = []
     for step in range(data.steps_per_epoch(batch_size)):
@@ -298,7 +305,7 @@ def loader_ms_per_batch(
             step,
             batch_size,
             device,
-            flows=data.flows is not None,
+            flow_pairs=flow_pairs if data.flows is not None else 0,
             channels_last=channels_last,
         )
         _sync(device)
@@ -407,7 +414,11 @@ def measure_training(
         compile_model=compile_model,
     )
     result["loader_ms_per_batch"] = loader_ms_per_batch(
-        data, sizes.batch_size, resolve_device(device), arithmetic.channels_last
+        data,
+        sizes.batch_size,
+        resolve_device(device),
+        arithmetic.channels_last,
+        sizes.model.flow_pairs,
     )
     return result
 

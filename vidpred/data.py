@@ -351,16 +351,17 @@ class WindowDataset:
 
             self.flows = [video_flows(f.numpy()) for f in self.frames]
 
-    def base_flows(self, video: int, targets: list[int]) -> torch.Tensor:
-        """Returns float32 (B, 2, H, W) base flows of full frames for targets of one video:
-        read from the cached flows when there are some, else computed (the same values)."""
+    def base_flows(self, video: int, targets: list[int], pairs: int = 1) -> torch.Tensor:
+        """Returns float32 (B, 2 * pairs, H, W), the model's flows of full frames for targets
+        of one video (``vidpred.flow.model_flows``): read from the cached flows when there
+        are some, else computed (the same values)."""
         if self.flows is None:
-            from .flow import base_flows
+            from .flow import model_flows
 
-            return base_flows(self.frames[video], targets)
-        return torch.from_numpy(np.stack([self.flows[video][t] for t in targets])).permute(
-            0, 3, 1, 2
-        )
+            return model_flows(self.frames[video], targets, pairs)
+        flows = self.flows[video]
+        picked = [np.concatenate([flows[t - j] for j in range(pairs)], -1) for t in targets]
+        return torch.from_numpy(np.stack(picked)).permute(0, 3, 1, 2)
 
     def _picks(
         self,
@@ -410,16 +411,21 @@ class WindowDataset:
         *,
         rank: int = 0,
         world_size: int = 1,
+        pairs: int = 1,
     ) -> torch.Tensor:
-        """Returns the base flows float32 (b, 2, c, c) of the batch ``train_batch_uint8``
-        returns for the same arguments: the same crops, and flipped with them."""
+        """Returns the model's flows float32 (b, 2 * pairs, c, c) of the batch
+        ``train_batch_uint8`` returns for the same arguments (``base_flows``): the same
+        crops, and flipped with them."""
         self.ensure_flows()
         windows, boxes, flip = self._picks(plan, step, batch_size, rank, world_size)
-        picked = [self.flows[v][t][box] for (v, t), box in zip(windows, boxes, strict=True)]
-        out = np.stack(picked).transpose(0, 3, 1, 2).copy()  # (b, 2, c, c)
-        if flip.any():  # mirrored left-right: the field mirrors and dx changes sign
+        picked = [
+            np.concatenate([self.flows[v][t - j][box] for j in range(pairs)], -1)
+            for (v, t), box in zip(windows, boxes, strict=True)
+        ]
+        out = np.stack(picked).transpose(0, 3, 1, 2).copy()  # (b, 2 * pairs, c, c)
+        if flip.any():  # mirrored left-right: the field mirrors and every dx changes sign
             out[flip] = out[flip][..., ::-1]
-            out[flip, 0] *= -1
+            out[np.ix_(flip, range(0, 2 * pairs, 2))] *= -1
         return torch.from_numpy(out)
 
     def train_batch_uint8(

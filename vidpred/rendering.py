@@ -22,7 +22,7 @@ from .cache import read_video_cached
 from .data import frames_to_tensor, stack_windows
 from .encoding import Mp4Writer
 from .errors import OutputError, SettingError, VidpredError, shown
-from .flow import base_flows, flow_baseline, flow_extension, flow_extrapolation
+from .flow import flow_baseline, flow_extension, flow_extrapolation, model_flows
 from .gate import FlowGate
 from .metrics import MetricAccumulator
 from .native import (
@@ -262,8 +262,9 @@ def one_step_batches(
     for i in range(0, len(targets), batch_size):
         chunk = targets[i : i + batch_size]
         inputs = stack_windows(frames, chunk, predictor.offsets)  # float (B, 3N, H, W)
-        # from frame t-1 to t-2: the model's base flow and the flow baseline's motion
-        flows = base_flows(frames, chunk)
+        # (B, 2P, H, W): the model's flows; the first pair, t-1 -> t-2, is also the flow
+        # baseline's motion
+        flows = model_flows(frames, chunk, max(predictor.flow_pairs, 1))
         with torch.inference_mode():
             if shows_motion:
                 predicted, motion = predictor.forward_with_motion(inputs, flows)
@@ -275,7 +276,7 @@ def one_step_batches(
             predicted=predicted,
             truth=frames_to_tensor(frames[torch.tensor(chunk)]).to(predicted.device),
             copy=last.to(predicted.device),
-            flow=flow_extrapolation(last, flows),
+            flow=flow_extrapolation(last, flows[:, :2]),
             motion=None if motion is None or motion.flow is None else motion.flow.cpu(),
         )
         if adapter is not None:  # the batch has been shown: its frames may teach now

@@ -68,14 +68,27 @@ class TrainRun:
         out: str | Path,
         data_config: DataConfig | None = None,
         config: TrainConfig | None = None,
+        base_flow: str | None = None,
     ) -> TrainRun:
         """Returns a run that fine-tunes the model of ``checkpoint`` (its architecture and
-        weights; a fresh optimizer and schedule) on ``sources``.
+        weights; a fresh optimizer and schedule) on ``sources``. ``base_flow``, if given,
+        swaps the model's start between "dis" and "damped" (the same weights fit both).
 
         Raises:
             CheckpointError: the checkpoint cannot be used.
+            VidpredError: ``base_flow`` asks for a start its weights do not fit.
         """
         init = load_checkpoint(checkpoint)
+        if base_flow is not None and base_flow != init.model_config.base_flow:
+            swappable = {"dis", "damped"}
+            if {base_flow, init.model_config.base_flow} - swappable:
+                raise VidpredError(
+                    f"--init: the checkpoint's model starts from base flow "
+                    f"{init.model_config.base_flow!r}; its weights fit only the other of dis "
+                    f"and damped, not {base_flow!r}"
+                )
+            starts = replace(init.model_config, base_flow=base_flow)
+            init = replace(init, model_config=starts)
         run = cls.new(sources, out, init.model_config, data_config, config)
         run.fine_tunes = init
         return run

@@ -82,8 +82,9 @@ def _write_history(path: Path, history: list[dict]) -> None:
 class Batch(NamedTuple):
     """One process's share of a training batch, on the device (channels-last where the model
     is): inputs float32 [0, 1] (b, 3N, c, c), targets float32 [0, 1] (b, 3U, c, c) (U =
-    TrainConfig.unroll, oldest first), and the base flows float32 (b, 2, c, c) in pixels of
-    the first target, or None for a model without a base flow."""
+    TrainConfig.unroll, oldest first), and the model's flows float32 (b, 2P, c, c) in pixels
+    for the first target (``vidpred.flow.model_flows``), or None for a model without a base
+    flow."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -97,21 +98,22 @@ def load_batch(
     batch_size: int,
     device: torch.device,
     *,
-    flows: bool,
+    flow_pairs: int,
     channels_last: bool,
     world: World | None = None,
 ) -> Batch:
     """Returns this process's share of the epoch ``plan``'s batch ``step_in_epoch`` (of the
-    global ``batch_size``), with the base flows if ``flows``, on ``device``, in the
+    global ``batch_size``), with the model's flows of ``flow_pairs`` pairs (0: none), on
+    ``device``, in the
     ``channels_last`` layout or not."""
     rank, size = (world.rank, world.size) if world else (0, 1)
     inputs, targets = data.train_batch_uint8(
         plan, step_in_epoch, batch_size, rank=rank, world_size=size
     )
     base_flows = None
-    if flows:
+    if flow_pairs:
         base_flows = data.train_batch_flows(
-            plan, step_in_epoch, batch_size, rank=rank, world_size=size
+            plan, step_in_epoch, batch_size, rank=rank, world_size=size, pairs=flow_pairs
         ).to(device)
         if channels_last:
             base_flows = base_flows.contiguous(memory_format=torch.channels_last)
@@ -385,7 +387,7 @@ class _Trainer:
             run.step_in_epoch,
             config.batch_size,
             self.device,
-            flows=self.model_config.uses_flow,
+            flow_pairs=self.model_config.flow_pairs,
             channels_last=self.channels_last,
             world=self.world,
         )

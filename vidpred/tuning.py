@@ -132,7 +132,7 @@ def _rate(
     model.to(memory_format=memory)
     generator = torch.Generator().manual_seed(0)
     inputs = torch.rand(batch, 3 * len(config.input_offsets()), *size, generator=generator)
-    flows = torch.randn(batch, 2, *size, generator=generator)
+    flows = torch.randn(batch, 2 * max(config.flow_pairs, 1), *size, generator=generator)
     inputs, flows = (t.to(device).contiguous(memory_format=memory) for t in (inputs, flows))
     flows = flows if config.uses_flow else None
     times = []

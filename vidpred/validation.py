@@ -37,13 +37,14 @@ def validate(
         for i in range(0, len(targets), batch_size):
             chunk = targets[i : i + batch_size]
             inputs = stack_windows(frames, chunk, data.offsets).to(device)
-            flows = data.base_flows(v, chunk).to(device)  # (B, 2, H, W)
+            # (B, 2P, H, W): the model's flows; the first pair is the flow baseline's
+            flows = data.base_flows(v, chunk, max(model.config.flow_pairs, 1)).to(device)
             truth = frames[chunk].permute(0, 3, 1, 2).float().div(255.0).to(device)  # (B, 3, H, W)
             with autocast(device, bf16):
                 pred = model(inputs, flows if model.config.uses_flow else None).float()
             scores["val_psnr"] += psnr(pred, truth).tolist()
             scores["val_psnr_copy_last"] += psnr(copy_last(inputs), truth).tolist()
-            flow_pred = flow_extrapolation(copy_last(inputs), flows)
+            flow_pred = flow_extrapolation(copy_last(inputs), flows[:, :2])
             scores["val_psnr_flow"] += psnr(flow_pred, truth).tolist()
             data.release_pages()  # full frames: a validation pass would keep them all
     model.train(was_training)

@@ -62,7 +62,8 @@ def add_train(sub) -> None:
         type=Path,
         default=None,
         help="start from this checkpoint's model (its architecture and weights; "
-        "fresh optimizer and schedule): fine-tuning",
+        "fresh optimizer and schedule): fine-tuning; --base-flow may swap its start "
+        "between dis and damped",
     )
     p.set_defaults(func=cmd_train)
 
@@ -115,6 +116,7 @@ def new_run_plan(args: argparse.Namespace) -> TrainRun:
     """Returns the plan of a new run, or one fine-tuning the model of --init."""
     from ..data import DataConfig
     from ..model import ModelConfig
+    from ..options import is_option
     from ..runs import TrainRun
     from ..train_config import TrainConfig
 
@@ -124,7 +126,15 @@ def new_run_plan(args: argparse.Namespace) -> TrainRun:
     config = _config_from_args(TrainConfig, args)
     out = args.out or _default_checkpoint_path(args.folder[0])
     if args.init:
-        return TrainRun.init(args.init, args.folder, out, data_config, config)
+        # The checkpoint's architecture is the model's; of its options only the start can
+        # change (the weights fit both flow starts).
+        model_options = {f.name for f in dataclasses.fields(ModelConfig) if is_option(f)}
+        if fixed := sorted((model_options - {"base_flow"}) & args.given):
+            raise VidpredError(
+                f"--init keeps the checkpoint's architecture: drop --{fixed[0].replace('_', '-')}"
+            )
+        base_flow = args.base_flow if "base_flow" in args.given else None
+        return TrainRun.init(args.init, args.folder, out, data_config, config, base_flow)
     return TrainRun.new(args.folder, out, _config_from_args(ModelConfig, args), data_config, config)
 
 
@@ -185,8 +195,11 @@ def _announce(plan: TrainRun, data: WindowDataset) -> None:
         f"checkpoint -> {shown(plan.out)}",
         markup=False,
     )
-    uses_flow, ema = plan.model_config.uses_flow, plan.config.ema
-    start = "the classical DIS flow (flow baseline)" if uses_flow else "copy-last"
+    ema = plan.config.ema
+    start = {
+        "dis": "the classical DIS flow (flow baseline)",
+        "damped": "the classical DIS flow, halved where it turned since the pair before",
+    }.get(plan.model_config.base_flow if plan.model_config.uses_flow else "", "copy-last")
     holds = (
         f"an exponential moving average of the weights (decay {ema})"
         if ema
