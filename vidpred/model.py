@@ -29,7 +29,7 @@ Changes for next-frame prediction on video, and why:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -299,8 +299,10 @@ class STResNet(nn.Module):
         self.sharp_channels = self.scale**2 if config.head == "warp" and config.sharp_warp else 0
         out_channels = per_frame + self.flow_channels + self.blend_channels + self.sharp_channels
         self.branch_frames = {name: len(o) for name, o in config.branch_offsets().items()}
-        # The closeness branch also sees the base flow: 2 channels per full-resolution pixel.
-        self.flow_inputs = 2 * self.scale**2 if config.uses_flow else 0
+        # The closeness branch also sees the base flow: 2 channels per full-resolution pixel,
+        # and with the damped start a third, how much the start damped it (``motion``).
+        per_pixel = 3 if config.base_flow == "damped" else 2
+        self.flow_inputs = per_pixel * self.scale**2 if config.uses_flow else 0
         self.branches = nn.ModuleDict(
             {
                 name: Branch(
@@ -330,8 +332,20 @@ class STResNet(nn.Module):
                 f"this model starts from a base flow: pass flow (B, {2 * pairs}, H, W) "
                 "(vidpred.flow.model_flows)"
             )
-        flow = start_flow(self.config, flow) if pairs else None
-        fused = self._fused(x, flow)
+        start = features = None
+        if pairs:
+            base = flow[:, :2].float()  # (B, 2, H, W), t-1 -> t-2
+            features = base * FLOW_INPUT_SCALE
+            start = base
+            scale = start_scale(self.config, flow)
+            if scale is not None:
+                # The network sees the undamped flow and how much the start damped it (0: not
+                # at all, 1: halved): from the damped flow alone it cannot tell a slow motion
+                # from a damped one. Measured on the dev set (1550 steps, seed 0), seeing
+                # only the damped flow gained 0.23 dB less (docs/results.md, "Jitter").
+                features = torch.cat([features, 2.0 * (1.0 - scale)], 1)
+                start = base * scale
+        fused = self._fused(x, features)
         per_frame = 3 * self.scale**2
         residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
         if self.scale > 1:
@@ -342,8 +356,8 @@ class STResNet(nn.Module):
         if self.scale > 1:
             predicted = F.interpolate(predicted, scale_factor=self.scale, mode="bilinear")
             predicted = self.scale * predicted  # pixels at full resolution
-        if flow is not None:
-            predicted = flow + predicted  # a correction of the start
+        if start is not None:
+            predicted = start + predicted  # a correction of the start
         start = per_frame + 2
         blend = sharpness = None
         if self.blend_channels:
@@ -358,9 +372,10 @@ class STResNet(nn.Module):
                 sharpness = F.pixel_shuffle(sharpness, self.scale)  # (B, 1, H, W)
         return Motion(residual=residual, flow=predicted, blend=blend, sharpness=sharpness)
 
-    def _fused(self, x: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
+    def _fused(self, x: torch.Tensor, flow_features: torch.Tensor | None) -> torch.Tensor:
         """Returns the branches' outputs fused: (B, 3s^2 + flow + blend channels, H/s, W/s).
-        ``flow``: the start (B, 2, H, W), or None."""
+        ``flow_features``: what the closeness branch sees of the flow (B, 2 or 3, H, W), or
+        None."""
         if self.scale > 1:
             x = F.pixel_unshuffle(
                 x, self.scale
@@ -374,13 +389,40 @@ class STResNet(nn.Module):
             stop = start + self.branch_frames[name] * per_frame
             branch_input = x[:, start:stop]
             if name == "closeness" and self.flow_inputs:
-                features = (flow * FLOW_INPUT_SCALE).to(x.dtype)
+                features = flow_features.to(x.dtype)
                 if self.scale > 1:
-                    features = F.pixel_unshuffle(features, self.scale)  # (B, 8, H/2, W/2)
+                    # (B, 8 or 12, H/2, W/2)
+                    features = F.pixel_unshuffle(features, self.scale)
                 branch_input = torch.cat([branch_input, features], 1)
             fused = fused + self.fusion[name] * self.branches[name](branch_input)
             start = stop
         return fused
+
+
+def weights_for_start(
+    state: dict[str, torch.Tensor], config: ModelConfig, base_flow: str
+) -> dict[str, torch.Tensor]:
+    """Returns the weights ``state`` of a ``config`` model fitted to the same model with the
+    start ``base_flow`` ("dis" <-> "damped"). Only the closeness branch's first conv differs:
+    the damped start's network also sees how much the start damped the flow, inputs that
+    come after the flow's, and that get zero weights here, so the network computes what it
+    did; going back, they are dropped."""
+    target = STResNet(replace(config, base_flow=base_flow)).state_dict()
+    fitted = dict(state)
+    for key, want in target.items():
+        have = state[key]
+        if have.shape == want.shape:
+            continue
+        if key != "branches.closeness.head.weight":
+            raise ValueError(f"weights for {config.base_flow} do not fit {base_flow}: {key}")
+        extra = want.shape[1] - have.shape[1]  # (out, in, 3, 3): input channels added
+        if extra > 0:
+            fitted[key] = torch.cat(
+                [have, have.new_zeros(have.shape[0], extra, *have.shape[2:])], 1
+            )
+        else:
+            fitted[key] = have[:, : want.shape[1]].clone()
+    return fitted
 
 
 def start_scale(config: ModelConfig, flows: torch.Tensor) -> torch.Tensor | None:

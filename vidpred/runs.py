@@ -13,7 +13,7 @@ from typing import Any
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import DataConfig, WindowDataset, default_crop, load_flows, load_videos
 from .errors import CheckpointError, VidpredError
-from .model import ModelConfig
+from .model import ModelConfig, weights_for_start
 from .options import flag, is_option, kept_on_resume
 from .train_config import LEGACY_TRAIN_FIELDS, TrainConfig
 
@@ -72,7 +72,7 @@ class TrainRun:
     ) -> TrainRun:
         """Returns a run that fine-tunes the model of ``checkpoint`` (its architecture and
         weights; a fresh optimizer and schedule) on ``sources``. ``base_flow``, if given,
-        swaps the model's start between "dis" and "damped" (the same weights fit both).
+        swaps the model's start between "dis" and "damped" (``weights_for_start``).
 
         Raises:
             CheckpointError: the checkpoint cannot be used.
@@ -84,11 +84,16 @@ class TrainRun:
             if {base_flow, init.model_config.base_flow} - swappable:
                 raise VidpredError(
                     f"--init: the checkpoint's model starts from base flow "
-                    f"{init.model_config.base_flow!r}; its weights fit only the other of dis "
-                    f"and damped, not {base_flow!r}"
+                    f"{init.model_config.base_flow!r}; only dis and damped can swap, not "
+                    f"to {base_flow!r}"
                 )
-            starts = replace(init.model_config, base_flow=base_flow)
-            init = replace(init, model_config=starts)
+            init = replace(
+                init,
+                model_config=replace(init.model_config, base_flow=base_flow),
+                model=weights_for_start(init.model, init.model_config, base_flow),
+                train_model=None,
+                optimizer=None,
+            )
         run = cls.new(sources, out, init.model_config, data_config, config)
         run.fine_tunes = init
         return run

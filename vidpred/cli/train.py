@@ -127,7 +127,7 @@ def new_run_plan(args: argparse.Namespace) -> TrainRun:
     out = args.out or _default_checkpoint_path(args.folder[0])
     if args.init:
         # The checkpoint's architecture is the model's; of its options only the start can
-        # change (the weights fit both flow starts).
+        # change (vidpred.model.weights_for_start fits the weights to the other flow start).
         model_options = {f.name for f in dataclasses.fields(ModelConfig) if is_option(f)}
         if fixed := sorted((model_options - {"base_flow"}) & args.given):
             raise VidpredError(
