@@ -226,7 +226,7 @@ def test_folder_mixing_sizes_aspects_fps_and_gray_trains_on_crops(tmp_path):
     videos = load_videos(folder, size=32, min_frames=3)
     assert {v.frames.shape[1:] for v in videos} == {(32, 32, 3), (32, 52, 3), (48, 32, 3)}
     assert sorted(v.fps for v in videos) == pytest.approx([10, 15, 25, 60], rel=0.01)
-    model_config = ModelConfig(frames=2, width=4, depth=1)
+    model_config = ModelConfig(frames=2, width=4, depth=1, base_flow="dis")
     config = TrainConfig(steps=3, batch_size=4, warmup_steps=1, device="cpu")
     data = WindowDataset(videos, model_config.input_offsets(), DataConfig(size=32, crop=16))
     result = train(data, model_config, DataConfig(size=32, crop=16), config, tmp_path / "m.pt")

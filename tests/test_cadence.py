@@ -137,7 +137,7 @@ def _with_repeats(frames: np.ndarray, every: int) -> np.ndarray:
 @pytest.fixture
 def flow_predictor() -> Predictor:
     """An untrained flow-started model: exactly the flow baseline, which misses repeats."""
-    config = ModelConfig(frames=4, width=4, depth=1)
+    config = ModelConfig(frames=4, width=4, depth=1, base_flow="dis")
     return Predictor(STResNet(config).eval(), config, DataConfig(size=32), torch.device("cpu"))
 
 

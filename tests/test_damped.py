@@ -184,7 +184,7 @@ def test_train_eval_and_render_a_damped_model_from_the_command_line(tmp_path, ca
 
 def test_a_dis_model_fitted_to_the_damped_start_computes_what_it_did():
     torch.manual_seed(0)
-    config = ModelConfig(frames=4, width=8, depth=1)
+    config = ModelConfig(frames=4, width=8, depth=1, base_flow="dis")
     model = STResNet(config).eval()
     for branch in model.branches.values():  # an output that depends on the inputs
         torch.nn.init.normal_(branch.tail.weight, std=0.02)

@@ -77,7 +77,9 @@ def test_period_and_trend_windows_stay_inside_the_video_and_before_validation(tm
     from vidpred.model import ModelConfig
 
     path = write_lossless(tmp_path / "idx.avi", frame_index_video(25))
-    config = ModelConfig(frames=2, period=3, period_frames=2, trend=5, trend_frames=2)
+    config = ModelConfig(
+        frames=2, period=3, period_frames=2, trend=5, trend_frames=2, base_flow="dis"
+    )
     offsets = config.input_offsets()  # [-10, -5, -6, -3, -2, -1]
     data = WindowDataset(load_videos(path, 16, 5), offsets, DataConfig(16, 0.2, 0))
     boundary = validation_start(25, 0.2)

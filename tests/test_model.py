@@ -16,7 +16,8 @@ def _run(model: STResNet, x: torch.Tensor) -> torch.Tensor:
     if not model.config.uses_flow:
         return model(x)
     g = torch.Generator().manual_seed(1)
-    return model(x, torch.randn(x.shape[0], 2, *x.shape[2:], generator=g))
+    pairs = model.config.flow_pairs
+    return model(x, torch.randn(x.shape[0], 2 * pairs, *x.shape[2:], generator=g))
 
 
 @pytest.mark.parametrize(
@@ -257,8 +258,9 @@ def test_period_and_trend_off_is_the_closeness_only_model():
 
 def test_fusion_works_at_any_frame_size():
     config = ModelConfig(
-        frames=2, width=8, depth=1, period=3, period_frames=1, trend=5, trend_frames=1
-    )
+        frames=2, width=8, depth=1, period=3, period_frames=1, trend=5, trend_frames=1,
+        base_flow="dis",
+    )  # fmt: skip
     model = STResNet(config)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
@@ -282,7 +284,7 @@ def test_every_output_of_the_flow_model_gets_a_gradient_at_initialisation():
 def test_untrained_sharp_warp_model_is_exactly_the_flow_baseline():
     """The bicubic mix starts at 0: the untrained model still predicts the flow baseline's
     bilinear warp bit for bit, and every output channel (the mix's too) gets a gradient."""
-    config = ModelConfig(frames=4, width=8, depth=1, sharp_warp=True)
+    config = ModelConfig(frames=4, width=8, depth=1, sharp_warp=True, base_flow="dis")
     model = STResNet(config)
     x = _inputs(config, batch=4)
     g = torch.Generator().manual_seed(1)

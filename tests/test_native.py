@@ -62,7 +62,8 @@ def working(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 def test_the_models_motion_applied_at_native_size_recovers_the_pan_and_beats_copy_last():
     native = panning_clip(8, 192, 288)  # working size: half of it
     small = working(native, 96, 144)
-    model = STResNet(ModelConfig()).eval()  # untrained: its flow is the DIS flow, no residual
+    # untrained: its flow is the DIS flow, no residual
+    model = STResNet(ModelConfig(base_flow="dis")).eval()
     targets = [6, 7]
     small_t = torch.from_numpy(small)
     with torch.no_grad():

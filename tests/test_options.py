@@ -104,13 +104,22 @@ def test_a_bound_declared_once_changes_the_option_the_config_and_the_checkpoint_
 
 def test_a_setting_error_names_the_field_in_the_library_and_the_option_in_the_cli(tmp_path, capsys):
     with pytest.raises(SettingError) as raised:
-        ModelConfig(frames=1)
+        ModelConfig(frames=1, base_flow="dis")
     assert str(raised.value) == "a base flow needs at least 2 frames (frames 2 or more)"
     clip = write_lossless(tmp_path / "clip.avi", moving_square(12, 32, 32))
-    code, lines = cli(capsys, "train", clip, "--frames", "1", "--out", tmp_path / "m.pt")
+    out = tmp_path / "m.pt"
+    code, lines = cli(capsys, "train", clip, "--frames", "1", "--base-flow", "dis", "--out", out)
     assert (code, lines) == (
         1,
         ["vidpred: error: a base flow needs at least 2 frames (--frames 2 or more)"],
+    )
+    code, lines = cli(capsys, "train", clip, "--frames", "2", "--base-flow", "damped", "--out", out)
+    assert (code, lines) == (
+        1,
+        [
+            "vidpred: error: a damped base flow needs at least 3 frames (--frames 3 or more, "
+            "or --base-flow dis)"
+        ],
     )
     assert not (tmp_path / "m.pt").exists()
 

@@ -460,7 +460,7 @@ def test_one_step_render_batches_equal_the_rollout_and_baselines_bit_for_bit(tra
     """Render's one-step path runs DIS and the model once per batch; what it shows must be
     exactly what the general path (rollout, with_baselines, the model's motion) gives."""
     from vidpred.data import stack_windows
-    from vidpred.flow import base_flows
+    from vidpred.flow import model_flows
     from vidpred.rendering import RenderSettings, one_step_batches, with_baselines
 
     predictor = Predictor.from_checkpoint(trained_checkpoint, "cpu", "fp32")
@@ -478,7 +478,8 @@ def test_one_step_render_batches_equal_the_rollout_and_baselines_bit_for_bit(tra
         for name in ("predicted", "truth", "copy", "flow"):
             assert torch.equal(getattr(a, name), getattr(b, name)), name
         inputs = stack_windows(frames, b.targets, predictor.offsets)
-        motion = predictor.motion(inputs, base_flows(frames, b.targets)).flow
+        flows = model_flows(frames, b.targets, predictor.flow_pairs)
+        motion = predictor.motion(inputs, flows).flow
         assert torch.equal(a.motion, motion)
     assert not torch.equal(fast[0].predicted, fast[0].copy)  # the model does move pixels
 

@@ -45,7 +45,7 @@ def test_checkpoint_round_trips_to_identical_outputs(trained_checkpoint):
     assert ckpt.optimizer and ckpt.best["val_psnr"] > 0
     a = Predictor.from_checkpoint(trained_checkpoint, "cpu")
     b = Predictor.from_checkpoint(trained_checkpoint, "cpu")
-    x, flow = torch.rand(1, 12, 32, 32), torch.randn(1, 2, 32, 32)
+    x, flow = torch.rand(1, 12, 32, 32), torch.randn(1, 2 * ckpt.model_config.flow_pairs, 32, 32)
     assert torch.equal(a.model(x, flow), b.model(x, flow))
     untrained = STResNet(ckpt.model_config).eval()
     assert not torch.equal(a.model(x, flow), untrained(x, flow))  # it did learn something

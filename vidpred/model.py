@@ -150,10 +150,15 @@ class ModelConfig:
     def __post_init__(self):
         check_bounds(self)
         if self.uses_flow and self.frames < self.flow_pairs + 1:
-            least = self.flow_pairs + 1
-            what = "a damped base flow" if self.base_flow == "damped" else "a base flow"
+            if self.base_flow == "damped":
+                raise SettingError(
+                    lambda n: (
+                        f"a damped base flow needs at least 3 frames ({n('frames')} 3 or "
+                        f"more, or {n('base_flow')} dis)"
+                    )
+                )
             raise SettingError(
-                lambda n: f"{what} needs at least {least} frames ({n('frames')} {least} or more)"
+                lambda n: f"a base flow needs at least 2 frames ({n('frames')} 2 or more)"
             )
         for name in ("period", "trend"):
             spacing, count = getattr(self, name), getattr(self, f"{name}_frames")
