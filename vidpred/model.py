@@ -119,7 +119,7 @@ class ModelConfig:
     )
     # The classical flow is vidpred.flow's.
     base_flow: str = option(
-        "dis",
+        "damped",
         "with --head warp: dis starts the warp from the classical DIS optical flow "
         "(the untrained model equals the flow baseline); damped from that flow halved "
         "where it turned since the pair of frames before (jitter); none from zero flow "
