@@ -65,12 +65,12 @@ def score(predictor: Predictor, path: str, max_side: int | None) -> dict[str, fl
         add("upscaled", F.interpolate(small_pred, size=size, mode="bicubic"), truth)
         add("model flow", apply_motion(last, motion), truth)
         if base is not None:
+            start, scale = start_flow(config, base)
             big = resize_motion(motion, size)
             correction = resize_motion(
-                type(motion)(residual=motion.residual, flow=motion.flow - start_flow(config, base)),
-                size,
+                type(motion)(residual=motion.residual, flow=motion.flow - start), size
             ).flow
-            big.flow = native_start(config, base, native_base) + correction
+            big.flow = native_start(native_base, scale) + correction
             add("native base", compose(last, big), truth)
     return {name: statistics.fmean(values) for name, values in results.items()}
 

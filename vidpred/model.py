@@ -339,17 +339,14 @@ class STResNet(nn.Module):
             )
         start = features = None
         if pairs:
-            base = flow[:, :2].float()  # (B, 2, H, W), t-1 -> t-2
-            features = base * FLOW_INPUT_SCALE
-            start = base
-            scale = start_scale(self.config, flow)
+            start, scale = start_flow(self.config, flow)
+            features = flow[:, :2].float() * FLOW_INPUT_SCALE  # t-1 -> t-2, undamped
             if scale is not None:
                 # The network sees the undamped flow and how much the start damped it (0: not
                 # at all, 1: halved): from the damped flow alone it cannot tell a slow motion
                 # from a damped one. Measured on the dev set (1550 steps, seed 0), seeing
                 # only the damped flow gained 0.23 dB less (docs/results.md, "Jitter").
                 features = torch.cat([features, 2.0 * (1.0 - scale)], 1)
-                start = base * scale
         fused = self._fused(x, features)
         per_frame = 3 * self.scale**2
         residual = fused[:, :per_frame]  # (B, 3*s^2, H/s, W/s)
@@ -430,20 +427,18 @@ def weights_for_start(
     return fitted
 
 
-def start_scale(config: ModelConfig, flows: torch.Tensor) -> torch.Tensor | None:
-    """Returns the damped start's per-pixel scale of the base flow, float32 (B, 1, H, W)
-    (``vidpred.flow.damping``), or None where the start is the base flow itself.
-    ``flows``: ``vidpred.flow.model_flows`` for ``config``."""
+def start_flow(
+    config: ModelConfig, flows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Returns (the flow the warp starts from, float32 (B, 2, H, W); the damped start's
+    per-pixel scale of the base flow, float32 (B, 1, H, W) in [0.5, 1]
+    (``vidpred.flow.damping``), or None where the start is the base flow itself).
+    ``flows``: ``vidpred.flow.model_flows`` for ``config``; channels 0-1 are the base flow."""
+    base = flows[:, :2].float()
     if config.base_flow != "damped":
-        return None
-    return damping(flows[:, :2], flows[:, 2:4])
-
-
-def start_flow(config: ModelConfig, flows: torch.Tensor) -> torch.Tensor:
-    """Returns the flow the warp starts from, float32 (B, 2, H, W), and the network sees:
-    the base flow (channels 0-1 of ``flows``), damped with the ``damped`` start."""
-    scale = start_scale(config, flows)
-    return flows[:, :2] if scale is None else flows[:, :2].float() * scale
+        return base, None
+    scale = damping(base, flows[:, 2:4])
+    return base * scale, scale
 
 
 @dataclass

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from .cadence import HISTORY, repeats
 from .data import frames_to_tensor, stack_windows
 from .flow import base_flows, flow_extrapolation, model_flows, predict_flow
-from .model import ModelConfig, Motion, compose, start_flow, start_scale
+from .model import ModelConfig, Motion, compose, start_flow
 from .overlap import ahead
 from .predict import Predictor, quantize
 from .stages import stage
@@ -207,11 +207,10 @@ def native_motion(
         if base is not None and motion.flow is not None:
             # Only the model's correction of its working-size start is resized (one resize
             # of every part); the start itself is DIS at full size.
-            config = predictor.model_config
-            base = base.to(device)
-            correction = replace(motion, flow=motion.flow - start_flow(config, base))
+            start, scale = start_flow(predictor.model_config, base.to(device))
+            correction = replace(motion, flow=motion.flow - start)
             big = resize_motion(correction, size)
-            big = replace(big, flow=native_start(config, base, dis.to(device)) + big.flow)
+            big = replace(big, flow=native_start(dis.to(device), scale) + big.flow)
         else:
             big = resize_motion(motion, size)
     working = None
@@ -223,11 +222,10 @@ def native_motion(
     return NativePrediction(predicted, last.cpu(), working, flow, dis)
 
 
-def native_start(config: ModelConfig, base: torch.Tensor, dis: torch.Tensor) -> torch.Tensor:
+def native_start(dis: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
     """Returns the warp's start at native size, float32 (B, 2, H, W): DIS there (``dis``),
-    damped by the working-size start's scale (``vidpred.model.start_scale`` of the model's
-    flows ``base``), resized, for a damped start."""
-    scale = start_scale(config, base)
+    damped by the working-size start's ``scale`` (``vidpred.model.start_flow``), resized,
+    for a damped start."""
     if scale is None:
         return dis
     return dis * F.interpolate(scale, size=dis.shape[-2:], mode="bilinear", align_corners=False)

@@ -104,8 +104,7 @@ def load_batch(
 ) -> Batch:
     """Returns this process's share of the epoch ``plan``'s batch ``step_in_epoch`` (of the
     global ``batch_size``), with the model's flows of ``flow_pairs`` pairs (0: none), on
-    ``device``, in the
-    ``channels_last`` layout or not."""
+    ``device``, in the ``channels_last`` layout or not."""
     rank, size = (world.rank, world.size) if world else (0, 1)
     inputs, targets = data.train_batch_uint8(
         plan, step_in_epoch, batch_size, rank=rank, world_size=size

@@ -195,11 +195,13 @@ def _announce(plan: TrainRun, data: WindowDataset) -> None:
         f"checkpoint -> {shown(plan.out)}",
         markup=False,
     )
-    ema = plan.config.ema
-    start = {
-        "dis": "the classical DIS flow (flow baseline)",
-        "damped": "the classical DIS flow, halved where it turned since the pair before",
-    }.get(plan.model_config.base_flow if plan.model_config.uses_flow else "", "copy-last")
+    model_config, ema = plan.model_config, plan.config.ema
+    start = "copy-last"
+    if model_config.uses_flow:
+        start = {
+            "dis": "the classical DIS flow (flow baseline)",
+            "damped": "the classical DIS flow, halved where it turned since the pair before",
+        }[model_config.base_flow]
     holds = (
         f"an exponential moving average of the weights (decay {ema})"
         if ema
