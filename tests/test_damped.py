@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import write_lossless
+from torch.nn import functional as F
 
 from vidpred.cli import main
 from vidpred.data import (
@@ -23,7 +24,7 @@ from vidpred.errors import SettingError
 from vidpred.evaluation import evaluate
 from vidpred.flow import base_flows, damping, flow_extrapolation, model_flows
 from vidpred.metrics import psnr
-from vidpred.model import ModelConfig, STResNet, start_flow, weights_for_start
+from vidpred.model import ModelConfig, STResNet, start_flow, weights_for_inputs
 from vidpred.predict import Predictor
 from vidpred.rendering import RenderSettings, render
 from vidpred.sidecar import read_sidecar, sidecar_path
@@ -190,7 +191,7 @@ def test_a_dis_model_fitted_to_the_damped_start_computes_what_it_did():
         torch.nn.init.normal_(branch.tail.weight, std=0.02)
     damped_config = replace(config, base_flow="damped")
     damped = STResNet(damped_config).eval()
-    damped.load_state_dict(weights_for_start(model.state_dict(), config, "damped"))
+    damped.load_state_dict(weights_for_inputs(model.state_dict(), config, damped_config))
     frames = torch.from_numpy(shaking_clip(12))
     targets = [8, 9, 10]
     inputs = stack_windows(frames, targets, config.input_offsets())
@@ -203,25 +204,60 @@ def test_a_dis_model_fitted_to_the_damped_start_computes_what_it_did():
     assert torch.allclose(after.blend, before.blend, atol=1e-6)
     assert torch.allclose(after.flow - start, before.flow - flows[:, :2], atol=1e-5)
     # And back: the weights it had.
-    back = weights_for_start(damped.state_dict(), damped_config, "dis")
+    back = weights_for_inputs(damped.state_dict(), damped_config, config)
     assert all(torch.equal(back[k], v) for k, v in model.state_dict().items())
 
 
-def test_init_swaps_the_start_between_dis_and_damped_and_keeps_the_rest(
+@pytest.mark.parametrize("base_flow", ["dis", "damped"])
+def test_pooling_the_flow_input_refits_the_weights_to_the_same_predictions(base_flow):
+    torch.manual_seed(0)
+    config = ModelConfig(frames=4, width=8, depth=1, base_flow=base_flow, pool_flow_input=False)
+    model = STResNet(config).eval()
+    for branch in model.branches.values():  # an output that depends on the inputs
+        torch.nn.init.normal_(branch.tail.weight, std=0.02)
+    pooled_config = replace(config, pool_flow_input=True)
+    pooled = STResNet(pooled_config).eval()
+    pooled.load_state_dict(weights_for_inputs(model.state_dict(), config, pooled_config))
+    # 2 or 3 flow features in 4 sub-pixel channels each, or in 1
+    assert model.flow_inputs == 4 * pooled.flow_inputs
+    frames = torch.from_numpy(shaking_clip(12))
+    inputs = stack_windows(frames, [8, 9, 10], config.input_offsets())
+    flows = model_flows(frames, [8, 9, 10], config.flow_pairs)
+    # Where the flow is even over each 2x2 block, pooling loses nothing: the same output.
+    even = F.interpolate(F.avg_pool2d(flows, 2), scale_factor=2, mode="nearest")
+    with torch.no_grad():
+        before, after = model.motion(inputs, even), pooled.motion(inputs, even)
+    for part in ("residual", "flow", "blend", "sharpness"):
+        assert torch.allclose(getattr(after, part), getattr(before, part), atol=1e-5), part
+    # Back to every pixel: the pooled model's predictions for any flow, exactly.
+    unpooled = STResNet(config).eval()
+    unpooled.load_state_dict(weights_for_inputs(pooled.state_dict(), pooled_config, config))
+    with torch.no_grad():
+        assert torch.allclose(unpooled(inputs, flows), pooled(inputs, flows), atol=1e-5)
+    # Nothing else can be refitted.
+    with pytest.raises(ValueError, match="only the base flow and the pooling"):
+        weights_for_inputs(model.state_dict(), config, replace(config, width=16))
+
+
+def test_init_refits_how_the_model_sees_the_flow_and_keeps_the_rest(
     tmp_path, capsys, square_folder, trained_checkpoint
 ):
     from vidpred.checkpoint import load_checkpoint
 
     init = load_checkpoint(trained_checkpoint)
     other = "damped" if init.model_config.base_flow == "dis" else "dis"
+    pooled = not init.model_config.pool_flow_input
     out = tmp_path / "swapped.pt"
     code = main(
         ["train", str(square_folder), "--init", str(trained_checkpoint), "--base-flow", other,
+         "--pool-flow-input" if pooled else "--no-pool-flow-input",
          "--steps", "1", "--size", "32", "--out", str(out)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     swapped = load_checkpoint(out)
-    assert swapped.model_config == replace(init.model_config, base_flow=other)
+    assert swapped.model_config == replace(
+        init.model_config, base_flow=other, pool_flow_input=pooled
+    )
     assert Predictor.from_checkpoint(out, "cpu", "fp32").flow_pairs == (
         2 if other == "damped" else 1
     )

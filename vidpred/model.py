@@ -66,6 +66,7 @@ LEGACY_MODEL_FIELDS = {
     "base_flow": "none",
     "blend": False,
     "sharp_warp": False,
+    "pool_flow_input": False,
 }
 
 
@@ -147,6 +148,16 @@ class ModelConfig:
         "one (sharper where the flow is right)",
     )
 
+    # The flow the network sees, 2x2-averaged to the trunk's resolution instead of split into
+    # sub-pixel channels: 3 input channels instead of 12, 0.043 GFLOP less a frame at 96x172
+    # (4.00 instead of 4.04), which pays for the damped start's extra input. Measured at no
+    # cost in quality (docs/results.md, "Jitter").
+    pool_flow_input: bool = option(
+        True,
+        "with --stem and a base flow: the network sees the flow averaged over 2x2 pixels, "
+        "at the trunk's resolution (fewer input channels), instead of every pixel's",
+    )
+
     def __post_init__(self):
         check_bounds(self)
         if self.uses_flow and self.frames < self.flow_pairs + 1:
@@ -223,6 +234,26 @@ def legacy_model_values(values: dict) -> dict:
     elif "norm" not in values:  # from before batch norm existed
         values["norm"] = "none"
     return {**LEGACY_MODEL_FIELDS, **values}
+
+
+def flow_features(config: ModelConfig) -> int:
+    """Returns how many features per pixel the network sees of the base flow: its 2
+    components, and with the damped start a third, how much the start damped it
+    (``STResNet.motion``); 0 without a base flow."""
+    if not config.uses_flow:
+        return 0
+    return 3 if config.base_flow == "damped" else 2
+
+
+def flow_input_channels(config: ModelConfig) -> int:
+    """Returns how many input channels of the closeness branch's trunk carry the flow."""
+    return flow_features(config) * flow_input_cells(config)
+
+
+def flow_input_cells(config: ModelConfig) -> int:
+    """Returns how many trunk channels each per-pixel flow feature takes: 4 where the stem
+    splits it into its 2x2 sub-pixels, 1 where it is pooled or there is no stem."""
+    return 1 if config.pool_flow_input or not config.stem else 4
 
 
 def norm_layer(config: ModelConfig, width: int) -> nn.Module:
@@ -304,10 +335,7 @@ class STResNet(nn.Module):
         self.sharp_channels = self.scale**2 if config.head == "warp" and config.sharp_warp else 0
         out_channels = per_frame + self.flow_channels + self.blend_channels + self.sharp_channels
         self.branch_frames = {name: len(o) for name, o in config.branch_offsets().items()}
-        # The closeness branch also sees the base flow: 2 channels per full-resolution pixel,
-        # and with the damped start a third, how much the start damped it (``motion``).
-        per_pixel = 3 if config.base_flow == "damped" else 2
-        self.flow_inputs = per_pixel * self.scale**2 if config.uses_flow else 0
+        self.flow_inputs = flow_input_channels(config)
         self.branches = nn.ModuleDict(
             {
                 name: Branch(
@@ -392,8 +420,10 @@ class STResNet(nn.Module):
             branch_input = x[:, start:stop]
             if name == "closeness" and self.flow_inputs:
                 features = flow_features.to(x.dtype)
-                if self.scale > 1:
-                    # (B, 8 or 12, H/2, W/2)
+                if self.scale > 1 and self.config.pool_flow_input:
+                    features = F.avg_pool2d(features, self.scale)  # (B, 2 or 3, H/2, W/2)
+                elif self.scale > 1:
+                    # (B, 8 or 12, H/2, W/2); feature c -> channels 4c..4c+3
                     features = F.pixel_unshuffle(features, self.scale)
                 branch_input = torch.cat([branch_input, features], 1)
             fused = fused + self.fusion[name] * self.branches[name](branch_input)
@@ -401,29 +431,50 @@ class STResNet(nn.Module):
         return fused
 
 
-def weights_for_start(
-    state: dict[str, torch.Tensor], config: ModelConfig, base_flow: str
+# Model options whose weights can be carried over by ``weights_for_inputs``.
+REFITTABLE = ("base_flow", "pool_flow_input")
+
+
+def weights_for_inputs(
+    state: dict[str, torch.Tensor], config: ModelConfig, target: ModelConfig
 ) -> dict[str, torch.Tensor]:
-    """Returns the weights ``state`` of a ``config`` model fitted to the same model with the
-    start ``base_flow`` ("dis" <-> "damped"). Only the closeness branch's first conv differs:
-    the damped start's network also sees how much the start damped the flow, inputs that
-    come after the flow's, and that get zero weights here, so the network computes what it
-    did; going back, they are dropped."""
-    target = STResNet(replace(config, base_flow=base_flow)).state_dict()
+    """Returns the weights ``state`` of a ``config`` model fitted to ``target``, the same
+    model that sees the flow differently: another start ("dis" <-> "damped") or the flow
+    pooled to the trunk's resolution or not (``REFITTABLE``). Only the closeness branch's
+    first conv differs, in its flow columns (after the frames'):
+    - the damped start's network also sees how much the start damped the flow; that input
+      gets zero weights, so the network computes what it did; going back, it is dropped;
+    - a pooled input's weight is the sum of its 2x2 sub-pixels' weights (the same output
+      where the flow is even over each 2x2 block); unpooling splits it in four (exactly the
+      same output).
+
+    Raises:
+        ValueError: ``target`` differs from ``config`` in more than ``REFITTABLE``, or
+            either has no base flow.
+    """
+    if replace(target, **{name: getattr(config, name) for name in REFITTABLE}) != config:
+        raise ValueError("only the base flow and the pooling of the flow input can change")
+    if not (config.uses_flow and target.uses_flow):
+        raise ValueError("only models that start from a base flow can change how they see it")
+    key = "branches.closeness.head.weight"  # (out, frame channels + flow channels, 3, 3)
+    weight = state[key]
+    frame_channels = weight.shape[1] - flow_input_channels(config)
+    frames, flow = weight[:, :frame_channels], weight[:, frame_channels:]
+    old_cells, new_cells = flow_input_cells(config), flow_input_cells(target)
+    # (out, per-pixel feature, sub-pixel cell, 3, 3)
+    flow = flow.reshape(flow.shape[0], -1, old_cells, *flow.shape[2:])
+    if new_cells < old_cells:
+        flow = flow.sum(2, keepdim=True)
+    elif new_cells > old_cells:
+        flow = flow.expand(-1, -1, new_cells, -1, -1) / new_cells
+    features = flow_features(target)
+    if features > flow.shape[1]:
+        flow = torch.cat(
+            [flow, flow.new_zeros(flow.shape[0], features - flow.shape[1], *flow.shape[2:])], 1
+        )
+    flow = flow[:, :features].reshape(flow.shape[0], -1, *flow.shape[3:])
     fitted = dict(state)
-    for key, want in target.items():
-        have = state[key]
-        if have.shape == want.shape:
-            continue
-        if key != "branches.closeness.head.weight":
-            raise ValueError(f"weights for {config.base_flow} do not fit {base_flow}: {key}")
-        extra = want.shape[1] - have.shape[1]  # (out, in, 3, 3): input channels added
-        if extra > 0:
-            fitted[key] = torch.cat(
-                [have, have.new_zeros(have.shape[0], extra, *have.shape[2:])], 1
-            )
-        else:
-            fitted[key] = have[:, : want.shape[1]].clone()
+    fitted[key] = torch.cat([frames, flow], 1).contiguous()
     return fitted
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import DataConfig, WindowDataset, default_crop, load_flows, load_videos
 from .errors import CheckpointError, VidpredError
-from .model import ModelConfig, weights_for_start
+from .model import ModelConfig, weights_for_inputs
 from .options import flag, is_option, kept_on_resume
 from .train_config import LEGACY_TRAIN_FIELDS, TrainConfig
 
@@ -68,29 +68,31 @@ class TrainRun:
         out: str | Path,
         data_config: DataConfig | None = None,
         config: TrainConfig | None = None,
-        base_flow: str | None = None,
+        refit: dict | None = None,
     ) -> TrainRun:
         """Returns a run that fine-tunes the model of ``checkpoint`` (its architecture and
-        weights; a fresh optimizer and schedule) on ``sources``. ``base_flow``, if given,
-        swaps the model's start between "dis" and "damped" (``weights_for_start``).
+        weights; a fresh optimizer and schedule) on ``sources``. ``refit``, if given, changes
+        how the model sees the flow: model options of ``vidpred.model.REFITTABLE`` (the start,
+        dis <-> damped, and the pooling of the flow input), its weights fitted to them
+        (``weights_for_inputs``).
 
         Raises:
             CheckpointError: the checkpoint cannot be used.
-            VidpredError: ``base_flow`` asks for a start its weights do not fit.
+            VidpredError: ``refit`` asks for a model its weights do not fit.
         """
         init = load_checkpoint(checkpoint)
-        if base_flow is not None and base_flow != init.model_config.base_flow:
-            swappable = {"dis", "damped"}
-            if {base_flow, init.model_config.base_flow} - swappable:
+        target = replace(init.model_config, **(refit or {}))
+        if target != init.model_config:
+            if not (target.uses_flow and init.model_config.uses_flow):
                 raise VidpredError(
                     f"--init: the checkpoint's model starts from base flow "
                     f"{init.model_config.base_flow!r}; only dis and damped can swap, not "
-                    f"to {base_flow!r}"
+                    f"to {target.base_flow!r}"
                 )
             init = replace(
                 init,
-                model_config=replace(init.model_config, base_flow=base_flow),
-                model=weights_for_start(init.model, init.model_config, base_flow),
+                model_config=target,
+                model=weights_for_inputs(init.model, init.model_config, target),
                 train_model=None,
                 optimizer=None,
             )

@@ -115,7 +115,7 @@ def _config_from_args(config_class, args: argparse.Namespace, base=None):
 def new_run_plan(args: argparse.Namespace) -> TrainRun:
     """Returns the plan of a new run, or one fine-tuning the model of --init."""
     from ..data import DataConfig
-    from ..model import ModelConfig
+    from ..model import REFITTABLE, ModelConfig
     from ..options import is_option
     from ..runs import TrainRun
     from ..train_config import TrainConfig
@@ -126,15 +126,15 @@ def new_run_plan(args: argparse.Namespace) -> TrainRun:
     config = _config_from_args(TrainConfig, args)
     out = args.out or _default_checkpoint_path(args.folder[0])
     if args.init:
-        # The checkpoint's architecture is the model's; of its options only the start can
-        # change (vidpred.model.weights_for_start fits the weights to the other flow start).
+        # The checkpoint's architecture is the model's; of its options only how it sees the
+        # flow can change (vidpred.model.weights_for_inputs fits the weights to it).
         model_options = {f.name for f in dataclasses.fields(ModelConfig) if is_option(f)}
-        if fixed := sorted((model_options - {"base_flow"}) & args.given):
+        if fixed := sorted((model_options - set(REFITTABLE)) & args.given):
             raise VidpredError(
                 f"--init keeps the checkpoint's architecture: drop --{fixed[0].replace('_', '-')}"
             )
-        base_flow = args.base_flow if "base_flow" in args.given else None
-        return TrainRun.init(args.init, args.folder, out, data_config, config, base_flow)
+        refit = {name: getattr(args, name) for name in REFITTABLE if name in args.given}
+        return TrainRun.init(args.init, args.folder, out, data_config, config, refit)
     return TrainRun.new(args.folder, out, _config_from_args(ModelConfig, args), data_config, config)
 
 
