@@ -150,8 +150,8 @@ class ModelConfig:
 
     # The flow the network sees, 2x2-averaged to the trunk's resolution instead of split into
     # sub-pixel channels: 3 input channels instead of 12, 0.043 GFLOP less a frame at 96x172
-    # (4.00 instead of 4.04), which pays for the damped start's extra input. Measured at no
-    # cost in quality (docs/results.md, "Jitter").
+    # (4.00 instead of 4.04), which pays for the damped start's extra input. Measured level
+    # on the dev set and 0.16 dB lower on the samples (docs/results.md, "Jitter").
     pool_flow_input: bool = option(
         True,
         "with --stem and a base flow: the network sees the flow averaged over 2x2 pixels, "
