@@ -9,7 +9,7 @@ import torch
 from helpers import cli, usage_error, write_lossless
 from test_native import panning_clip
 
-from vidpred.adapt import AdaptConfig, Adapter, adapting, predict_adapting
+from vidpred.adapt import GUARD_LEAD_DB, AdaptConfig, Adapter, adapting, predict_adapting
 from vidpred.cli import main
 from vidpred.data import DataConfig
 from vidpred.evaluation import evaluate
@@ -71,6 +71,30 @@ def test_the_starting_weights_predict_where_learning_made_things_worse():
     # and went back to them: the last predictions are exactly the unadapted ones.
     assert torch.equal(ruined[-10:], still[-10:])
     assert summary["start_share"] > 0.5 and summary["steps"] == 4 * len(targets)
+
+
+def test_the_trained_copy_predicts_only_while_it_leads_the_starting_weights():
+    frames = torch.from_numpy(panning_clip(16, 32, 48))
+    predictor = _predictor()
+    start = predictor.model
+    adapter = Adapter(predictor, frames, AdaptConfig())
+    truth = torch.full((4, 3, 8, 8), 0.5)
+
+    def off_by(db: float) -> torch.Tensor:  # a prediction whose PSNR is 30 + db
+        return truth + 10 ** (-(30 + db) / 20)
+
+    # Level with the starting weights, or a little ahead: the starting weights predict.
+    for lead in (0.0, GUARD_LEAD_DB / 2):
+        adapter.guard.choose(off_by(lead), off_by(0.0), truth, show=False)
+        adapter.learn([])
+        assert predictor.model is start, lead
+    # Clearly ahead over the window: the trained copy predicts.
+    for _ in range(adapter.guard.window):
+        adapter.guard.choose(off_by(3 * GUARD_LEAD_DB), off_by(0.0), truth, show=False)
+    adapter.learn([])
+    assert predictor.model is adapter.trained
+    adapter.close()
+    assert predictor.model is start
 
 
 def test_each_clip_starts_from_the_checkpoints_weights(tmp_path):

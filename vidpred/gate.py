@@ -46,7 +46,8 @@ class FlowGate:
 
     Args:
         window: how many past frames' differences it averages.
-        margin_db: how far (mean dB) the model may trail the flow before the flow is shown.
+        margin_db: how far (mean dB) the model may trail the flow before the flow is shown;
+            negative: how far it must lead the flow to be shown.
         steps: how many steps ahead the predictions it chooses between are (1: one-step; k:
             both are k-step rollouts, made at frame t-k without frames t-k+1 .. t).
     """
