@@ -455,7 +455,10 @@ def weights_for_inputs(
     if replace(target, **{name: getattr(config, name) for name in REFITTABLE}) != config:
         raise ValueError("only the base flow and the pooling of the flow input can change")
     if not (config.uses_flow and target.uses_flow):
-        raise ValueError("only models that start from a base flow can change how they see it")
+        raise ValueError(
+            f"only models that start from a base flow (dis or damped) can change how they see "
+            f"it, not base flow {config.base_flow!r} to {target.base_flow!r}"
+        )
     key = "branches.closeness.head.weight"  # (out, frame channels + flow channels, 3, 3)
     weight = state[key]
     frame_channels = weight.shape[1] - flow_input_channels(config)

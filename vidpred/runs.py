@@ -83,16 +83,14 @@ class TrainRun:
         init = load_checkpoint(checkpoint)
         target = replace(init.model_config, **(refit or {}))
         if target != init.model_config:
-            if not (target.uses_flow and init.model_config.uses_flow):
-                raise VidpredError(
-                    f"--init: the checkpoint's model starts from base flow "
-                    f"{init.model_config.base_flow!r}; only dis and damped can swap, not "
-                    f"to {target.base_flow!r}"
-                )
+            try:
+                model = weights_for_inputs(init.model, init.model_config, target)
+            except ValueError as e:
+                raise VidpredError(f"--init: {e}") from e
             init = replace(
                 init,
                 model_config=target,
-                model=weights_for_inputs(init.model, init.model_config, target),
+                model=model,
                 train_model=None,
                 optimizer=None,
             )
