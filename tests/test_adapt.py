@@ -21,6 +21,8 @@ from vidpred.sidecar import read_sidecar, sidecar_path
 from vidpred.video_options import VideoOptions
 
 QUICK = AdaptConfig(steps_per_frame=2, lr=1e-2, batch_size=2, crop=16)
+# Enough steps for the trained copy of an untrained model to lead the starting weights.
+LEARNS = AdaptConfig(steps_per_frame=4, lr=1e-2, batch_size=2, crop=16)
 
 
 def _predictor(base_flow: str = "dis") -> Predictor:
@@ -121,17 +123,35 @@ def test_a_copy_ahead_of_the_start_but_behind_the_flow_predicts_only_without_a_g
 
 
 def test_each_clip_starts_from_the_checkpoints_weights(tmp_path):
-    predictor = _predictor()
+    predictor = _predictor("none")
     before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
     clips = [write_lossless(tmp_path / f"pan{i}.avi", panning_clip(16, 32, 48)) for i in (0, 1)]
     options = VideoOptions(gate=0, cache=False)
     alone = evaluate(clips, predictor, tail=0.5, video_options=options)
-    adapted = evaluate(clips, predictor, tail=0.5, video_options=options, adapt=QUICK)
+    adapted = evaluate(clips, predictor, tail=0.5, video_options=options, adapt=LEARNS)
     first, second = adapted["videos"]
     assert first["model"] == second["model"]  # the second clip did not start adapted
     assert first["model"]["psnr"] != alone["videos"][0]["model"]["psnr"]
     after = predictor.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_it_learns_after_every_frame_whatever_the_batch_size(tmp_path):
+    clip = write_lossless(tmp_path / "pan.avi", panning_clip(20, 32, 48))
+    scores = [
+        evaluate(
+            [clip],
+            _predictor("none"),
+            tail=0.6,
+            video_options=VideoOptions(gate=0, cache=False, batch_size=b),
+            adapt=LEARNS,
+        )["videos"][0]
+        for b in (1, 8)
+    ]
+    # Eight frames per call would have learned, and chosen between the trained copy and the
+    # starting weights, only after every eighth frame.
+    assert scores[0]["model"] == scores[1]["model"]
+    assert scores[0]["adapt"]["start_share"] < 0.8
 
 
 def test_targets_must_come_in_order():

@@ -65,6 +65,13 @@ class AdaptConfig:
     memory: int = not_an_option(64, low=1)  # the most recent targets the steps draw from
     grad_clip: float = not_an_option(1.0, low=0, low_open=True)
     seed: int = not_an_option(0, low=0)
+    # Frames predicted per model call (``--batch-size`` without --adapt): the adapter learns,
+    # and its guard changes its mind, after each call. One frame at a time took the shipped
+    # weights' worst dev tail from -0.05 to +0.00 against them without --adapt (bikes: the
+    # copy, fitted to one scene, kept predicting 11 frames into the next with 8 per call),
+    # and the means up; a render took as long at the working size and 8% longer at the
+    # clip's own size (docs/results.md, "Learning while it watches").
+    frames_per_call: int = not_an_option(1, low=1)
 
     def __post_init__(self):
         check_bounds(self)
@@ -247,6 +254,12 @@ class Adapter:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         self.optimizer.step()
         self.steps += 1
+
+
+def frames_per_call(batch_size: int, config: AdaptConfig | None) -> int:
+    """Returns how many frames to predict per model call: ``batch_size``, or with ``config``
+    (learning while it watches) its ``frames_per_call``."""
+    return batch_size if config is None else config.frames_per_call
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .adapt import AdaptConfig, Adapter, adapting, predict_adapting
+from .adapt import AdaptConfig, Adapter, adapting, frames_per_call, predict_adapting
 from .cache import release_pages
 from .cadence import HISTORY
 from .data import frames_to_tensor, load_videos, validation_start
@@ -315,7 +315,8 @@ def evaluate(
     """
     options = video_options or VideoOptions()
     size, resolution = options.size or predictor.data_config.size, options.resolution_or("working")
-    batch_size, gate, segment = options.batch_size, options.gate, options.segment
+    batch_size = frames_per_call(options.batch_size, adapt)
+    gate, segment = options.gate, options.segment
     check_resolution(resolution, predictor)
     if adapt is not None and (resolution == "native" or horizon is not None):
         raise SettingError(

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, Adapter, adapting
+from .adapt import AdaptConfig, Adapter, adapting, frames_per_call
 from .cache import read_video_cached
 from .data import frames_to_tensor, stack_windows
 from .encoding import Mp4Writer
@@ -594,7 +594,8 @@ def render(
     # One claim covers the mp4, its sidecar and its GIF: a second render to the same --out
     # is refused until this one ends.
     with claim_output(out, check=check_outputs):
-        size, batch_size = options.size or predictor.data_config.size, options.batch_size
+        size = options.size or predictor.data_config.size
+        batch_size = frames_per_call(options.batch_size, adapt)
         lead = frames_before_first(predictor.history, horizon)  # read before --start
         if segment is not None:
             video, segment_first, clip_frames = read_segment(clip, size, segment, lead)

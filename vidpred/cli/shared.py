@@ -111,7 +111,9 @@ def add_weights_option(p) -> None:
 def add_run_options(p) -> None:
     """Adds how render and eval run: device, precision, layout, batch and decode cache."""
     _add_device_options(p)
-    p.add_argument("--batch-size", type=positive_int, default=8, help="frames per model call")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=8, help="frames per model call (--adapt: 1)"
+    )
     add_cache_options(p)
 
 
@@ -154,10 +156,10 @@ def add_adapt_options(p) -> None:
         type=field_type(AdaptConfig, "steps_per_frame"),
         default=None,
         metavar="STEPS",
-        help="learn while watching: after each batch of predictions the model takes STEPS "
-        "training steps per frame on the frames already shown, so a prediction of frame t "
-        "uses weights trained only on frames before t (one-step predictions; eval: at the "
-        "working size; each step costs about a training step's time); off by default",
+        help="learn while watching: after each frame it predicts (one per model call) the "
+        "model takes STEPS training steps on the frames already shown, so a prediction of "
+        "frame t uses weights trained only on frames before t (one-step predictions; eval: "
+        "at the working size; each step costs about a training step's time); off by default",
     )
     p.add_argument(
         "--adapt-lr",
