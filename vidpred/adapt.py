@@ -3,8 +3,9 @@
 Trained on other footage, a model knows motion in general but not this clip's: its texture,
 its noise, its camera. While a clip plays, every frame that arrives is a new training target
 for the prediction just made of it. ``Adapter`` takes a few optimizer steps on the frames
-already seen after each batch of predictions, so that later predictions use weights trained
-on the clip's past, and never on its present or future: a prediction of frame t uses weights
+already seen after each batch of predictions (render and eval make batches of one frame,
+``AdaptConfig.frames_per_call``), so that later predictions use weights trained on the
+clip's past, and never on its present or future: a prediction of frame t uses weights
 trained only on targets before t (tested). The weights are changed in place, for this clip
 only: a new Predictor (a new clip) starts from the checkpoint again.
 
