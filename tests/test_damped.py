@@ -239,6 +239,18 @@ def test_pooling_the_flow_input_refits_the_weights_to_the_same_predictions(base_
         weights_for_inputs(model.state_dict(), config, replace(config, width=16))
 
 
+def test_a_model_without_a_base_flow_can_be_asked_to_pool_it_but_not_to_start_from_one():
+    config = ModelConfig(frames=4, width=8, depth=1, base_flow="none", pool_flow_input=False)
+    state = STResNet(config).state_dict()
+    pooled_config = replace(config, pool_flow_input=True)
+    same = weights_for_inputs(state, config, pooled_config)
+    STResNet(pooled_config).load_state_dict(same)  # pooling a flow it never sees: no change
+    assert same.keys() == state.keys()
+    assert all(torch.equal(same[k], state[k]) for k in state)
+    with pytest.raises(ValueError, match="start from a base flow"):
+        weights_for_inputs(state, config, replace(config, base_flow="dis"))
+
+
 def test_init_refits_how_the_model_sees_the_flow_and_keeps_the_rest(
     tmp_path, capsys, square_folder, trained_checkpoint
 ):

@@ -450,10 +450,12 @@ def weights_for_inputs(
 
     Raises:
         ValueError: ``target`` differs from ``config`` in more than ``REFITTABLE``, or
-            either has no base flow.
+            one of them has no base flow and the other has.
     """
     if replace(target, **{name: getattr(config, name) for name in REFITTABLE}) != config:
         raise ValueError("only the base flow and the pooling of the flow input can change")
+    if not (config.uses_flow or target.uses_flow):
+        return dict(state)  # neither sees a flow: pooling it changes nothing
     if not (config.uses_flow and target.uses_flow):
         raise ValueError(
             f"only models that start from a base flow (dis or damped) can change how they see "
