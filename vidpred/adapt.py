@@ -117,7 +117,7 @@ class Adapter:
         self.guard = FlowGate(DEFAULT_GATE_WINDOW, -GUARD_LEAD_DB)
         # What the clip's gate would show with each: the copy, and the starting weights.
         self.gated = (
-            None if gate is None else tuple(FlowGate(gate.window, gate.margin_db) for _ in "ts")
+            None if gate is None else tuple(FlowGate(gate.window, gate.margin_db) for _ in (0, 1))
         )
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.known: deque[int] = deque(maxlen=self.config.memory)  # seen targets, in order
